@@ -1,0 +1,202 @@
+// The MailboxStore gRPC service: validates requests, applies the storage interface, maps errors to codes.
+import type { Logger } from 'pino';
+import {
+  RecipientKind,
+  type DeliverChunk,
+  type MailboxStoreServer,
+} from '@mail/contracts';
+import { grpc, RpcError, toServiceError } from '@mail/platform';
+import { isPostmaster, normaliseAddress, splitAddress } from './addresses.js';
+import { dummyHashPromise, hashPassword, verifyPassword } from './passwords.js';
+import { StoreError, type MailStore } from './store/types.js';
+
+const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+export interface ServiceOptions {
+  postmasterFallback: string;
+  maxLeaseSeconds: number;
+}
+
+function storeErrorCode(err: StoreError): grpc.status {
+  switch (err.kind) {
+    case 'not-found':
+      return grpc.status.NOT_FOUND;
+    case 'exists':
+      return grpc.status.ALREADY_EXISTS;
+    case 'locked':
+      return grpc.status.FAILED_PRECONDITION;
+    case 'too-large':
+      return grpc.status.RESOURCE_EXHAUSTED;
+    case 'invalid':
+      return grpc.status.INVALID_ARGUMENT;
+  }
+}
+
+function rpcFailure(err: unknown): Partial<grpc.StatusObject> {
+  if (err instanceof StoreError) return { code: storeErrorCode(err), details: err.message };
+  return toServiceError(err);
+}
+
+/** Wraps an async unary handler: its result or its error reaches the callback exactly once. */
+function unaryHandler<Req, Res>(logger: Logger, name: string, handle: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    handle(call.request).then(
+      (res) => callback(null, res),
+      (err: unknown) => {
+        if (!(err instanceof StoreError) && !(err instanceof RpcError)) logger.error({ err, rpc: name }, 'rpc failed');
+        callback(rpcFailure(err), null);
+      },
+    );
+  };
+}
+
+function requireDomain(domain: string): string {
+  const name = domain.trim().toLowerCase();
+  if (!DOMAIN.test(name)) throw new RpcError(grpc.status.INVALID_ARGUMENT, `invalid domain name: ${JSON.stringify(domain)}`);
+  return name;
+}
+
+function requireAddress(address: string): string {
+  const name = normaliseAddress(address);
+  const parts = splitAddress(name);
+  if (!parts || /[\s<>]/.test(name)) throw new RpcError(grpc.status.INVALID_ARGUMENT, `invalid address: ${JSON.stringify(address)}`);
+  requireDomain(parts.domain);
+  return name;
+}
+
+function requirePassword(password: string): string {
+  if (password.length < 1) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'empty password');
+  if (password.length > 1024) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'password longer than 1024 characters');
+  return password;
+}
+
+export function createMailboxService(store: MailStore, logger: Logger, options: ServiceOptions): MailboxStoreServer {
+  const leaseMs = (seconds: number) => Math.min(Math.max(seconds, 30), options.maxLeaseSeconds) * 1000;
+
+  async function requireLease(mailbox: string, leaseId: string): Promise<string> {
+    const name = normaliseAddress(mailbox);
+    if (!(await store.hasLease(name, leaseId))) throw new RpcError(grpc.status.FAILED_PRECONDITION, 'maildrop lease not held');
+    return name;
+  }
+
+  /** Resolves a recipient to the mailbox that receives its mail, per RFC 5321 §4.5.1 for postmaster. */
+  async function resolveRecipient(address: string): Promise<{ kind: RecipientKind; mailbox: string }> {
+    const trimmed = address.trim();
+    if (isPostmaster(trimmed)) {
+      const domains = await store.listDomains();
+      const mailbox = domains.length > 0 ? `postmaster@${domains[0]}` : options.postmasterFallback;
+      return { kind: RecipientKind.RECIPIENT_KIND_LOCAL_USER, mailbox: normaliseAddress(mailbox) };
+    }
+    const parts = splitAddress(trimmed);
+    if (!parts) return { kind: RecipientKind.RECIPIENT_KIND_UNKNOWN_USER, mailbox: '' };
+    if (!(await store.isLocalDomain(parts.domain))) return { kind: RecipientKind.RECIPIENT_KIND_REMOTE_DOMAIN, mailbox: '' };
+    const mailbox = normaliseAddress(trimmed);
+    if (isPostmaster(parts.local) || (await store.getAccount(mailbox))) {
+      return { kind: RecipientKind.RECIPIENT_KIND_LOCAL_USER, mailbox };
+    }
+    return { kind: RecipientKind.RECIPIENT_KIND_UNKNOWN_USER, mailbox: '' };
+  }
+
+  return {
+    addDomain: unaryHandler(logger, 'AddDomain', async (req) => {
+      await store.addDomain(requireDomain(req.domain));
+      return {};
+    }),
+    removeDomain: unaryHandler(logger, 'RemoveDomain', async (req) => {
+      await store.removeDomain(requireDomain(req.domain));
+      return {};
+    }),
+    listDomains: unaryHandler(logger, 'ListDomains', async () => ({ domains: await store.listDomains() })),
+    addUser: unaryHandler(logger, 'AddUser', async (req) => {
+      const address = requireAddress(req.address);
+      await store.addAccount({ address, passwordHash: await hashPassword(requirePassword(req.password)) });
+      return {};
+    }),
+    removeUser: unaryHandler(logger, 'RemoveUser', async (req) => {
+      await store.removeAccount(requireAddress(req.address));
+      return {};
+    }),
+    setPassword: unaryHandler(logger, 'SetPassword', async (req) => {
+      const address = requireAddress(req.address);
+      await store.setPasswordHash(address, await hashPassword(requirePassword(req.password)));
+      return {};
+    }),
+    listUsers: unaryHandler(logger, 'ListUsers', async (req) => ({
+      addresses: await store.listAccounts(req.domain ? requireDomain(req.domain) : undefined),
+    })),
+    lookupRecipient: unaryHandler(logger, 'LookupRecipient', (req) => resolveRecipient(req.address)),
+    authenticate: unaryHandler(logger, 'Authenticate', async (req) => {
+      const account = req.address.length <= 512 ? await store.getAccount(normaliseAddress(req.address)) : undefined;
+      // The same scrypt work is done for an unknown user as for a known one: no timing difference.
+      const ok = await verifyPassword(req.password, account?.passwordHash ?? (await dummyHashPromise));
+      return ok && account ? { ok: true, mailbox: account.address } : { ok: false, mailbox: '' };
+    }),
+
+    deliver: (call, callback) => {
+      void (async () => {
+        const messages = (call as AsyncIterable<DeliverChunk>)[Symbol.asyncIterator]();
+        const first = await messages.next();
+        if (first.done || first.value.part?.$case !== 'header') {
+          throw new RpcError(grpc.status.INVALID_ARGUMENT, 'the first Deliver message must be the header');
+        }
+        const header = first.value.part.value;
+        const target = await resolveRecipient(header.recipient);
+        if (target.kind !== RecipientKind.RECIPIENT_KIND_LOCAL_USER) {
+          throw new RpcError(grpc.status.NOT_FOUND, `no mailbox for ${header.recipient}`);
+        }
+        const body = (async function* () {
+          // RFC 5321 §4.4: final delivery records the reverse-path in Return-Path.
+          yield Buffer.from(`Return-Path: <${header.returnPath}>\r\n`);
+          for (let next = await messages.next(); !next.done; next = await messages.next()) {
+            if (next.value.part?.$case === 'data') yield next.value.part.value;
+          }
+        })();
+        const outcome = await store.deliver(target.mailbox, { queueId: header.queueId, recipient: header.recipient }, body);
+        logger.info({ queueId: header.queueId, mailbox: target.mailbox, uidl: outcome.uidl, duplicate: outcome.duplicate }, 'delivered');
+        return outcome;
+      })().then(
+        (outcome) => callback(null, outcome),
+        (err: unknown) => {
+          if (!(err instanceof StoreError) && !(err instanceof RpcError)) logger.error({ err }, 'deliver failed');
+          callback(rpcFailure(err), null);
+        },
+      );
+    },
+
+    openMaildrop: unaryHandler(logger, 'OpenMaildrop', async (req) => {
+      const mailbox = normaliseAddress(req.mailbox);
+      const leaseId = await store.acquireLease(mailbox, leaseMs(req.leaseSeconds || options.maxLeaseSeconds));
+      if (!leaseId) throw new StoreError('locked', 'maildrop is locked by another session');
+      const messages = await store.listMessages(mailbox);
+      return {
+        leaseId,
+        messages: messages.map((m) => ({ uidl: m.uidl, size: m.size, receivedAtMs: m.receivedAtMs })),
+      };
+    }),
+    renewMaildrop: unaryHandler(logger, 'RenewMaildrop', async (req) => {
+      if (!(await store.renewLease(normaliseAddress(req.mailbox), req.leaseId, leaseMs(options.maxLeaseSeconds)))) {
+        throw new StoreError('locked', 'maildrop lease lost');
+      }
+      return {};
+    }),
+    fetchMessage: (call) => {
+      void (async () => {
+        const mailbox = await requireLease(call.request.mailbox, call.request.leaseId);
+        for await (const data of store.readMessage(mailbox, call.request.uidl)) {
+          if (call.cancelled) return;
+          if (!call.write({ data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) })) await new Promise((resolve) => call.once('drain', resolve));
+        }
+        call.end();
+      })().catch((err: unknown) => {
+        if (!(err instanceof StoreError) && !(err instanceof RpcError)) logger.error({ err }, 'fetch failed');
+        call.destroy(Object.assign(new Error(rpcFailure(err).details ?? 'error'), rpcFailure(err)));
+      });
+    },
+    closeMaildrop: unaryHandler(logger, 'CloseMaildrop', async (req) => {
+      const mailbox = await requireLease(req.mailbox, req.leaseId);
+      const deleted = await store.deleteMessages(mailbox, req.deleteUidls);
+      await store.releaseLease(mailbox, req.leaseId);
+      return { deleted };
+    }),
+  };
+}

@@ -1,0 +1,265 @@
+// The embedded default backend: accounts in one JSON file, each mailbox a directory of message files.
+// Layout under dataDir:
+//   accounts.json                       domains and accounts (replaced atomically on every change)
+//   mailboxes/<mailbox>/tmp/            messages being written (removed at start-up: never visible)
+//   mailboxes/<mailbox>/cur/<ms>.<uidl> complete messages; the name carries arrival time and unique id
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { publishFile, replaceFileDurably, syncDirectory, writeTempFile } from './durable-files.js';
+import { LeaseTable } from './leases.js';
+import {
+  deliveryUidl,
+  StoreError,
+  type Account,
+  type DeliveryKey,
+  type DeliveryOutcome,
+  type MailStore,
+  type StoredMessage,
+} from './types.js';
+
+interface AccountsFile {
+  domains: string[];
+  accounts: Account[];
+}
+
+const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1);
+
+export class EmbeddedStore implements MailStore {
+  private accounts: AccountsFile = { domains: [], accounts: [] };
+  /** Per-mailbox index of stored messages by uidl, loaded from the directory on first use. */
+  private readonly indexes = new Map<string, Map<string, StoredMessage>>();
+  /** Serialises changes to one mailbox (check-then-rename of deliveries, deletions). */
+  private readonly mailboxLocks = new Map<string, Promise<unknown>>();
+  private accountsLock: Promise<unknown> = Promise.resolve();
+  private readonly leases = new LeaseTable();
+
+  private constructor(
+    private readonly dataDir: string,
+    private readonly maxMessageBytes: number,
+  ) {}
+
+  static async open(dataDir: string, maxMessageBytes: number): Promise<EmbeddedStore> {
+    const store = new EmbeddedStore(dataDir, maxMessageBytes);
+    await mkdir(join(dataDir, 'mailboxes'), { recursive: true });
+    try {
+      store.accounts = JSON.parse(await readFile(join(dataDir, 'accounts.json'), 'utf8')) as AccountsFile;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    await store.removeUnfinishedWrites();
+    return store;
+  }
+
+  private async removeUnfinishedWrites(): Promise<void> {
+    await rm(join(this.dataDir, 'accounts.json.tmp'), { force: true });
+    for (const name of await readdir(join(this.dataDir, 'mailboxes'))) {
+      await rm(join(this.dataDir, 'mailboxes', name, 'tmp'), { recursive: true, force: true });
+    }
+  }
+
+  private mailboxDir(mailbox: string): string {
+    return join(this.dataDir, 'mailboxes', encodeURIComponent(mailbox.toLowerCase()));
+  }
+
+  private withMailboxLock<T>(mailbox: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.mailboxLocks.get(mailbox) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    this.mailboxLocks.set(mailbox, settled);
+    void settled.then(() => {
+      if (this.mailboxLocks.get(mailbox) === settled) this.mailboxLocks.delete(mailbox);
+    });
+    return next;
+  }
+
+  private changeAccounts(change: (file: AccountsFile) => void): Promise<void> {
+    const run = async () => {
+      const copy: AccountsFile = structuredClone(this.accounts);
+      change(copy);
+      const finalPath = join(this.dataDir, 'accounts.json');
+      await replaceFileDurably(finalPath, Buffer.from(JSON.stringify(copy, null, 1)));
+      this.accounts = copy;
+    };
+    const next = this.accountsLock.then(run, run);
+    this.accountsLock = next.catch(() => undefined);
+    return next;
+  }
+
+  async addDomain(domain: string): Promise<void> {
+    const name = domain.toLowerCase();
+    await this.changeAccounts((file) => {
+      if (file.domains.includes(name)) throw new StoreError('exists', `domain ${name} exists`);
+      file.domains.push(name);
+      file.domains.sort();
+    });
+  }
+
+  async removeDomain(domain: string): Promise<void> {
+    const name = domain.toLowerCase();
+    await this.changeAccounts((file) => {
+      if (!file.domains.includes(name)) throw new StoreError('not-found', `no domain ${name}`);
+      if (file.accounts.some((a) => domainOf(a.address) === name)) {
+        throw new StoreError('invalid', `domain ${name} still has accounts; remove them first`);
+      }
+      file.domains = file.domains.filter((d) => d !== name);
+    });
+  }
+
+  async listDomains(): Promise<string[]> {
+    return [...this.accounts.domains];
+  }
+
+  async isLocalDomain(domain: string): Promise<boolean> {
+    return this.accounts.domains.includes(domain.toLowerCase());
+  }
+
+  async addAccount(account: Account): Promise<void> {
+    const address = account.address.toLowerCase();
+    await this.changeAccounts((file) => {
+      if (!file.domains.includes(domainOf(address))) {
+        throw new StoreError('invalid', `domain ${domainOf(address)} is not local; add it first`);
+      }
+      if (file.accounts.some((a) => a.address === address)) throw new StoreError('exists', `account ${address} exists`);
+      file.accounts.push({ address, passwordHash: account.passwordHash });
+      file.accounts.sort((a, b) => a.address.localeCompare(b.address));
+    });
+  }
+
+  async removeAccount(address: string): Promise<void> {
+    const name = address.toLowerCase();
+    await this.changeAccounts((file) => {
+      const before = file.accounts.length;
+      file.accounts = file.accounts.filter((a) => a.address !== name);
+      if (file.accounts.length === before) throw new StoreError('not-found', `no account ${name}`);
+    });
+  }
+
+  async setPasswordHash(address: string, passwordHash: string): Promise<void> {
+    const name = address.toLowerCase();
+    await this.changeAccounts((file) => {
+      const account = file.accounts.find((a) => a.address === name);
+      if (!account) throw new StoreError('not-found', `no account ${name}`);
+      account.passwordHash = passwordHash;
+    });
+  }
+
+  async getAccount(address: string): Promise<Account | undefined> {
+    const name = address.toLowerCase();
+    const account = this.accounts.accounts.find((a) => a.address === name);
+    return account ? { ...account } : undefined;
+  }
+
+  async listAccounts(domain?: string): Promise<string[]> {
+    const wanted = domain?.toLowerCase();
+    return this.accounts.accounts.filter((a) => !wanted || domainOf(a.address) === wanted).map((a) => a.address);
+  }
+
+  private async index(mailbox: string): Promise<Map<string, StoredMessage>> {
+    const key = mailbox.toLowerCase();
+    let index = this.indexes.get(key);
+    if (index) return index;
+    index = new Map();
+    const dir = join(this.mailboxDir(key), 'cur');
+    let names: string[] = [];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    for (const name of names) {
+      const dot = name.indexOf('.');
+      if (dot <= 0) continue;
+      const info = await stat(join(dir, name));
+      const uidl = name.slice(dot + 1);
+      index.set(uidl, { uidl, size: info.size, receivedAtMs: Number(name.slice(0, dot)) });
+    }
+    this.indexes.set(key, index);
+    return index;
+  }
+
+  private messagePath(mailbox: string, message: StoredMessage): string {
+    return join(this.mailboxDir(mailbox), 'cur', `${String(message.receivedAtMs).padStart(13, '0')}.${message.uidl}`);
+  }
+
+  async deliver(mailbox: string, key: DeliveryKey, body: AsyncIterable<Uint8Array>): Promise<DeliveryOutcome> {
+    const uidl = deliveryUidl(key);
+    if ((await this.index(mailbox)).has(uidl)) {
+      for await (const _ of body); // drain what the caller is sending
+      return { uidl, duplicate: true };
+    }
+    const dir = this.mailboxDir(mailbox);
+    const tmpPath = join(dir, 'tmp', `${uidl}.${randomUUID()}`);
+    let size: number;
+    try {
+      // The bytes are written outside the lock; only check-and-rename is serialised per mailbox.
+      size = await writeTempFile(tmpPath, body, this.maxMessageBytes);
+    } catch (err) {
+      if (err instanceof RangeError) throw new StoreError('too-large', err.message);
+      throw err;
+    }
+    return this.withMailboxLock(mailbox, async () => {
+      const index = await this.index(mailbox);
+      if (index.has(uidl)) {
+        await unlink(tmpPath);
+        return { uidl, duplicate: true };
+      }
+      const message = { uidl, size, receivedAtMs: Date.now() };
+      await mkdir(join(dir, 'cur'), { recursive: true });
+      await publishFile(tmpPath, this.messagePath(mailbox, message));
+      index.set(uidl, message);
+      return { uidl, duplicate: false };
+    });
+  }
+
+  async listMessages(mailbox: string): Promise<StoredMessage[]> {
+    const messages = [...(await this.index(mailbox)).values()];
+    return messages.sort((a, b) => a.receivedAtMs - b.receivedAtMs || a.uidl.localeCompare(b.uidl));
+  }
+
+  async *readMessage(mailbox: string, uidl: string): AsyncIterable<Uint8Array> {
+    const message = (await this.index(mailbox)).get(uidl);
+    if (!message) throw new StoreError('not-found', `no message ${uidl}`);
+    yield* createReadStream(this.messagePath(mailbox, message), { highWaterMark: 64 * 1024 });
+  }
+
+  async deleteMessages(mailbox: string, uidls: string[]): Promise<number> {
+    return this.withMailboxLock(mailbox, async () => {
+      const index = await this.index(mailbox);
+      let deleted = 0;
+      for (const uidl of uidls) {
+        const message = index.get(uidl);
+        if (!message) continue;
+        await unlink(this.messagePath(mailbox, message)).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        });
+        index.delete(uidl);
+        deleted++;
+      }
+      if (deleted > 0) await syncDirectory(join(this.mailboxDir(mailbox), 'cur'));
+      return deleted;
+    });
+  }
+
+  async acquireLease(mailbox: string, ttlMs: number): Promise<string | undefined> {
+    return this.leases.acquire(mailbox.toLowerCase(), ttlMs);
+  }
+
+  async renewLease(mailbox: string, leaseId: string, ttlMs: number): Promise<boolean> {
+    return this.leases.renew(mailbox.toLowerCase(), leaseId, ttlMs);
+  }
+
+  async releaseLease(mailbox: string, leaseId: string): Promise<void> {
+    this.leases.release(mailbox.toLowerCase(), leaseId);
+  }
+
+  async hasLease(mailbox: string, leaseId: string): Promise<boolean> {
+    return this.leases.holds(mailbox.toLowerCase(), leaseId);
+  }
+
+  async close(): Promise<void> {
+    await this.accountsLock;
+    await Promise.all([...this.mailboxLocks.values()]);
+  }
+}

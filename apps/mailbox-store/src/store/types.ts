@@ -1,0 +1,67 @@
+// The storage interface of mailbox-store. The embedded backend implements it now; MongoDB will next.
+// Every backend must pass the shared conformance suite (store-conformance.test.ts).
+import { createHash } from 'node:crypto';
+
+export interface Account {
+  address: string;
+  passwordHash: string;
+}
+
+export interface StoredMessage {
+  uidl: string;
+  size: number;
+  receivedAtMs: number;
+}
+
+export interface DeliveryKey {
+  queueId: string;
+  recipient: string;
+}
+
+export interface DeliveryOutcome {
+  uidl: string;
+  /** True when this (queue id, recipient) had been stored already: nothing new was written. */
+  duplicate: boolean;
+}
+
+export class StoreError extends Error {
+  constructor(
+    readonly kind: 'not-found' | 'exists' | 'locked' | 'invalid' | 'too-large',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface MailStore {
+  addDomain(domain: string): Promise<void>;
+  removeDomain(domain: string): Promise<void>;
+  listDomains(): Promise<string[]>;
+  isLocalDomain(domain: string): Promise<boolean>;
+
+  addAccount(account: Account): Promise<void>;
+  removeAccount(address: string): Promise<void>;
+  setPasswordHash(address: string, passwordHash: string): Promise<void>;
+  getAccount(address: string): Promise<Account | undefined>;
+  listAccounts(domain?: string): Promise<string[]>;
+
+  /** Stores one message durably (it is visible only once complete) and idempotently by `key`. */
+  deliver(mailbox: string, key: DeliveryKey, body: AsyncIterable<Uint8Array>): Promise<DeliveryOutcome>;
+  listMessages(mailbox: string): Promise<StoredMessage[]>;
+  readMessage(mailbox: string, uidl: string): AsyncIterable<Uint8Array>;
+  deleteMessages(mailbox: string, uidls: string[]): Promise<number>;
+
+  /** Takes the maildrop lock; returns the lease id, or undefined when another live lease holds it. */
+  acquireLease(mailbox: string, ttlMs: number): Promise<string | undefined>;
+  /** Extends a lease; false when the lease is no longer held. */
+  renewLease(mailbox: string, leaseId: string, ttlMs: number): Promise<boolean>;
+  releaseLease(mailbox: string, leaseId: string): Promise<void>;
+  hasLease(mailbox: string, leaseId: string): Promise<boolean>;
+
+  close(): Promise<void>;
+}
+
+/** The key by which a delivery is idempotent, also used as the POP3 unique-id (RFC 1939: 0x21-0x7E, <= 70). */
+export function deliveryUidl(key: DeliveryKey): string {
+  return createHash('sha256').update(key.queueId).update('\0').update(key.recipient.toLowerCase()).digest('hex').slice(0, 40);
+}

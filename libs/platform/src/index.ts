@@ -1,0 +1,8 @@
+// Shared plumbing for every service: configuration, logging, health/metrics, gRPC and NATS wiring.
+export * from './config.js';
+export * from './logger.js';
+export * from './observability.js';
+export * from './grpc.js';
+export * from './nats.js';
+export * from './lifecycle.js';
+export * from './net.js';
