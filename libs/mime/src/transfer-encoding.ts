@@ -1,0 +1,238 @@
+// Content-Transfer-Encoding (RFC 2045 §6): streaming decoders for base64 and
+// quoted-printable, the identity codings, and the encoders the builder uses.
+
+import { CR, LF } from './bytes.js';
+
+export type TransferEncoding = '7bit' | '8bit' | 'binary' | 'base64' | 'quoted-printable';
+
+/** A decoder turns encoded chunks into decoded chunks; `end()` flushes what it held back. */
+export interface TransferDecoder {
+  write(chunk: Uint8Array): Uint8Array;
+  end(): Uint8Array;
+  /** Defect names seen so far (e.g. invalid base64 characters). */
+  readonly defects: string[];
+}
+
+const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+// 0-63 = value, 64 = padding, 65 = whitespace (silently skipped), 66 = other (skipped with a defect)
+const B64_VALUE = new Uint8Array(256).fill(66);
+for (let i = 0; i < 64; i++) B64_VALUE[B64_ALPHABET.charCodeAt(i)] = i;
+B64_VALUE[0x3d] = 64;
+for (const ws of [0x20, 0x09, 0x0d, 0x0a]) B64_VALUE[ws] = 65;
+// base64url letters seen in the wild decode to the same values
+B64_VALUE[0x2d] = 62;
+B64_VALUE[0x5f] = 63;
+const EMPTY = new Uint8Array(0);
+
+/** RFC 2045 §6.8: characters outside the alphabet are ignored; missing padding is tolerated. */
+export class Base64Decoder implements TransferDecoder {
+  readonly defects: string[] = [];
+  private acc = 0;
+  private bits = 0;
+  private sawInvalid = false;
+
+  write(chunk: Uint8Array): Uint8Array {
+    const out = new Uint8Array(((chunk.length + 3) >> 2) * 3 + 3);
+    let o = 0;
+    let acc = this.acc;
+    let bits = this.bits;
+    for (let i = 0; i < chunk.length; i++) {
+      const v = B64_VALUE[chunk[i]!]!;
+      if (v < 64) {
+        acc = ((acc << 6) | v) & 0xffffff;
+        bits += 6;
+        if (bits >= 8) {
+          bits -= 8;
+          out[o++] = (acc >> bits) & 0xff;
+        }
+      } else if (v === 64) {
+        // padding closes the current quantum; leftover bits are zero fill
+        bits = 0;
+        acc = 0;
+      } else if (v === 66 && !this.sawInvalid) {
+        this.sawInvalid = true;
+        this.defects.push('InvalidBase64Characters');
+      }
+    }
+    this.acc = acc;
+    this.bits = bits;
+    return out.subarray(0, o);
+  }
+
+  end(): Uint8Array {
+    if (this.bits >= 6) this.defects.push('InvalidBase64Length');
+    this.bits = 0;
+    return EMPTY;
+  }
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
+  return -1;
+}
+
+/**
+ * RFC 2045 §6.7: `=XX` is a byte, `=` at the end of a line is a soft break. Invalid escapes are
+ * kept literally (rule 1 leniency) and line breaks are passed through unchanged.
+ */
+export class QuotedPrintableDecoder implements TransferDecoder {
+  readonly defects: string[] = [];
+  private carry: Uint8Array = EMPTY;
+
+  write(input: Uint8Array): Uint8Array {
+    let chunk = input;
+    if (this.carry.length) {
+      const joined = new Uint8Array(this.carry.length + input.length);
+      joined.set(this.carry);
+      joined.set(input, this.carry.length);
+      chunk = joined;
+      this.carry = EMPTY;
+    }
+    const out = new Uint8Array(chunk.length);
+    let o = 0;
+    const n = chunk.length;
+    let i = 0;
+    while (i < n) {
+      const c = chunk[i]!;
+      if (c !== 0x3d) {
+        out[o++] = c;
+        i++;
+        continue;
+      }
+      // '=': decide between an escape, a soft break, or a literal '='; hold back if the
+      // chunk ends before we can tell
+      if (i + 2 < n || (i + 2 === n && chunk[i + 1] === LF)) {
+        const hi = hexValue(chunk[i + 1]!);
+        const lo = i + 2 < n ? hexValue(chunk[i + 2]!) : -1;
+        if (hi >= 0 && lo >= 0) {
+          out[o++] = (hi << 4) | lo;
+          i += 3;
+          continue;
+        }
+      }
+      let j = i + 1;
+      while (j < n && (chunk[j] === 0x20 || chunk[j] === 0x09)) j++;
+      const undecided = j >= n || (chunk[j] === CR && j + 1 >= n) || (i + 2 >= n && j === i + 1 && hexValue(chunk[j]!) >= 0);
+      if (undecided && n - i <= 1024) {
+        this.carry = chunk.slice(i);
+        break;
+      }
+      if (chunk[j] === LF) {
+        i = j + 1;
+        continue;
+      }
+      if (chunk[j] === CR && chunk[j + 1] === LF) {
+        i = j + 2;
+        continue;
+      }
+      out[o++] = c;
+      i++;
+    }
+    return out.subarray(0, o);
+  }
+
+  end(): Uint8Array {
+    const rest = this.carry;
+    this.carry = EMPTY;
+    if (!rest.length) return EMPTY;
+    // '=' at the very end is a soft break; anything else is kept as written
+    let k = 1;
+    while (k < rest.length && (rest[k] === 0x20 || rest[k] === 0x09 || rest[k] === CR)) k++;
+    if (k === rest.length) return EMPTY;
+    return rest;
+  }
+}
+
+export class IdentityDecoder implements TransferDecoder {
+  readonly defects: string[] = [];
+  write(chunk: Uint8Array): Uint8Array {
+    return chunk;
+  }
+  end(): Uint8Array {
+    return EMPTY;
+  }
+}
+
+/** Normalised CTE token: lowercased and trimmed; unknown values come back unchanged. */
+export function normalizeTransferEncoding(value: string | undefined): string {
+  return (value ?? '').trim().toLowerCase();
+}
+
+/** A decoder for the CTE; unknown codings (x-foo, "7-bit") pass the bytes through untouched. */
+export function createTransferDecoder(cte: string | undefined): TransferDecoder {
+  switch (normalizeTransferEncoding(cte)) {
+    case 'base64':
+      return new Base64Decoder();
+    case 'quoted-printable':
+      return new QuotedPrintableDecoder();
+    default:
+      return new IdentityDecoder();
+  }
+}
+
+export function decodeBase64(input: Uint8Array | string): Uint8Array {
+  const d = new Base64Decoder();
+  return d.write(typeof input === 'string' ? Buffer.from(input, 'latin1') : input);
+}
+
+export function decodeQuotedPrintable(input: Uint8Array | string): Uint8Array {
+  const d = new QuotedPrintableDecoder();
+  const head = d.write(typeof input === 'string' ? Buffer.from(input, 'latin1') : input);
+  const tail = d.end();
+  if (!tail.length) return head;
+  const out = new Uint8Array(head.length + tail.length);
+  out.set(head);
+  out.set(tail, head.length);
+  return out;
+}
+
+/** Base64 with CRLF every 76 characters (RFC 2045 §6.8). */
+export function encodeBase64Lines(bytes: Uint8Array, lineLength = 76): string {
+  const b64 = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  if (b64.length <= lineLength) return b64;
+  const lines: string[] = [];
+  for (let i = 0; i < b64.length; i += lineLength) lines.push(b64.slice(i, i + lineLength));
+  return lines.join('\r\n');
+}
+
+const HEX = '0123456789ABCDEF';
+
+/**
+ * Quoted-printable with CRLF line breaks kept as hard breaks, soft breaks before 76 characters,
+ * and trailing whitespace encoded so transport cannot strip it (RFC 2045 §6.7 rules 3-5).
+ */
+export function encodeQuotedPrintable(bytes: Uint8Array, maxLine = 76): string {
+  const parts: string[] = [];
+  let line = '';
+  const n = bytes.length;
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i]!;
+    if (c === CR && bytes[i + 1] === LF) {
+      parts.push(line, '\r\n');
+      line = '';
+      i++;
+      continue;
+    }
+    if (c === LF) {
+      parts.push(line, '\r\n');
+      line = '';
+      continue;
+    }
+    const atLineEnd = i + 1 >= n || bytes[i + 1] === CR || bytes[i + 1] === LF;
+    let token: string;
+    if ((c >= 33 && c <= 126 && c !== 0x3d) || ((c === 0x20 || c === 0x09) && !atLineEnd)) {
+      token = String.fromCharCode(c);
+    } else {
+      token = '=' + HEX[c >> 4] + HEX[c & 15];
+    }
+    if (line.length + token.length > maxLine - 1) {
+      parts.push(line, '=\r\n');
+      line = '';
+    }
+    line += token;
+  }
+  parts.push(line);
+  return parts.join('');
+}
