@@ -29,7 +29,7 @@ export interface StreamHandlers {
   onDefect?(defect: Defect): void;
 }
 
-type Target = 'leaf' | 'preamble' | 'parts' | 'epilogue' | 'skip';
+type Target = 'leaf' | 'preamble' | 'parts' | 'epilogue' | 'nested' | 'skip';
 
 interface Entity {
   info: PartInfo;
@@ -44,6 +44,8 @@ interface Entity {
   preambleBytes: number;
   epilogue: Uint8Array[];
   skipped: boolean;
+  /** Parser for a message/rfc822 body that arrived base64 or quoted-printable encoded. */
+  nested: MimeStreamParser | null;
 }
 
 const DASH = 0x2d;
@@ -76,8 +78,13 @@ export class MimeStreamParser {
   private partsCapped = false;
   private first = true;
 
-  constructor(handlers: StreamHandlers = {}, limits: ParserLimits = {}) {
+  private readonly parentPath: string | null;
+  private readonly baseDepth: number;
+
+  constructor(handlers: StreamHandlers = {}, limits: ParserLimits = {}, encapsulatedIn?: { path: string; depth: number }) {
     this.handlers = handlers;
+    this.parentPath = encapsulatedIn?.path ?? null;
+    this.baseDepth = encapsulatedIn ? encapsulatedIn.depth + 1 : 0;
     this.limits = {
       maxParts: limits.maxParts ?? 10_000,
       maxDepth: limits.maxDepth ?? 100,
@@ -152,8 +159,15 @@ export class MimeStreamParser {
       const m = this.matchDelimiter(start, final);
       if (m === 'incomplete') return false;
       if (m !== 'none') {
+        // Two delimiters in a row enclose no entity at all (not even a header section).
+        const parentKind = this.pendingParent?.info.kind;
+        if (this.headerBytes === 0 && parentKind === 'multipart' && !m.close) {
+          this.inHeaders = false;
+          this.pos = m.next;
+          this.onDelimiter(m);
+          return true;
+        }
         // a delimiter ends the header section and an empty body
-        this.defect(this.pendingPath(), 'MissingHeaderBodySeparator');
         this.finishHeaders();
         this.pos = m.next;
         this.onDelimiter(m);
@@ -204,7 +218,7 @@ export class MimeStreamParser {
     this.inHeaders = false;
     this.atLineStart = true;
 
-    const depth = parent ? parent.info.depth + 1 : 0;
+    const depth = parent ? parent.info.depth + 1 : this.baseDepth;
     const defaultType = parent && parent.info.kind === 'multipart' && parent.info.contentType.mimeType === 'multipart/digest' ? 'message/rfc822' : 'text/plain';
     const isMessageRoot = !parent || parent.info.kind === 'message';
     const info = describePart(headers, '', depth, defaultType, isMessageRoot);
@@ -220,6 +234,7 @@ export class MimeStreamParser {
       preambleBytes: 0,
       epilogue: [],
       skipped: false,
+      nested: null,
     };
     if (parent) parent.childCount++;
     this.partCount++;
@@ -233,16 +248,17 @@ export class MimeStreamParser {
     const mt = ct.mimeType;
     const tooDeep = depth >= this.limits.maxDepth;
     if (ct.type === 'multipart' && !tooDeep) {
-      const boundary = ct.params['boundary'];
-      if (boundary) {
+      // RFC 2046 §5.1.1: a boundary never ends in white space, so trailing blanks are not part of it
+      const boundary = ct.params['boundary']?.replace(/[ \t]+$/, '');
+      if (boundary !== undefined) {
         info.kind = 'multipart';
         entity.boundary = Buffer.from(boundary, 'utf8');
         entity.target = 'preamble';
       }
-    } else if ((mt === 'message/rfc822' || mt === 'message/global') && !tooDeep && isIdentityEncoding(info.transferEncoding)) {
+    } else if ((mt === 'message/rfc822' || mt === 'message/global') && !tooDeep) {
       info.kind = 'message';
     }
-    info.path = pathFor(parent, info.kind);
+    info.path = parent ? pathFor(parent, info.kind) : this.rootPath(info.kind);
     for (const d of headerDefects) this.defect(info.path, d);
     if (ct.type === 'multipart' && info.kind === 'leaf') this.defect(info.path, tooDeep ? 'DepthLimitExceeded' : 'NoBoundaryInMultipart');
     if (info.kind === 'leaf' && tooDeep && (mt === 'message/rfc822' || mt === 'message/global')) this.defect(info.path, 'DepthLimitExceeded');
@@ -254,6 +270,14 @@ export class MimeStreamParser {
       return;
     }
     this.startEntity(entity);
+    if (info.kind === 'message' && !isIdentityEncoding(info.transferEncoding)) {
+      // RFC 2046 forbids encoding message/rfc822, but it happens: decode, then parse.
+      this.defect(info.path, 'EncodedMessage');
+      entity.decoder = createTransferDecoder(info.transferEncoding);
+      entity.nested = new MimeStreamParser(this.handlers, this.limits, { path: info.path, depth });
+      entity.target = 'nested';
+      return;
+    }
     if (info.kind === 'message') {
       this.pendingParent = entity;
       this.inHeaders = true;
@@ -261,6 +285,15 @@ export class MimeStreamParser {
     }
     entity.decoder = createTransferDecoder(info.transferEncoding);
     if (entity.skipped) entity.target = 'skip';
+  }
+
+  private topTarget(): Target | undefined {
+    return this.stack[this.stack.length - 1]?.target;
+  }
+
+  private rootPath(kind: string): string {
+    if (this.parentPath === null) return kind === 'multipart' ? 'TEXT' : '1';
+    return this.parentPath + (kind === 'multipart' ? '.TEXT' : '.1');
   }
 
   private startEntity(entity: Entity): void {
@@ -290,6 +323,11 @@ export class MimeStreamParser {
       case 'epilogue':
         if (entity.epilogue.length < 64) entity.epilogue.push(bytes);
         break;
+      case 'nested': {
+        const out = entity.decoder!.write(bytes);
+        if (out.length) entity.nested!.write(out);
+        break;
+      }
       case 'parts':
       case 'skip':
         break;
@@ -335,7 +373,8 @@ export class MimeStreamParser {
         this.atLineStart = eol === lineStart;
         return false;
       }
-      this.emit(buf.subarray(regionStart, eol));
+      // Preamble text keeps its last line break (it is whole-body text if no part follows).
+      this.emit(buf.subarray(regionStart, this.topTarget() === 'preamble' ? lineStart : eol));
       this.pos = m.next;
       this.onDelimiter(m);
       return true;
@@ -347,7 +386,10 @@ export class MimeStreamParser {
     const buf = this.buf;
     const end = buf.length;
     if (final) {
-      this.emit(buf.subarray(regionStart, end));
+      // An unclosed multipart: the last line break of its last part belongs to the missing
+      // delimiter, as it would to a real one.
+      const cut = this.topTarget() === 'leaf' ? eolStart(buf, end, regionStart) : end;
+      this.emit(buf.subarray(regionStart, cut));
       this.pos = end;
       return;
     }
@@ -376,7 +418,9 @@ export class MimeStreamParser {
     if (lineStart + 2 > end) return final ? 'none' : 'incomplete';
     if (buf[lineStart] !== DASH || buf[lineStart + 1] !== DASH) return 'none';
     let incomplete = false;
-    for (let k = this.boundaries.length - 1; k >= 0; k--) {
+    // Outermost first: when an inner multipart reuses an outer boundary, the outer one wins
+    // (the line ends the outer part; RFC 2046 forbids the reuse).
+    for (let k = 0; k < this.boundaries.length; k++) {
       const entity = this.boundaries[k]!;
       const b = entity.boundary!;
       let p = lineStart + 2;
@@ -423,6 +467,12 @@ export class MimeStreamParser {
     }
     if (this.inHeaders) this.inHeaders = false;
     this.atLineStart = true;
+    if (multipart.target === 'preamble' && m.close) {
+      // A close delimiter before any start delimiter: there are no parts, and what came
+      // before it is the body of a single leaf (as for a missing start delimiter).
+      this.closeEntity(multipart);
+      return;
+    }
     if (multipart.target === 'preamble') {
       this.startEntity(multipart);
       const preamble = multipart.preamble;
@@ -455,7 +505,7 @@ export class MimeStreamParser {
         // No delimiter ever appeared: the body is one leaf of this multipart type.
         this.defect(info.path, 'StartBoundaryNotFound');
         info.kind = 'leaf';
-        info.path = pathFor(entity.parent, 'leaf');
+        info.path = entity.parent ? pathFor(entity.parent, 'leaf') : this.rootPath('leaf');
         this.startEntity(entity);
         const decoder = createTransferDecoder(info.transferEncoding);
         for (const chunk of entity.preamble) {
@@ -471,6 +521,10 @@ export class MimeStreamParser {
         const epilogue = entity.target === 'epilogue' ? Buffer.concat(entity.epilogue) : null;
         this.handlers.onMultipartText?.(info, preamble && preamble.length ? preamble : null, epilogue);
       }
+    } else if (entity.nested) {
+      const tail = entity.decoder!.end();
+      if (tail.length) entity.nested.write(tail);
+      entity.nested.end();
     } else if (info.kind === 'leaf' && entity.decoder) {
       const tail = entity.decoder.end();
       if (tail.length && !entity.skipped) this.handlers.onPartData?.(info, tail);
@@ -502,8 +556,7 @@ function childPrefix(multipart: Entity): string {
 }
 
 /** IMAP section numbering (RFC 3501 §6.4.5). */
-function pathFor(parent: Entity | null, kind: string): string {
-  if (!parent) return kind === 'multipart' ? 'TEXT' : '1';
+function pathFor(parent: Entity, kind: string): string {
   if (parent.info.kind === 'message') return parent.info.path + (kind === 'multipart' ? '.TEXT' : '.1');
   return childPrefix(parent) + parent.childCount;
 }
