@@ -1,8 +1,9 @@
 // NATS connection and JetStream topology. Streams are file-backed work queues: a message stays until
 // its consumer acknowledges it, so a crash between receipt and effect redelivers instead of losing.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { STREAMS } from '@mail/contracts';
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { SPOOL_BUCKET, STREAMS } from '@mail/contracts';
 import type { Logger } from 'pino';
 
 export interface NatsContext {
@@ -50,3 +51,72 @@ export async function ensureStreams(jsm: JetStreamManager, maxMessageBytes: numb
     }
   }
 }
+
+export interface ConsumerOptions {
+  stream: string;
+  durable: string;
+  /** Redelivery after this long without an ack (a crashed or stuck worker). */
+  ackWaitMs: number;
+  /** Messages handled at once by this process. */
+  concurrency: number;
+  logger: Logger;
+  /** Handles one message; resolve when its effect is durable. Throwing schedules a redelivery. */
+  handle: (data: Uint8Array, info: { deliveryCount: number; subject: string }) => Promise<void>;
+}
+
+/** Retry delay for a message whose handler failed: 1 s doubling up to one minute. */
+export const redeliveryDelayMs = (deliveryCount: number): number => Math.min(1000 * 2 ** Math.max(0, deliveryCount - 1), 60_000);
+
+/**
+ * Runs a durable pull consumer with explicit acks: a message is acknowledged only after its handler
+ * resolved, so a crash at any point leads to redelivery, never loss. Returns a function that stops it.
+ */
+export async function runConsumer(nats: NatsContext, options: ConsumerOptions): Promise<() => Promise<void>> {
+  await nats.jsm.consumers.add(options.stream, {
+    durable_name: options.durable,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: options.ackWaitMs * 1_000_000,
+    max_deliver: -1,
+    max_ack_pending: Math.max(options.concurrency * 4, 64),
+  });
+  const consumer = await nats.js.consumers.get(options.stream, options.durable);
+  const messages = await consumer.consume({ max_messages: options.concurrency * 2 });
+  const inFlight = new Set<Promise<void>>();
+  const loop = (async () => {
+    for await (const message of messages) {
+      const task = (async () => {
+        const deliveryCount = message.info.deliveryCount;
+        try {
+          await options.handle(message.data, { deliveryCount, subject: message.subject });
+          await message.ackAck().catch(() => message.ack());
+        } catch (err) {
+          if (isMalformedPayload(err)) {
+            // Retrying cannot fix it: keep it out of the way and say so loudly.
+            options.logger.error({ err: String(err), subject: message.subject }, 'malformed message payload; terminated');
+            message.term();
+            return;
+          }
+          const delay = redeliveryDelayMs(deliveryCount);
+          options.logger.warn({ err: err instanceof Error ? err.message : String(err), subject: message.subject, deliveryCount, retryInMs: delay }, 'message handling failed; will retry');
+          message.nak(delay);
+        }
+      })();
+      inFlight.add(task);
+      void task.finally(() => inFlight.delete(task));
+      if (inFlight.size >= options.concurrency) await Promise.race(inFlight);
+    }
+  })();
+  return async () => {
+    messages.stop();
+    await loop.catch(() => undefined);
+    await Promise.all(inFlight);
+  };
+}
+
+/** The object store that holds message bytes from acceptance until the queue lets them go. */
+export function openSpoolBucket(nats: NatsContext): Promise<ObjectStore> {
+  return new Objm(nats.js).create(SPOOL_BUCKET, { storage: StorageType.File });
+}
+
+const isMalformedPayload = (err: unknown): boolean =>
+  err instanceof SyntaxError || (err instanceof Error && err.name === 'ZodError');

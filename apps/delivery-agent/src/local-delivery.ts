@@ -1,0 +1,52 @@
+// Local delivery: hands a message to mailbox-store's Deliver for each local recipient and classifies
+// the answer as delivered, permanent (a bounce) or temporary (try again later).
+import { MailboxStoreClient, type DeliverReply, type RecipientResult } from '@mail/contracts';
+import { deadline, grpc, insecureCredentials } from '@mail/platform';
+
+const CHUNK_BYTES = 256 * 1024;
+
+/** gRPC codes that no retry will change. */
+const PERMANENT: ReadonlyMap<grpc.status, string> = new Map([
+  [grpc.status.NOT_FOUND, '550 5.1.1 mailbox unavailable'],
+  [grpc.status.RESOURCE_EXHAUSTED, '552 5.2.2 message too large for mailbox'],
+  [grpc.status.INVALID_ARGUMENT, '554 5.6.0 message refused by mailbox store'],
+]);
+
+export class LocalDelivery {
+  private readonly client: MailboxStoreClient;
+
+  constructor(
+    address: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.client = new MailboxStoreClient(address, insecureCredentials());
+  }
+
+  async deliver(queueId: string, sender: string, recipient: string, message: Uint8Array): Promise<RecipientResult> {
+    try {
+      const reply = await this.send(queueId, sender, recipient, message);
+      return { recipient, outcome: 'delivered', reply: `250 2.0.0 delivered as ${reply.uidl}${reply.duplicate ? ' (already stored)' : ''}` };
+    } catch (err) {
+      const code = (err as grpc.ServiceError).code;
+      const permanent = PERMANENT.get(code);
+      if (permanent) return { recipient, outcome: 'permanent', reply: `${permanent}: ${(err as grpc.ServiceError).details ?? ''}`.trim() };
+      return { recipient, outcome: 'temporary', reply: `451 4.3.0 mailbox store unavailable: ${(err as Error).message}` };
+    }
+  }
+
+  private send(queueId: string, sender: string, recipient: string, message: Uint8Array): Promise<DeliverReply> {
+    return new Promise((resolve, reject) => {
+      const call = this.client.deliver({ deadline: deadline(this.timeoutMs) }, (err, reply) => (err ? reject(err) : resolve(reply)));
+      call.write({ part: { $case: 'header', value: { queueId, recipient, returnPath: sender } } });
+      for (let offset = 0; offset < message.length; offset += CHUNK_BYTES) {
+        const slice = message.subarray(offset, offset + CHUNK_BYTES);
+        call.write({ part: { $case: 'data', value: Buffer.from(slice.buffer, slice.byteOffset, slice.byteLength) } });
+      }
+      call.end();
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

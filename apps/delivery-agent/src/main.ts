@@ -1,0 +1,48 @@
+// delivery-agent: takes delivery jobs from JetStream and delivers them. Wiring only.
+import { DELIVERY_CONSUMER, DELIVERY_STREAM, DeliveryJob, decodePayload } from '@mail/contracts';
+import {
+  connectNats,
+  createLogger,
+  ensureStreams,
+  exitOnStartupError,
+  onShutdown,
+  openSpoolBucket,
+  runConsumer,
+  startObservability,
+} from '@mail/platform';
+import { loadDeliveryAgentConfig } from './config.js';
+import { LocalDelivery } from './local-delivery.js';
+import { DeliveryWorker } from './worker.js';
+
+const logger = createLogger('delivery-agent');
+
+async function main(): Promise<void> {
+  const config = loadDeliveryAgentConfig();
+  const nats = await connectNats(config.natsUrl, 'delivery-agent', logger);
+  await ensureStreams(nats.jsm, 1024 * 1024);
+  const local = new LocalDelivery(config.mailboxStoreAddress, config.deliverTimeoutMs);
+  const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, logger);
+  const stop = await runConsumer(nats, {
+    stream: DELIVERY_STREAM,
+    durable: DELIVERY_CONSUMER,
+    ackWaitMs: config.ackWaitMs,
+    concurrency: config.concurrency,
+    logger,
+    handle: (data, info) => worker.handle(decodePayload(DeliveryJob, data), info.deliveryCount),
+  });
+  const observability = await startObservability({
+    service: 'delivery-agent',
+    host: config.httpHost,
+    port: config.httpPort,
+    ready: () => !nats.nc.isClosed(),
+  });
+  logger.info({ http: observability.port }, 'delivery-agent running');
+  onShutdown(logger, async () => {
+    await stop();
+    await observability.close();
+    local.close();
+    await nats.nc.drain();
+  });
+}
+
+main().catch((err: unknown) => exitOnStartupError(logger, err));

@@ -1,0 +1,44 @@
+// pop3-access settings, from the environment.
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { intSetting, loadConfig, portSetting } from '@mail/platform';
+
+const schema = z.object({
+  host: z.string().default('127.0.0.1'),
+  port: portSetting(1110),
+  httpHost: z.string().default('127.0.0.1'),
+  httpPort: portSetting(9105),
+  serverName: z.string().default(hostname()),
+  mailboxStoreAddress: z.string().default('127.0.0.1:50051'),
+  maxConnections: intSetting(1000, 1),
+  /** RFC 2449 §4: command lines up to 255 octets; we allow a little more for long user names. */
+  maxCommandLineBytes: intSetting(1024, 255),
+  /** RFC 1939 §3: the autologout timer must be at least 10 minutes. */
+  idleTimeoutMs: intSetting(600_000, 1),
+  maxAuthFailures: intSetting(3, 1),
+  /** How long a maildrop lock lives without renewal (renewed while the session is open). */
+  leaseSeconds: intSetting(120, 30),
+  backendTimeoutMs: intSetting(15_000, 1),
+});
+
+export type Pop3Config = z.infer<typeof schema>;
+
+export const loadPop3Config = (env: NodeJS.ProcessEnv = process.env): Pop3Config =>
+  loadConfig(
+    schema,
+    {
+      host: 'POP3_HOST',
+      port: 'POP3_PORT',
+      httpHost: 'POP3_HTTP_HOST',
+      httpPort: 'POP3_HTTP_PORT',
+      serverName: 'POP3_SERVER_NAME',
+      mailboxStoreAddress: 'MAILBOX_STORE_ADDRESS',
+      maxConnections: 'POP3_MAX_CONNECTIONS',
+      maxCommandLineBytes: 'POP3_MAX_COMMAND_LINE_BYTES',
+      idleTimeoutMs: 'POP3_IDLE_TIMEOUT_MS',
+      maxAuthFailures: 'POP3_MAX_AUTH_FAILURES',
+      leaseSeconds: 'POP3_LEASE_SECONDS',
+      backendTimeoutMs: 'POP3_BACKEND_TIMEOUT_MS',
+    },
+    env,
+  );

@@ -1,0 +1,62 @@
+// Maildrop access through mailbox-store's gRPC API: authentication, the lease (lock) with its
+// heartbeat, streaming reads, and the UPDATE-state deletions.
+import { MailboxStoreClient, type Chunk } from '@mail/contracts';
+import { deadline, grpc, insecureCredentials, isGrpcStatus, unary } from '@mail/platform';
+import type { Logger } from 'pino';
+import type { Maildrop, Pop3Hooks } from './protocol/session.js';
+
+export class MaildropService implements Pop3Hooks {
+  private readonly client: MailboxStoreClient;
+
+  constructor(
+    address: string,
+    private readonly leaseSeconds: number,
+    private readonly timeoutMs: number,
+    private readonly logger: Logger,
+  ) {
+    this.client = new MailboxStoreClient(address, insecureCredentials());
+  }
+
+  async authenticate(user: string, password: string): Promise<string | undefined> {
+    const reply = await unary(this.client.authenticate.bind(this.client), { address: user, password }, this.timeoutMs);
+    return reply.ok ? reply.mailbox : undefined;
+  }
+
+  async openMaildrop(mailbox: string): Promise<Maildrop | 'locked'> {
+    let opened;
+    try {
+      opened = await unary(this.client.openMaildrop.bind(this.client), { mailbox, leaseSeconds: this.leaseSeconds }, this.timeoutMs);
+    } catch (err) {
+      if (isGrpcStatus(err, grpc.status.FAILED_PRECONDITION)) return 'locked';
+      throw err;
+    }
+    const leaseId = opened.leaseId;
+    const heartbeat = setInterval(() => {
+      unary(this.client.renewMaildrop.bind(this.client), { mailbox, leaseId }, this.timeoutMs).catch((err: unknown) =>
+        this.logger.warn({ mailbox, err: (err as Error).message }, 'maildrop lease renewal failed'),
+      );
+    }, (this.leaseSeconds * 1000) / 3);
+    heartbeat.unref();
+    const client = this.client;
+    const timeoutMs = this.timeoutMs;
+    return {
+      messages: opened.messages.map((m) => ({ uidl: m.uidl, size: m.size })),
+      async *read(uidl: string) {
+        const call = client.fetchMessage({ mailbox, leaseId, uidl }, { deadline: deadline(timeoutMs * 20) });
+        try {
+          for await (const chunk of call as AsyncIterable<Chunk>) yield chunk.data;
+        } finally {
+          call.cancel(); // a TOP that stops early must not leave the stream running
+        }
+      },
+      close: async (deleteUidls: string[]) => {
+        clearInterval(heartbeat);
+        await unary(client.closeMaildrop.bind(client), { mailbox, leaseId, deleteUidls }, timeoutMs);
+      },
+    };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,215 @@
+// The POP3 session as an explicit state machine (RFC 1939 §3-§6, CAPA and response codes of RFC 2449).
+// AUTHORIZATION -> (USER/PASS) -> TRANSACTION -> (QUIT) -> UPDATE. It answers command lines and calls
+// its maildrop hooks; the socket lives elsewhere, so every verb in every state is unit-testable.
+import { topOfMessage } from './multiline.js';
+
+export type Pop3State = 'Authorization' | 'Transaction' | 'Update' | 'Closed';
+
+export interface Pop3Response {
+  ok: boolean;
+  text: string;
+  /** Content of a multi-line response, unstuffed; the server adds byte-stuffing and the terminator. */
+  body?: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  close?: boolean;
+}
+
+export interface MaildropMessage {
+  uidl: string;
+  size: number;
+}
+
+export interface Maildrop {
+  messages: MaildropMessage[];
+  read(uidl: string): AsyncIterable<Uint8Array>;
+  /** Ends the lease; deletes `uidls` first. Resolves once the deletions are durable. */
+  close(deleteUidls: string[]): Promise<void>;
+}
+
+export interface Pop3Hooks {
+  /** The mailbox name for good credentials, undefined for bad ones (unknown user and wrong password alike). */
+  authenticate(user: string, password: string): Promise<string | undefined>;
+  /** Takes the maildrop lock; 'locked' when another session holds it. */
+  openMaildrop(mailbox: string): Promise<Maildrop | 'locked'>;
+}
+
+export interface Pop3Limits {
+  maxAuthFailures: number;
+}
+
+const ok = (text: string, body?: Pop3Response['body']): Pop3Response => ({ ok: true, text, body });
+const err = (text: string, close = false): Pop3Response => ({ ok: false, text, close });
+
+const CAPABILITIES = ['TOP', 'UIDL', 'USER', 'RESP-CODES', 'PIPELINING', 'AUTH-RESP-CODE', 'EXPIRE NEVER', 'IMPLEMENTATION mailplatform'];
+
+type Handler = (session: Pop3Session, args: string[]) => Promise<Pop3Response> | Pop3Response;
+
+/** The command table: for each verb, the states it is allowed in and its handler. */
+const COMMANDS: Record<string, { states: readonly Pop3State[]; handler: Handler }> = Object.assign(Object.create(null), {
+  CAPA: { states: ['Authorization', 'Transaction'], handler: () => ok('Capability list follows', [Buffer.from(CAPABILITIES.map((c) => `${c}\r\n`).join(''))]) },
+  USER: { states: ['Authorization'], handler: (s: Pop3Session, a: string[]) => s.user(a) },
+  PASS: { states: ['Authorization'], handler: (s: Pop3Session, a: string[]) => s.pass(a) },
+  APOP: { states: ['Authorization'], handler: () => err('APOP not supported') },
+  QUIT: { states: ['Authorization', 'Transaction'], handler: (s: Pop3Session) => s.quit() },
+  STAT: { states: ['Transaction'], handler: (s: Pop3Session, a: string[]) => s.stat(a) },
+  LIST: { states: ['Transaction'], handler: (s: Pop3Session, a: string[]) => s.list(a) },
+  UIDL: { states: ['Transaction'], handler: (s: Pop3Session, a: string[]) => s.uidl(a) },
+  RETR: { states: ['Transaction'], handler: (s: Pop3Session, a: string[]) => s.retr(a) },
+  TOP: { states: ['Transaction'], handler: (s: Pop3Session, a: string[]) => s.top(a) },
+  DELE: { states: ['Transaction'], handler: (s: Pop3Session, a: string[]) => s.dele(a) },
+  NOOP: { states: ['Transaction'], handler: (_s: Pop3Session, a: string[]) => (a.length ? err('NOOP takes no arguments') : ok('')) },
+  RSET: { states: ['Transaction'], handler: (s: Pop3Session, a: string[]) => s.rset(a) },
+});
+
+export class Pop3Session {
+  state: Pop3State = 'Authorization';
+  private pendingUser: string | undefined;
+  private authFailures = 0;
+  private maildrop: Maildrop | undefined;
+  private readonly deleted = new Set<number>();
+
+  constructor(
+    private readonly serverName: string,
+    private readonly hooks: Pop3Hooks,
+    private readonly limits: Pop3Limits,
+  ) {}
+
+  greeting(): Pop3Response {
+    return ok(`${this.serverName} POP3 server ready`);
+  }
+
+  async command(line: string): Promise<Pop3Response> {
+    const [verbText = '', ...args] = line.split(' ');
+    const verb = verbText.toUpperCase();
+    const entry = COMMANDS[verb];
+    if (!entry) return err(verb === '' ? 'Empty command' : 'Unknown command');
+    if (!entry.states.includes(this.state)) {
+      return err(this.state === 'Authorization' ? 'Not authenticated yet' : `${verb} not allowed now`);
+    }
+    // USER and PASS keep their spaces: passwords (and some user names) may contain them.
+    return entry.handler(this, verb === 'PASS' || verb === 'USER' ? [line.slice(verbText.length + 1)] : args.filter((a) => a !== ''));
+  }
+
+  user(args: string[]): Pop3Response {
+    const name = args[0] ?? '';
+    if (name === '' || name.length > 512) return err('Syntax: USER name');
+    this.pendingUser = name;
+    return ok('Send PASS');
+  }
+
+  async pass(args: string[]): Promise<Pop3Response> {
+    const user = this.pendingUser;
+    this.pendingUser = undefined;
+    if (user === undefined) return err('Send USER first');
+    const mailbox = await this.hooks.authenticate(user, args[0] ?? '');
+    if (!mailbox) {
+      this.authFailures++;
+      // The same answer for an unknown user and a wrong password (no account enumeration).
+      return err('[AUTH] Invalid user name or password', this.authFailures >= this.limits.maxAuthFailures);
+    }
+    const maildrop = await this.hooks.openMaildrop(mailbox);
+    if (maildrop === 'locked') return err('[IN-USE] Maildrop is locked by another session');
+    this.maildrop = maildrop;
+    this.state = 'Transaction';
+    const { count, octets } = this.totals();
+    return ok(`Logged in, ${count} messages (${octets} octets)`);
+  }
+
+  async quit(): Promise<Pop3Response> {
+    if (this.state === 'Transaction' && this.maildrop) {
+      this.state = 'Update';
+      const uidls = [...this.deleted].map((n) => this.maildrop!.messages[n - 1]!.uidl);
+      try {
+        await this.maildrop.close(uidls);
+      } catch {
+        this.state = 'Closed';
+        return err('Some deleted messages not removed', true);
+      }
+      this.maildrop = undefined;
+    }
+    this.state = 'Closed';
+    return { ok: true, text: `${this.serverName} POP3 server signing off`, close: true };
+  }
+
+  /** The connection ended without QUIT: release the lock, delete nothing (RFC 1939 §6). */
+  async abandon(): Promise<void> {
+    const maildrop = this.maildrop;
+    this.maildrop = undefined;
+    this.state = 'Closed';
+    if (maildrop) await maildrop.close([]);
+  }
+
+  stat(args: string[]): Pop3Response {
+    if (args.length > 0) return err('STAT takes no arguments');
+    const { count, octets } = this.totals();
+    return ok(`${count} ${octets}`);
+  }
+
+  list(args: string[]): Pop3Response {
+    return this.listing(args, (n, m) => `${n} ${m.size}`);
+  }
+
+  uidl(args: string[]): Pop3Response {
+    return this.listing(args, (n, m) => `${n} ${m.uidl}`);
+  }
+
+  retr(args: string[]): Pop3Response {
+    if (args.length !== 1) return err('Syntax: RETR msg');
+    const found = this.message(args[0]!);
+    if (typeof found === 'string') return err(found);
+    return ok(`${found.size} octets`, this.maildrop!.read(found.uidl));
+  }
+
+  top(args: string[]): Pop3Response {
+    if (args.length !== 2 || !/^\d{1,9}$/.test(args[1]!)) return err('Syntax: TOP msg lines');
+    const found = this.message(args[0]!);
+    if (typeof found === 'string') return err(found);
+    return ok('Top of message follows', topOfMessage(this.maildrop!.read(found.uidl), Number(args[1])));
+  }
+
+  dele(args: string[]): Pop3Response {
+    if (args.length !== 1) return err('Syntax: DELE msg');
+    const found = this.message(args[0]!);
+    if (typeof found === 'string') return err(found);
+    this.deleted.add(Number(args[0]));
+    return ok(`Message ${Number(args[0])} deleted`);
+  }
+
+  rset(args: string[]): Pop3Response {
+    if (args.length > 0) return err('RSET takes no arguments');
+    this.deleted.clear();
+    const { count, octets } = this.totals();
+    return ok(`Maildrop has ${count} messages (${octets} octets)`);
+  }
+
+  private listing(args: string[], line: (n: number, m: MaildropMessage) => string): Pop3Response {
+    if (args.length > 1) return err('Too many arguments');
+    if (args.length === 1) {
+      const found = this.message(args[0]!);
+      return typeof found === 'string' ? err(found) : ok(line(Number(args[0]), found));
+    }
+    const lines = this.maildrop!.messages.map((m, i) => (this.deleted.has(i + 1) ? '' : `${line(i + 1, m)}\r\n`)).join('');
+    const { count, octets } = this.totals();
+    return ok(`${count} messages (${octets} octets)`, [Buffer.from(lines)]);
+  }
+
+  /** A message by its number, or the -ERR text for a bad or deleted one. */
+  private message(number: string): MaildropMessage | string {
+    if (!/^\d{1,9}$/.test(number)) return 'Invalid message number';
+    const n = Number(number);
+    const message = this.maildrop!.messages[n - 1];
+    if (n < 1 || !message) return 'No such message';
+    if (this.deleted.has(n)) return `Message ${n} already deleted`;
+    return message;
+  }
+
+  private totals(): { count: number; octets: number } {
+    let count = 0;
+    let octets = 0;
+    this.maildrop?.messages.forEach((m, i) => {
+      if (this.deleted.has(i + 1)) return;
+      count++;
+      octets += m.size;
+    });
+    return { count, octets };
+  }
+}

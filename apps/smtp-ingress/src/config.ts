@@ -1,0 +1,57 @@
+// smtp-ingress settings, from the environment. Every limit is here, with its default and its variable.
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { intSetting, loadConfig, portSetting } from '@mail/platform';
+
+const schema = z.object({
+  host: z.string().default('127.0.0.1'),
+  port: portSetting(2525),
+  httpHost: z.string().default('127.0.0.1'),
+  httpPort: portSetting(9101),
+  /** The name this server gives in its greeting and Received: headers. */
+  serverName: z.string().default(hostname()),
+  natsUrl: z.string().default('nats://127.0.0.1:4222'),
+  mailboxStoreAddress: z.string().default('127.0.0.1:50051'),
+
+  maxMessageBytes: intSetting(25 * 1024 * 1024, 1024),
+  /** RFC 5321 §4.5.3.1.8 requires at least 100. */
+  maxRecipients: intSetting(100, 1),
+  /** Longest command line, CRLF included (RFC 5321 §4.5.3.1.4 minimum is 512). */
+  maxCommandLineBytes: intSetting(2048, 512),
+  maxConnections: intSetting(1000, 1),
+  /** Replies of class 5 in one session before it is closed with 421. */
+  maxErrors: intSetting(20, 1),
+  /** RFC 5321 §4.5.3.2.7: at least 5 minutes waiting for a command. */
+  commandTimeoutMs: intSetting(300_000, 1),
+  /** RFC 5321 §4.5.3.2.6: at least 3 minutes between data blocks. */
+  dataTimeoutMs: intSetting(180_000, 1),
+  bareLineEndings: z.enum(['reject', 'normalize']).default('reject'),
+  /** Deadline for the recipient lookup and for making a message durable. */
+  backendTimeoutMs: intSetting(15_000, 1),
+});
+
+export type SmtpIngressConfig = z.infer<typeof schema>;
+
+export const loadSmtpIngressConfig = (env: NodeJS.ProcessEnv = process.env): SmtpIngressConfig =>
+  loadConfig(
+    schema,
+    {
+      host: 'SMTP_HOST',
+      port: 'SMTP_PORT',
+      httpHost: 'SMTP_HTTP_HOST',
+      httpPort: 'SMTP_HTTP_PORT',
+      serverName: 'SMTP_SERVER_NAME',
+      natsUrl: 'NATS_URL',
+      mailboxStoreAddress: 'MAILBOX_STORE_ADDRESS',
+      maxMessageBytes: 'MAX_MESSAGE_BYTES',
+      maxRecipients: 'SMTP_MAX_RECIPIENTS',
+      maxCommandLineBytes: 'SMTP_MAX_COMMAND_LINE_BYTES',
+      maxConnections: 'SMTP_MAX_CONNECTIONS',
+      maxErrors: 'SMTP_MAX_ERRORS',
+      commandTimeoutMs: 'SMTP_COMMAND_TIMEOUT_MS',
+      dataTimeoutMs: 'SMTP_DATA_TIMEOUT_MS',
+      bareLineEndings: 'SMTP_BARE_LINE_ENDINGS',
+      backendTimeoutMs: 'SMTP_BACKEND_TIMEOUT_MS',
+    },
+    env,
+  );

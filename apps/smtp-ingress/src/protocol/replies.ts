@@ -1,0 +1,62 @@
+// SMTP replies (RFC 5321 §4.2) with enhanced status codes (RFC 3463, RFC 2034). Every reply the server
+// sends is built here, so the code for a situation is decided once.
+
+export interface Reply {
+  code: number;
+  /** Enhanced status code, e.g. "5.1.1"; omitted only for the greeting (RFC 2034 §3). */
+  status?: string;
+  lines: string[];
+  /** Close the connection after sending this reply. */
+  close?: boolean;
+}
+
+export const reply = (code: number, status: string | undefined, ...lines: string[]): Reply => ({ code, status, lines });
+
+/** Wire form: multi-line replies use "code-" on every line but the last (RFC 5321 §4.2.1). */
+export function formatReply(r: Reply): string {
+  const lines = r.lines.length > 0 ? r.lines : [''];
+  return lines
+    .map((text, i) => {
+      const separator = i === lines.length - 1 ? ' ' : '-';
+      const status = r.status ? `${r.status} ` : '';
+      return `${r.code}${separator}${status}${text}`.trimEnd() + '\r\n';
+    })
+    .join('');
+}
+
+export const Replies = {
+  ok: (text = 'OK') => reply(250, '2.0.0', text),
+  senderOk: () => reply(250, '2.1.0', 'Sender OK'),
+  recipientOk: () => reply(250, '2.1.5', 'Recipient OK'),
+  queued: (queueId: string) => reply(250, '2.0.0', `OK: queued as ${queueId}`),
+  reset: () => reply(250, '2.0.0', 'Reset OK'),
+  bye: () => ({ ...reply(221, '2.0.0', 'Bye'), close: true }),
+  help: () =>
+    reply(214, '2.0.0', 'Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP', 'See RFC 5321 for details'),
+  cannotVerify: () => reply(252, '2.5.0', 'Cannot VRFY user, but will accept message and attempt delivery'),
+  startData: () => reply(354, undefined, 'End data with <CR><LF>.<CR><LF>'),
+
+  shuttingDown: () => ({ ...reply(421, '4.3.2', 'Service shutting down, try again later'), close: true }),
+  timeout: () => ({ ...reply(421, '4.4.2', 'Timeout, closing connection'), close: true }),
+  tooManyErrors: () => ({ ...reply(421, '4.7.0', 'Too many errors, closing connection'), close: true }),
+  tooManyConnections: () => ({ ...reply(421, '4.7.0', 'Too many connections, try again later'), close: true }),
+  lookupFailed: () => reply(451, '4.3.0', 'Temporary failure checking the recipient, try again later'),
+  notQueued: () => reply(451, '4.3.0', 'Temporary failure storing the message, try again later'),
+  tooManyRecipients: (max: number) => reply(452, '4.5.3', `Too many recipients (at most ${max} per message)`),
+
+  unrecognised: () => reply(500, '5.5.2', 'Command unrecognized'),
+  lineTooLong: (max: number) => reply(500, '5.5.2', `Line too long (at most ${max} octets)`),
+  syntax: (text: string) => reply(501, '5.5.4', text),
+  badSender: (text: string) => reply(501, '5.1.7', text),
+  badRecipient: (text: string) => reply(501, '5.1.3', text),
+  notImplemented: (text = 'Command not implemented') => reply(502, '5.5.1', text),
+  badSequence: (text: string) => reply(503, '5.5.1', text),
+  unknownParameter: (name: string) => reply(555, '5.5.4', `Unsupported parameter ${name}`),
+  userUnknown: () => reply(550, '5.1.1', 'User unknown in local recipient table'),
+  relayDenied: () => reply(550, '5.7.1', 'Relay access denied'),
+  sizeExceeded: (max: number) => reply(552, '5.3.4', `Message size exceeds fixed limit of ${max} bytes`),
+  utf8NotDeclared: () => reply(553, '5.6.7', 'Non-ASCII address requires the SMTPUTF8 parameter'),
+  noValidRecipients: () => reply(554, '5.5.1', 'No valid recipients'),
+  bareLineEnding: () => reply(550, '5.5.2', 'Bare <CR> or <LF> in message data is not allowed; use <CR><LF>'),
+  eightBitNotDeclared: () => reply(554, '5.6.1', '8-bit data requires BODY=8BITMIME or SMTPUTF8'),
+};
