@@ -1,0 +1,6 @@
+// Starts real servers for integration tests and for the local run: nats-server and the five services
+// as child processes on loopback, with free ports and a scratch data directory.
+export * from './ports.js';
+export * from './processes.js';
+export * from './nats-server.js';
+export * from './mail-system.js';

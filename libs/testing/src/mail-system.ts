@@ -1,0 +1,133 @@
+// The whole system as real processes: nats-server, mailbox-store, queue-manager, delivery-agent,
+// smtp-ingress and pop3-access, each on its own free loopback port. Used by the end-to-end tests
+// (which also kill and restart services) and by the local run.
+import { execFile } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, waitForPort } from './ports.js';
+import { startProcess, type ManagedProcess } from './processes.js';
+import { startNatsServer, type NatsServer } from './nats-server.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export const SERVICE_NAMES = ['mailbox-store', 'queue-manager', 'delivery-agent', 'smtp-ingress', 'pop3-access'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export interface MailSystemOptions {
+  dataDir: string;
+  smtpPort?: number;
+  pop3Port?: number;
+  grpcPort?: number;
+  natsPort?: number;
+  /** Extra environment for every service (limits, timeouts…). */
+  env?: Record<string, string>;
+  echo?: boolean;
+}
+
+export interface MailSystem {
+  smtpPort: number;
+  pop3Port: number;
+  grpcAddress: string;
+  natsUrl: string;
+  nats: NatsServer;
+  services: Record<ServiceName, ManagedProcess>;
+  httpPorts: Record<ServiceName, number>;
+  start(name: ServiceName): Promise<void>;
+  kill(name: ServiceName): Promise<void>;
+  restart(name: ServiceName): Promise<void>;
+  /** Runs the mailctl CLI against this system. */
+  mailctl(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  stop(): Promise<void>;
+}
+
+async function waitReady(httpPort: number, process_: ManagedProcess, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let exitCode: number | null | undefined;
+  void process_.exited.then((code) => (exitCode = code));
+  for (;;) {
+    if (exitCode !== undefined) throw new Error(`${process_.name} exited with ${exitCode}:\n${process_.output()}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until) throw new Error(`${process_.name} not ready after ${timeoutMs} ms:\n${process_.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function startMailSystem(options: MailSystemOptions): Promise<MailSystem> {
+  await mkdir(options.dataDir, { recursive: true });
+  const nats = await startNatsServer(join(options.dataDir, 'nats'), { port: options.natsPort, echo: options.echo });
+  const smtpPort = options.smtpPort ?? (await freePort());
+  const pop3Port = options.pop3Port ?? (await freePort());
+  const grpcPort = options.grpcPort ?? (await freePort());
+  const grpcAddress = `127.0.0.1:${grpcPort}`;
+  const httpPorts = {} as Record<ServiceName, number>;
+  for (const name of SERVICE_NAMES) httpPorts[name] = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NATS_URL: nats.url,
+    MAILBOX_STORE_ADDRESS: grpcAddress,
+    MAILBOX_GRPC_PORT: String(grpcPort),
+    MAILBOX_DATA_DIR: join(options.dataDir, 'mailbox-store'),
+    MAILBOX_HTTP_PORT: String(httpPorts['mailbox-store']),
+    QUEUE_HTTP_PORT: String(httpPorts['queue-manager']),
+    DELIVERY_HTTP_PORT: String(httpPorts['delivery-agent']),
+    SMTP_HTTP_PORT: String(httpPorts['smtp-ingress']),
+    POP3_HTTP_PORT: String(httpPorts['pop3-access']),
+    SMTP_PORT: String(smtpPort),
+    POP3_PORT: String(pop3Port),
+    SMTP_SERVER_NAME: 'mx.test.local',
+    POP3_SERVER_NAME: 'pop.test.local',
+    ...options.env,
+  };
+  const services = {} as Record<ServiceName, ManagedProcess>;
+  const start = async (name: ServiceName) => {
+    const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
+    services[name] = startProcess(name, process.execPath, [main], env, { echo: options.echo });
+    await waitReady(httpPorts[name], services[name]);
+  };
+  const system: MailSystem = {
+    smtpPort,
+    pop3Port,
+    grpcAddress,
+    natsUrl: nats.url,
+    nats,
+    services,
+    httpPorts,
+    start,
+    kill: async (name) => services[name].kill(),
+    restart: async (name) => {
+      await services[name].stop();
+      await start(name);
+    },
+    mailctl: (args, stdin) =>
+      new Promise((resolve) => {
+        const child = execFile(
+          process.execPath,
+          [join(REPO_ROOT, 'apps', 'mailctl', 'dist', 'main.js'), '--mailbox-store', grpcAddress, ...args],
+          { env },
+          (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+        );
+        child.stdin!.end(stdin ?? '');
+      }),
+    stop: async () => {
+      for (const name of [...SERVICE_NAMES].reverse()) await services[name]?.stop();
+      await nats.stop();
+    },
+  };
+  try {
+    await start('mailbox-store');
+    await Promise.all([start('queue-manager'), start('delivery-agent')]);
+    await Promise.all([start('smtp-ingress'), start('pop3-access')]);
+    await waitForPort(smtpPort);
+    await waitForPort(pop3Port);
+  } catch (err) {
+    await system.stop();
+    throw err;
+  }
+  return system;
+}

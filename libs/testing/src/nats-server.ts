@@ -1,0 +1,47 @@
+// A real nats-server with JetStream on a free loopback port and a private store directory.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, waitForPort } from './ports.js';
+import { startProcess, type ManagedProcess } from './processes.js';
+
+/** nats-server from NATS_SERVER_BIN, the project's .tools, or PATH (Debian installs /usr/sbin/nats-server). */
+export function findNatsServer(): string {
+  const candidates = [process.env.NATS_SERVER_BIN, join(process.cwd(), '.tools', 'nats-server'), '/usr/sbin/nats-server', '/usr/bin/nats-server'];
+  for (const candidate of candidates) if (candidate && existsSync(candidate)) return candidate;
+  try {
+    return execFileSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' }).trim();
+  } catch {
+    throw new Error('nats-server not found: install it (apt-get install nats-server) or set NATS_SERVER_BIN');
+  }
+}
+
+export interface NatsServer {
+  url: string;
+  port: number;
+  process: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+export async function startNatsServer(storeDir: string, options: { port?: number; echo?: boolean } = {}): Promise<NatsServer> {
+  const port = options.port ?? (await freePort());
+  const process_ = startProcess(
+    'nats-server',
+    findNatsServer(),
+    ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir],
+    process.env,
+    { echo: options.echo },
+  );
+  try {
+    await Promise.race([
+      waitForPort(port),
+      process_.exited.then((code) => {
+        throw new Error(`nats-server exited with ${code}:\n${process_.output()}`);
+      }),
+    ]);
+  } catch (err) {
+    await process_.kill();
+    throw err;
+  }
+  return { url: `nats://127.0.0.1:${port}`, port, process: process_, stop: () => process_.stop() };
+}

@@ -1,0 +1,47 @@
+// A child process with its output kept (for failure reports) and a clean or brutal stop.
+import { spawn, type ChildProcess } from 'node:child_process';
+
+export interface ManagedProcess {
+  name: string;
+  child: ChildProcess;
+  output(): string;
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL at once: the crash in crash tests. */
+  kill(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: { echo?: boolean; cwd?: string } = {},
+): ManagedProcess {
+  const child = spawn(command, args, { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (data: Buffer) => {
+    const text = data.toString('utf8');
+    output = (output + text).slice(-200_000);
+    if (options.echo) process.stdout.write(text.replace(/^(?=.)/gm, `[${name}] `));
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const signal = async (sig: NodeJS.Signals, graceMs: number) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill(sig);
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  return {
+    name,
+    child,
+    output: () => output,
+    stop: (graceMs = 5_000) => signal('SIGTERM', graceMs),
+    kill: () => signal('SIGKILL', 0),
+    exited,
+  };
+}
