@@ -19,9 +19,6 @@ const B64_VALUE = new Uint8Array(256).fill(66);
 for (let i = 0; i < 64; i++) B64_VALUE[B64_ALPHABET.charCodeAt(i)] = i;
 B64_VALUE[0x3d] = 64;
 for (const ws of [0x20, 0x09, 0x0d, 0x0a]) B64_VALUE[ws] = 65;
-// base64url letters seen in the wild decode to the same values
-B64_VALUE[0x2d] = 62;
-B64_VALUE[0x5f] = 63;
 const EMPTY = new Uint8Array(0);
 
 /** RFC 2045 §6.8: characters outside the alphabet are ignored; missing padding is tolerated. */
@@ -30,8 +27,10 @@ export class Base64Decoder implements TransferDecoder {
   private acc = 0;
   private bits = 0;
   private sawInvalid = false;
+  private done = false;
 
   write(chunk: Uint8Array): Uint8Array {
+    if (this.done) return EMPTY;
     const out = new Uint8Array(((chunk.length + 3) >> 2) * 3 + 3);
     let o = 0;
     let acc = this.acc;
@@ -46,9 +45,11 @@ export class Base64Decoder implements TransferDecoder {
           out[o++] = (acc >> bits) & 0xff;
         }
       } else if (v === 64) {
-        // padding closes the current quantum; leftover bits are zero fill
-        bits = 0;
-        acc = 0;
+        // RFC 2045 §6.8: '=' only pads the end of the data; what follows is not data
+        if (bits > 0) {
+          this.done = true;
+          break;
+        }
       } else if (v === 66 && !this.sawInvalid) {
         this.sawInvalid = true;
         this.defects.push('InvalidBase64Characters');
@@ -145,6 +146,54 @@ export class QuotedPrintableDecoder implements TransferDecoder {
   }
 }
 
+/**
+ * uuencode (x-uuencode, uue): lines between `begin <mode> <name>` and `end`, each starting with
+ * a length character. Not a MIME coding, but common in old mail; decoded line by line.
+ */
+export class UudecodeDecoder implements TransferDecoder {
+  readonly defects: string[] = [];
+  private carry = '';
+  private state: 'before' | 'data' | 'done' = 'before';
+
+  write(chunk: Uint8Array): Uint8Array {
+    const text = this.carry + Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1');
+    const lastNl = text.lastIndexOf('\n');
+    this.carry = text.slice(lastNl + 1);
+    return this.decodeLines(text.slice(0, lastNl + 1));
+  }
+
+  end(): Uint8Array {
+    const rest = this.carry;
+    this.carry = '';
+    return this.decodeLines(rest);
+  }
+
+  private decodeLines(text: string): Uint8Array {
+    const out: number[] = [];
+    for (const rawLine of text.split('\n')) {
+      const line = rawLine.replace(/\r$/, '');
+      if (this.state === 'before') {
+        if (/^begin\s/.test(line)) this.state = 'data';
+        continue;
+      }
+      if (this.state === 'done') break;
+      if (line === 'end' || line.length === 0) {
+        if (line === 'end') this.state = 'done';
+        continue;
+      }
+      const count = (line.charCodeAt(0) - 32) & 63;
+      if (count === 0) continue;
+      let produced = 0;
+      for (let i = 1; produced < count; i += 4) {
+        const c = [0, 1, 2, 3].map((k) => ((line.charCodeAt(i + k) || 32) - 32) & 63);
+        const bytes = [(c[0]! << 2) | (c[1]! >> 4), ((c[1]! & 15) << 4) | (c[2]! >> 2), ((c[2]! & 3) << 6) | c[3]!];
+        for (const b of bytes) if (produced++ < count) out.push(b);
+      }
+    }
+    return Uint8Array.from(out);
+  }
+}
+
 export class IdentityDecoder implements TransferDecoder {
   readonly defects: string[] = [];
   write(chunk: Uint8Array): Uint8Array {
@@ -167,6 +216,11 @@ export function createTransferDecoder(cte: string | undefined): TransferDecoder 
       return new Base64Decoder();
     case 'quoted-printable':
       return new QuotedPrintableDecoder();
+    case 'x-uuencode':
+    case 'uuencode':
+    case 'x-uue':
+    case 'uue':
+      return new UudecodeDecoder();
     default:
       return new IdentityDecoder();
   }
