@@ -4,3 +4,4 @@ export * from './ports.js';
 export * from './processes.js';
 export * from './nats-server.js';
 export * from './mail-system.js';
+export * from './clients.js';

@@ -1,0 +1,153 @@
+// Independent clients for end-to-end tests: Python's smtplib and poplib (through the scripts in
+// ../clients), and a raw TCP client for conversations that must be byte-exact.
+import { execFile } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { REPO_ROOT } from './mail-system.js';
+
+const CLIENTS = join(REPO_ROOT, 'libs', 'testing', 'clients');
+
+function runJson<T>(command: string, args: string[], input: unknown, timeoutMs = 120_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(command, args, { timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`${command} ${args.join(' ')} failed: ${error.message}\n${stderr}`));
+      resolve(JSON.parse(stdout) as T);
+    });
+    child.stdin!.end(JSON.stringify(input));
+  });
+}
+
+export interface OutgoingMessage {
+  from: string;
+  to: string[];
+  data: Buffer;
+  mailOptions?: string[];
+}
+
+export interface SendResult {
+  ok: boolean;
+  refused: Record<string, [number, string]>;
+  code: number;
+  text: string;
+}
+
+/** Sends the messages in one SMTP session with Python's smtplib. */
+export function smtplibSend(port: number, messages: OutgoingMessage[]): Promise<SendResult[]> {
+  return runJson('python3', [join(CLIENTS, 'smtp_send.py')], {
+    host: '127.0.0.1',
+    port,
+    messages: messages.map((m) => ({ from: m.from, to: m.to, data_b64: m.data.toString('base64'), mail_options: m.mailOptions ?? [] })),
+  });
+}
+
+export interface FetchResult {
+  stat: [number, number] | null;
+  list: [number, number][];
+  uidl: [number, string][];
+  messages: Buffer[];
+  error: string;
+}
+
+/** Fetches every message with Python's poplib; optionally DELE each, then QUIT or drop the connection. */
+export async function poplibFetch(
+  port: number,
+  user: string,
+  password: string,
+  options: { delete?: boolean; end?: 'quit' | 'drop' } = {},
+): Promise<FetchResult> {
+  const raw = await runJson<Omit<FetchResult, 'messages'> & { messages: string[] }>('python3', [join(CLIENTS, 'pop3_fetch.py')], {
+    host: '127.0.0.1',
+    port,
+    user,
+    password,
+    ...options,
+  });
+  return { ...raw, messages: raw.messages.map((m) => Buffer.from(m, 'base64')) };
+}
+
+/** A raw line-oriented TCP conversation, for asserting exact replies. */
+export class RawClient {
+  private buffer = '';
+  private waiters: (() => void)[] = [];
+  closed = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (text: string) => {
+      this.buffer += text;
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters.splice(0)) waiter();
+  }
+
+  static connect(port: number): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ port, host: '127.0.0.1' }, () => resolve(new RawClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  send(text: string | Buffer): void {
+    this.socket.write(text);
+  }
+
+  /** Reads one complete SMTP reply (all its lines) or one POP3 status line. */
+  async reply(timeoutMs = 10_000): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const match = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\n|^[+-](?:OK|ERR)[^\n]*\n/.exec(this.buffer);
+      if (match) {
+        this.buffer = this.buffer.slice(match[0].length);
+        return match[0].replace(/\r?\n$/, '');
+      }
+      if (this.closed) throw new Error(`connection closed; unread: ${JSON.stringify(this.buffer)}`);
+      if (Date.now() > until) throw new Error(`no reply within ${timeoutMs} ms; unread: ${JSON.stringify(this.buffer)}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+  }
+
+  /** Reads up to and including a line that is exactly ".". */
+  async multiline(timeoutMs = 10_000): Promise<string> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const end = this.buffer.indexOf('\r\n.\r\n');
+      if (end >= 0) {
+        const body = this.buffer.slice(0, end + 2);
+        this.buffer = this.buffer.slice(end + 5);
+        return body;
+      }
+      if (this.closed || Date.now() > until) throw new Error(`no multi-line end; unread: ${JSON.stringify(this.buffer.slice(0, 500))}`);
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+  }
+
+  /** Sends a command and returns the reply. */
+  async command(line: string): Promise<string> {
+    this.send(`${line}\r\n`);
+    return this.reply();
+  }
+
+  async waitClosed(timeoutMs = 10_000): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    return this.closed;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the platform needs on a fresh Debian/Ubuntu machine with Node 20:
+# nats-server (when missing), npm packages, and a build. With --test-tools, also the independent
+# SMTP/POP3 clients the tests drive (swaks, mpop, fetchmail; Python 3 for smtplib/poplib).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want=()
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || [ -n "${NATS_SERVER_BIN:-}" ] || want+=(nats-server)
+if [ "${1:-}" = "--test-tools" ]; then
+  command -v swaks >/dev/null 2>&1 || want+=(swaks)
+  command -v mpop >/dev/null 2>&1 || want+=(mpop)
+  command -v fetchmail >/dev/null 2>&1 || want+=(fetchmail)
+  command -v python3 >/dev/null 2>&1 || want+=(python3)
+fi
+if [ ${#want[@]} -gt 0 ]; then
+  echo "setup: installing ${want[*]} with apt-get"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+fi
+
+node -e 'const [major] = process.versions.node.split(".").map(Number); if (major < 20) { console.error("Node 20 or newer is needed, found " + process.version); process.exit(1); }'
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+npm run build --silent
