@@ -1,0 +1,120 @@
+// Delivery status notifications: multipart/report; report-type=delivery-status (RFC 6522)
+// with a human-readable part, message/delivery-status fields (RFC 3464) and the
+// original message's header section as text/rfc822-headers.
+
+import { buildMessage, type MailboxInput } from './builder.js';
+import { formatDate } from './date.js';
+import { parseHeaderBlock } from './headers.js';
+
+export type DsnAction = 'failed' | 'delayed' | 'delivered' | 'relayed' | 'expanded';
+
+export interface DsnRecipient {
+  /** The recipient address as it was when the attempt failed (RFC 3464 §2.3.2). */
+  finalRecipient: string;
+  originalRecipient?: string;
+  action: DsnAction;
+  /** Enhanced status code (RFC 3463), e.g. `5.1.1`. */
+  status: string;
+  remoteMta?: string;
+  /** The SMTP reply, e.g. `550 5.1.1 user unknown`. */
+  diagnosticCode?: string;
+  lastAttemptDate?: Date;
+  willRetryUntil?: Date;
+}
+
+export interface DsnInput {
+  reportingMta: string;
+  originalEnvelopeId?: string;
+  arrivalDate: Date;
+  recipients: DsnRecipient[];
+  /** The original message, or just its header section; only the header section is returned. */
+  originalHeaders: Uint8Array;
+  from: MailboxInput | string;
+  to: MailboxInput | string;
+  subject?: string;
+  date?: Date;
+  messageId?: string;
+}
+
+const TITLES: Record<DsnAction, string> = {
+  failed: 'could not be delivered',
+  delayed: 'has been delayed',
+  delivered: 'was delivered',
+  relayed: 'was relayed',
+  expanded: 'was expanded',
+};
+
+/** Strips CR/LF so a value cannot inject fields. */
+function field(value: string): string {
+  return value.replace(/[\r\n]+/g, ' ').trim();
+}
+
+function addressType(address: string): string {
+  return `rfc822; ${field(address)}`;
+}
+
+function deliveryStatus(input: DsnInput): string {
+  const lines: string[] = [`Reporting-MTA: dns; ${field(input.reportingMta)}`];
+  if (input.originalEnvelopeId) lines.push(`Original-Envelope-Id: ${field(input.originalEnvelopeId)}`);
+  lines.push(`Arrival-Date: ${formatDate(input.arrivalDate)}`);
+  const blocks = [lines.join('\r\n')];
+  for (const r of input.recipients) {
+    const rl: string[] = [];
+    if (r.originalRecipient) rl.push(`Original-Recipient: ${addressType(r.originalRecipient)}`);
+    rl.push(`Final-Recipient: ${addressType(r.finalRecipient)}`);
+    rl.push(`Action: ${r.action}`);
+    rl.push(`Status: ${field(r.status)}`);
+    if (r.remoteMta) rl.push(`Remote-MTA: dns; ${field(r.remoteMta)}`);
+    if (r.diagnosticCode) rl.push(`Diagnostic-Code: smtp; ${field(r.diagnosticCode)}`);
+    if (r.lastAttemptDate) rl.push(`Last-Attempt-Date: ${formatDate(r.lastAttemptDate)}`);
+    if (r.willRetryUntil) rl.push(`Will-Retry-Until: ${formatDate(r.willRetryUntil)}`);
+    blocks.push(rl.join('\r\n'));
+  }
+  return blocks.join('\r\n\r\n') + '\r\n';
+}
+
+function humanReadable(input: DsnInput): string {
+  const lines = [`This is the mail system at ${field(input.reportingMta)}.`, ''];
+  for (const action of ['failed', 'delayed', 'delivered', 'relayed', 'expanded'] as DsnAction[]) {
+    const list = input.recipients.filter((r) => r.action === action);
+    if (!list.length) continue;
+    lines.push(`Your message ${TITLES[action]} to the following recipient(s):`, '');
+    for (const r of list) lines.push(`  <${field(r.finalRecipient)}>: ${r.diagnosticCode ? field(r.diagnosticCode) : `status ${field(r.status)}`}`);
+    lines.push('');
+  }
+  return lines.join('\r\n');
+}
+
+function defaultSubject(recipients: DsnRecipient[]): string {
+  if (recipients.some((r) => r.action === 'failed')) return 'Undelivered Mail Returned to Sender';
+  if (recipients.some((r) => r.action === 'delayed')) return 'Delayed Mail (still being retried)';
+  return 'Successful Mail Delivery Report';
+}
+
+/** The header section of a message (everything before the first blank line), CRLF line ends. */
+function headerSection(message: Uint8Array): Uint8Array {
+  const { bodyOffset } = parseHeaderBlock(message);
+  const text = Buffer.from(message.buffer, message.byteOffset, Math.min(bodyOffset, message.byteLength)).toString('latin1');
+  return Buffer.from(text.replace(/\r?\n/g, '\r\n').replace(/(\r\n)+$/, '') + '\r\n', 'latin1');
+}
+
+/** Builds the bounce/delay/delivery report for the queue (RFC 3464 over RFC 6522). */
+export function buildDsn(input: DsnInput): Uint8Array {
+  return buildMessage({
+    from: input.from,
+    to: [input.to],
+    subject: input.subject ?? defaultSubject(input.recipients),
+    ...(input.date ? { date: input.date } : {}),
+    ...(input.messageId ? { messageId: input.messageId } : {}),
+    headers: [['Auto-Submitted', 'auto-replied']],
+    body: {
+      contentType: 'multipart/report',
+      params: { 'report-type': 'delivery-status' },
+      children: [
+        { contentType: 'text/plain', content: humanReadable(input) },
+        { contentType: 'message/delivery-status', content: deliveryStatus(input), transferEncoding: '7bit' },
+        { contentType: 'text/rfc822-headers', content: headerSection(input.originalHeaders), transferEncoding: /[\x80-\xff]/.test(Buffer.from(input.originalHeaders).toString('latin1')) ? '8bit' : '7bit' },
+      ],
+    },
+  });
+}
