@@ -8,7 +8,7 @@ import { describePart, type Defect, type PartInfo } from './part.js';
 import { createTransferDecoder, type TransferDecoder } from './transfer-encoding.js';
 
 export interface ParserLimits {
-  /** Most entities (parts) read; later ones are skipped. Default 10,000. */
+  /** Most entities (parts) read; later ones are skipped. Default 50,000. */
   maxParts?: number;
   /** Deepest nesting of multipart/message entities; deeper ones become leaves. Default 100. */
   maxDepth?: number;
@@ -86,7 +86,7 @@ export class MimeStreamParser {
     this.parentPath = encapsulatedIn?.path ?? null;
     this.baseDepth = encapsulatedIn ? encapsulatedIn.depth + 1 : 0;
     this.limits = {
-      maxParts: limits.maxParts ?? 10_000,
+      maxParts: limits.maxParts ?? 50_000,
       maxDepth: limits.maxDepth ?? 100,
       maxHeaderBytes: limits.maxHeaderBytes ?? 1 << 20,
       maxPreambleBytes: limits.maxPreambleBytes ?? 16 << 20,

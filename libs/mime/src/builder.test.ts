@@ -1,0 +1,105 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildDsn, buildMessage, downgradeTo7bit, getHeader, parseHeaders, parseMessage, walkParts } from './index.js';
+
+const lines = (bytes: Uint8Array): string[] => Buffer.from(bytes).toString('latin1').split('\r\n');
+
+test('a message has MIME-Version, Date, Message-ID and text/html alternatives', () => {
+  const raw = buildMessage({ from: 'a@example.com', to: ['b@example.com'], subject: 'Hi', text: 'plain', html: '<b>html</b>' });
+  const m = parseMessage(raw);
+  assert.equal(getHeader(m.headers, 'mime-version'), '1.0');
+  assert.ok(m.date !== null);
+  assert.match(m.messageId!, /^<[0-9a-f]+@example\.com>$/);
+  assert.equal(m.root.contentType.mimeType, 'multipart/alternative');
+  assert.equal(m.text, 'plain');
+  assert.equal(m.html, '<b>html</b>');
+});
+
+test('non-ASCII subjects, names and filenames are encoded (RFC 2047, RFC 2231) and read back', () => {
+  const filename = 'Übersicht über alle Größen und Farben des Jahres 2024 — endgültig.pdf';
+  const raw = buildMessage({
+    from: { name: 'Jürgen', address: 'j@example.de' },
+    subject: 'Grüße aus Köln',
+    text: 'x',
+    attachments: [{ filename, content: new Uint8Array([0, 1, 2]), contentType: 'application/pdf' }],
+  });
+  assert.ok(Buffer.from(raw).every((b) => b < 0x80), 'output is 7-bit');
+  const m = parseMessage(raw);
+  assert.equal(m.subject, 'Grüße aus Köln');
+  assert.equal(m.from![0]!.name, 'Jürgen');
+  assert.equal(m.attachments[0]!.filename, filename);
+  assert.deepEqual([...m.attachments[0]!.content], [0, 1, 2]);
+});
+
+test('lines are folded at 78 and never exceed 998 characters', () => {
+  const raw = buildMessage({ from: 'a@b.c', subject: 'word '.repeat(100) + 'x'.repeat(2000), text: 'y'.repeat(5000) });
+  for (const line of lines(raw)) assert.ok(line.length <= 998, `line of ${line.length}`);
+  const headerLines = lines(raw).slice(0, lines(raw).indexOf(''));
+  assert.ok(headerLines.filter((l) => l.length > 78).length <= 2);
+});
+
+test('the transfer encoding is chosen per part', () => {
+  const raw = buildMessage({ from: 'a@b.c', text: 'ascii only', html: '<p>Un café au lait, s’il vous plaît.</p>', attachments: [{ filename: 'a.bin', content: new Uint8Array([255]) }] });
+  const ctes = walkParts(parseMessage(raw).root).filter((p) => p.kind === 'leaf').map((p) => p.transferEncoding);
+  assert.deepEqual(ctes, ['7bit', 'quoted-printable', 'base64']);
+});
+
+test('inline parts with a Content-ID go into multipart/related with the HTML', () => {
+  const raw = buildMessage({ from: 'a@b.c', html: '<img src="cid:logo">', attachments: [{ contentId: 'logo', content: new Uint8Array([1]), contentType: 'image/png' }] });
+  const m = parseMessage(raw);
+  assert.equal(m.root.contentType.mimeType, 'multipart/related');
+  assert.equal(m.root.children[1]!.contentId, 'logo');
+});
+
+test('boundaries are unique per multipart', () => {
+  const raw = buildMessage({ from: 'a@b.c', text: 't', html: 'h', attachments: [{ filename: 'f', content: 'x' }] });
+  const boundaries = walkParts(parseMessage(raw).root).filter((p) => p.kind === 'multipart').map((p) => p.contentType.params['boundary']);
+  assert.equal(new Set(boundaries).size, boundaries.length);
+});
+
+test('a DSN is multipart/report with delivery-status and rfc822-headers parts (RFC 3464, RFC 6522)', () => {
+  const original = Buffer.from('From: sender@example.com\r\nTo: nobody@example.net\r\nSubject: hello\r\n\r\nbody text\r\n');
+  const raw = buildDsn({
+    reportingMta: 'mx.example.com',
+    originalEnvelopeId: 'ENV123',
+    arrivalDate: new Date(Date.UTC(2024, 0, 1)),
+    recipients: [{ finalRecipient: 'nobody@example.net', action: 'failed', status: '5.1.1', remoteMta: 'mx.example.net', diagnosticCode: '550 5.1.1 no such user' }],
+    originalHeaders: original,
+    from: 'MAILER-DAEMON@example.com',
+    to: 'sender@example.com',
+  });
+  const m = parseMessage(raw);
+  assert.equal(m.root.contentType.mimeType, 'multipart/report');
+  assert.equal(m.root.contentType.params['report-type'], 'delivery-status');
+  assert.deepEqual(m.root.children.map((p) => p.contentType.mimeType), ['text/plain', 'message/delivery-status', 'text/rfc822-headers']);
+  const status = Buffer.from(m.root.children[1]!.content).toString();
+  const [perMessage, perRecipient] = status.split('\r\n\r\n').map((block) => parseHeaders(block + '\r\n\r\n'));
+  assert.equal(getHeader(perMessage!, 'reporting-mta'), 'dns; mx.example.com');
+  assert.equal(getHeader(perMessage!, 'original-envelope-id'), 'ENV123');
+  assert.equal(getHeader(perRecipient!, 'final-recipient'), 'rfc822; nobody@example.net');
+  assert.equal(getHeader(perRecipient!, 'action'), 'failed');
+  assert.equal(getHeader(perRecipient!, 'status'), '5.1.1');
+  assert.equal(getHeader(perRecipient!, 'diagnostic-code'), 'smtp; 550 5.1.1 no such user');
+  const headersPart = Buffer.from(m.root.children[2]!.content).toString();
+  assert.ok(headersPart.includes('Subject: hello'));
+  assert.ok(!headersPart.includes('body text'));
+  assert.equal(m.subject, 'Undelivered Mail Returned to Sender');
+});
+
+test('downgrade re-encodes 8-bit parts and headers and keeps the content', () => {
+  const raw = Buffer.from(
+    'From: Jürgen <j@example.de>\r\nSubject: Grüße\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nschöne Grüße\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\u00ff\u00fe\r\n--b--\r\n',
+    'utf8',
+  );
+  const out = downgradeTo7bit(raw);
+  assert.ok(Buffer.from(out).every((b) => b < 0x80), 'output is 7-bit');
+  const before = parseMessage(raw);
+  const after = parseMessage(out);
+  assert.equal(after.subject, 'Grüße');
+  assert.equal(after.from![0]!.name, 'Jürgen');
+  const leaves = (m: typeof before) => walkParts(m.root).filter((p) => p.kind === 'leaf');
+  assert.deepEqual(leaves(after).map((p) => Buffer.from(p.content).toString('hex')), leaves(before).map((p) => Buffer.from(p.content).toString('hex')));
+  assert.deepEqual(leaves(after).map((p) => p.transferEncoding), ['quoted-printable', 'base64']);
+  const ascii = Buffer.from('Subject: x\r\n\r\nplain\r\n');
+  assert.equal(downgradeTo7bit(ascii), ascii);
+});
