@@ -28,6 +28,7 @@ export class Base64Decoder implements TransferDecoder {
   private bits = 0;
   private sawInvalid = false;
   private done = false;
+  private pads = 0;
 
   write(chunk: Uint8Array): Uint8Array {
     if (this.done) return EMPTY;
@@ -35,9 +36,11 @@ export class Base64Decoder implements TransferDecoder {
     let o = 0;
     let acc = this.acc;
     let bits = this.bits;
+    let pads = this.pads;
     for (let i = 0; i < chunk.length; i++) {
       const v = B64_VALUE[chunk[i]!]!;
       if (v < 64) {
+        pads = 0;
         acc = ((acc << 6) | v) & 0xffffff;
         bits += 6;
         if (bits >= 8) {
@@ -45,8 +48,11 @@ export class Base64Decoder implements TransferDecoder {
           out[o++] = (acc >> bits) & 0xff;
         }
       } else if (v === 64) {
-        // RFC 2045 §6.8: '=' only pads the end of the data; what follows is not data
-        if (bits > 0) {
+        // RFC 2045 §6.8: padding marks the end of the data. Only a complete pad ends it
+        // ("xx==" or "xxx="); a lone '=' elsewhere is noise and ignored.
+        pads++;
+        const quadPos = bits === 6 ? 1 : bits === 4 ? 2 : bits === 2 ? 3 : 0;
+        if (quadPos >= 2 && quadPos + pads >= 4) {
           this.done = true;
           break;
         }
@@ -57,6 +63,7 @@ export class Base64Decoder implements TransferDecoder {
     }
     this.acc = acc;
     this.bits = bits;
+    this.pads = pads;
     return out.subarray(0, o);
   }
 

@@ -97,7 +97,8 @@ export function oracleView(record: OracleRecord): ViewPart[] {
 }
 
 export function oracleFiles(view: ViewPart[]): FileView[] {
-  return view.filter((p) => p.kind === 'leaf' && p.filename && p.sha256).map((p) => ({ filename: p.filename!, sha256: p.sha256! }));
+  // message/* leaves (external-body, delivery-status…) have no payload hash in the oracle
+  return view.filter((p) => p.kind === 'leaf' && p.filename && p.sha256 && !p.contentType.startsWith('message/')).map((p) => ({ filename: p.filename!, sha256: p.sha256! }));
 }
 
 export interface Agreement {
