@@ -32,6 +32,10 @@ export class Base64Decoder implements TransferDecoder {
 
   write(chunk: Uint8Array): Uint8Array {
     if (this.done) return EMPTY;
+    if (this.bits === 0) {
+      const fast = this.writeWellFormed(chunk);
+      if (fast) return fast;
+    }
     const out = new Uint8Array(((chunk.length + 3) >> 2) * 3 + 3);
     let o = 0;
     let acc = this.acc;
@@ -65,6 +69,31 @@ export class Base64Decoder implements TransferDecoder {
     this.bits = bits;
     this.pads = pads;
     return out.subarray(0, o);
+  }
+
+  /**
+   * Fast path: a chunk of whole quanta with only alphabet characters and line breaks (padding
+   * only at its very end) decodes natively with the same result as the loop below.
+   */
+  private writeWellFormed(chunk: Uint8Array): Uint8Array | null {
+    let count = 0;
+    let padAt = -1;
+    for (let i = 0; i < chunk.length; i++) {
+      const v = B64_VALUE[chunk[i]!]!;
+      if (v < 64) {
+        if (padAt >= 0) return null;
+        count++;
+      } else if (v === 64) {
+        if (padAt < 0) padAt = count;
+        count++;
+      } else if (v !== 65) return null;
+    }
+    if (count % 4 !== 0) return null;
+    if (padAt >= 0) {
+      if (count - padAt > 2 || padAt % 4 < 2) return null;
+      this.done = true;
+    }
+    return Buffer.from(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1'), 'base64');
   }
 
   end(): Uint8Array {
