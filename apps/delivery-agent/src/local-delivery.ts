@@ -1,7 +1,7 @@
 // Local delivery: hands a message to mailbox-store's Deliver for each local recipient and classifies
 // the answer as delivered, permanent (a bounce) or temporary (try again later).
 import { MailboxStoreClient, type DeliverReply, type RecipientResult } from '@mail/contracts';
-import { deadline, grpc, insecureCredentials } from '@mail/platform';
+import { clientChannelOptions, deadline, grpc, insecureCredentials } from '@mail/platform';
 
 const CHUNK_BYTES = 256 * 1024;
 
@@ -19,7 +19,7 @@ export class LocalDelivery {
     address: string,
     private readonly timeoutMs: number,
   ) {
-    this.client = new MailboxStoreClient(address, insecureCredentials());
+    this.client = new MailboxStoreClient(address, insecureCredentials(), clientChannelOptions);
   }
 
   async deliver(queueId: string, sender: string, recipient: string, message: Uint8Array): Promise<RecipientResult> {
@@ -36,7 +36,7 @@ export class LocalDelivery {
 
   private send(queueId: string, sender: string, recipient: string, message: Uint8Array): Promise<DeliverReply> {
     return new Promise((resolve, reject) => {
-      const call = this.client.deliver({ deadline: deadline(this.timeoutMs) }, (err, reply) => (err ? reject(err) : resolve(reply)));
+      const call = this.client.deliver({ deadline: deadline(this.timeoutMs), waitForReady: true } as Partial<grpc.CallOptions>, (err, reply) => (err ? reject(err) : resolve(reply)));
       call.write({ part: { $case: 'header', value: { queueId, recipient, returnPath: sender } } });
       for (let offset = 0; offset < message.length; offset += CHUNK_BYTES) {
         const slice = message.subarray(offset, offset + CHUNK_BYTES);

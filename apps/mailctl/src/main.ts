@@ -2,7 +2,7 @@
 // mailctl: the operator's command line. Talks to mailbox-store over gRPC (MAILBOX_STORE_ADDRESS).
 import { Command } from 'commander';
 import { MailboxStoreClient } from '@mail/contracts';
-import { insecureCredentials, unary } from '@mail/platform';
+import { clientChannelOptions, grpc, insecureCredentials, unary } from '@mail/platform';
 import { readPassword } from './password-input.js';
 
 const program = new Command();
@@ -14,7 +14,7 @@ program
 
 function client(): { store: MailboxStoreClient; timeout: number } {
   const options = program.opts<{ mailboxStore: string; timeout: string }>();
-  return { store: new MailboxStoreClient(options.mailboxStore, insecureCredentials()), timeout: Number(options.timeout) };
+  return { store: new MailboxStoreClient(options.mailboxStore, insecureCredentials(), clientChannelOptions), timeout: Number(options.timeout) };
 }
 
 /** Runs one call and turns a gRPC failure into a one-line message and exit status 1. */
@@ -25,7 +25,9 @@ function action<A extends unknown[]>(run: (store: MailboxStoreClient, timeout: n
       await run(store, timeout, ...args);
     } catch (err) {
       const e = err as { details?: string; message?: string; code?: number };
-      process.stderr.write(`mailctl: ${e.details || e.message || String(err)}\n`);
+      const unreachable = e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED;
+      const address = program.opts<{ mailboxStore: string }>().mailboxStore;
+      process.stderr.write(`mailctl: ${unreachable ? `cannot reach mailbox-store at ${address} (is it running?)` : e.details || e.message || String(err)}\n`);
       process.exitCode = 1;
     } finally {
       store.close();

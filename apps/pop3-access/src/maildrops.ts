@@ -1,7 +1,7 @@
 // Maildrop access through mailbox-store's gRPC API: authentication, the lease (lock) with its
 // heartbeat, streaming reads, and the UPDATE-state deletions.
 import { MailboxStoreClient, type Chunk } from '@mail/contracts';
-import { deadline, grpc, insecureCredentials, isGrpcStatus, unary } from '@mail/platform';
+import { clientChannelOptions, deadline, grpc, insecureCredentials, isGrpcStatus, unary } from '@mail/platform';
 import type { Logger } from 'pino';
 import type { Maildrop, Pop3Hooks } from './protocol/session.js';
 
@@ -14,7 +14,7 @@ export class MaildropService implements Pop3Hooks {
     private readonly timeoutMs: number,
     private readonly logger: Logger,
   ) {
-    this.client = new MailboxStoreClient(address, insecureCredentials());
+    this.client = new MailboxStoreClient(address, insecureCredentials(), clientChannelOptions);
   }
 
   async authenticate(user: string, password: string): Promise<string | undefined> {

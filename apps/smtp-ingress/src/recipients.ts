@@ -1,6 +1,6 @@
 // Recipient checks through mailbox-store's LookupRecipient.
 import { MailboxStoreClient, RecipientKind } from '@mail/contracts';
-import { insecureCredentials, unary } from '@mail/platform';
+import { clientChannelOptions, insecureCredentials, unary } from '@mail/platform';
 import type { RecipientVerdict } from './protocol/session.js';
 
 export class RecipientDirectory {
@@ -10,7 +10,7 @@ export class RecipientDirectory {
     address: string,
     private readonly timeoutMs: number,
   ) {
-    this.client = new MailboxStoreClient(address, insecureCredentials());
+    this.client = new MailboxStoreClient(address, insecureCredentials(), clientChannelOptions);
   }
 
   async check(address: string): Promise<RecipientVerdict> {

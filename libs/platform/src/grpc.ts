@@ -47,6 +47,17 @@ export function stopGrpcServer(server: grpc.Server, graceMs = 5_000): Promise<vo
 
 export const insecureCredentials = (): grpc.ChannelCredentials => grpc.credentials.createInsecure();
 
+/**
+ * Channel options for every client: reconnect quickly after the peer restarts (the defaults back off
+ * up to two minutes), and keep long-lived channels healthy.
+ */
+export const clientChannelOptions: grpc.ClientOptions = {
+  'grpc.initial_reconnect_backoff_ms': 200,
+  'grpc.max_reconnect_backoff_ms': 2_000,
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.max_receive_message_length': 8 * 1024 * 1024,
+};
+
 /** Deadline for one unary call, as gRPC wants it. */
 export const deadline = (ms: number): Date => new Date(Date.now() + ms);
 
@@ -57,7 +68,11 @@ export function unary<Req, Res>(
   timeoutMs = 10_000,
 ): Promise<Res> {
   return new Promise((resolve, reject) => {
-    call(req, new grpc.Metadata(), { deadline: deadline(timeoutMs) }, (err, res) => (err ? reject(err) : resolve(res)));
+    // waitForReady: a call made while the channel reconnects waits for it (up to the deadline)
+    // instead of failing at once.
+    call(req, new grpc.Metadata(), { deadline: deadline(timeoutMs), waitForReady: true } as Partial<grpc.CallOptions>, (err, res) =>
+      err ? reject(err) : resolve(res),
+    );
   });
 }
 

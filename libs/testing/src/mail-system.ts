@@ -85,9 +85,15 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     ...options.env,
   };
   const services = {} as Record<ServiceName, ManagedProcess>;
+  const everStarted: ManagedProcess[] = [];
   const start = async (name: ServiceName) => {
+    const current = services[name];
+    if (current && current.child.exitCode === null && current.child.signalCode === null) {
+      throw new Error(`${name} is already running`);
+    }
     const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
     services[name] = startProcess(name, process.execPath, [main], env, { echo: options.echo });
+    everStarted.push(services[name]);
     await waitReady(httpPorts[name], services[name]);
   };
   const system: MailSystem = {
@@ -116,6 +122,8 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
       }),
     stop: async () => {
       for (const name of [...SERVICE_NAMES].reverse()) await services[name]?.stop();
+      // Anything left over from a failed restart must not outlive the system.
+      await Promise.all(everStarted.map((p) => p.kill()));
       await nats.stop();
     },
   };
