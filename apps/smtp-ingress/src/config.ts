@@ -25,6 +25,8 @@ const schema = z.object({
   commandTimeoutMs: intSetting(300_000, 1),
   /** RFC 5321 §4.5.3.2.6: at least 3 minutes between data blocks. */
   dataTimeoutMs: intSetting(180_000, 1),
+  /** More Received: headers than this is taken for a mail loop and refused with 554 5.4.6. */
+  maxReceivedHeaders: intSetting(100, 1),
   bareLineEndings: z.enum(['reject', 'normalize']).default('reject'),
   /** Deadline for the recipient lookup and for making a message durable. */
   backendTimeoutMs: intSetting(15_000, 1),
@@ -51,6 +53,7 @@ export const loadSmtpIngressConfig = (env: NodeJS.ProcessEnv = process.env): Smt
       commandTimeoutMs: 'SMTP_COMMAND_TIMEOUT_MS',
       dataTimeoutMs: 'SMTP_DATA_TIMEOUT_MS',
       bareLineEndings: 'SMTP_BARE_LINE_ENDINGS',
+      maxReceivedHeaders: 'SMTP_MAX_RECEIVED_HEADERS',
       backendTimeoutMs: 'SMTP_BACKEND_TIMEOUT_MS',
     },
     env,

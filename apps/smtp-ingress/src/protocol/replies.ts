@@ -56,6 +56,7 @@ export const Replies = {
   relayDenied: () => reply(550, '5.7.1', 'Relay access denied'),
   sizeExceeded: (max: number) => reply(552, '5.3.4', `Message size exceeds fixed limit of ${max} bytes`),
   utf8NotDeclared: () => reply(553, '5.6.7', 'Non-ASCII address requires the SMTPUTF8 parameter'),
+  loopDetected: () => reply(554, '5.4.6', 'Too many Received headers: mail loop detected'),
   noValidRecipients: () => reply(554, '5.5.1', 'No valid recipients'),
   bareLineEnding: () => reply(550, '5.5.2', 'Bare <CR> or <LF> in message data is not allowed; use <CR><LF>'),
   eightBitNotDeclared: () => reply(554, '5.6.1', '8-bit data requires BODY=8BITMIME or SMTPUTF8'),

@@ -1,6 +1,7 @@
 // The SMTP server session as an explicit state machine (RFC 5321 §4.1.4 ordering, §4.3.2 replies).
 // It turns command lines into replies and calls its hooks for the effects (recipient check, enqueue);
 // it never touches a socket, so every state and verb is unit-testable.
+import { countHeader, parseHeaders } from '@mail/mime';
 import type { DataResult, BareLineEndingPolicy } from './data-reader.js';
 import { parseCommandLine, parsePathArgument, isDomain } from './grammar.js';
 import { formatReceivedHeader } from './trace.js';
@@ -32,6 +33,8 @@ export interface SessionLimits {
   maxRecipients: number;
   maxErrors: number;
   bareLineEndings: BareLineEndingPolicy;
+  /** More Received: headers than this means a mail loop (RFC 5321 §6.3); default 100. */
+  maxReceivedHeaders?: number;
 }
 
 export interface SessionContext {
@@ -222,6 +225,10 @@ export class SmtpSession {
     this.state = 'Ready';
     if (result.oversize) return this.countErrors(Replies.sizeExceeded(this.limits.maxMessageBytes));
     if (result.bareLineEndings > 0 && this.limits.bareLineEndings === 'reject') return this.countErrors(Replies.bareLineEnding());
+    // Only the header block is parsed, by the shared codec.
+    if (countHeader(parseHeaders(result.message), 'Received') > (this.limits.maxReceivedHeaders ?? 100)) {
+      return this.countErrors(Replies.loopDetected());
+    }
     if (result.eightBit) envelope.eightBitMime = true;
     const received = formatReceivedHeader({
       clientName: this.clientName,

@@ -136,6 +136,18 @@ describe('the mail path, SMTP in and POP3 out', () => {
     assert.match(result!.refused['someone@elsewhere.test']![1], /^5\.7\.1 /);
   });
 
+  test('a message with more than 100 Received headers is refused as a loop with 554 5.4.6', async () => {
+    const hops = Array.from({ length: 101 }, (_, i) => `Received: from hop${i}.test by hop${i + 1}.test; Sun, 29 Nov 2026 10:00:00 +0000\n`).join('');
+    const [looping] = await smtplibSend(system.smtpPort, [{ from: 'a@remote.test', to: ['alice@example.test'], data: crlf(`${hops}Subject: loop\n\nx\n`) }]);
+    assert.equal(looping!.code, 554);
+    assert.match(looping!.text, /^5\.4\.6 /);
+    const hundred = hops.split('\n').slice(1).join('\n');
+    const [fine] = await smtplibSend(system.smtpPort, [{ from: 'a@remote.test', to: ['alice@example.test'], data: crlf(`${hundred}Subject: long path\n\nx\n`) }]);
+    assert.equal(fine!.ok, true);
+    await waitForMessageCount(system, 'alice@example.test', 1);
+    await poplibFetch(system.pop3Port, 'alice@example.test', PASSWORD, { delete: true });
+  });
+
   test('postmaster of a local domain and the bare <postmaster> are always accepted', async () => {
     const client = await RawClient.connect(system.smtpPort);
     await client.reply();
