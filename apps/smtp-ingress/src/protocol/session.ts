@@ -119,7 +119,7 @@ export class SmtpSession {
   private countErrors(result: Reply): Reply {
     if (result.code >= 500) {
       this.errors++;
-      if (this.errors >= this.limits.maxErrors) return Replies.tooManyErrors();
+      if (this.errors >= this.limits.maxErrors) result = Replies.tooManyErrors();
     }
     if (result.close) this.state = 'Closed';
     return result;
