@@ -10,6 +10,7 @@ program
   .name('mailctl')
   .description('Manage the mail platform: domains and users')
   .option('--mailbox-store <host:port>', 'mailbox-store gRPC address', process.env.MAILBOX_STORE_ADDRESS ?? '127.0.0.1:50051')
+  .option('--queue-manager <host:port>', 'queue-manager admin gRPC address', process.env.QUEUE_ADMIN_ADDRESS ?? '127.0.0.1:50052')
   .option('--timeout <ms>', 'deadline for each call', '10000');
 
 function client(): { store: MailboxStoreClient; timeout: number } {

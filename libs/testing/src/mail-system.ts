@@ -29,6 +29,8 @@ export interface MailSystem {
   smtpPort: number;
   pop3Port: number;
   grpcAddress: string;
+  /** queue-manager's admin gRPC address. */
+  queueAdminAddress: string;
   natsUrl: string;
   nats: NatsServer;
   services: Record<ServiceName, ManagedProcess>;
@@ -65,6 +67,8 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
   const pop3Port = options.pop3Port ?? (await freePort());
   const grpcPort = options.grpcPort ?? (await freePort());
   const grpcAddress = `127.0.0.1:${grpcPort}`;
+  const queueGrpcPort = await freePort();
+  const queueAdminAddress = `127.0.0.1:${queueGrpcPort}`;
   const httpPorts = {} as Record<ServiceName, number>;
   for (const name of SERVICE_NAMES) httpPorts[name] = await freePort();
   const env: NodeJS.ProcessEnv = {
@@ -72,6 +76,8 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     NATS_URL: nats.url,
     MAILBOX_STORE_ADDRESS: grpcAddress,
     MAILBOX_GRPC_PORT: String(grpcPort),
+    QUEUE_GRPC_PORT: String(queueGrpcPort),
+    QUEUE_ADMIN_ADDRESS: queueAdminAddress,
     MAILBOX_DATA_DIR: join(options.dataDir, 'mailbox-store'),
     MAILBOX_HTTP_PORT: String(httpPorts['mailbox-store']),
     QUEUE_HTTP_PORT: String(httpPorts['queue-manager']),
@@ -100,6 +106,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     smtpPort,
     pop3Port,
     grpcAddress,
+    queueAdminAddress,
     natsUrl: nats.url,
     nats,
     services,
@@ -114,7 +121,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
       new Promise((resolve) => {
         const child = execFile(
           process.execPath,
-          [join(REPO_ROOT, 'apps', 'mailctl', 'dist', 'main.js'), '--mailbox-store', grpcAddress, ...args],
+          [join(REPO_ROOT, 'apps', 'mailctl', 'dist', 'main.js'), '--mailbox-store', grpcAddress, '--queue-manager', queueAdminAddress, ...args],
           { env },
           (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
         );
