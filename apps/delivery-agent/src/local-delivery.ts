@@ -1,7 +1,7 @@
 // Local delivery: hands a message to mailbox-store's Deliver for each local recipient and classifies
 // the answer as delivered, permanent (a bounce) or temporary (try again later).
-import { MailboxStoreClient, type DeliverReply, type RecipientResult } from '@mail/contracts';
-import { clientChannelOptions, deadline, grpc, insecureCredentials } from '@mail/platform';
+import { MailboxStoreClient, RecipientKind, type DeliverReply, type RecipientResult } from '@mail/contracts';
+import { clientChannelOptions, deadline, grpc, insecureCredentials, unary } from '@mail/platform';
 
 const CHUNK_BYTES = 256 * 1024;
 
@@ -20,6 +20,18 @@ export class LocalDelivery {
     private readonly timeoutMs: number,
   ) {
     this.client = new MailboxStoreClient(address, insecureCredentials(), clientChannelOptions);
+  }
+
+  private readonly localDomains = new Map<string, { local: boolean; until: number }>();
+
+  /** Whether mailbox-store keeps mail for the domain (cached for 30 s). */
+  async isLocalDomain(domain: string): Promise<boolean> {
+    const cached = this.localDomains.get(domain);
+    if (cached && cached.until > Date.now()) return cached.local;
+    const reply = await unary(this.client.lookupRecipient.bind(this.client), { address: `postmaster@${domain}` }, this.timeoutMs);
+    const local = reply.kind === RecipientKind.RECIPIENT_KIND_LOCAL_USER;
+    this.localDomains.set(domain, { local, until: Date.now() + 30_000 });
+    return local;
   }
 
   async deliver(queueId: string, sender: string, recipient: string, message: Uint8Array): Promise<RecipientResult> {

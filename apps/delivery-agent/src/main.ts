@@ -10,18 +10,43 @@ import {
   runConsumer,
   startObservability,
 } from '@mail/platform';
-import { loadDeliveryAgentConfig } from './config.js';
+import { loadDeliveryAgentConfig, tlsPolicyLookup } from './config.js';
 import { LocalDelivery } from './local-delivery.js';
+import { RemoteDelivery } from './remote-delivery.js';
+import { parseTransportMap, systemResolver } from './routing.js';
+import { parseDomainLimits, Throttle } from './throttle.js';
 import { DeliveryWorker } from './worker.js';
 
 const logger = createLogger('delivery-agent');
 
 async function main(): Promise<void> {
   const config = loadDeliveryAgentConfig();
+  const defaults = { maxConnections: config.maxConnectionsPerDomain, maxMessagesPerWindow: config.maxMessagesPerWindow, windowMs: config.rateWindowMs };
+  const throttle = new Throttle(defaults, parseDomainLimits(config.domainLimits, defaults), config.maxConnectionsPerHost, config.destinationBackoffMs);
+  const remote = new RemoteDelivery(
+    {
+      heloName: config.heloName,
+      smtpPort: config.remoteSmtpPort,
+      transports: parseTransportMap(config.transportMap),
+      tlsPolicy: tlsPolicyLookup(config),
+      timeouts: {
+        connect: config.timeoutConnectMs,
+        greeting: config.timeoutGreetingMs,
+        mail: config.timeoutMailMs,
+        rcpt: config.timeoutRcptMs,
+        dataInit: config.timeoutDataInitMs,
+        dataBlock: config.timeoutDataBlockMs,
+        dataTerm: config.timeoutDataTermMs,
+      },
+    },
+    systemResolver,
+    throttle,
+    logger,
+  );
   const nats = await connectNats(config.natsUrl, 'delivery-agent', logger);
   await ensureStreams(nats.jsm, 1024 * 1024);
   const local = new LocalDelivery(config.mailboxStoreAddress, config.deliverTimeoutMs);
-  const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, logger);
+  const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, remote, throttle, logger);
   const stop = await runConsumer(nats, {
     stream: DELIVERY_STREAM,
     durable: DELIVERY_CONSUMER,

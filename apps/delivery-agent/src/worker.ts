@@ -1,23 +1,37 @@
-// One delivery job: read the message from the spool, deliver to each recipient, report the results.
-// A temporary failure of any recipient sends the whole job back for a later retry (delivered
-// recipients are not stored twice: Deliver is idempotent by queue id and recipient).
+// One delivery job: read the message from the spool, deliver it (locally through mailbox-store, or
+// to the remote domain's servers), and report a result per recipient to queue-manager.
+// Local temporary failures (mailbox-store unreachable) send the job back to JetStream for a quick
+// retry; remote outcomes, temporary ones included, go to queue-manager, which owns the retry schedule.
 import type { Logger } from 'pino';
 import type { ObjectStore } from '@nats-io/obj';
-import { encodePayload, resultSubject, RESULT_STREAM, type DeliveryJob, type DeliveryResult } from '@mail/contracts';
-import type { NatsContext } from '@mail/platform';
+import { encodePayload, resultSubject, RESULT_STREAM, type DeliveryJob, type DeliveryResult, type RecipientResult } from '@mail/contracts';
+import { RetryLater, type NatsContext } from '@mail/platform';
 import type { LocalDelivery } from './local-delivery.js';
+import type { RemoteDelivery } from './remote-delivery.js';
+import type { Throttle } from './throttle.js';
 
 export class TemporaryDeliveryFailure extends Error {}
+
+const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 
 export class DeliveryWorker {
   constructor(
     private readonly nats: NatsContext,
     private readonly spool: ObjectStore,
     private readonly local: LocalDelivery,
+    private readonly remote: RemoteDelivery,
+    private readonly throttle: Throttle,
     private readonly logger: Logger,
   ) {}
 
   async handle(job: DeliveryJob, deliveryCount: number): Promise<void> {
+    const domain = job.domain || domainOf(job.recipients[0]!);
+    const isLocal = await this.local.isLocalDomain(domain);
+    // Wait for the domain's rate window before reading the message: the job stays in JetStream meanwhile.
+    if (!isLocal) {
+      const wait = this.throttle.rateDelay(domain);
+      if (wait > 0) throw new RetryLater(wait);
+    }
     const message = await this.spool.getBlob(job.queueId);
     if (!message) {
       // Only queue-manager removes spooled bytes, and only once every destination is settled:
@@ -25,19 +39,28 @@ export class DeliveryWorker {
       this.logger.info({ queueId: job.queueId, jobId: job.jobId }, 'message no longer queued; job dropped');
       return;
     }
-    const results = [];
-    for (const recipient of job.recipients) {
-      results.push(await this.local.deliver(job.queueId, job.sender, recipient, message));
-    }
-    const temporary = results.filter((r) => r.outcome === 'temporary');
-    if (temporary.length > 0) {
-      throw new TemporaryDeliveryFailure(`${temporary.length} recipient(s) deferred (attempt ${deliveryCount}): ${temporary[0]!.reply}`);
+    let results: RecipientResult[];
+    if (isLocal) {
+      results = [];
+      for (const recipient of job.recipients) results.push(await this.local.deliver(job.queueId, job.sender, recipient, message));
+      const temporary = results.filter((r) => r.outcome === 'temporary');
+      if (temporary.length > 0) {
+        throw new TemporaryDeliveryFailure(`${temporary.length} recipient(s) deferred (attempt ${deliveryCount}): ${temporary[0]!.reply}`);
+      }
+    } else {
+      const release = await this.throttle.domainSlot(domain);
+      try {
+        this.throttle.recordSent(domain);
+        results = await this.remote.deliver({ queueId: job.queueId, domain, sender: job.sender, recipients: job.recipients, smtputf8: job.smtputf8, message });
+      } finally {
+        release();
+      }
     }
     const result: DeliveryResult = { queueId: job.queueId, jobId: job.jobId, results };
     await this.nats.js.publish(resultSubject(job.queueId), encodePayload(result), {
       msgID: `${job.jobId}.result`,
       expect: { streamName: RESULT_STREAM },
     });
-    this.logger.info({ queueId: job.queueId, jobId: job.jobId, recipients: results.length }, 'job done');
+    this.logger.info({ queueId: job.queueId, jobId: job.jobId, domain, outcomes: results.map((r) => r.outcome) }, 'job done');
   }
 }

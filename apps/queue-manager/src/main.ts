@@ -4,13 +4,30 @@ import {
   ACCEPTED_STREAM,
   AcceptedMessage,
   DeliveryResult,
+  QueueAdminService,
   RESULT_CONSUMER,
   RESULT_STREAM,
+  SCHEDULE_CONSUMER,
+  SCHEDULE_STREAM,
+  ScheduleTick,
   decodePayload,
 } from '@mail/contracts';
-import { connectNats, createLogger, ensureStreams, exitOnStartupError, onShutdown, openSpoolBucket, runConsumer, startObservability } from '@mail/platform';
+import {
+  connectNats,
+  createLogger,
+  ensureStreams,
+  exitOnStartupError,
+  onShutdown,
+  openSpoolBucket,
+  runConsumer,
+  startGrpcServer,
+  startObservability,
+  stopGrpcServer,
+} from '@mail/platform';
+import { createAdminService } from './admin-service.js';
 import { loadQueueManagerConfig } from './config.js';
 import { QueueStore } from './queue-store.js';
+import { RetrySchedule } from './retry-schedule.js';
 import { Scheduler } from './scheduler.js';
 
 const logger = createLogger('queue-manager');
@@ -20,34 +37,36 @@ async function main(): Promise<void> {
   const nats = await connectNats(config.natsUrl, 'queue-manager', logger);
   await ensureStreams(nats.jsm, 1024 * 1024);
   const queue = await QueueStore.open(nats);
-  const spoolBucket = await openSpoolBucket(nats);
-  const scheduler = new Scheduler(nats, queue, { delete: async (id) => void (await spoolBucket.delete(id)) }, logger);
-  const stopAccepted = await runConsumer(nats, {
-    stream: ACCEPTED_STREAM,
-    durable: ACCEPTED_CONSUMER,
-    ackWaitMs: config.ackWaitMs,
-    concurrency: config.concurrency,
+  const scheduler = new Scheduler(
+    nats,
+    queue,
+    await openSpoolBucket(nats),
+    {
+      schedule: new RetrySchedule(config.retrySchedule, config.maxLifetime),
+      delayWarningMs: config.delayWarning,
+      reportingMta: config.reportingMta,
+    },
     logger,
-    handle: (data) => scheduler.onAccepted(decodePayload(AcceptedMessage, data)),
-  });
-  const stopResults = await runConsumer(nats, {
-    stream: RESULT_STREAM,
-    durable: RESULT_CONSUMER,
-    ackWaitMs: config.ackWaitMs,
-    concurrency: config.concurrency,
-    logger,
-    handle: (data) => scheduler.onResult(decodePayload(DeliveryResult, data)),
-  });
+  );
+  const common = { ackWaitMs: config.ackWaitMs, concurrency: config.concurrency, logger };
+  const stops = [
+    await runConsumer(nats, { ...common, stream: ACCEPTED_STREAM, durable: ACCEPTED_CONSUMER, handle: (data) => scheduler.onAccepted(decodePayload(AcceptedMessage, data)) }),
+    await runConsumer(nats, { ...common, stream: RESULT_STREAM, durable: RESULT_CONSUMER, handle: (data) => scheduler.onResult(decodePayload(DeliveryResult, data)) }),
+    await runConsumer(nats, { ...common, stream: SCHEDULE_STREAM, durable: SCHEDULE_CONSUMER, handle: (data) => scheduler.onTick(decodePayload(ScheduleTick, data)) }),
+  ];
+  const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
+    server.addService(QueueAdminService, createAdminService(scheduler, logger)),
+  );
   const observability = await startObservability({
     service: 'queue-manager',
     host: config.httpHost,
     port: config.httpPort,
     ready: () => !nats.nc.isClosed(),
   });
-  logger.info({ http: observability.port }, 'queue-manager running');
+  logger.info({ http: observability.port, grpc: `${config.grpcHost}:${grpcServer.port}` }, 'queue-manager running');
   onShutdown(logger, async () => {
-    await stopAccepted();
-    await stopResults();
+    await stopGrpcServer(grpcServer.server);
+    for (const stop of stops) await stop();
     await observability.close();
     await nats.nc.drain();
   });

@@ -47,6 +47,18 @@ export class QueueStore {
     }
   }
 
+  /** Writes `entry` if the stored revision is still `revision`; false when someone changed it meanwhile. */
+  async replace(entry: QueueEntry, revision: number): Promise<boolean> {
+    try {
+      await this.kv.update(entry.queueId, encodePayload(entry), revision);
+      return true;
+    } catch (err) {
+      const current = await this.get(entry.queueId);
+      if (!current || current.revision !== revision) return false;
+      throw err;
+    }
+  }
+
   async remove(queueId: string): Promise<void> {
     await this.kv.purge(queueId);
   }

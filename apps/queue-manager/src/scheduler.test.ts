@@ -1,4 +1,4 @@
-// planJobs: one delivery job per destination domain, only for destinations still pending.
+// planJobs: one delivery job per destination domain and attempt, only for destinations pending and due.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QueueEntry, type Destination } from '@mail/contracts';
@@ -30,15 +30,15 @@ test('recipients are grouped into one job per domain', () => {
     entry([destination('alice@example.com'), destination('carol@other.example'), destination('bob@example.com')]),
   );
   assert.deepEqual(summary(jobs), [
-    { queueId: 'Q42', jobId: 'Q42.example.com', sender: 'sender@remote.example', recipients: ['alice@example.com', 'bob@example.com'], smtputf8: false },
-    { queueId: 'Q42', jobId: 'Q42.other.example', sender: 'sender@remote.example', recipients: ['carol@other.example'], smtputf8: false },
+    { queueId: 'Q42', jobId: 'Q42.example.com.0', sender: 'sender@remote.example', recipients: ['alice@example.com', 'bob@example.com'], smtputf8: false },
+    { queueId: 'Q42', jobId: 'Q42.other.example.0', sender: 'sender@remote.example', recipients: ['carol@other.example'], smtputf8: false },
   ]);
 });
 
 test('domains are grouped case-insensitively and recipients keep their spelling', () => {
   const jobs = planJobs(entry([destination('Alice@Example.COM'), destination('bob@example.com')]));
   assert.equal(jobs.length, 1);
-  assert.equal(jobs[0]!.jobId, 'Q42.example.com');
+  assert.equal(jobs[0]!.jobId, 'Q42.example.com.0');
   assert.deepEqual(jobs[0]!.recipients, ['Alice@Example.COM', 'bob@example.com']);
 });
 
@@ -52,7 +52,7 @@ test('delivered and failed destinations are not planned again', () => {
   );
   assert.deepEqual(
     jobs.map((j) => [j.jobId, j.recipients]),
-    [['Q42.example.com', ['bob@example.com']]],
+    [['Q42.example.com.0', ['bob@example.com']]],
   );
 });
 
@@ -71,4 +71,25 @@ test('a job carries the sender and the SMTPUTF8 flag of its message', () => {
 test('the same entry always gives the same job ids (so a republish is deduplicated)', () => {
   const e = entry([destination('alice@example.com'), destination('carol@other.example')]);
   assert.deepEqual(planJobs(e), planJobs(structuredClone(e)));
+});
+
+test('a retry is a new job: the attempt number is part of the job id', () => {
+  const e = entry([{ ...destination('alice@example.com'), attempts: 2 }]);
+  assert.equal(planJobs(e)[0]!.jobId, 'Q42.example.com.2');
+});
+
+test('destinations not yet due are left for later', () => {
+  const e = QueueEntry.parse({
+    queueId: 'Q42',
+    sender: 's@remote.example',
+    size: 1,
+    receivedAt: 0,
+    smtputf8: false,
+    destinations: [
+      { recipient: 'a@example.com', state: 'pending', attempts: 1, nextAttemptAt: 5_000 },
+      { recipient: 'b@other.example', state: 'pending', attempts: 1, nextAttemptAt: 1_000 },
+    ],
+  });
+  assert.deepEqual(planJobs(e, 2_000).map((j) => j.recipients), [['b@other.example']]);
+  assert.deepEqual(planJobs(e, 5_000).map((j) => j.domain), ['example.com', 'other.example']);
 });

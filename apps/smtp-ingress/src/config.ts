@@ -27,6 +27,8 @@ const schema = z.object({
   dataTimeoutMs: intSetting(180_000, 1),
   /** More Received: headers than this is taken for a mail loop and refused with 554 5.4.6. */
   maxReceivedHeaders: intSetting(100, 1),
+  /** Networks whose clients may relay without AUTH, e.g. "10.0.0.0/8,192.0.2.7/32,::1/128"; empty = none. */
+  relayNetworks: z.string().default(''),
   bareLineEndings: z.enum(['reject', 'normalize']).default('reject'),
   /** Deadline for the recipient lookup and for making a message durable. */
   backendTimeoutMs: intSetting(15_000, 1),
@@ -53,6 +55,7 @@ export const loadSmtpIngressConfig = (env: NodeJS.ProcessEnv = process.env): Smt
       commandTimeoutMs: 'SMTP_COMMAND_TIMEOUT_MS',
       dataTimeoutMs: 'SMTP_DATA_TIMEOUT_MS',
       bareLineEndings: 'SMTP_BARE_LINE_ENDINGS',
+      relayNetworks: 'SMTP_RELAY_NETWORKS',
       maxReceivedHeaders: 'SMTP_MAX_RECEIVED_HEADERS',
       backendTimeoutMs: 'SMTP_BACKEND_TIMEOUT_MS',
     },

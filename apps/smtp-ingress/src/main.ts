@@ -10,6 +10,7 @@ import {
   startObservability,
 } from '@mail/platform';
 import { loadSmtpIngressConfig } from './config.js';
+import { parseNetworks } from './networks.js';
 import { RecipientDirectory } from './recipients.js';
 import { createSmtpServer } from './server.js';
 import { newQueueId, Spool } from './spool.js';
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
   const spool = new Spool(nats, await openSpoolBucket(nats), config.backendTimeoutMs);
   const directory = new RecipientDirectory(config.mailboxStoreAddress, config.backendTimeoutMs);
   const smtp = createSmtpServer(
-    config,
+    { ...config, isTrustedNetwork: parseNetworks(config.relayNetworks) },
     {
       checkRecipient: (address) => directory.check(address),
       enqueue: async (queueId, envelope, message) => {

@@ -8,6 +8,8 @@ import { SmtpSession, type SessionHooks, type SessionLimits } from './protocol/s
 
 export interface SmtpServerOptions extends SessionLimits {
   serverName: string;
+  /** Whether a client address may relay without authenticating. */
+  isTrustedNetwork: (address: string) => boolean;
   maxCommandLineBytes: number;
   maxConnections: number;
   commandTimeoutMs: number;
@@ -135,7 +137,11 @@ export function createSmtpServer(options: SmtpServerOptions, hooks: SessionHooks
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     const clientAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-    const session = new SmtpSession({ serverName: options.serverName, clientAddress }, options, hooks);
+    const session = new SmtpSession(
+      { serverName: options.serverName, clientAddress, trustedNetwork: options.isTrustedNetwork(clientAddress) },
+      options,
+      hooks,
+    );
     new SmtpConnection(socket, session, options, logger.child({ client: clientAddress })).start();
   });
   return {

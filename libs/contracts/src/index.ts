@@ -1,3 +1,16 @@
 // Contracts between services: generated gRPC stubs (proto/) and the NATS JetStream topology and payloads.
 export * from './gen/mail/v1/mailbox.js';
+export {
+  QueueAdminClient,
+  QueueAdminService,
+  type QueueAdminServer,
+  type ListQueueRequest,
+  type ListQueueResponse,
+  type QueueIdRequest,
+  type RetryRequest,
+  type DeleteRequest,
+  type AdminResponse,
+  type QueuedDestination,
+  type QueuedMessage,
+} from './gen/mail/v1/queue.js';
 export * from './nats.js';

@@ -6,3 +6,4 @@ export * from './grpc.js';
 export * from './nats.js';
 export * from './lifecycle.js';
 export * from './net.js';
+export * from './dot-stuffing.js';

@@ -64,6 +64,13 @@ export interface ConsumerOptions {
   handle: (data: Uint8Array, info: { deliveryCount: number; subject: string }) => Promise<void>;
 }
 
+/** Thrown by a handler to have its message delivered again after exactly `delayMs` (a timer, not a failure). */
+export class RetryLater extends Error {
+  constructor(readonly delayMs: number) {
+    super(`retry in ${delayMs} ms`);
+  }
+}
+
 /** Retry delay for a message whose handler failed: 1 s doubling up to one minute. */
 export const redeliveryDelayMs = (deliveryCount: number): number => Math.min(1000 * 2 ** Math.max(0, deliveryCount - 1), 60_000);
 
@@ -86,10 +93,17 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
     for await (const message of messages) {
       const task = (async () => {
         const deliveryCount = message.info.deliveryCount;
+        // A long handler (a slow remote server) tells the server it is still working, so ack_wait
+        // stays short for the case that matters: a worker that died.
+        const heartbeat = setInterval(() => message.working(), Math.max(1000, options.ackWaitMs / 3));
         try {
           await options.handle(message.data, { deliveryCount, subject: message.subject });
           await message.ackAck().catch(() => message.ack());
         } catch (err) {
+          if (err instanceof RetryLater) {
+            message.nak(Math.max(0, Math.ceil(err.delayMs)));
+            return;
+          }
           if (isMalformedPayload(err)) {
             // Retrying cannot fix it: keep it out of the way and say so loudly.
             options.logger.error({ err: String(err), subject: message.subject }, 'malformed message payload; terminated');
@@ -99,6 +113,8 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
           const delay = redeliveryDelayMs(deliveryCount);
           options.logger.warn({ err: err instanceof Error ? err.message : String(err), subject: message.subject, deliveryCount, retryInMs: delay }, 'message handling failed; will retry');
           message.nak(delay);
+        } finally {
+          clearInterval(heartbeat);
         }
       })();
       inFlight.add(task);

@@ -42,6 +42,8 @@ export interface SessionContext {
   clientAddress: string;
   /** Set once the client authenticated (submission); unauthenticated clients may not relay. */
   authenticatedAs?: string;
+  /** The client is in a trusted network (SMTP_RELAY_NETWORKS): it may relay without authenticating. */
+  trustedNetwork?: boolean;
   now?: () => Date;
 }
 
@@ -200,7 +202,7 @@ export class SmtpSession {
       return Replies.lookupFailed();
     }
     if (verdict === 'unknown-user') return Replies.userUnknown();
-    if (verdict === 'remote' && !this.context.authenticatedAs) return Replies.relayDenied();
+    if (verdict === 'remote' && !this.context.authenticatedAs && !this.context.trustedNetwork) return Replies.relayDenied();
     // Each recipient gets one copy even if named twice.
     if (!duplicate) envelope.recipients.push(address);
     this.state = 'Recipients';

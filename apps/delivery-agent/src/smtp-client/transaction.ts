@@ -1,0 +1,235 @@
+// The SMTP client side of one delivery (RFC 5321 §3-§4, RFC 2920 PIPELINING, RFC 3207 STARTTLS,
+// RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8): one connection, one transaction carrying all
+// the recipients of a job, and a result for each recipient.
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { downgradeTo7bit } from '@mail/mime';
+import { dotStuff } from '@mail/platform';
+import { ConnectionError, ReplyReader, replyText, type SmtpReply } from './reply-reader.js';
+
+export type TlsPolicy = 'none' | 'opportunistic' | 'required';
+
+/** RFC 5321 §4.5.3.2 timeouts, in milliseconds. */
+export interface SmtpTimeouts {
+  connect: number;
+  greeting: number;
+  mail: number;
+  rcpt: number;
+  dataInit: number;
+  dataBlock: number;
+  dataTerm: number;
+}
+
+export const RFC5321_TIMEOUTS: SmtpTimeouts = {
+  connect: 30_000,
+  greeting: 300_000,
+  mail: 300_000,
+  rcpt: 300_000,
+  dataInit: 120_000,
+  dataBlock: 180_000,
+  dataTerm: 600_000,
+};
+
+export interface TransactionRequest {
+  host: string;
+  port: number;
+  /** Name for certificate checks and logs (the MX name). */
+  serverName: string;
+  heloName: string;
+  sender: string;
+  recipients: string[];
+  message: Uint8Array;
+  smtputf8: boolean;
+  tls: TlsPolicy;
+  timeouts: SmtpTimeouts;
+}
+
+export type RecipientOutcome = { recipient: string; outcome: 'delivered' | 'temporary' | 'permanent'; reply: string };
+
+/** A failure of the whole attempt before any recipient was settled: try another host or later. */
+export class HostFailure extends Error {
+  constructor(
+    message: string,
+    readonly permanent = false,
+  ) {
+    super(message);
+  }
+}
+
+const isEightBit = (bytes: Uint8Array) => bytes.some((b) => b >= 0x80);
+const outcomeOf = (code: number): RecipientOutcome['outcome'] => (code < 400 ? 'delivered' : code < 500 ? 'temporary' : 'permanent');
+
+function openConnection(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new HostFailure(`connect to ${host}:${port} timed out`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new HostFailure(`connect to ${host}:${port}: ${err.message}`));
+    });
+  });
+}
+
+class ClientConnection {
+  readonly reader: ReplyReader;
+  extensions = new Map<string, string>();
+
+  constructor(public socket: Socket) {
+    this.reader = new ReplyReader(socket);
+  }
+
+  send(line: string): void {
+    this.socket.write(`${line}\r\n`);
+  }
+
+  async command(line: string, timeoutMs: number): Promise<SmtpReply> {
+    this.send(line);
+    return this.reader.read(timeoutMs);
+  }
+
+  async hello(name: string, timeoutMs: number): Promise<void> {
+    const ehlo = await this.command(`EHLO ${name}`, timeoutMs);
+    if (ehlo.code === 250) {
+      this.extensions = new Map(
+        ehlo.lines.slice(1).map((line) => {
+          const [keyword = '', ...rest] = line.split(' ');
+          return [keyword.toUpperCase(), rest.join(' ')] as const;
+        }),
+      );
+      return;
+    }
+    // An old server: fall back to HELO (RFC 5321 §3.2), with no extensions.
+    const helo = await this.command(`HELO ${name}`, timeoutMs);
+    if (helo.code !== 250) throw new HostFailure(`HELO refused: ${replyText(helo)}`, helo.code >= 500);
+    this.extensions = new Map();
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/**
+ * Runs one transaction. Throws HostFailure when nothing was settled (connection, greeting, TLS,
+ * MAIL refused); otherwise returns the per-recipient outcomes.
+ */
+export async function deliverToHost(request: TransactionRequest): Promise<RecipientOutcome[]> {
+  const { timeouts } = request;
+  const connection = new ClientConnection(await openConnection(request.host, request.port, timeouts.connect));
+  try {
+    const greeting = await connection.reader.read(timeouts.greeting).catch((err: Error) => {
+      throw new HostFailure(`no greeting: ${err.message}`);
+    });
+    if (greeting.code !== 220) throw new HostFailure(`greeting refused: ${replyText(greeting)}`);
+    await connection.hello(request.heloName, timeouts.mail);
+
+    if (request.tls !== 'none' && connection.extensions.has('STARTTLS')) {
+      const reply = await connection.command('STARTTLS', timeouts.mail);
+      if (reply.code !== 220) {
+        if (request.tls === 'required') throw new HostFailure(`STARTTLS refused: ${replyText(reply)}`);
+      } else {
+        const secure = tlsConnect({
+          socket: connection.socket,
+          servername: request.serverName,
+          rejectUnauthorized: request.tls === 'required',
+          minVersion: 'TLSv1.2',
+        });
+        await new Promise<void>((resolve, reject) => {
+          secure.once('secureConnect', resolve);
+          secure.once('error', (err) => reject(new HostFailure(`TLS handshake: ${err.message}`)));
+        });
+        connection.socket = secure;
+        connection.reader.attach(secure);
+        await connection.hello(request.heloName, timeouts.mail); // RFC 3207 §4.2: start over
+      }
+    } else if (request.tls === 'required') {
+      throw new HostFailure('TLS is required for this destination but the server does not offer STARTTLS');
+    }
+
+    const permanentForAll = (reply: string) => request.recipients.map((recipient) => ({ recipient, outcome: 'permanent' as const, reply }));
+    if (request.smtputf8 && !connection.extensions.has('SMTPUTF8')) {
+      // RFC 6531 §3.5: a message that needs SMTPUTF8 cannot be sent to a server without it.
+      return permanentForAll(`553 5.6.7 ${request.host} does not support SMTPUTF8, which this message needs`);
+    }
+    let message = request.message;
+    const eightBit = isEightBit(message);
+    if (eightBit && !request.smtputf8 && !connection.extensions.has('8BITMIME')) message = downgradeTo7bit(message);
+    const sizeLimit = Number(connection.extensions.get('SIZE') || 0);
+    if (sizeLimit > 0 && message.length > sizeLimit) {
+      return permanentForAll(`552 5.3.4 message size ${message.length} exceeds ${request.host}'s limit of ${sizeLimit}`);
+    }
+
+    const mailParameters = [
+      connection.extensions.has('SIZE') ? ` SIZE=${message.length}` : '',
+      eightBit && connection.extensions.has('8BITMIME') ? ' BODY=8BITMIME' : '',
+      request.smtputf8 ? ' SMTPUTF8' : '',
+    ].join('');
+    const commands = [`MAIL FROM:<${request.sender}>${mailParameters}`, ...request.recipients.map((r) => `RCPT TO:<${r}>`)];
+    const pipelining = connection.extensions.has('PIPELINING');
+    const replies: SmtpReply[] = [];
+    if (pipelining) {
+      // RFC 2920: MAIL, every RCPT and DATA in one write; the replies come back in order.
+      connection.socket.write(`${[...commands, 'DATA'].join('\r\n')}\r\n`);
+      for (let i = 0; i < commands.length; i++) replies.push(await connection.reader.read(i === 0 ? timeouts.mail : timeouts.rcpt));
+    } else {
+      for (const [i, line] of commands.entries()) {
+        replies.push(await connection.command(line, i === 0 ? timeouts.mail : timeouts.rcpt));
+        if (i === 0 && replies[0]!.code !== 250) break;
+      }
+    }
+    const mail = replies[0]!;
+    if (mail.code !== 250) {
+      const outcome = outcomeOf(mail.code);
+      return request.recipients.map((recipient) => ({ recipient, outcome, reply: `MAIL FROM: ${replyText(mail)}` }));
+    }
+    const results: RecipientOutcome[] = request.recipients.map((recipient, i) => {
+      const reply = replies[i + 1]!;
+      return { recipient, outcome: reply.code === 250 || reply.code === 251 ? 'delivered' : outcomeOf(reply.code), reply: replyText(reply) };
+    });
+    const accepted = results.filter((r) => r.outcome === 'delivered');
+    const data = pipelining ? await connection.reader.read(timeouts.dataInit) : accepted.length > 0 ? await connection.command('DATA', timeouts.dataInit) : undefined;
+    if (accepted.length === 0) {
+      connection.send('QUIT');
+      return results;
+    }
+    if (!data || data.code !== 354) {
+      const outcome = data ? outcomeOf(data.code) : 'temporary';
+      for (const r of accepted) Object.assign(r, { outcome, reply: `DATA: ${data ? replyText(data) : 'no reply'}` });
+      return results;
+    }
+    for await (const piece of dotStuff([message])) {
+      if (!connection.socket.write(piece)) {
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new ConnectionError('data block timeout')), timeouts.dataBlock);
+          connection.socket.once('drain', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+    }
+    let final: SmtpReply;
+    try {
+      final = await connection.reader.read(timeouts.dataTerm);
+    } catch (err) {
+      // RFC 5321 §4.1.1.4: without the final reply the message may or may not have been taken; retry.
+      for (const r of accepted) Object.assign(r, { outcome: 'temporary', reply: `after DATA: ${(err as Error).message}` });
+      return results;
+    }
+    for (const r of accepted) Object.assign(r, { outcome: outcomeOf(final.code), reply: replyText(final) });
+    connection.send('QUIT');
+    return results;
+  } catch (err) {
+    if (err instanceof HostFailure) throw err;
+    throw new HostFailure((err as Error).message);
+  } finally {
+    setTimeout(() => connection.close(), 100).unref();
+  }
+}

@@ -1,0 +1,69 @@
+// The QueueAdmin gRPC service (mailctl queue ...): list, show, retry, hold, release, delete.
+import type { Logger } from 'pino';
+import type { QueueAdminServer, QueuedMessage } from '@mail/contracts';
+import { grpc, RpcError, toServiceError } from '@mail/platform';
+import type { QueueEntry } from '@mail/contracts';
+import type { Scheduler } from './scheduler.js';
+
+export function describeEntry(entry: QueueEntry): QueuedMessage {
+  const pending = entry.destinations.filter((d) => d.state === 'pending');
+  const lastError = [...entry.destinations].filter((d) => d.state !== 'delivered' && d.lastReply).sort((a, b) => b.lastAttemptAt - a.lastAttemptAt)[0];
+  return {
+    queueId: entry.queueId,
+    sender: entry.sender,
+    size: entry.size,
+    receivedAtMs: entry.receivedAt,
+    held: entry.held,
+    pending: pending.length,
+    nextAttemptAtMs: pending.length ? Math.min(...pending.map((d) => d.nextAttemptAt)) : 0,
+    lastError: lastError?.lastReply ?? '',
+    bounceOf: entry.bounceOf,
+    destinations: entry.destinations.map((d) => ({
+      recipient: d.recipient,
+      state: d.state,
+      attempts: d.attempts,
+      lastReply: d.lastReply,
+      nextAttemptAtMs: d.nextAttemptAt,
+      remoteMta: d.remoteMta,
+    })),
+  };
+}
+
+function handler<Req, Res>(logger: Logger, run: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    run(call.request).then(
+      (res) => callback(null, res),
+      (err: unknown) => {
+        if (!(err instanceof RpcError)) logger.error({ err }, 'queue admin call failed');
+        callback(toServiceError(err), null);
+      },
+    );
+  };
+}
+
+const notFound = (queueId: string) => new RpcError(grpc.status.NOT_FOUND, `no message ${queueId} in the queue`);
+
+export function createAdminService(scheduler: Scheduler, logger: Logger): QueueAdminServer {
+  const one = async (queueId: string, action: () => Promise<number>) => {
+    if (!queueId) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'a queue id is needed');
+    const affected = await action();
+    if (affected === 0) throw notFound(queueId);
+    logger.info({ queueId }, 'queue changed by the postmaster');
+    return { affected };
+  };
+  return {
+    listQueue: handler(logger, async () => ({ messages: (await scheduler.list()).map(describeEntry) })),
+    showMessage: handler(logger, async (req) => {
+      const entry = await scheduler.show(req.queueId);
+      if (!entry) throw notFound(req.queueId);
+      return describeEntry(entry);
+    }),
+    retry: handler(logger, async (req) => {
+      if (req.all) return { affected: await scheduler.retry((await scheduler.list()).map((e) => e.queueId)) };
+      return one(req.queueId, () => scheduler.retry([req.queueId]));
+    }),
+    hold: handler(logger, (req) => one(req.queueId, () => scheduler.hold(req.queueId, true))),
+    release: handler(logger, (req) => one(req.queueId, () => scheduler.hold(req.queueId, false))),
+    delete: handler(logger, (req) => one(req.queueId, () => scheduler.delete(req.queueId, req.bounce))),
+  };
+}
