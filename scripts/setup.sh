@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the platform needs on a fresh Debian/Ubuntu machine with Node 20:
 # nats-server (when missing), npm packages, and a build. With --test-tools, also the independent
-# SMTP/POP3 clients the tests drive (swaks, mpop, fetchmail; Python 3 for smtplib/poplib).
+# SMTP/POP3 clients the tests drive (swaks, mpop, fetchmail; Python 3 for smtplib/poplib) and
+# Postfix's smtp-sink (a remote MX for the delivery tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ if [ "${1:-}" = "--test-tools" ]; then
   command -v swaks >/dev/null 2>&1 || want+=(swaks)
   command -v mpop >/dev/null 2>&1 || want+=(mpop)
   command -v fetchmail >/dev/null 2>&1 || want+=(fetchmail)
+  [ -x /usr/sbin/smtp-sink ] || want+=(postfix)   # smtp-sink plays a remote MX in the delivery tests
   command -v python3 >/dev/null 2>&1 || want+=(python3)
 fi
 if [ ${#want[@]} -gt 0 ]; then

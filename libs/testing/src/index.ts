@@ -5,3 +5,4 @@ export * from './processes.js';
 export * from './nats-server.js';
 export * from './mail-system.js';
 export * from './clients.js';
+export * from './scripted-smtp.js';
