@@ -7,9 +7,16 @@ const schema = z.object({
   grpcPort: portSetting(50051),
   httpHost: z.string().default('127.0.0.1'),
   httpPort: portSetting(9104),
-  /** `embedded` keeps everything in files under dataDir. */
-  backend: z.enum(['embedded']).default('embedded'),
+  /** `embedded` keeps everything in files under dataDir (one process); `mongo` uses MongoDB (replicas). */
+  backend: z.enum(['embedded', 'mongo']).default('embedded'),
   dataDir: z.string().default('.data/mailbox-store'),
+  /** MongoDB connection string, with TLS and authentication options in it; required for `mongo`. */
+  mongoUri: z.string().optional(),
+  mongoDatabase: z.string().regex(/^[^/\\. "$]{1,63}$/, 'a MongoDB database name').default('mail'),
+  /** How long to look for a MongoDB server before an operation (and start-up) fails. */
+  mongoServerSelectionTimeoutMs: intSetting(10_000, 100),
+  /** How often abandoned message bodies (a crash mid-write) are looked for; 0 only at start-up. */
+  mongoSweepIntervalSeconds: intSetting(600, 0),
   /** Where mail to the bare `postmaster` goes when no local domain has been added yet. */
   postmasterFallback: z.string().default('postmaster@localhost'),
   /** Largest message accepted through Deliver, in bytes. */
@@ -20,9 +27,14 @@ const schema = z.object({
 
 export type MailboxStoreConfig = z.infer<typeof schema>;
 
+const checked = schema.refine((config) => config.backend !== 'mongo' || !!config.mongoUri, {
+  path: ['mongoUri'],
+  message: 'MAIL_STORE=mongo needs MONGODB_URI (for example mongodb://127.0.0.1:27017/)',
+});
+
 export const loadMailboxStoreConfig = (env: NodeJS.ProcessEnv = process.env): MailboxStoreConfig =>
   loadConfig(
-    schema,
+    checked,
     {
       grpcHost: 'MAILBOX_GRPC_HOST',
       grpcPort: 'MAILBOX_GRPC_PORT',
@@ -30,6 +42,10 @@ export const loadMailboxStoreConfig = (env: NodeJS.ProcessEnv = process.env): Ma
       httpPort: 'MAILBOX_HTTP_PORT',
       backend: 'MAIL_STORE',
       dataDir: 'MAILBOX_DATA_DIR',
+      mongoUri: 'MONGODB_URI',
+      mongoDatabase: 'MONGODB_DATABASE',
+      mongoServerSelectionTimeoutMs: 'MONGODB_SERVER_SELECTION_TIMEOUT_MS',
+      mongoSweepIntervalSeconds: 'MONGODB_SWEEP_INTERVAL_SECONDS',
       postmasterFallback: 'MAILBOX_POSTMASTER_FALLBACK',
       maxMessageBytes: 'MAX_MESSAGE_BYTES',
       maxLeaseSeconds: 'MAILBOX_MAX_LEASE_SECONDS',

@@ -1,15 +1,35 @@
 // mailbox-store: owns accounts and mailboxes, serves them over gRPC. Wiring only.
 import { MailboxStoreService } from '@mail/contracts';
 import { createLogger, exitOnStartupError, onShutdown, startGrpcServer, startObservability, stopGrpcServer } from '@mail/platform';
-import { loadMailboxStoreConfig } from './config.js';
+import { loadMailboxStoreConfig, type MailboxStoreConfig } from './config.js';
 import { createMailboxService } from './service.js';
 import { EmbeddedStore } from './store/embedded-store.js';
+import { MongoStore, redactUri } from './store/mongo-store.js';
+import type { MailStore } from './store/types.js';
 
 const logger = createLogger('mailbox-store');
 
+/** The backend chosen by MAIL_STORE. Headroom over the message limit leaves room for the trace headers. */
+function openStore(config: MailboxStoreConfig): Promise<MailStore> {
+  const maxMessageBytes = config.maxMessageBytes + 1024;
+  if (config.backend === 'mongo') {
+    return MongoStore.open({
+      uri: config.mongoUri!,
+      database: config.mongoDatabase,
+      maxMessageBytes,
+      serverSelectionTimeoutMS: config.mongoServerSelectionTimeoutMs,
+      sweepIntervalMs: config.mongoSweepIntervalSeconds * 1000,
+    });
+  }
+  return EmbeddedStore.open(config.dataDir, maxMessageBytes);
+}
+
+const storeLocation = (config: MailboxStoreConfig) =>
+  config.backend === 'mongo' ? { mongo: redactUri(config.mongoUri!), database: config.mongoDatabase } : { dataDir: config.dataDir };
+
 async function main(): Promise<void> {
   const config = loadMailboxStoreConfig();
-  const store = await EmbeddedStore.open(config.dataDir, config.maxMessageBytes + 1024);
+  const store = await openStore(config);
   const service = createMailboxService(store, logger, config);
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
     server.addService(MailboxStoreService, service),
@@ -20,7 +40,7 @@ async function main(): Promise<void> {
     port: config.httpPort,
     ready: () => true,
   });
-  logger.info({ grpc: `${config.grpcHost}:${grpcServer.port}`, http: observability.port, backend: config.backend, dataDir: config.dataDir }, 'mailbox-store listening');
+  logger.info({ grpc: `${config.grpcHost}:${grpcServer.port}`, http: observability.port, backend: config.backend, ...storeLocation(config) }, 'mailbox-store listening');
   onShutdown(logger, async () => {
     await stopGrpcServer(grpcServer.server);
     await observability.close();

@@ -28,8 +28,12 @@ const domainOf = (address: string): string => address.slice(address.lastIndexOf(
 
 export class EmbeddedStore implements MailStore {
   private accounts: AccountsFile = { domains: [], accounts: [] };
-  /** Per-mailbox index of stored messages by uidl, loaded from the directory on first use. */
-  private readonly indexes = new Map<string, Map<string, StoredMessage>>();
+  /**
+   * Per-mailbox index of stored messages by uidl, loaded from the directory on first use. The promise is
+   * cached, not only its result: two concurrent first uses share one build, so a message stored while a
+   * second build read an older directory listing cannot be dropped when that build lands.
+   */
+  private readonly indexes = new Map<string, Promise<Map<string, StoredMessage>>>();
   /** Serialises changes to one mailbox (check-then-rename of deliveries, deletions). */
   private readonly mailboxLocks = new Map<string, Promise<unknown>>();
   private accountsLock: Promise<unknown> = Promise.resolve();
@@ -63,7 +67,8 @@ export class EmbeddedStore implements MailStore {
     return join(this.dataDir, 'mailboxes', encodeURIComponent(mailbox.toLowerCase()));
   }
 
-  private withMailboxLock<T>(mailbox: string, work: () => Promise<T>): Promise<T> {
+  private withMailboxLock<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const mailbox = name.toLowerCase();
     const previous = this.mailboxLocks.get(mailbox) ?? Promise.resolve();
     const next = previous.then(work, work);
     const settled = next.catch(() => undefined);
@@ -156,12 +161,23 @@ export class EmbeddedStore implements MailStore {
     return this.accounts.accounts.filter((a) => !wanted || domainOf(a.address) === wanted).map((a) => a.address);
   }
 
-  private async index(mailbox: string): Promise<Map<string, StoredMessage>> {
+  private index(mailbox: string): Promise<Map<string, StoredMessage>> {
     const key = mailbox.toLowerCase();
     let index = this.indexes.get(key);
-    if (index) return index;
-    index = new Map();
-    const dir = join(this.mailboxDir(key), 'cur');
+    if (!index) {
+      index = this.buildIndex(key);
+      this.indexes.set(key, index);
+      // A failed build (an I/O error) is not cached: the next use tries again.
+      index.catch(() => {
+        if (this.indexes.get(key) === index) this.indexes.delete(key);
+      });
+    }
+    return index;
+  }
+
+  private async buildIndex(mailbox: string): Promise<Map<string, StoredMessage>> {
+    const index = new Map<string, StoredMessage>();
+    const dir = join(this.mailboxDir(mailbox), 'cur');
     let names: string[] = [];
     try {
       names = await readdir(dir);
@@ -175,7 +191,6 @@ export class EmbeddedStore implements MailStore {
       const uidl = name.slice(dot + 1);
       index.set(uidl, { uidl, size: info.size, receivedAtMs: Number(name.slice(0, dot)) });
     }
-    this.indexes.set(key, index);
     return index;
   }
 

@@ -1,0 +1,204 @@
+// The infrastructure tests run against, from one place: nats-server and a MongoDB-compatible server.
+// Providers, in order: `external` (MONGODB_URI names a real MongoDB), `testcontainers` (official `nats`
+// and `mongo` images, when a container runtime answers a 2 s ping) and `local` (nats-server and FerretDB
+// as child processes on free loopback ports). TEST_PROVIDER=local|testcontainers forces one.
+// testcontainers is imported lazily and only after the probe: with an engine that accepts connections
+// and never answers, it would otherwise hang for minutes.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MongoClient } from 'mongodb';
+import { startNatsServer } from './nats-server.js';
+import { freePort } from './ports.js';
+import { startProcess } from './processes.js';
+
+export { freePort };
+
+export type ProviderKind = 'external' | 'testcontainers' | 'local';
+
+export interface ProvidedServer {
+  /** Connection URL: `nats://…` or `mongodb://…`. */
+  url: string;
+  provider: ProviderKind;
+  stop(): Promise<void>;
+}
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const PROBE_TIMEOUT_MS = 2_000;
+
+function say(line: string): void {
+  process.stderr.write(`[testing] ${line}\n`);
+}
+
+/** Where a Docker-compatible engine would listen: DOCKER_HOST, or the usual socket paths. */
+function dockerEndpoints(): Array<{ socketPath: string } | { host: string; port: number }> {
+  const dockerHost = process.env.DOCKER_HOST;
+  if (dockerHost) {
+    if (dockerHost.startsWith('unix://')) return [{ socketPath: dockerHost.slice('unix://'.length) }];
+    const tcp = /^tcp:\/\/([^:/]+):(\d+)/.exec(dockerHost);
+    return tcp ? [{ host: tcp[1]!, port: Number(tcp[2]) }] : [];
+  }
+  const sockets = ['/var/run/docker.sock', join(homedir(), '.docker', 'run', 'docker.sock')];
+  if (process.env.XDG_RUNTIME_DIR) sockets.push(join(process.env.XDG_RUNTIME_DIR, 'docker.sock'));
+  return sockets.filter((path) => existsSync(path)).map((socketPath) => ({ socketPath }));
+}
+
+function ping(endpoint: { socketPath: string } | { host: string; port: number }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ ...endpoint, path: '/_ping', method: 'GET', timeout: PROBE_TIMEOUT_MS }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(false));
+    req.end();
+  });
+}
+
+let runtimeProbe: Promise<boolean> | undefined;
+
+/** True when a container engine answers `GET /_ping` within 2 s (probed once per process). */
+export function containerRuntimeAvailable(): Promise<boolean> {
+  runtimeProbe ??= (async () => {
+    if (process.env.TEST_PROVIDER === 'local') return false;
+    for (const endpoint of dockerEndpoints()) if (await ping(endpoint)) return true;
+    return false;
+  })();
+  return runtimeProbe;
+}
+
+async function chooseProvider(): Promise<'testcontainers' | 'local'> {
+  const available = await containerRuntimeAvailable();
+  if (process.env.TEST_PROVIDER === 'testcontainers' && !available) {
+    throw new Error('TEST_PROVIDER=testcontainers, but no container runtime answered /_ping within 2 s');
+  }
+  return available ? 'testcontainers' : 'local';
+}
+
+// --- NATS ---------------------------------------------------------------------------------------------------
+
+export async function startNats(options: { storeDir?: string; port?: number; echo?: boolean } = {}): Promise<ProvidedServer> {
+  if ((await chooseProvider()) === 'testcontainers') {
+    const { GenericContainer, Wait } = await import('testcontainers');
+    const container = await new GenericContainer(process.env.TEST_NATS_IMAGE ?? 'nats:2')
+      .withCommand(['-js'])
+      .withExposedPorts(4222)
+      .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
+      .start();
+    const url = `nats://${container.getHost()}:${container.getMappedPort(4222)}`;
+    say(`nats: testcontainers (${url})`);
+    return { url, provider: 'testcontainers', stop: async () => void (await container.stop()) };
+  }
+  const ownDir = options.storeDir ? undefined : await mkdtemp(join(tmpdir(), 'nats-'));
+  const server = await startNatsServer(options.storeDir ?? ownDir!, { port: options.port, echo: options.echo });
+  say(`nats: local nats-server (${server.url})`);
+  return {
+    url: server.url,
+    provider: 'local',
+    stop: async () => {
+      await server.stop();
+      if (ownDir) await rm(ownDir, { recursive: true, force: true });
+    },
+  };
+}
+
+// --- MongoDB ------------------------------------------------------------------------------------------------
+
+/** FerretDB from FERRETDB_BIN or the project's .tools (built by `scripts/setup.sh --test-tools`). */
+export function findFerretDb(): string {
+  const candidates = [process.env.FERRETDB_BIN, join(REPO_ROOT, '.tools', 'ferretdb')];
+  for (const candidate of candidates) if (candidate && existsSync(candidate)) return candidate;
+  throw new Error(
+    'no MongoDB-compatible server for tests: set MONGODB_URI, run a container engine, or build FerretDB with ' +
+      '`scripts/setup.sh --test-tools` (needs Go) or set FERRETDB_BIN',
+  );
+}
+
+/** Resolves once a MongoDB server at `uri` answers `ping`, or rejects after `timeoutMs`. */
+export async function waitForMongo(uri: string, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const client = new MongoClient(uri, { serverSelectionTimeoutMS: 500, connectTimeoutMS: 500 });
+    try {
+      await client.db('admin').command({ ping: 1 });
+      return;
+    } catch (err) {
+      if (Date.now() > until) throw new Error(`MongoDB at ${uri} did not answer ping within ${timeoutMs} ms: ${String(err)}`);
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A MongoDB-compatible server. Each caller should use its own database name: with MONGODB_URI the server
+ * is shared (see `dropMongoDatabase`).
+ */
+export async function startMongo(options: { echo?: boolean } = {}): Promise<ProvidedServer> {
+  const external = process.env.MONGODB_URI;
+  if (external) {
+    say('mongo: external server from MONGODB_URI');
+    return { url: external, provider: 'external', stop: async () => undefined };
+  }
+  if ((await chooseProvider()) === 'testcontainers') {
+    const { GenericContainer, Wait } = await import('testcontainers');
+    const container = await new GenericContainer(process.env.TEST_MONGO_IMAGE ?? 'mongo:8')
+      .withExposedPorts(27017)
+      .withWaitStrategy(Wait.forLogMessage(/Waiting for connections/))
+      .start();
+    const url = `mongodb://${container.getHost()}:${container.getMappedPort(27017)}/`;
+    await waitForMongo(url);
+    say(`mongo: testcontainers (${url})`);
+    return { url, provider: 'testcontainers', stop: async () => void (await container.stop()) };
+  }
+  const binary = findFerretDb();
+  const dir = await mkdtemp(join(tmpdir(), 'ferretdb-'));
+  const port = await freePort();
+  const ferret = startProcess(
+    'ferretdb',
+    binary,
+    [
+      '--handler=sqlite',
+      `--sqlite-url=file:${dir}/`,
+      `--listen-addr=127.0.0.1:${port}`,
+      `--state-dir=${dir}`,
+      '--telemetry=disable',
+      '--debug-addr=-', // no metrics listener: several instances would collide on 8088
+      '--log-level=warn',
+    ],
+    process.env,
+    { echo: options.echo },
+  );
+  const stop = async () => {
+    await ferret.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  const url = `mongodb://127.0.0.1:${port}/`;
+  try {
+    await Promise.race([
+      waitForMongo(url),
+      ferret.exited.then((code) => {
+        throw new Error(`ferretdb exited with ${code}:\n${ferret.output()}`);
+      }),
+    ]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  say(`mongo: local FerretDB (${url})`);
+  return { url, provider: 'local', stop };
+}
+
+/** Drops one test database (what a test leaves behind on a shared MONGODB_URI server). */
+export async function dropMongoDatabase(uri: string, database: string): Promise<void> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 2_000 });
+  try {
+    await client.db(database).dropDatabase();
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
