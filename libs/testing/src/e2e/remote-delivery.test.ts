@@ -140,6 +140,27 @@ describe('remote delivery, retries and bounces', () => {
     await until('an empty queue', async () => ((await queueList(system)).length === 0 ? true : undefined));
   });
 
+  test('the retry schedule survives kill -9 of queue-manager and delivery-agent: delivered once after restart', async () => {
+    await down.stop();
+    const [sent] = await smtplibSend(system.smtpPort, [{ from: ALICE, to: ['survivor@down.test'], data: message('survivor') }]);
+    assert.equal(sent!.ok, true);
+    await until('a deferred attempt', async () => {
+      const entry = (await queueList(system)).find((m) => m.destinations.some((d) => d.recipient === 'survivor@down.test'));
+      return entry && entry.destinations[0]!.attempts >= 1 ? entry : undefined;
+    });
+    await system.kill('queue-manager');
+    await system.kill('delivery-agent');
+    const before = down.transactions.length;
+    await down.start(downPort);
+    await new Promise((r) => setTimeout(r, 1500)); // the next attempt falls due while nothing runs
+    await system.start('queue-manager');
+    await system.start('delivery-agent');
+    await until('delivery after the restart', () => (down.transactions.some((t) => t.recipients.includes('survivor@down.test')) ? true : undefined));
+    await until('an empty queue', async () => ((await queueList(system)).length === 0 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(down.transactions.slice(before).filter((t) => t.recipients.includes('survivor@down.test')).length, 1);
+  });
+
   test('mailctl queue hold, release, retry and delete --bounce act on a deferred message', async () => {
     await down.stop();
     const [sent] = await smtplibSend(system.smtpPort, [{ from: ALICE, to: ['held@down.test'], data: message('admin') }]);
