@@ -23,6 +23,24 @@ if [ ${#want[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
 fi
 
+# FerretDB v1 (MongoDB wire protocol over SQLite) for the MongoDB tests, unless MONGODB_URI names a real
+# server. Built from the module source with build/version/version.txt filled in: a plain
+# `go install ...@v1.24.0` builds a binary that panics at start ("Invalid build/version/version.txt").
+if [ "${1:-}" = "--test-tools" ] && [ ! -x .tools/ferretdb ] && [ -z "${MONGODB_URI:-}" ]; then
+  if command -v go >/dev/null 2>&1; then
+    echo "setup: building FerretDB v1.24.0 into .tools/ferretdb"
+    ferret_mod=$(go mod download -json github.com/FerretDB/FerretDB@v1.24.0 | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).Dir))')
+    ferret_src=$(mktemp -d)
+    cp -R "$ferret_mod/." "$ferret_src" && chmod -R u+w "$ferret_src"
+    echo v1.24.0 > "$ferret_src/build/version/version.txt"
+    mkdir -p .tools
+    (cd "$ferret_src" && go build -buildvcs=false -o "$OLDPWD/.tools/ferretdb" ./cmd/ferretdb)
+    rm -rf "$ferret_src"
+  else
+    echo "setup: Go is not installed, so FerretDB cannot be built and the MongoDB tests will fail: install Go (1.21+) or set MONGODB_URI to a MongoDB server" >&2
+  fi
+fi
+
 node -e 'const [major] = process.versions.node.split(".").map(Number); if (major < 20) { console.error("Node 20 or newer is needed, found " + process.version); process.exit(1); }'
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
 npm run build --silent

@@ -1,13 +1,15 @@
-// The whole system as real processes: nats-server, mailbox-store, queue-manager, delivery-agent,
+// The whole system as real processes: nats-server (and, with `store: 'mongo'`, a MongoDB-compatible
+// server; both from providers.ts), mailbox-store, queue-manager, delivery-agent,
 // smtp-ingress and pop3-access, each on its own free loopback port. Used by the end-to-end tests
 // (which also kill and restart services) and by the local run.
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitForPort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
-import { startNatsServer, type NatsServer } from './nats-server.js';
+import { dropMongoDatabase, startMongo, startNats, type ProvidedServer } from './providers.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -23,6 +25,8 @@ export interface MailSystemOptions {
   /** Extra environment for every service (limits, timeouts…). */
   env?: Record<string, string>;
   echo?: boolean;
+  /** mailbox-store backend: `mongo` starts a MongoDB-compatible server (see providers.ts) for it. */
+  store?: 'embedded' | 'mongo';
 }
 
 export interface MailSystem {
@@ -32,12 +36,21 @@ export interface MailSystem {
   /** queue-manager's admin gRPC address. */
   queueAdminAddress: string;
   natsUrl: string;
-  nats: NatsServer;
+  nats: ProvidedServer;
+  /** The MongoDB server and database mailbox-store uses, with `store: 'mongo'`. */
+  mongo?: { server: ProvidedServer; uri: string; database: string };
+  /** The environment every service was started with. */
+  env: NodeJS.ProcessEnv;
   services: Record<ServiceName, ManagedProcess>;
   httpPorts: Record<ServiceName, number>;
   start(name: ServiceName): Promise<void>;
   kill(name: ServiceName): Promise<void>;
   restart(name: ServiceName): Promise<void>;
+  /**
+   * One more process of a service next to the system's own (a second replica), with `env` on top of the
+   * system's environment; it is ready once its HTTP port (`httpPort`) answers /readyz. Stopped by stop().
+   */
+  startReplica(name: ServiceName, env: Record<string, string>, httpPort: number): Promise<ManagedProcess>;
   /** Runs the mailctl CLI against this system. */
   mailctl(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }>;
   stop(): Promise<void>;
@@ -62,7 +75,22 @@ async function waitReady(httpPort: number, process_: ManagedProcess, timeoutMs =
 
 export async function startMailSystem(options: MailSystemOptions): Promise<MailSystem> {
   await mkdir(options.dataDir, { recursive: true });
-  const nats = await startNatsServer(join(options.dataDir, 'nats'), { port: options.natsPort, echo: options.echo });
+  const nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo });
+  let mongo: MailSystem['mongo'];
+  if (options.store === 'mongo') {
+    try {
+      const server = await startMongo({ echo: options.echo });
+      mongo = { server, uri: server.url, database: `mail_e2e_${randomBytes(6).toString('hex')}` };
+    } catch (err) {
+      await nats.stop();
+      throw err;
+    }
+  }
+  const stopInfrastructure = async () => {
+    if (mongo?.server.provider === 'external') await dropMongoDatabase(mongo.uri, mongo.database).catch(() => undefined);
+    await mongo?.server.stop();
+    await nats.stop();
+  };
   const smtpPort = options.smtpPort ?? (await freePort());
   const pop3Port = options.pop3Port ?? (await freePort());
   const grpcPort = options.grpcPort ?? (await freePort());
@@ -88,6 +116,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     POP3_PORT: String(pop3Port),
     SMTP_SERVER_NAME: 'mx.test.local',
     POP3_SERVER_NAME: 'pop.test.local',
+    ...(mongo ? { MAIL_STORE: 'mongo', MONGODB_URI: mongo.uri, MONGODB_DATABASE: mongo.database, MONGODB_SERVER_SELECTION_TIMEOUT_MS: '5000' } : {}),
     ...options.env,
   };
   const services = {} as Record<ServiceName, ManagedProcess>;
@@ -109,6 +138,8 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     queueAdminAddress,
     natsUrl: nats.url,
     nats,
+    mongo,
+    env,
     services,
     httpPorts,
     start,
@@ -116,6 +147,13 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     restart: async (name) => {
       await services[name].stop();
       await start(name);
+    },
+    startReplica: async (name, extraEnv, httpPort) => {
+      const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
+      const replica = startProcess(`${name}-replica`, process.execPath, [main], { ...env, ...extraEnv }, { echo: options.echo });
+      everStarted.push(replica);
+      await waitReady(httpPort, replica);
+      return replica;
     },
     mailctl: (args, stdin) =>
       new Promise((resolve) => {
@@ -131,7 +169,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
       for (const name of [...SERVICE_NAMES].reverse()) await services[name]?.stop();
       // Anything left over from a failed restart must not outlive the system.
       await Promise.all(everStarted.map((p) => p.kill()));
-      await nats.stop();
+      await stopInfrastructure();
     },
   };
   try {

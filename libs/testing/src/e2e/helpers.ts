@@ -8,9 +8,12 @@ import { startMailSystem, type MailSystem, type MailSystemOptions } from '../mai
 export const DOMAIN = 'example.test';
 export const PASSWORD = 'correct horse battery staple';
 
+/** The mailbox-store backend of the end-to-end suites: E2E_STORE=mongo runs them on MongoDB. */
+export const E2E_STORE: 'embedded' | 'mongo' = process.env.E2E_STORE === 'mongo' ? 'mongo' : 'embedded';
+
 export async function startSystemWithUsers(users: string[], options: Partial<MailSystemOptions> = {}): Promise<MailSystem> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mail-e2e-'));
-  const system = await startMailSystem({ dataDir, echo: process.env.E2E_ECHO === '1', ...options });
+  const system = await startMailSystem({ dataDir, echo: process.env.E2E_ECHO === '1', store: E2E_STORE, ...options });
   const domains = new Set(users.map((u) => u.slice(u.lastIndexOf('@') + 1)));
   for (const domain of domains) await expectCli(system, ['domain', 'add', domain]);
   for (const user of users) await expectCli(system, ['user', 'add', user], `${PASSWORD}\n`);
