@@ -15,7 +15,7 @@ function walk(dir) {
     else if (name.endsWith('.test.js') && !(unitOnly && path.includes('/e2e/'))) files.push(path);
   }
 }
-for (const group of ['libs', 'apps']) {
+for (const group of ['libs', 'apps', 'tools']) {
   for (const pkg of readdirSync(join(root, group))) {
     const dist = join(root, group, pkg, 'dist');
     try {

@@ -14,6 +14,7 @@ if [ "${1:-}" = "--test-tools" ]; then
   command -v fetchmail >/dev/null 2>&1 || want+=(fetchmail)
   [ -x /usr/sbin/smtp-sink ] || want+=(postfix)   # smtp-sink plays a remote MX in the delivery tests
   command -v python3 >/dev/null 2>&1 || want+=(python3)
+  command -v promtool >/dev/null 2>&1 || want+=(prometheus)   # promtool checks the alert rules (tools/deploy-check)
 fi
 if [ ${#want[@]} -gt 0 ]; then
   echo "setup: installing ${want[*]} with apt-get"
@@ -38,6 +39,17 @@ if [ "${1:-}" = "--test-tools" ] && [ ! -x .tools/ferretdb ] && [ -z "${MONGODB_
     rm -rf "$ferret_src"
   else
     echo "setup: Go is not installed, so FerretDB cannot be built and the MongoDB tests will fail: install Go (1.21+) or set MONGODB_URI to a MongoDB server" >&2
+  fi
+fi
+
+# kustomize renders deploy/k8s for tools/deploy-check: kubectl's built-in one when kubectl is there,
+# else a standalone kustomize built into .tools/ (v5.8.1: v5.8.2+ need Go 1.27).
+if [ "${1:-}" = "--test-tools" ] && ! kubectl kustomize --help >/dev/null 2>&1 && ! command -v kustomize >/dev/null 2>&1 && [ ! -x .tools/kustomize ]; then
+  if command -v go >/dev/null 2>&1; then
+    echo "setup: building kustomize v5.8.1 into .tools/kustomize"
+    GOBIN="$PWD/.tools" go install sigs.k8s.io/kustomize/kustomize/v5@v5.8.1
+  else
+    echo "setup: neither kubectl nor Go is installed, so the Kubernetes manifest checks will be skipped" >&2
   fi
 fi
 
