@@ -1,11 +1,16 @@
 // pop3-access settings, from the environment.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { intSetting, loadConfig, portSetting } from '@mail/platform';
+import { boolSetting, intSetting, loadAuthThrottleSettings, loadConfig, loadTlsSettings, optionalPortSetting, portSetting } from '@mail/platform';
 
 const schema = z.object({
   host: z.string().default('127.0.0.1'),
   port: portSetting(1110),
+  /** POP3 over implicit TLS (RFC 8314); 995 in production. Needs a certificate. */
+  tlsPort: optionalPortSetting(1995),
+  /** USER/PASS and AUTH PLAIN before TLS: refused unless set (RFC 2595 §2). */
+  allowPlaintextAuth: boolSetting(false),
+  maxConnectionsPerAddress: intSetting(20, 1),
   httpHost: z.string().default('127.0.0.1'),
   httpPort: portSetting(9105),
   serverName: z.string().default(hostname()),
@@ -21,14 +26,26 @@ const schema = z.object({
   backendTimeoutMs: intSetting(15_000, 1),
 });
 
-export type Pop3Config = z.infer<typeof schema>;
+export type Pop3Config = z.infer<typeof schema> & {
+  tls: ReturnType<typeof loadTlsSettings>;
+  authThrottle: ReturnType<typeof loadAuthThrottleSettings>;
+};
 
-export const loadPop3Config = (env: NodeJS.ProcessEnv = process.env): Pop3Config =>
+export const loadPop3Config = (env: NodeJS.ProcessEnv = process.env): Pop3Config => ({
+  ...loadListenerConfig(env),
+  tls: loadTlsSettings(env),
+  authThrottle: loadAuthThrottleSettings(env),
+});
+
+const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
   loadConfig(
     schema,
     {
       host: 'POP3_HOST',
       port: 'POP3_PORT',
+      tlsPort: 'POP3S_PORT',
+      allowPlaintextAuth: 'POP3_ALLOW_PLAINTEXT_AUTH',
+      maxConnectionsPerAddress: 'POP3_MAX_CONNECTIONS_PER_ADDRESS',
       httpHost: 'POP3_HTTP_HOST',
       httpPort: 'POP3_HTTP_PORT',
       serverName: 'POP3_SERVER_NAME',

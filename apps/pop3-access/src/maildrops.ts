@@ -1,9 +1,9 @@
 // Maildrop access through mailbox-store's gRPC API: authentication, the lease (lock) with its
 // heartbeat, streaming reads, and the UPDATE-state deletions.
 import { MailboxStoreClient, type Chunk } from '@mail/contracts';
-import { clientChannelOptions, deadline, grpc, insecureCredentials, isGrpcStatus, unary } from '@mail/platform';
+import { clientChannelOptions, deadline, grpc, insecureCredentials, isGrpcStatus, unary, type AuthThrottle } from '@mail/platform';
 import type { Logger } from 'pino';
-import type { Maildrop, Pop3Hooks } from './protocol/session.js';
+import type { Maildrop, Pop3AuthOutcome, Pop3Hooks } from './protocol/session.js';
 
 export class MaildropService implements Pop3Hooks {
   private readonly client: MailboxStoreClient;
@@ -13,13 +13,22 @@ export class MaildropService implements Pop3Hooks {
     private readonly leaseSeconds: number,
     private readonly timeoutMs: number,
     private readonly logger: Logger,
+    private readonly throttle: AuthThrottle,
+    private readonly onAuthFailure: () => void = () => undefined,
   ) {
     this.client = new MailboxStoreClient(address, insecureCredentials(), clientChannelOptions);
   }
 
-  async authenticate(user: string, password: string): Promise<string | undefined> {
+  async authenticate(user: string, password: string, clientAddress: string): Promise<Pop3AuthOutcome> {
+    if (this.throttle.locked(clientAddress, user)) return { ok: false, locked: true };
     const reply = await unary(this.client.authenticate.bind(this.client), { address: user, password }, this.timeoutMs);
-    return reply.ok ? reply.mailbox : undefined;
+    if (reply.ok) {
+      this.throttle.succeeded(user);
+      return { ok: true, mailbox: reply.mailbox };
+    }
+    this.onAuthFailure();
+    await new Promise((resolve) => setTimeout(resolve, this.throttle.failed(clientAddress, user)));
+    return { ok: false };
   }
 
   async openMaildrop(mailbox: string): Promise<Maildrop | 'locked'> {

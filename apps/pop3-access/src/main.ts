@@ -1,22 +1,34 @@
-// pop3-access: the POP3 server. Wiring only.
-import { createLogger, exitOnStartupError, listen, onShutdown, startObservability } from '@mail/platform';
+// pop3-access: the POP3 server (110 with STLS, 995 implicit TLS). Wiring only.
+import { AuthThrottle, createLogger, exitOnStartupError, listen, onShutdown, startObservability, TlsMaterial } from '@mail/platform';
 import { loadPop3Config } from './config.js';
 import { MaildropService } from './maildrops.js';
-import { createPop3Server } from './server.js';
+import { createPop3Server, Pop3ConnectionTracker, type Pop3Server } from './server.js';
 
 const logger = createLogger('pop3-access');
 
 async function main(): Promise<void> {
   const config = loadPop3Config();
-  const maildrops = new MaildropService(config.mailboxStoreAddress, config.leaseSeconds, config.backendTimeoutMs, logger);
-  const pop3 = createPop3Server(config, maildrops, logger);
-  const port = await listen(pop3.server, config.port, config.host);
+  const tls = await TlsMaterial.load(config.tls, logger);
+  const maildrops = new MaildropService(config.mailboxStoreAddress, config.leaseSeconds, config.backendTimeoutMs, logger, new AuthThrottle(config.authThrottle));
+  const options = { ...config, tls };
+  const connections = new Pop3ConnectionTracker(config.maxConnections, config.maxConnectionsPerAddress);
+  const servers: Pop3Server[] = [];
+  const bound: Record<string, string> = {};
+  const plain = createPop3Server(options, maildrops, logger, { implicitTls: false, connections });
+  servers.push(plain);
+  bound.pop3 = `${config.host}:${await listen(plain.server, config.port, config.host)}`;
+  if (tls && config.tlsPort !== null) {
+    const secure = createPop3Server(options, maildrops, logger, { implicitTls: true, connections });
+    servers.push(secure);
+    bound.pop3s = `${config.host}:${await listen(secure.server, config.tlsPort, config.host)}`;
+  } else if (!tls) logger.warn('no TLS certificate (TLS_CERT_FILE/TLS_KEY_FILE): POP3S is off and STLS is not offered');
   const observability = await startObservability({ service: 'pop3-access', host: config.httpHost, port: config.httpPort, ready: () => true });
-  logger.info({ pop3: `${config.host}:${port}`, http: observability.port }, 'pop3-access listening');
+  logger.info({ ...bound, http: observability.port, tls: Boolean(tls) }, 'pop3-access listening');
   onShutdown(logger, async () => {
-    await pop3.close();
+    await Promise.all(servers.map((s) => s.close()));
     await observability.close();
     maildrops.close();
+    tls?.close();
   });
 }
 

@@ -1,16 +1,22 @@
 // The TCP side of pop3-access: command lines in, responses out, multi-line bodies streamed with
-// byte-stuffing; connection limits, line length and the autologout timer.
-import { createServer, type Server, type Socket } from 'node:net';
+// byte-stuffing; STLS and implicit TLS; connection limits (in all and per address), line length
+// and the autologout timer.
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import type { TlsMaterial } from '@mail/platform';
 import { dotStuff } from './protocol/multiline.js';
 import { Pop3Session, type Pop3Hooks, type Pop3Response } from './protocol/session.js';
 
 export interface Pop3ServerOptions {
   serverName: string;
   maxConnections: number;
+  maxConnectionsPerAddress: number;
   maxCommandLineBytes: number;
   idleTimeoutMs: number;
   maxAuthFailures: number;
+  allowPlaintextAuth: boolean;
+  tls: TlsMaterial | undefined;
 }
 
 const MAX_PENDING_INPUT = 64 * 1024;
@@ -20,36 +26,42 @@ class Pop3Connection {
   private busy = false;
   private closed = false;
   private discardingLongLine = false;
+  private upgrading = false;
 
   constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     private readonly session: Pop3Session,
     private readonly options: Pop3ServerOptions,
     private readonly logger: Logger,
   ) {}
 
   start(): void {
-    this.socket.setTimeout(this.options.idleTimeoutMs);
-    // Autologout: close without entering UPDATE, so nothing is deleted (RFC 1939 §3).
-    this.socket.on('timeout', () => this.finish({ ok: false, text: 'Autologout: idle too long', close: true }));
-    this.socket.on('data', (chunk: Buffer) => {
-      this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-      if (this.pending.length > MAX_PENDING_INPUT) this.socket.pause();
-      void this.pump();
-    });
-    this.socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
     this.socket.on('close', () => {
       this.closed = true;
       this.session.abandon().catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'releasing maildrop failed'));
     });
+    this.attach(this.socket);
     void this.write(this.session.greeting());
+  }
+
+  private attach(socket: Socket): void {
+    socket.setTimeout(this.options.idleTimeoutMs);
+    // Autologout: close without entering UPDATE, so nothing is deleted (RFC 1939 §3).
+    socket.on('timeout', () => this.finish({ ok: false, text: 'Autologout: idle too long', close: true }));
+    socket.on('data', (chunk: Buffer) => {
+      if (this.closed || this.upgrading) return;
+      this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+      if (this.pending.length > MAX_PENDING_INPUT) this.socket.pause();
+      void this.pump();
+    });
+    socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
   }
 
   private async pump(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
     try {
-      while (!this.closed) {
+      while (!this.closed && !this.upgrading) {
         const lf = this.pending.indexOf(0x0a);
         if (lf < 0) {
           if (this.pending.length > this.options.maxCommandLineBytes) {
@@ -67,7 +79,8 @@ class Pop3Connection {
         }
         const response = await this.session.command(raw.toString('utf8').replace(/\r$/, ''));
         await this.write(response);
-        if (response.close) this.finish();
+        if (response.startTls) this.startTls();
+        else if (response.close) this.finish();
       }
     } catch (err) {
       this.logger.error({ err }, 'session failed');
@@ -75,18 +88,45 @@ class Pop3Connection {
     } finally {
       this.busy = false;
     }
-    if (this.socket.isPaused() && this.pending.length <= MAX_PENDING_INPUT) this.socket.resume();
+    if (this.socket.isPaused() && this.pending.length <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
   }
 
   private async write(response: Pop3Response): Promise<void> {
     if (this.closed) return;
-    const status = `${response.ok ? '+OK' : '-ERR'}${response.text ? ` ${response.text}` : ''}\r\n`;
+    const status = response.continuation ? `+ ${response.text}\r\n` : `${response.ok ? '+OK' : '-ERR'}${response.text ? ` ${response.text}` : ''}\r\n`;
     this.socket.write(status);
     if (!response.body) return;
     for await (const piece of dotStuff(response.body)) {
       if (this.closed) return;
       if (!this.socket.write(piece)) await new Promise((resolve) => this.socket.once('drain', resolve));
     }
+  }
+
+  /** RFC 2595 §4 (and the lesson of CVE-2011-0411): input sent before the handshake is thrown away. */
+  private startTls(): void {
+    const tls = this.options.tls!;
+    this.upgrading = true;
+    this.pending = Buffer.alloc(0);
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('timeout');
+    plain.setTimeout(0);
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: tls.context() });
+    const handshakeTimer = setTimeout(() => secure.destroy(), this.options.idleTimeoutMs);
+    secure.once('secure', () => {
+      clearTimeout(handshakeTimer);
+      this.socket = secure;
+      this.session.tlsStarted();
+      this.upgrading = false;
+      this.attach(secure);
+    });
+    secure.once('error', (err) => {
+      clearTimeout(handshakeTimer);
+      this.logger.info({ err: err.message }, 'TLS handshake failed');
+      this.closed = true;
+      secure.destroy();
+      plain.destroy();
+    });
   }
 
   private finish(last?: Pop3Response): void {
@@ -102,19 +142,74 @@ export interface Pop3Server {
   close(): Promise<void>;
 }
 
-export function createPop3Server(options: Pop3ServerOptions, hooks: Pop3Hooks, logger: Logger): Pop3Server {
+/** Connections of all listeners of this process, in all and per client address. */
+export class Pop3ConnectionTracker {
+  private total = 0;
+  private readonly perAddress = new Map<string, number>();
+
+  constructor(
+    private readonly maxTotal: number,
+    private readonly maxPerAddress: number,
+  ) {}
+
+  open(address: string): string | undefined {
+    if (this.total >= this.maxTotal) return '-ERR [SYS/TEMP] Too many connections, try again later\r\n';
+    const current = this.perAddress.get(address) ?? 0;
+    if (current >= this.maxPerAddress) return '-ERR [SYS/TEMP] Too many connections from your address, try again later\r\n';
+    this.total++;
+    this.perAddress.set(address, current + 1);
+    return undefined;
+  }
+
+  close(address: string): void {
+    this.total--;
+    const current = (this.perAddress.get(address) ?? 1) - 1;
+    if (current <= 0) this.perAddress.delete(address);
+    else this.perAddress.set(address, current);
+  }
+}
+
+export function createPop3Server(
+  options: Pop3ServerOptions,
+  hooks: Pop3Hooks,
+  logger: Logger,
+  listener: { implicitTls: boolean; connections: Pop3ConnectionTracker } = {
+    implicitTls: false,
+    connections: new Pop3ConnectionTracker(options.maxConnections, options.maxConnectionsPerAddress),
+  },
+): Pop3Server {
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    if (sockets.size >= options.maxConnections) {
-      socket.end('-ERR [SYS/TEMP] Too many connections, try again later\r\n');
-      socket.on('error', () => undefined);
+  const tls = options.tls;
+  if (listener.implicitTls && !tls) throw new Error('the POP3S listener needs a TLS certificate (TLS_CERT_FILE, TLS_KEY_FILE)');
+  const onConnection = (socket: Socket) => {
+    socket.on('error', () => undefined);
+    const clientAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const refusal = listener.connections.open(clientAddress);
+    if (refusal) {
+      socket.end(refusal);
       return;
     }
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    const session = new Pop3Session(options.serverName, hooks, options);
-    new Pop3Connection(socket, session, options, logger.child({ client: socket.remoteAddress })).start();
-  });
+    socket.on('close', () => {
+      sockets.delete(socket);
+      listener.connections.close(clientAddress);
+    });
+    const session = new Pop3Session(
+      { serverName: options.serverName, clientAddress, tlsAvailable: Boolean(tls), secure: listener.implicitTls, allowPlaintextAuth: options.allowPlaintextAuth },
+      hooks,
+      options,
+    );
+    new Pop3Connection(socket, session, options, logger.child({ client: clientAddress, tls: listener.implicitTls })).start();
+  };
+  let server: Server;
+  if (listener.implicitTls) {
+    const tlsServer = createTlsServer({ ...tls!.contextOptions(), handshakeTimeout: 30_000 }, onConnection);
+    tls!.onReload(() => tlsServer.setSecureContext(tls!.contextOptions()));
+    tlsServer.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
+    server = tlsServer;
+  } else {
+    server = createTcpServer(onConnection);
+  }
   return {
     server,
     close: () =>

@@ -1,11 +1,25 @@
 // smtp-ingress settings, from the environment. Every limit is here, with its default and its variable.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { intSetting, loadConfig, portSetting } from '@mail/platform';
+import { boolSetting, intSetting, loadAuthThrottleSettings, loadConfig, loadTlsSettings, optionalPortSetting, portSetting } from '@mail/platform';
 
 const schema = z.object({
   host: z.string().default('127.0.0.1'),
   port: portSetting(2525),
+  /** Submission with STARTTLS and AUTH (RFC 6409); 587 in production. "off" disables it. */
+  submissionPort: optionalPortSetting(2587),
+  /** Submission over implicit TLS (RFC 8314); 465 in production. Needs a certificate. */
+  smtpsPort: optionalPortSetting(2465),
+  /** AUTH without TLS: only for trusted test setups. */
+  allowPlaintextAuth: boolSetting(false),
+  /** An authenticated user may only send with its own address as the envelope sender. */
+  enforceSenderOwnership: boolSetting(true),
+  maxConnectionsPerAddress: intSetting(20, 1),
+  /** Messages in one session; beyond it the session is closed with 421. */
+  maxMessagesPerConnection: intSetting(100, 1),
+  /** Messages per client address per window; 0 = unlimited. Beyond it, MAIL gets 450 4.7.1. */
+  maxMessagesPerAddress: intSetting(0, 0),
+  rateWindowMs: intSetting(60_000, 1000),
   httpHost: z.string().default('127.0.0.1'),
   httpPort: portSetting(9101),
   /** The name this server gives in its greeting and Received: headers. */
@@ -34,14 +48,31 @@ const schema = z.object({
   backendTimeoutMs: intSetting(15_000, 1),
 });
 
-export type SmtpIngressConfig = z.infer<typeof schema>;
+export type SmtpIngressConfig = z.infer<typeof schema> & {
+  tls: ReturnType<typeof loadTlsSettings>;
+  authThrottle: ReturnType<typeof loadAuthThrottleSettings>;
+};
 
-export const loadSmtpIngressConfig = (env: NodeJS.ProcessEnv = process.env): SmtpIngressConfig =>
+export const loadSmtpIngressConfig = (env: NodeJS.ProcessEnv = process.env): SmtpIngressConfig => ({
+  ...loadListenerConfig(env),
+  tls: loadTlsSettings(env),
+  authThrottle: loadAuthThrottleSettings(env),
+});
+
+const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
   loadConfig(
     schema,
     {
       host: 'SMTP_HOST',
       port: 'SMTP_PORT',
+      submissionPort: 'SMTP_SUBMISSION_PORT',
+      smtpsPort: 'SMTPS_PORT',
+      allowPlaintextAuth: 'SMTP_ALLOW_PLAINTEXT_AUTH',
+      enforceSenderOwnership: 'SMTP_ENFORCE_SENDER_OWNERSHIP',
+      maxConnectionsPerAddress: 'SMTP_MAX_CONNECTIONS_PER_ADDRESS',
+      maxMessagesPerConnection: 'SMTP_MAX_MESSAGES_PER_CONNECTION',
+      maxMessagesPerAddress: 'SMTP_MAX_MESSAGES_PER_ADDRESS',
+      rateWindowMs: 'SMTP_RATE_WINDOW_MS',
       httpHost: 'SMTP_HTTP_HOST',
       httpPort: 'SMTP_HTTP_PORT',
       serverName: 'SMTP_SERVER_NAME',

@@ -1,5 +1,6 @@
-// smtp-ingress: the SMTP server facing the world. Wiring only.
+// smtp-ingress: the SMTP server facing the world (MX, submission, SMTPS). Wiring only.
 import {
+  AuthThrottle,
   connectNats,
   createLogger,
   ensureStreams,
@@ -8,45 +9,68 @@ import {
   onShutdown,
   openSpoolBucket,
   startObservability,
+  TlsMaterial,
 } from '@mail/platform';
 import { loadSmtpIngressConfig } from './config.js';
+import { MailboxDirectory } from './directory.js';
 import { parseNetworks } from './networks.js';
-import { RecipientDirectory } from './recipients.js';
-import { createSmtpServer } from './server.js';
+import { WindowRateLimit } from './rate-limit.js';
+import { ConnectionTracker, createSmtpServer, type ListenerProfile, type SmtpServer } from './server.js';
+import type { SessionHooks } from './protocol/session.js';
 import { newQueueId, Spool } from './spool.js';
 
 const logger = createLogger('smtp-ingress');
 
 async function main(): Promise<void> {
   const config = loadSmtpIngressConfig();
+  const tls = await TlsMaterial.load(config.tls, logger);
   const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger);
   await ensureStreams(nats.jsm, 1024 * 1024);
   const spool = new Spool(nats, await openSpoolBucket(nats), config.backendTimeoutMs);
-  const directory = new RecipientDirectory(config.mailboxStoreAddress, config.backendTimeoutMs);
-  const smtp = createSmtpServer(
-    { ...config, isTrustedNetwork: parseNetworks(config.relayNetworks) },
-    {
+  const directory = new MailboxDirectory(config.mailboxStoreAddress, config.backendTimeoutMs, new AuthThrottle(config.authThrottle));
+  const messageRate = new WindowRateLimit(config.maxMessagesPerAddress, config.rateWindowMs);
+  const options = {
+    ...config,
+    tls,
+    isTrustedNetwork: parseNetworks(config.relayNetworks),
+    connections: new ConnectionTracker(config.maxConnections, config.maxConnectionsPerAddress),
+  };
+  const listeners: { profile: ListenerProfile; port: number | null }[] = [
+    { profile: { name: 'smtp', implicitTls: false, auth: false, authRequired: false }, port: config.port },
+    { profile: { name: 'submission', implicitTls: false, auth: true, authRequired: true }, port: config.submissionPort },
+    { profile: { name: 'smtps', implicitTls: true, auth: true, authRequired: true }, port: tls ? config.smtpsPort : null },
+  ];
+  if (!tls && config.smtpsPort !== null) logger.warn('no TLS certificate (TLS_CERT_FILE/TLS_KEY_FILE): SMTPS is off and STARTTLS is not offered');
+  const servers: SmtpServer[] = [];
+  const bound: Record<string, string> = {};
+  for (const { profile, port } of listeners) {
+    if (port === null) continue;
+    const hooks: SessionHooks = {
       checkRecipient: (address) => directory.check(address),
       enqueue: async (queueId, envelope, message) => {
         await spool.enqueue(queueId, envelope, message, '');
-        logger.info({ queueId, sender: envelope.sender, recipients: envelope.recipients.length, size: message.length }, 'message accepted');
+        logger.info({ queueId, listener: profile.name, sender: envelope.sender, recipients: envelope.recipients.length, size: message.length }, 'message accepted');
       },
       newQueueId: () => newQueueId(),
-    },
-    logger,
-  );
-  const port = await listen(smtp.server, config.port, config.host);
+      admitMessage: (clientAddress) => messageRate.admit(clientAddress),
+      authenticate: profile.auth ? (user, password, clientAddress) => directory.authenticate(clientAddress, user, password) : undefined,
+    };
+    const smtp = createSmtpServer(options, profile, hooks, logger);
+    servers.push(smtp);
+    bound[profile.name] = `${config.host}:${await listen(smtp.server, port, config.host)}`;
+  }
   const observability = await startObservability({
     service: 'smtp-ingress',
     host: config.httpHost,
     port: config.httpPort,
     ready: () => !nats.nc.isClosed(),
   });
-  logger.info({ smtp: `${config.host}:${port}`, http: observability.port }, 'smtp-ingress listening');
+  logger.info({ ...bound, http: observability.port, tls: Boolean(tls) }, 'smtp-ingress listening');
   onShutdown(logger, async () => {
-    await smtp.close();
+    await Promise.all(servers.map((s) => s.close()));
     await observability.close();
     directory.close();
+    tls?.close();
     await nats.nc.drain();
   });
 }

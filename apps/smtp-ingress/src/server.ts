@@ -1,7 +1,10 @@
 // The TCP side of smtp-ingress: splits the byte stream into command lines or DATA, feeds the session,
-// writes replies, and enforces the connection-level limits (connections, line length, timeouts).
-import { createServer, type Server, type Socket } from 'node:net';
+// writes replies, negotiates TLS (STARTTLS, or implicit on the SMTPS port), and enforces the
+// connection-level limits (connections in all and per client address, line length, timeouts).
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import type { TlsMaterial } from '@mail/platform';
 import { DataReader } from './protocol/data-reader.js';
 import { formatReply, Replies, type Reply } from './protocol/replies.js';
 import { SmtpSession, type SessionHooks, type SessionLimits } from './protocol/session.js';
@@ -11,9 +14,53 @@ export interface SmtpServerOptions extends SessionLimits {
   /** Whether a client address may relay without authenticating. */
   isTrustedNetwork: (address: string) => boolean;
   maxCommandLineBytes: number;
-  maxConnections: number;
   commandTimeoutMs: number;
   dataTimeoutMs: number;
+  allowPlaintextAuth: boolean;
+  enforceSenderOwnership: boolean;
+  tls: TlsMaterial | undefined;
+  connections: ConnectionTracker;
+}
+
+/** What one listener offers: port 25 (MX), 587 (submission, STARTTLS then AUTH), 465 (implicit TLS). */
+export interface ListenerProfile {
+  name: 'smtp' | 'submission' | 'smtps';
+  implicitTls: boolean;
+  auth: boolean;
+  /** MAIL needs AUTH first (submission). */
+  authRequired: boolean;
+}
+
+/** Counts connections of all listeners of this process, in all and per client address. */
+export class ConnectionTracker {
+  private total = 0;
+  private readonly perAddress = new Map<string, number>();
+
+  constructor(
+    private readonly maxTotal: number,
+    private readonly maxPerAddress: number,
+  ) {}
+
+  /** Takes a slot, or returns the reply that refuses the connection. */
+  open(address: string): Reply | undefined {
+    if (this.total >= this.maxTotal) return Replies.tooManyConnections();
+    const current = this.perAddress.get(address) ?? 0;
+    if (current >= this.maxPerAddress) return Replies.tooManyConnectionsFromAddress(this.maxPerAddress);
+    this.total++;
+    this.perAddress.set(address, current + 1);
+    return undefined;
+  }
+
+  close(address: string): void {
+    this.total--;
+    const current = (this.perAddress.get(address) ?? 1) - 1;
+    if (current <= 0) this.perAddress.delete(address);
+    else this.perAddress.set(address, current);
+  }
+
+  get count(): number {
+    return this.total;
+  }
 }
 
 /** Pipelined input held while a command is being answered; past this the socket is paused. */
@@ -27,25 +74,30 @@ class SmtpConnection {
   private discardingLongLine = false;
   private busy = false;
   private closed = false;
+  private upgrading = false;
 
   constructor(
-    private readonly socket: Socket,
+    private socket: Socket,
     private readonly session: SmtpSession,
     private readonly options: SmtpServerOptions,
     private readonly logger: Logger,
   ) {}
 
   start(): void {
-    this.socket.setTimeout(this.options.commandTimeoutMs);
-    this.socket.on('timeout', () => this.send(Replies.timeout()));
-    this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    this.socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
     this.socket.on('close', () => (this.closed = true));
+    this.attach(this.socket);
     this.send(this.session.greeting());
   }
 
+  private attach(socket: Socket): void {
+    socket.setTimeout(this.dataReader ? this.options.dataTimeoutMs : this.options.commandTimeoutMs);
+    socket.on('timeout', () => this.send(Replies.timeout()));
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
+  }
+
   private receive(chunk: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || this.upgrading) return;
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     if (this.pending.length > MAX_PENDING_INPUT && !this.dataReader) this.socket.pause();
     void this.pump();
@@ -56,7 +108,7 @@ class SmtpConnection {
     if (this.busy) return;
     this.busy = true;
     try {
-      while (!this.closed) {
+      while (!this.closed && !this.upgrading) {
         if (this.dataReader) {
           if (this.pending.length === 0) break;
           const used = this.dataReader.push(this.pending);
@@ -100,13 +152,14 @@ class SmtpConnection {
     } finally {
       this.busy = false;
     }
-    if (this.socket.isPaused() && this.pending.length <= MAX_PENDING_INPUT) this.socket.resume();
+    if (this.socket.isPaused() && this.pending.length <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
   }
 
   send(reply: Reply): void {
     if (this.closed || !this.socket.writable) return;
     this.socket.write(formatReply(reply));
-    if (reply.close) {
+    if (reply.startTls) this.startTls();
+    else if (reply.close) {
       this.closed = true;
       this.socket.end();
       this.socket.setTimeout(10_000, () => this.socket.destroy());
@@ -116,37 +169,91 @@ class SmtpConnection {
       this.socket.destroy();
     }
   }
+
+  /**
+   * RFC 3207 §4.2 and CVE-2011-0411: whatever the client sent after STARTTLS and before the handshake
+   * is thrown away, and the session starts over once TLS is up.
+   */
+  private startTls(): void {
+    const tls = this.options.tls!;
+    this.upgrading = true;
+    this.pending = Buffer.alloc(0);
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('timeout');
+    plain.setTimeout(0);
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: tls.context() });
+    const handshakeTimer = setTimeout(() => secure.destroy(), this.options.commandTimeoutMs);
+    secure.once('secure', () => {
+      clearTimeout(handshakeTimer);
+      this.socket = secure;
+      this.session.tlsStarted();
+      this.upgrading = false;
+      this.attach(secure);
+      secure.on('close', () => (this.closed = true));
+    });
+    secure.once('error', (err) => {
+      clearTimeout(handshakeTimer);
+      this.logger.info({ err: err.message }, 'TLS handshake failed');
+      this.closed = true;
+      secure.destroy();
+      plain.destroy();
+    });
+  }
 }
 
 export interface SmtpServer {
   server: Server;
-  connections(): number;
-  /** Stops accepting and answers new connections 421 until closed. */
+  /** Stops accepting and answers the open sessions 421. */
   close(): Promise<void>;
 }
 
-export function createSmtpServer(options: SmtpServerOptions, hooks: SessionHooks, logger: Logger): SmtpServer {
+export function createSmtpServer(options: SmtpServerOptions, profile: ListenerProfile, hooks: SessionHooks, logger: Logger): SmtpServer {
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
+  const tls = options.tls;
+  if (profile.implicitTls && !tls) throw new Error(`the ${profile.name} listener needs a TLS certificate (TLS_CERT_FILE, TLS_KEY_FILE)`);
+  const onConnection = (socket: Socket) => {
     socket.setNoDelay(true);
-    if (sockets.size >= options.maxConnections) {
-      socket.end(formatReply(Replies.tooManyConnections()));
-      socket.on('error', () => undefined);
+    socket.on('error', () => undefined);
+    const clientAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const refusal = options.connections.open(clientAddress);
+    if (refusal) {
+      socket.end(formatReply(refusal));
       return;
     }
     sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    const clientAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    socket.on('close', () => {
+      sockets.delete(socket);
+      options.connections.close(clientAddress);
+    });
     const session = new SmtpSession(
-      { serverName: options.serverName, clientAddress, trustedNetwork: options.isTrustedNetwork(clientAddress) },
+      {
+        serverName: options.serverName,
+        clientAddress,
+        trustedNetwork: options.isTrustedNetwork(clientAddress),
+        secure: profile.implicitTls,
+        tlsAvailable: Boolean(tls),
+        authAvailable: profile.auth,
+        authRequired: profile.authRequired,
+        allowPlaintextAuth: options.allowPlaintextAuth,
+        enforceSenderOwnership: options.enforceSenderOwnership,
+      },
       options,
       hooks,
     );
-    new SmtpConnection(socket, session, options, logger.child({ client: clientAddress })).start();
-  });
+    new SmtpConnection(socket, session, options, logger.child({ client: clientAddress, listener: profile.name })).start();
+  };
+  let server: Server;
+  if (profile.implicitTls) {
+    const tlsServer = createTlsServer({ ...tls!.contextOptions(), handshakeTimeout: options.commandTimeoutMs }, onConnection);
+    tls!.onReload(() => tlsServer.setSecureContext(tls!.contextOptions()));
+    tlsServer.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
+    server = tlsServer;
+  } else {
+    server = createTcpServer(onConnection);
+  }
   return {
     server,
-    connections: () => sockets.size,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -38,3 +38,69 @@ export function loadConfig<S extends z.ZodObject>(
   }
   return parsed.data;
 }
+
+/** A port, or "off" (null) for a listener that should not run. */
+export const optionalPortSetting = (fallback: number | 'off') =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((value, ctx) => {
+      if (value === 'off') return null;
+      const port = Number(value);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: 'a port number (0-65535) or "off"' });
+        return z.NEVER;
+      }
+      return port;
+    });
+
+const tlsSchema = z.object({
+  certFile: z.string().default(''),
+  keyFile: z.string().default(''),
+  selfSigned: boolSetting(false),
+  selfSignedNames: z
+    .string()
+    .default('localhost,127.0.0.1')
+    .transform((v) => v.split(',').map((n) => n.trim()).filter(Boolean)),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  ciphers: z.string().default(''),
+  reloadIntervalMs: intSetting(5000, 100),
+});
+
+/** TLS settings of the mail listeners, shared by smtp-ingress and pop3-access (TLS_* variables). */
+export const loadTlsSettings = (env: NodeJS.ProcessEnv = process.env) =>
+  loadConfig(
+    tlsSchema,
+    {
+      certFile: 'TLS_CERT_FILE',
+      keyFile: 'TLS_KEY_FILE',
+      selfSigned: 'TLS_SELF_SIGNED',
+      selfSignedNames: 'TLS_SELF_SIGNED_NAMES',
+      minVersion: 'TLS_MIN_VERSION',
+      ciphers: 'TLS_CIPHERS',
+      reloadIntervalMs: 'TLS_RELOAD_INTERVAL_MS',
+    },
+    env,
+  );
+
+const authThrottleSchema = z.object({
+  maxFailures: intSetting(5, 1),
+  windowMs: intSetting(15 * 60_000, 1000),
+  lockMs: intSetting(15 * 60_000, 0),
+  baseDelayMs: intSetting(500, 0),
+  maxDelayMs: intSetting(8000, 0),
+});
+
+/** Failed-authentication throttling (AUTH_* variables), shared by smtp-ingress and pop3-access. */
+export const loadAuthThrottleSettings = (env: NodeJS.ProcessEnv = process.env) =>
+  loadConfig(
+    authThrottleSchema,
+    {
+      maxFailures: 'AUTH_MAX_FAILURES',
+      windowMs: 'AUTH_FAILURE_WINDOW_MS',
+      lockMs: 'AUTH_LOCK_MS',
+      baseDelayMs: 'AUTH_DELAY_BASE_MS',
+      maxDelayMs: 'AUTH_DELAY_MAX_MS',
+    },
+    env,
+  );

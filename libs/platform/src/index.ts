@@ -7,3 +7,5 @@ export * from './nats.js';
 export * from './lifecycle.js';
 export * from './net.js';
 export * from './dot-stuffing.js';
+export * from './tls.js';
+export * from './auth-throttle.js';

@@ -4,7 +4,9 @@
 // (which also kill and restart services) and by the local run.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { writeSelfSignedCertificate } from '@mail/platform';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitForPort } from './ports.js';
@@ -20,6 +22,9 @@ export interface MailSystemOptions {
   dataDir: string;
   smtpPort?: number;
   pop3Port?: number;
+  submissionPort?: number;
+  smtpsPort?: number;
+  pop3sPort?: number;
   grpcPort?: number;
   natsPort?: number;
   /** Extra environment for every service (limits, timeouts…). */
@@ -32,6 +37,12 @@ export interface MailSystemOptions {
 export interface MailSystem {
   smtpPort: number;
   pop3Port: number;
+  /** Submission (STARTTLS + AUTH), SMTPS (implicit TLS) and POP3S listeners. */
+  submissionPort: number;
+  smtpsPort: number;
+  pop3sPort: number;
+  /** The certificate the listeners present (self-signed, made at start unless TLS_CERT_FILE was given). */
+  tlsCertFile: string;
   grpcAddress: string;
   /** queue-manager's admin gRPC address. */
   queueAdminAddress: string;
@@ -93,6 +104,13 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
   };
   const smtpPort = options.smtpPort ?? (await freePort());
   const pop3Port = options.pop3Port ?? (await freePort());
+  const submissionPort = options.submissionPort ?? (await freePort());
+  const smtpsPort = options.smtpsPort ?? (await freePort());
+  const pop3sPort = options.pop3sPort ?? (await freePort());
+  const tlsCertFile = options.env?.TLS_CERT_FILE ?? join(options.dataDir, 'tls', 'cert.pem');
+  const tlsKeyFile = options.env?.TLS_KEY_FILE ?? join(options.dataDir, 'tls', 'key.pem');
+  // Made once here, so that the two TLS services do not both write it.
+  if (!options.env?.TLS_CERT_FILE && !existsSync(tlsCertFile)) await writeSelfSignedCertificate(tlsCertFile, tlsKeyFile, ['localhost', '127.0.0.1']);
   const grpcPort = options.grpcPort ?? (await freePort());
   const grpcAddress = `127.0.0.1:${grpcPort}`;
   const queueGrpcPort = await freePort();
@@ -114,6 +132,13 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     POP3_HTTP_PORT: String(httpPorts['pop3-access']),
     SMTP_PORT: String(smtpPort),
     POP3_PORT: String(pop3Port),
+    SMTP_SUBMISSION_PORT: String(submissionPort),
+    SMTPS_PORT: String(smtpsPort),
+    POP3S_PORT: String(pop3sPort),
+    TLS_CERT_FILE: tlsCertFile,
+    TLS_KEY_FILE: tlsKeyFile,
+    // The plain-text suites log in over POP3 without TLS; the TLS suites turn this off.
+    POP3_ALLOW_PLAINTEXT_AUTH: 'true',
     SMTP_SERVER_NAME: 'mx.test.local',
     POP3_SERVER_NAME: 'pop.test.local',
     ...(mongo ? { MAIL_STORE: 'mongo', MONGODB_URI: mongo.uri, MONGODB_DATABASE: mongo.database, MONGODB_SERVER_SELECTION_TIMEOUT_MS: '5000' } : {}),
@@ -134,6 +159,10 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
   const system: MailSystem = {
     smtpPort,
     pop3Port,
+    submissionPort,
+    smtpsPort,
+    pop3sPort,
+    tlsCertFile,
     grpcAddress,
     queueAdminAddress,
     natsUrl: nats.url,

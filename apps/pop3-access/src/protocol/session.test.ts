@@ -2,7 +2,7 @@
 // Each test is one rule, written as the client/server dialogue.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Pop3Session, type Maildrop, type Pop3Response } from './session.js';
+import { Pop3Session, type Maildrop, type Pop3AuthOutcome, type Pop3Response } from './session.js';
 
 const MESSAGES = [
   { uidl: 'uid-one', text: 'Subject: one\r\n\r\nHello\r\n' },
@@ -18,9 +18,9 @@ function fakeHooks(options: { locked?: boolean; closeFails?: boolean } = {}) {
     authenticated: [] as [string, string][],
     opened: [] as string[],
     closed: [] as string[][],
-    async authenticate(user: string, password: string): Promise<string | undefined> {
+    async authenticate(user: string, password: string): Promise<Pop3AuthOutcome> {
       hooks.authenticated.push([user, password]);
-      return user === 'alice' && password === 'correct horse' ? 'alice@example.com' : undefined;
+      return user === 'alice' && password === 'correct horse' ? { ok: true, mailbox: 'alice@example.com' } : { ok: false };
     },
     async openMaildrop(mailbox: string): Promise<Maildrop | 'locked'> {
       hooks.opened.push(mailbox);
@@ -384,4 +384,81 @@ test('CAPA lists TOP, UIDL, USER, RESP-CODES and PIPELINING, before and after lo
     await c.say('USER alice');
     await c.say('PASS correct horse');
   }
+});
+
+// RFC 2595 (STLS) and RFC 5034 (AUTH PLAIN), with plain-text login refused before TLS.
+
+function secureSession(context: { secure: boolean; tlsAvailable?: boolean; allowPlaintextAuth?: boolean }) {
+  const hooks = fakeHooks();
+  const session = new Pop3Session(
+    { serverName: 'pop.example.net', clientAddress: '192.0.2.1', tlsAvailable: context.tlsAvailable ?? true, secure: context.secure, allowPlaintextAuth: context.allowPlaintextAuth ?? false },
+    hooks,
+    { maxAuthFailures: 3 },
+  );
+  return { session, hooks };
+}
+
+test('before TLS, CAPA offers STLS but neither USER nor SASL, and USER is refused', async () => {
+  const { session, hooks } = secureSession({ secure: false });
+  const capa = await collect((await session.command('CAPA')).body);
+  assert.match(capa, /^STLS\r$/m);
+  assert.doesNotMatch(capa, /^USER\r$/m);
+  assert.doesNotMatch(capa, /^SASL/m);
+  assert.equal(status(await session.command('USER alice')), '-ERR [AUTH] Plain-text login requires TLS (use STLS first)');
+  assert.match(status(await session.command('AUTH PLAIN AGFsaWNlAGNvcnJlY3QgaG9yc2U=')), /^-ERR \[AUTH\] Authentication requires TLS/);
+  assert.deepEqual(hooks.authenticated, []);
+});
+
+test('STLS answers +OK and asks for the handshake; afterwards USER and SASL PLAIN are offered, STLS no longer', async () => {
+  const { session } = secureSession({ secure: false });
+  const response = await session.command('STLS');
+  assert.equal(status(response), '+OK Begin TLS negotiation');
+  assert.equal(response.startTls, true);
+  session.tlsStarted();
+  const capa = await collect((await session.command('CAPA')).body);
+  assert.doesNotMatch(capa, /^STLS\r$/m);
+  assert.match(capa, /^USER\r$/m);
+  assert.match(capa, /^SASL PLAIN\r$/m);
+  assert.equal(status(await session.command('STLS')), '-ERR TLS already active');
+});
+
+test('STLS without a certificate is refused, and in TRANSACTION it is not allowed', async () => {
+  const { session } = secureSession({ secure: false, tlsAvailable: false, allowPlaintextAuth: true });
+  assert.equal(status(await session.command('STLS')), '-ERR STLS not available');
+  await session.command('USER alice');
+  await session.command('PASS correct horse');
+  assert.match(status(await session.command('STLS')), /^-ERR/);
+});
+
+test('AUTH PLAIN with an initial response logs in (RFC 5034)', async () => {
+  const { session } = secureSession({ secure: true });
+  const response = await session.command(`AUTH PLAIN ${Buffer.from('\0alice\0correct horse').toString('base64')}`);
+  assert.match(status(response), /^\+OK Logged in/);
+  assert.equal(session.state, 'Transaction');
+});
+
+test('AUTH PLAIN without an initial response answers "+ " and takes the next line', async () => {
+  const { session } = secureSession({ secure: true });
+  const go = await session.command('AUTH PLAIN');
+  assert.equal(go.continuation, true);
+  assert.match(status(await session.command(Buffer.from('alice\0alice\0correct horse').toString('base64'))), /^\+OK Logged in/);
+});
+
+test('AUTH PLAIN: bad credentials, bad base64, another authorization identity and "*" all fail', async () => {
+  const { session } = secureSession({ secure: true });
+  assert.equal(status(await session.command(`AUTH PLAIN ${Buffer.from('\0alice\0wrong').toString('base64')}`)), '-ERR [AUTH] Invalid user name or password');
+  assert.match(status(await session.command('AUTH PLAIN !!!')), /^-ERR Cannot decode/);
+  assert.equal(status(await session.command(`AUTH PLAIN ${Buffer.from('bob\0alice\0correct horse').toString('base64')}`)), '-ERR [AUTH] Invalid user name or password');
+  await session.command('AUTH PLAIN');
+  assert.equal(status(await session.command('*')), '-ERR Authentication cancelled');
+  assert.match(status(await session.command('AUTH CRAM-MD5')), /^-ERR Unsupported SASL mechanism/);
+});
+
+test('a locked account gets [SYS/TEMP] and the connection closes', async () => {
+  const hooks = { ...fakeHooks(), authenticate: async () => ({ ok: false as const, locked: true }) };
+  const session = new Pop3Session('pop.example.net', hooks, { maxAuthFailures: 3 });
+  await session.command('USER alice');
+  const response = await session.command('PASS correct horse');
+  assert.match(status(response), /^-ERR \[SYS\/TEMP\]/);
+  assert.equal(response.close, true);
 });

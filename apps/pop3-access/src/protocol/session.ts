@@ -8,6 +8,10 @@ export type Pop3State = 'Authorization' | 'Transaction' | 'Update' | 'Closed';
 export interface Pop3Response {
   ok: boolean;
   text: string;
+  /** A SASL continuation ("+ <base64>") instead of +OK/-ERR (RFC 5034). */
+  continuation?: boolean;
+  /** Negotiate TLS right after this response (STLS). */
+  startTls?: boolean;
   /** Content of a multi-line response, unstuffed; the server adds byte-stuffing and the terminator. */
   body?: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   close?: boolean;
@@ -25,9 +29,14 @@ export interface Maildrop {
   close(deleteUidls: string[]): Promise<void>;
 }
 
+export type Pop3AuthOutcome = { ok: true; mailbox: string } | { ok: false; locked?: boolean };
+
 export interface Pop3Hooks {
-  /** The mailbox name for good credentials, undefined for bad ones (unknown user and wrong password alike). */
-  authenticate(user: string, password: string): Promise<string | undefined>;
+  /**
+   * Checks credentials, with failure throttling per client address and account. Unknown user and wrong
+   * password are the same answer, after the same work.
+   */
+  authenticate(user: string, password: string, clientAddress: string): Promise<Pop3AuthOutcome>;
   /** Takes the maildrop lock; 'locked' when another session holds it. */
   openMaildrop(mailbox: string): Promise<Maildrop | 'locked'>;
 }
@@ -36,16 +45,28 @@ export interface Pop3Limits {
   maxAuthFailures: number;
 }
 
+export interface Pop3Context {
+  serverName: string;
+  clientAddress: string;
+  /** STLS can be offered (a certificate is configured). */
+  tlsAvailable: boolean;
+  /** The connection is encrypted (implicit TLS on 995, or after STLS). */
+  secure: boolean;
+  /** USER/PASS and AUTH PLAIN allowed before TLS (RFC 2595 §2: only where the operator accepts the risk). */
+  allowPlaintextAuth: boolean;
+}
+
 const ok = (text: string, body?: Pop3Response['body']): Pop3Response => ({ ok: true, text, body });
 const err = (text: string, close = false): Pop3Response => ({ ok: false, text, close });
 
-const CAPABILITIES = ['TOP', 'UIDL', 'USER', 'RESP-CODES', 'PIPELINING', 'AUTH-RESP-CODE', 'EXPIRE NEVER', 'IMPLEMENTATION mailplatform'];
 
 type Handler = (session: Pop3Session, args: string[]) => Promise<Pop3Response> | Pop3Response;
 
 /** The command table: for each verb, the states it is allowed in and its handler. */
 const COMMANDS: Record<string, { states: readonly Pop3State[]; handler: Handler }> = Object.assign(Object.create(null), {
-  CAPA: { states: ['Authorization', 'Transaction'], handler: () => ok('Capability list follows', [Buffer.from(CAPABILITIES.map((c) => `${c}\r\n`).join(''))]) },
+  CAPA: { states: ['Authorization', 'Transaction'], handler: (s: Pop3Session) => s.capa() },
+  STLS: { states: ['Authorization'], handler: (s: Pop3Session, a: string[]) => s.stls(a) },
+  AUTH: { states: ['Authorization'], handler: (s: Pop3Session, a: string[]) => s.auth(a) },
   USER: { states: ['Authorization'], handler: (s: Pop3Session, a: string[]) => s.user(a) },
   PASS: { states: ['Authorization'], handler: (s: Pop3Session, a: string[]) => s.pass(a) },
   APOP: { states: ['Authorization'], handler: () => err('APOP not supported') },
@@ -63,21 +84,81 @@ const COMMANDS: Record<string, { states: readonly Pop3State[]; handler: Handler 
 export class Pop3Session {
   state: Pop3State = 'Authorization';
   private pendingUser: string | undefined;
+  /** An AUTH PLAIN waiting for its response line. */
+  private saslPending = false;
   private authFailures = 0;
   private maildrop: Maildrop | undefined;
   private readonly deleted = new Set<number>();
 
+  private readonly context: Pop3Context;
+
   constructor(
-    private readonly serverName: string,
+    context: Pop3Context | string,
     private readonly hooks: Pop3Hooks,
     private readonly limits: Pop3Limits,
-  ) {}
+  ) {
+    // A bare server name means a plain-text test session where login is allowed.
+    this.context =
+      typeof context === 'string' ? { serverName: context, clientAddress: '', tlsAvailable: false, secure: false, allowPlaintextAuth: true } : { ...context };
+  }
+
+  private get serverName(): string {
+    return this.context.serverName;
+  }
+
+  private get loginAllowed(): boolean {
+    return this.context.secure || this.context.allowPlaintextAuth;
+  }
 
   greeting(): Pop3Response {
     return ok(`${this.serverName} POP3 server ready`);
   }
 
+  capa(): Pop3Response {
+    const capabilities = ['TOP', 'UIDL', 'RESP-CODES', 'PIPELINING', 'AUTH-RESP-CODE', 'EXPIRE NEVER', 'IMPLEMENTATION mailplatform'];
+    if (this.state === 'Authorization' && this.context.tlsAvailable && !this.context.secure) capabilities.push('STLS');
+    if (this.loginAllowed) capabilities.push('USER', 'SASL PLAIN');
+    return ok('Capability list follows', [Buffer.from(capabilities.map((c) => `${c}\r\n`).join(''))]);
+  }
+
+  /** RFC 2595 §4: answer +OK, then the connection negotiates TLS and calls tlsStarted(). */
+  stls(args: string[]): Pop3Response {
+    if (args.length > 0) return err('STLS takes no arguments');
+    if (!this.context.tlsAvailable) return err('STLS not available');
+    if (this.context.secure) return err('TLS already active');
+    this.pendingUser = undefined;
+    return { ...ok('Begin TLS negotiation'), startTls: true };
+  }
+
+  tlsStarted(): void {
+    this.context.secure = true;
+    this.pendingUser = undefined;
+  }
+
+  /** RFC 5034 AUTH with the PLAIN mechanism (RFC 4616). */
+  async auth(args: string[]): Promise<Pop3Response> {
+    if (args.length === 0) return ok('SASL mechanisms follow', [Buffer.from(this.loginAllowed ? 'PLAIN\r\n' : '')]);
+    if (!this.loginAllowed) return err('[AUTH] Authentication requires TLS (use STLS first)');
+    if (args[0]!.toUpperCase() !== 'PLAIN' || args.length > 2) return err('Unsupported SASL mechanism (PLAIN is supported)');
+    if (args.length === 2) return this.authPlain(args[1]!);
+    this.saslPending = true;
+    return { ok: true, text: '', continuation: true };
+  }
+
+  private async authPlain(response: string): Promise<Pop3Response> {
+    if (response === '*') return err('Authentication cancelled');
+    const trimmed = response.trim();
+    if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(trimmed) && trimmed !== '=') return err('Cannot decode the response (base64 expected)');
+    const [authzid = '', user = '', password = '', ...rest] = Buffer.from(trimmed === '=' ? '' : trimmed, 'base64').toString('utf8').split('\0');
+    if (rest.length > 0 || user === '' || (authzid !== '' && authzid.toLowerCase() !== user.toLowerCase())) return this.loginFailed();
+    return this.login(user, password);
+  }
+
   async command(line: string): Promise<Pop3Response> {
+    if (this.saslPending) {
+      this.saslPending = false;
+      return this.authPlain(line);
+    }
     const [verbText = '', ...args] = line.split(' ');
     const verb = verbText.toUpperCase();
     const entry = COMMANDS[verb];
@@ -90,6 +171,7 @@ export class Pop3Session {
   }
 
   user(args: string[]): Pop3Response {
+    if (!this.loginAllowed) return err('[AUTH] Plain-text login requires TLS (use STLS first)');
     const name = args[0] ?? '';
     if (name === '' || name.length > 512) return err('Syntax: USER name');
     this.pendingUser = name;
@@ -100,12 +182,22 @@ export class Pop3Session {
     const user = this.pendingUser;
     this.pendingUser = undefined;
     if (user === undefined) return err('Send USER first');
-    const mailbox = await this.hooks.authenticate(user, args[0] ?? '');
-    if (!mailbox) {
-      this.authFailures++;
-      // The same answer for an unknown user and a wrong password (no account enumeration).
-      return err('[AUTH] Invalid user name or password', this.authFailures >= this.limits.maxAuthFailures);
+    return this.login(user, args[0] ?? '');
+  }
+
+  private loginFailed(): Pop3Response {
+    this.authFailures++;
+    // The same answer for an unknown user and a wrong password (no account enumeration).
+    return err('[AUTH] Invalid user name or password', this.authFailures >= this.limits.maxAuthFailures);
+  }
+
+  private async login(user: string, password: string): Promise<Pop3Response> {
+    const outcome = await this.hooks.authenticate(user, password, this.context.clientAddress);
+    if (!outcome.ok) {
+      if (outcome.locked) return err('[SYS/TEMP] Too many failed logins; try again later', true);
+      return this.loginFailed();
     }
+    const mailbox = outcome.mailbox;
     const maildrop = await this.hooks.openMaildrop(mailbox);
     if (maildrop === 'locked') return err('[IN-USE] Maildrop is locked by another session');
     this.maildrop = maildrop;

@@ -8,6 +8,8 @@ export interface Reply {
   lines: string[];
   /** Close the connection after sending this reply. */
   close?: boolean;
+  /** Negotiate TLS right after sending this reply (STARTTLS). */
+  startTls?: boolean;
 }
 
 export const reply = (code: number, status: string | undefined, ...lines: string[]): Reply => ({ code, status, lines });
@@ -19,7 +21,7 @@ export function formatReply(r: Reply): string {
     .map((text, i) => {
       const separator = i === lines.length - 1 ? ' ' : '-';
       const status = r.status ? `${r.status} ` : '';
-      return `${r.code}${separator}${status}${text}`.trimEnd() + '\r\n';
+      return `${r.code}${separator}${status}${text}\r\n`;
     })
     .join('');
 }
@@ -40,10 +42,23 @@ export const Replies = {
   timeout: () => ({ ...reply(421, '4.4.2', 'Timeout, closing connection'), close: true }),
   tooManyErrors: () => ({ ...reply(421, '4.7.0', 'Too many errors, closing connection'), close: true }),
   tooManyConnections: () => ({ ...reply(421, '4.7.0', 'Too many connections, try again later'), close: true }),
+  tooManyConnectionsFromAddress: (max: number) => ({ ...reply(421, '4.7.0', `Too many connections from your address (at most ${max}), try again later`), close: true }),
+  tooManyMessagesInSession: () => ({ ...reply(421, '4.7.0', 'Too many messages in one session; reconnect to send more'), close: true }),
+  rateLimited: () => reply(450, '4.7.1', 'Too many messages from your address; try again later'),
   lookupFailed: () => reply(451, '4.3.0', 'Temporary failure checking the recipient, try again later'),
   notQueued: () => reply(451, '4.3.0', 'Temporary failure storing the message, try again later'),
   tooManyRecipients: (max: number) => reply(452, '4.5.3', `Too many recipients (at most ${max} per message)`),
 
+  authSucceeded: () => reply(235, '2.7.0', 'Authentication successful'),
+  authTemporaryFailure: () => reply(454, '4.7.0', 'Temporary authentication failure, try again later'),
+  authLocked: () => reply(454, '4.7.0', 'Too many failed authentications; try again later'),
+  authRequired: () => reply(530, '5.7.0', 'Authentication required'),
+  authFailed: () => reply(535, '5.7.8', 'Authentication credentials invalid'),
+  encryptionRequired: () => reply(538, '5.7.11', 'Encryption required for requested authentication mechanism'),
+  unknownMechanism: () => reply(504, '5.5.4', 'Unrecognized authentication type (PLAIN and LOGIN are supported)'),
+  authCancelled: () => reply(501, '5.0.0', 'Authentication cancelled'),
+  authUndecodable: () => reply(501, '5.5.2', 'Cannot decode the response (base64 expected)'),
+  senderNotOwned: (user: string) => reply(553, '5.7.1', `Sender address not owned by ${user}`),
   unrecognised: () => reply(500, '5.5.2', 'Command unrecognized'),
   lineTooLong: (max: number) => reply(500, '5.5.2', `Line too long (at most ${max} octets)`),
   syntax: (text: string) => reply(501, '5.5.4', text),

@@ -7,8 +7,12 @@ import { parseCommandLine, parsePathArgument, isDomain } from './grammar.js';
 import { formatReceivedHeader } from './trace.js';
 import { Replies, reply, type Reply } from './replies.js';
 
-/** `Initial`: before HELO/EHLO. `Ready`: greeted, no transaction. `Mail`: MAIL given. `Recipients`: at least one RCPT accepted. */
-export type SessionState = 'Initial' | 'Ready' | 'Mail' | 'Recipients' | 'Data' | 'Closed';
+/**
+ * `Initial`: before HELO/EHLO (and again after STARTTLS). `Ready`: greeted, no transaction. `Mail`: MAIL
+ * given. `Recipients`: at least one RCPT accepted. `Data`: reading the message. `Auth`: inside a SASL
+ * exchange, where lines are responses, not commands.
+ */
+export type SessionState = 'Initial' | 'Ready' | 'Mail' | 'Recipients' | 'Data' | 'Auth' | 'Closed';
 
 export type RecipientVerdict = 'local' | 'unknown-user' | 'remote';
 
@@ -20,12 +24,18 @@ export interface Envelope {
   declaredSize?: number;
 }
 
+export type AuthOutcome = { ok: true; mailbox: string } | { ok: false; locked?: boolean };
+
 export interface SessionHooks {
+  /** Checks credentials (and applies failure throttling per client address); throw for a temporary failure. */
+  authenticate?(user: string, password: string, clientAddress: string): Promise<AuthOutcome>;
   /** Where a recipient lives; throw for a temporary failure (answered 451). */
   checkRecipient(address: string): Promise<RecipientVerdict>;
   /** Makes the message and its queue entry durable; resolves only then. Throw to answer 451. */
   enqueue(queueId: string, envelope: Envelope, message: Buffer): Promise<void>;
   newQueueId(): string;
+  /** Rate limit per client address: false refuses the transaction at MAIL with 450 4.7.1. */
+  admitMessage?(clientAddress: string): boolean;
 }
 
 export interface SessionLimits {
@@ -35,6 +45,8 @@ export interface SessionLimits {
   bareLineEndings: BareLineEndingPolicy;
   /** More Received: headers than this means a mail loop (RFC 5321 §6.3); default 100. */
   maxReceivedHeaders?: number;
+  /** Messages in one session before it is closed with 421; default unlimited. */
+  maxMessagesPerConnection?: number;
 }
 
 export interface SessionContext {
@@ -42,6 +54,18 @@ export interface SessionContext {
   clientAddress: string;
   /** Set once the client authenticated (submission); unauthenticated clients may not relay. */
   authenticatedAs?: string;
+  /** STARTTLS can be offered on this connection. */
+  tlsAvailable?: boolean;
+  /** The connection is encrypted (implicit TLS). */
+  secure?: boolean;
+  /** AUTH is offered on this listener (submission ports). */
+  authAvailable?: boolean;
+  /** AUTH PLAIN/LOGIN allowed without TLS (only for trusted setups). */
+  allowPlaintextAuth?: boolean;
+  /** MAIL needs a prior AUTH (submission ports, RFC 6409). */
+  authRequired?: boolean;
+  /** An authenticated user may only use its own address as the envelope sender. */
+  enforceSenderOwnership?: boolean;
   /** The client is in a trusted network (SMTP_RELAY_NETWORKS): it may relay without authenticating. */
   trustedNetwork?: boolean;
   now?: () => Date;
@@ -76,9 +100,13 @@ const COMMANDS: Record<string, CommandPolicy> = Object.assign(Object.create(null
   VRFY: { handler: (_s: SmtpSession, a: string) => (a.trim() ? Replies.cannotVerify() : Replies.syntax('Syntax: VRFY <address>')), states: ANY },
   EXPN: { handler: () => Replies.notImplemented('EXPN is disabled'), states: ANY },
   HELP: { handler: () => Replies.help(), states: ANY },
-  // Recognised, but not offered by this listener.
-  STARTTLS: { handler: () => Replies.notImplemented('STARTTLS not available on this listener'), states: ANY },
-  AUTH: { handler: () => Replies.notImplemented('AUTH not available on this listener'), states: ANY },
+  STARTTLS: { handler: (s: SmtpSession, a: string) => s.startTls(a), states: ANY },
+  AUTH: {
+    handler: (s: SmtpSession, a: string) => s.auth(a),
+    states: ['Ready'],
+    sequenceError: 'AUTH is allowed after EHLO and outside a mail transaction',
+  },
+  // Recognised, but not offered.
   BDAT: { handler: () => Replies.notImplemented('CHUNKING not supported'), states: ANY },
   TURN: { handler: () => Replies.notImplemented(), states: ANY },
 });
@@ -91,12 +119,20 @@ export class SmtpSession {
   private attemptedRecipients = 0;
   private errors = 0;
   private queueId = '';
+  private messagesQueued = 0;
+  private secure: boolean;
+  private authenticatedAs: string | undefined;
+  /** The SASL exchange in progress (state Auth). */
+  private sasl: { mechanism: 'PLAIN' | 'LOGIN'; user?: string } | undefined;
 
   constructor(
     private readonly context: SessionContext,
     private readonly limits: SessionLimits,
     private readonly hooks: SessionHooks,
-  ) {}
+  ) {
+    this.secure = context.secure ?? false;
+    this.authenticatedAs = context.authenticatedAs;
+  }
 
   greeting(): Reply {
     return reply(220, undefined, `${this.context.serverName} ESMTP ready`);
@@ -104,6 +140,7 @@ export class SmtpSession {
 
   /** Handles one command line (without its CRLF). A 354 reply puts the session in the Data state. */
   async command(line: string): Promise<Reply> {
+    if (this.state === 'Auth') return this.countErrors(await this.authContinue(line));
     const { verb, argument } = parseCommandLine(line);
     const policy = COMMANDS[verb];
     let result: Reply;
@@ -145,14 +182,119 @@ export class SmtpSession {
       '8BITMIME',
       'ENHANCEDSTATUSCODES',
       'SMTPUTF8',
+      ...(this.context.tlsAvailable && !this.secure ? ['STARTTLS'] : []),
+      ...(this.authOffered ? ['AUTH PLAIN LOGIN'] : []),
       'HELP',
     );
   }
 
+  private get authOffered(): boolean {
+    return Boolean(this.context.authAvailable && this.hooks.authenticate && (this.secure || this.context.allowPlaintextAuth) && !this.authenticatedAs);
+  }
+
+  /** RFC 3207: answer 220, then the connection negotiates TLS and calls tlsStarted(). */
+  startTls(argument: string): Reply {
+    if (argument.trim() !== '') return Replies.syntax('STARTTLS takes no arguments');
+    if (!this.context.tlsAvailable) return Replies.notImplemented('STARTTLS not available');
+    if (this.secure) return Replies.badSequence('TLS already active');
+    this.resetTransaction();
+    return { ...reply(220, '2.0.0', 'Ready to start TLS'), startTls: true };
+  }
+
+  /** After the handshake: everything known before it is forgotten, the client must EHLO again (RFC 3207 §4.2). */
+  tlsStarted(): void {
+    this.secure = true;
+    this.clientName = '';
+    this.esmtp = false;
+    this.resetTransaction();
+    this.state = 'Initial';
+  }
+
+  get isSecure(): boolean {
+    return this.secure;
+  }
+
+  /** RFC 4954 AUTH with the PLAIN (RFC 4616) and LOGIN mechanisms. */
+  async auth(argument: string): Promise<Reply> {
+    if (!this.context.authAvailable || !this.hooks.authenticate) return Replies.notImplemented('AUTH not available on this port');
+    if (this.authenticatedAs) return Replies.badSequence('Already authenticated');
+    if (!this.secure && !this.context.allowPlaintextAuth) return Replies.encryptionRequired();
+    const [mechanism = '', initial, ...extra] = argument.trim().split(/\s+/);
+    if (extra.length > 0) return Replies.syntax('Syntax: AUTH mechanism [initial-response]');
+    const name = mechanism.toUpperCase();
+    if (name === 'PLAIN') {
+      if (initial === undefined) {
+        this.sasl = { mechanism: 'PLAIN' };
+        this.state = 'Auth';
+        return reply(334, undefined, '');
+      }
+      return this.authPlain(initial);
+    }
+    if (name === 'LOGIN') {
+      this.sasl = { mechanism: 'LOGIN' };
+      this.state = 'Auth';
+      if (initial !== undefined) return this.authContinue(initial);
+      return reply(334, undefined, Buffer.from('Username:').toString('base64'));
+    }
+    return Replies.unknownMechanism();
+  }
+
+  private async authContinue(line: string): Promise<Reply> {
+    const sasl = this.sasl!;
+    if (line.trim() === '*') return this.endSasl(Replies.authCancelled());
+    if (sasl.mechanism === 'PLAIN') return this.authPlain(line.trim());
+    const decoded = decodeSaslResponse(line);
+    if (decoded === undefined) return this.endSasl(Replies.authUndecodable());
+    if (sasl.user === undefined) {
+      sasl.user = decoded;
+      return reply(334, undefined, Buffer.from('Password:').toString('base64'));
+    }
+    return this.verify(sasl.user, decoded);
+  }
+
+  private async authPlain(response: string): Promise<Reply> {
+    const decoded = response === '=' ? '' : decodeSaslResponse(response);
+    if (decoded === undefined) return this.endSasl(Replies.authUndecodable());
+    const [authzid = '', user = '', password = '', ...rest] = decoded.split('\0');
+    // Acting for another identity (authzid) is not supported.
+    if (rest.length > 0 || user === '' || (authzid !== '' && authzid.toLowerCase() !== user.toLowerCase())) {
+      return this.endSasl(Replies.authFailed());
+    }
+    return this.verify(user, password);
+  }
+
+  private async verify(user: string, password: string): Promise<Reply> {
+    let outcome: AuthOutcome;
+    try {
+      outcome = await this.hooks.authenticate!(user, password, this.context.clientAddress);
+    } catch {
+      return this.endSasl(Replies.authTemporaryFailure());
+    }
+    if (!outcome.ok) return this.endSasl(outcome.locked ? Replies.authLocked() : Replies.authFailed());
+    this.authenticatedAs = outcome.mailbox;
+    return this.endSasl(Replies.authSucceeded());
+  }
+
+  private endSasl(result: Reply): Reply {
+    this.sasl = undefined;
+    if (this.state === 'Auth') this.state = 'Ready';
+    return result;
+  }
+
+  get user(): string | undefined {
+    return this.authenticatedAs;
+  }
+
   mail(argument: string): Reply {
+    if (this.context.authRequired && !this.authenticatedAs) return Replies.authRequired();
+    if (this.messagesQueued >= (this.limits.maxMessagesPerConnection ?? Number.POSITIVE_INFINITY)) return Replies.tooManyMessagesInSession();
+    if (this.hooks.admitMessage && !this.hooks.admitMessage(this.context.clientAddress)) return Replies.rateLimited();
     const parsed = parsePathArgument(argument, 'FROM', true);
     if (!parsed.ok) return Replies.badSender(parsed.error);
     const { address, parameters, utf8 } = parsed.value;
+    if (this.authenticatedAs && this.context.enforceSenderOwnership && address !== '' && address.toLowerCase() !== this.authenticatedAs.toLowerCase()) {
+      return Replies.senderNotOwned(this.authenticatedAs);
+    }
     const envelope: Envelope = { sender: address, recipients: [], smtputf8: false, eightBitMime: false };
     for (const [name, value] of parameters) {
       if (!this.esmtp) return Replies.unknownParameter(name);
@@ -202,7 +344,7 @@ export class SmtpSession {
       return Replies.lookupFailed();
     }
     if (verdict === 'unknown-user') return Replies.userUnknown();
-    if (verdict === 'remote' && !this.context.authenticatedAs && !this.context.trustedNetwork) return Replies.relayDenied();
+    if (verdict === 'remote' && !this.authenticatedAs && !this.context.trustedNetwork) return Replies.relayDenied();
     // Each recipient gets one copy even if named twice.
     if (!duplicate) envelope.recipients.push(address);
     this.state = 'Recipients';
@@ -236,7 +378,7 @@ export class SmtpSession {
       clientName: this.clientName,
       clientAddress: this.context.clientAddress,
       serverName: this.context.serverName,
-      protocol: protocolName(this.esmtp, envelope.smtputf8, this.context.authenticatedAs !== undefined),
+      protocol: protocolName(this.esmtp, envelope.smtputf8, this.secure, this.authenticatedAs !== undefined),
       queueId,
       recipients: envelope.recipients,
       date: this.context.now?.() ?? new Date(),
@@ -247,6 +389,7 @@ export class SmtpSession {
     } catch {
       return Replies.notQueued();
     }
+    this.messagesQueued++;
     return Replies.queued(queueId);
   }
 
@@ -269,8 +412,15 @@ export class SmtpSession {
   }
 }
 
-/** The "with" protocol name of the Received header (RFC 3848, RFC 6531 §3.7.3). */
-function protocolName(esmtp: boolean, utf8: boolean, authenticated: boolean): string {
+/** The "with" protocol name of the Received header (RFC 3848, RFC 6531 §3.7.3): ESMTP[S][A], UTF8SMTP[S][A]. */
+function protocolName(esmtp: boolean, utf8: boolean, secure: boolean, authenticated: boolean): string {
   if (!esmtp) return 'SMTP';
-  return `${utf8 ? 'UTF8SMTP' : 'ESMTP'}${authenticated ? 'A' : ''}`;
+  return `${utf8 ? 'UTF8SMTP' : 'ESMTP'}${secure ? 'S' : ''}${authenticated ? 'A' : ''}`;
+}
+
+/** Strict base64 of a SASL response; undefined when it is not base64. */
+function decodeSaslResponse(text: string): string | undefined {
+  const trimmed = text.trim();
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(trimmed)) return undefined;
+  return Buffer.from(trimmed, 'base64').toString('utf8');
 }
