@@ -65,13 +65,45 @@ export async function poplibFetch(
   return { ...raw, messages: raw.messages.map((m) => Buffer.from(m, 'base64')) };
 }
 
+export interface TlsSubmission {
+  port: number;
+  mode: 'starttls' | 'ssl';
+  cafile: string;
+  user: string;
+  password: string;
+  from: string;
+  to: string[];
+  data: Buffer;
+}
+
+/** Submits one message with smtplib over STARTTLS or implicit TLS, verifying the server against `cafile`. */
+export function smtplibSubmitTls(request: TlsSubmission): Promise<{ ok: boolean; code: number; error: string; cipher: string; ehlo: string }> {
+  return runJson('python3', [join(CLIENTS, 'smtp_tls.py')], { host: '127.0.0.1', ...request, data_b64: request.data.toString('base64') });
+}
+
+/** Reads a maildrop with poplib over STLS or implicit TLS, verifying the server against `cafile`. */
+export async function poplibFetchTls(request: {
+  port: number;
+  mode: 'stls' | 'ssl';
+  cafile: string;
+  user: string;
+  password: string;
+  delete?: boolean;
+}): Promise<{ stat: [number, number] | null; messages: Buffer[]; capa: string[]; error: string }> {
+  const raw = await runJson<{ stat: [number, number] | null; messages: string[]; capa: string[]; error: string }>('python3', [join(CLIENTS, 'pop3_tls.py')], {
+    host: '127.0.0.1',
+    ...request,
+  });
+  return { ...raw, messages: raw.messages.map((m) => Buffer.from(m, 'base64')) };
+}
+
 /** A raw line-oriented TCP conversation, for asserting exact replies. */
 export class RawClient {
   private buffer = '';
   private waiters: (() => void)[] = [];
   closed = false;
 
-  private constructor(readonly socket: Socket) {
+  private constructor(public socket: Socket) {
     socket.setEncoding('latin1');
     socket.on('data', (text: string) => {
       this.buffer += text;
@@ -93,6 +125,28 @@ export class RawClient {
       const socket = connect({ port, host: '127.0.0.1' }, () => resolve(new RawClient(socket)));
       socket.once('error', reject);
     });
+  }
+
+  /** Negotiates TLS on the connection (after STARTTLS/STLS); what arrives later is read as before. */
+  async upgrade(options: import('node:tls').ConnectionOptions): Promise<import('node:tls').TLSSocket> {
+    const { connect: tlsConnect } = await import('node:tls');
+    this.socket.removeAllListeners('data');
+    const secure = tlsConnect({ ...options, socket: this.socket });
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secureConnect', resolve);
+      secure.once('error', reject);
+    });
+    secure.setEncoding('latin1');
+    secure.on('data', (text: string) => {
+      this.buffer += text;
+      this.wake();
+    });
+    secure.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    this.socket = secure;
+    return secure;
   }
 
   send(text: string | Buffer): void {

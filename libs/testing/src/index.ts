@@ -6,3 +6,4 @@ export * from './nats-server.js';
 export * from './mail-system.js';
 export * from './clients.js';
 export * from './scripted-smtp.js';
+export * from './test-ca.js';
