@@ -1,7 +1,7 @@
 // Local delivery: hands a message to mailbox-store's Deliver for each local recipient and classifies
 // the answer as delivered, permanent (a bounce) or temporary (try again later).
 import { MailboxStoreClient, RecipientKind, type DeliverReply, type RecipientResult } from '@mail/contracts';
-import { clientChannelOptions, deadline, grpc, insecureCredentials, unary } from '@mail/platform';
+import { deadline, grpc, unary } from '@mail/platform';
 
 const CHUNK_BYTES = 256 * 1024;
 
@@ -17,9 +17,10 @@ export class LocalDelivery {
 
   constructor(
     address: string,
+    grpcTls: { credentials: grpc.ChannelCredentials; options: grpc.ClientOptions },
     private readonly timeoutMs: number,
   ) {
-    this.client = new MailboxStoreClient(address, insecureCredentials(), clientChannelOptions);
+    this.client = new MailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
   }
 
   private readonly localDomains = new Map<string, { local: boolean; until: number }>();

@@ -5,6 +5,8 @@ import {
   createLogger,
   ensureStreams,
   exitOnStartupError,
+  grpcClientSetup,
+  loadGrpcTlsSettings,
   onShutdown,
   openSpoolBucket,
   runConsumer,
@@ -44,8 +46,8 @@ async function main(): Promise<void> {
     logger,
   );
   const nats = await connectNats(config.natsUrl, 'delivery-agent', logger);
-  await ensureStreams(nats.jsm, 1024 * 1024);
-  const local = new LocalDelivery(config.mailboxStoreAddress, config.deliverTimeoutMs);
+  await ensureStreams(nats, 1024 * 1024);
+  const local = new LocalDelivery(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.deliverTimeoutMs);
   const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, remote, throttle, logger);
   const stop = await runConsumer(nats, {
     stream: DELIVERY_STREAM,

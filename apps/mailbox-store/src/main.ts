@@ -1,6 +1,6 @@
 // mailbox-store: owns accounts and mailboxes, serves them over gRPC. Wiring only.
 import { MailboxStoreService } from '@mail/contracts';
-import { createLogger, exitOnStartupError, onShutdown, startGrpcServer, startObservability, stopGrpcServer } from '@mail/platform';
+import { createLogger, exitOnStartupError, loadGrpcTlsSettings, onShutdown, serverCredentials, startGrpcServer, startObservability, stopGrpcServer } from '@mail/platform';
 import { loadMailboxStoreConfig, type MailboxStoreConfig } from './config.js';
 import { createMailboxService } from './service.js';
 import { EmbeddedStore } from './store/embedded-store.js';
@@ -33,6 +33,7 @@ async function main(): Promise<void> {
   const service = createMailboxService(store, logger, config);
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
     server.addService(MailboxStoreService, service),
+    serverCredentials(loadGrpcTlsSettings()),
   );
   const observability = await startObservability({
     service: 'mailbox-store',

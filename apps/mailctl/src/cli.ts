@@ -1,7 +1,7 @@
 // The mailctl program object, its global options, and `action`, the wrapper every command uses.
 import { Command } from 'commander';
 import { MailboxStoreClient, QueueAdminClient } from '@mail/contracts';
-import { clientChannelOptions, grpc, insecureCredentials } from '@mail/platform';
+import { grpc, grpcClientSetup, loadGrpcTlsSettings } from '@mail/platform';
 
 export const program = new Command();
 program
@@ -31,18 +31,20 @@ export function action<A extends unknown[]>(run: (clients: Clients, ...args: A) 
   return async (...args: A) => {
     const options = program.opts<GlobalOptions>();
     const open: grpc.Client[] = [];
+    // The same GRPC_TLS* settings as the services: mailctl is one more client.
+    const setup = grpcClientSetup(loadGrpcTlsSettings());
     let target = '';
     const clients: Clients = {
       timeout: Number(options.timeout),
       store: () => {
         target = `mailbox-store at ${options.mailboxStore}`;
-        const client = new MailboxStoreClient(options.mailboxStore, insecureCredentials(), clientChannelOptions);
+        const client = new MailboxStoreClient(options.mailboxStore, setup.credentials, setup.options);
         open.push(client);
         return client;
       },
       queue: () => {
         target = `queue-manager at ${options.queueManager}`;
-        const client = new QueueAdminClient(options.queueManager, insecureCredentials(), clientChannelOptions);
+        const client = new QueueAdminClient(options.queueManager, setup.credentials, setup.options);
         open.push(client);
         return client;
       },

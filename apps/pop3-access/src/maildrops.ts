@@ -1,7 +1,7 @@
 // Maildrop access through mailbox-store's gRPC API: authentication, the lease (lock) with its
 // heartbeat, streaming reads, and the UPDATE-state deletions.
 import { MailboxStoreClient, type Chunk } from '@mail/contracts';
-import { clientChannelOptions, deadline, grpc, insecureCredentials, isGrpcStatus, unary, type AuthThrottle } from '@mail/platform';
+import { deadline, grpc, isGrpcStatus, unary, type AuthThrottle } from '@mail/platform';
 import type { Logger } from 'pino';
 import type { Maildrop, Pop3AuthOutcome, Pop3Hooks } from './protocol/session.js';
 
@@ -10,13 +10,14 @@ export class MaildropService implements Pop3Hooks {
 
   constructor(
     address: string,
+    grpcTls: { credentials: grpc.ChannelCredentials; options: grpc.ClientOptions },
     private readonly leaseSeconds: number,
     private readonly timeoutMs: number,
     private readonly logger: Logger,
     private readonly throttle: AuthThrottle,
     private readonly onAuthFailure: () => void = () => undefined,
   ) {
-    this.client = new MailboxStoreClient(address, insecureCredentials(), clientChannelOptions);
+    this.client = new MailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
   }
 
   async authenticate(user: string, password: string, clientAddress: string): Promise<Pop3AuthOutcome> {

@@ -20,6 +20,8 @@ import {
   onShutdown,
   openSpoolBucket,
   runConsumer,
+  loadGrpcTlsSettings,
+  serverCredentials,
   startGrpcServer,
   startObservability,
   stopGrpcServer,
@@ -35,7 +37,7 @@ const logger = createLogger('queue-manager');
 async function main(): Promise<void> {
   const config = loadQueueManagerConfig();
   const nats = await connectNats(config.natsUrl, 'queue-manager', logger);
-  await ensureStreams(nats.jsm, 1024 * 1024);
+  await ensureStreams(nats, 1024 * 1024);
   const queue = await QueueStore.open(nats);
   const scheduler = new Scheduler(
     nats,
@@ -56,6 +58,7 @@ async function main(): Promise<void> {
   ];
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
     server.addService(QueueAdminService, createAdminService(scheduler, logger)),
+    serverCredentials(loadGrpcTlsSettings()),
   );
   const observability = await startObservability({
     service: 'queue-manager',

@@ -9,7 +9,7 @@ export class QueueStore {
   private constructor(private readonly kv: KV) {}
 
   static async open(nats: NatsContext): Promise<QueueStore> {
-    return new QueueStore(await new Kvm(nats.js).create(QUEUE_BUCKET, { history: 1, storage: StorageType.File }));
+    return new QueueStore(await new Kvm(nats.js).create(QUEUE_BUCKET, { history: 1, storage: StorageType.File, replicas: nats.settings.streamReplicas }));
   }
 
   async get(queueId: string): Promise<{ entry: QueueEntry; revision: number } | undefined> {

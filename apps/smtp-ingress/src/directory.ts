@@ -1,7 +1,7 @@
 // mailbox-store as seen by smtp-ingress: recipient checks (LookupRecipient) and credential checks
 // (Authenticate) with failed-login throttling per client address and per account.
 import { MailboxStoreClient, RecipientKind } from '@mail/contracts';
-import { AuthThrottle, clientChannelOptions, insecureCredentials, unary } from '@mail/platform';
+import { AuthThrottle, grpc, unary } from '@mail/platform';
 import type { AuthOutcome, RecipientVerdict } from './protocol/session.js';
 
 export class MailboxDirectory {
@@ -9,11 +9,12 @@ export class MailboxDirectory {
 
   constructor(
     address: string,
+    grpcTls: { credentials: grpc.ChannelCredentials; options: grpc.ClientOptions },
     private readonly timeoutMs: number,
     private readonly throttle: AuthThrottle,
     private readonly onAuthFailure: () => void = () => undefined,
   ) {
-    this.client = new MailboxStoreClient(address, insecureCredentials(), clientChannelOptions);
+    this.client = new MailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
   }
 
   async check(address: string): Promise<RecipientVerdict> {

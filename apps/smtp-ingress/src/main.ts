@@ -5,6 +5,8 @@ import {
   createLogger,
   ensureStreams,
   exitOnStartupError,
+  grpcClientSetup,
+  loadGrpcTlsSettings,
   listen,
   onShutdown,
   openSpoolBucket,
@@ -25,9 +27,9 @@ async function main(): Promise<void> {
   const config = loadSmtpIngressConfig();
   const tls = await TlsMaterial.load(config.tls, logger);
   const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger);
-  await ensureStreams(nats.jsm, 1024 * 1024);
+  await ensureStreams(nats, 1024 * 1024);
   const spool = new Spool(nats, await openSpoolBucket(nats), config.backendTimeoutMs);
-  const directory = new MailboxDirectory(config.mailboxStoreAddress, config.backendTimeoutMs, new AuthThrottle(config.authThrottle));
+  const directory = new MailboxDirectory(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.backendTimeoutMs, new AuthThrottle(config.authThrottle));
   const messageRate = new WindowRateLimit(config.maxMessagesPerAddress, config.rateWindowMs);
   const options = {
     ...config,

@@ -1,5 +1,8 @@
 // gRPC plumbing: server start-up, client creation, and the typed errors that map to gRPC status codes.
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import { z } from 'zod';
+import { boolSetting, loadConfig } from './config.js';
 
 export { grpc };
 
@@ -18,14 +21,70 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
 }
 
+const grpcTlsSchema = z.object({
+  enabled: boolSetting(false),
+  /** Ask clients for a certificate signed by `caFile` (mutual TLS). */
+  mutual: boolSetting(false),
+  certFile: z.string().default('/etc/mailplatform/grpc/tls.crt'),
+  keyFile: z.string().default('/etc/mailplatform/grpc/tls.key'),
+  caFile: z.string().default('/etc/mailplatform/grpc/ca.crt'),
+  /** Name to check the server certificate against when it differs from the address's host. */
+  serverNameOverride: z.string().default(''),
+});
+
+export type GrpcTlsSettings = z.infer<typeof grpcTlsSchema>;
+
+/** Inter-service gRPC TLS (GRPC_TLS=true; GRPC_MTLS=true adds client certificates). Off by default. */
+export const loadGrpcTlsSettings = (env: NodeJS.ProcessEnv = process.env): GrpcTlsSettings =>
+  loadConfig(
+    grpcTlsSchema,
+    {
+      enabled: 'GRPC_TLS',
+      mutual: 'GRPC_MTLS',
+      certFile: 'GRPC_TLS_CERT_FILE',
+      keyFile: 'GRPC_TLS_KEY_FILE',
+      caFile: 'GRPC_TLS_CA_FILE',
+      serverNameOverride: 'GRPC_TLS_SERVER_NAME',
+    },
+    env,
+  );
+
+/** Credentials for a gRPC server: plain, TLS, or TLS requiring a client certificate from our CA. */
+export function serverCredentials(settings: GrpcTlsSettings): grpc.ServerCredentials {
+  if (!settings.enabled) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(
+    settings.mutual ? readFileSync(settings.caFile) : null,
+    [{ cert_chain: readFileSync(settings.certFile), private_key: readFileSync(settings.keyFile) }],
+    settings.mutual,
+  );
+}
+
+/** Credentials for a gRPC client: plain, or TLS verifying the server against our CA (with our certificate for mTLS). */
+export function clientCredentials(settings: GrpcTlsSettings): grpc.ChannelCredentials {
+  if (!settings.enabled) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(
+    readFileSync(settings.caFile),
+    settings.mutual ? readFileSync(settings.keyFile) : null,
+    settings.mutual ? readFileSync(settings.certFile) : null,
+  );
+}
+
+/** Channel options plus the TLS name override when one is set. */
+export function clientOptions(settings: GrpcTlsSettings): grpc.ClientOptions {
+  return settings.enabled && settings.serverNameOverride
+    ? { ...clientChannelOptions, 'grpc.ssl_target_name_override': settings.serverNameOverride, 'grpc.default_authority': settings.serverNameOverride }
+    : clientChannelOptions;
+}
+
 export async function startGrpcServer(
   address: string,
   register: (server: grpc.Server) => void,
+  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
 ): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
   register(server);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, boundPort) =>
+    server.bindAsync(address, credentials, (err, boundPort) =>
       err ? reject(err) : resolve(boundPort),
     ),
   );
@@ -46,6 +105,17 @@ export function stopGrpcServer(server: grpc.Server, graceMs = 5_000): Promise<vo
 }
 
 export const insecureCredentials = (): grpc.ChannelCredentials => grpc.credentials.createInsecure();
+
+/** What a service's gRPC clients are made with: credentials (plain or TLS) and channel options. */
+export interface GrpcClientSetup {
+  credentials: grpc.ChannelCredentials;
+  options: grpc.ClientOptions;
+}
+
+export const grpcClientSetup = (settings: GrpcTlsSettings): GrpcClientSetup => ({
+  credentials: clientCredentials(settings),
+  options: clientOptions(settings),
+});
 
 /**
  * Channel options for every client: reconnect quickly after the peer restarts (the defaults back off

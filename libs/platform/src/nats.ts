@@ -1,19 +1,75 @@
 // NATS connection and JetStream topology. Streams are file-backed work queues: a message stays until
 // its consumer acknowledges it, so a crash between receipt and effect redelivers instead of losing.
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { z } from 'zod';
+import { boolSetting, intSetting, loadConfig } from './config.js';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { SPOOL_BUCKET, STREAMS } from '@mail/contracts';
 import type { Logger } from 'pino';
 
+const natsSchema = z.object({
+  user: z.string().default(''),
+  password: z.string().default(''),
+  token: z.string().default(''),
+  /** An nkey seed ("SU..."), for nkey authentication. */
+  nkeySeed: z.string().default(''),
+  /** A .creds file (JWT + nkey seed), for decentralised authentication. */
+  credsFile: z.string().default(''),
+  tls: boolSetting(false),
+  tlsCaFile: z.string().default(''),
+  tlsCertFile: z.string().default(''),
+  tlsKeyFile: z.string().default(''),
+  /** Replicas of every stream and bucket (3 on a three-node cluster). */
+  streamReplicas: intSetting(1, 1),
+});
+
+export type NatsSettings = z.infer<typeof natsSchema>;
+
+/** How to reach NATS besides its URL: credentials, TLS, replication. Everything off by default. */
+export const loadNatsSettings = (env: NodeJS.ProcessEnv = process.env): NatsSettings =>
+  loadConfig(
+    natsSchema,
+    {
+      user: 'NATS_USER',
+      password: 'NATS_PASSWORD',
+      token: 'NATS_TOKEN',
+      nkeySeed: 'NATS_NKEY_SEED',
+      credsFile: 'NATS_CREDS_FILE',
+      tls: 'NATS_TLS',
+      tlsCaFile: 'NATS_TLS_CA_FILE',
+      tlsCertFile: 'NATS_TLS_CERT_FILE',
+      tlsKeyFile: 'NATS_TLS_KEY_FILE',
+      streamReplicas: 'NATS_STREAM_REPLICAS',
+    },
+    env,
+  );
+
+export function natsConnectionOptions(settings: NatsSettings): Partial<NodeConnectionOptions> {
+  const options: Partial<NodeConnectionOptions> = {};
+  if (settings.user) Object.assign(options, { user: settings.user, pass: settings.password });
+  if (settings.token) options.token = settings.token;
+  if (settings.nkeySeed) options.authenticator = nkeyAuthenticator(new TextEncoder().encode(settings.nkeySeed));
+  if (settings.credsFile) options.authenticator = credsAuthenticator(readFileSync(settings.credsFile));
+  if (settings.tls) {
+    options.tls = {
+      ...(settings.tlsCaFile ? { caFile: settings.tlsCaFile } : {}),
+      ...(settings.tlsCertFile ? { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile } : {}),
+    };
+  }
+  return options;
+}
+
 export interface NatsContext {
   nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
+  settings: NatsSettings;
 }
 
-export async function connectNats(url: string, name: string, logger: Logger): Promise<NatsContext> {
-  const nc = await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+export async function connectNats(url: string, name: string, logger: Logger, settings: NatsSettings = loadNatsSettings()): Promise<NatsContext> {
+  const nc = await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...natsConnectionOptions(settings) });
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error') {
@@ -22,14 +78,16 @@ export async function connectNats(url: string, name: string, logger: Logger): Pr
     }
   })();
   const jsm = await jetstreamManager(nc);
-  return { nc, js: jetstream(nc), jsm };
+  return { nc, js: jetstream(nc), jsm, settings };
 }
 
 /** Creates the work-queue streams if they are missing (every service calls this; it is idempotent). */
-export async function ensureStreams(jsm: JetStreamManager, maxMessageBytes: number): Promise<void> {
+export async function ensureStreams(nats: NatsContext, maxMessageBytes: number): Promise<void> {
+  const { jsm } = nats;
   for (const stream of STREAMS) {
     const config = {
       name: stream.name,
+      num_replicas: nats.settings.streamReplicas,
       subjects: [...stream.subjects],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
@@ -131,7 +189,7 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
 
 /** The object store that holds message bytes from acceptance until the queue lets them go. */
 export function openSpoolBucket(nats: NatsContext): Promise<ObjectStore> {
-  return new Objm(nats.js).create(SPOOL_BUCKET, { storage: StorageType.File });
+  return new Objm(nats.js).create(SPOOL_BUCKET, { storage: StorageType.File, replicas: nats.settings.streamReplicas });
 }
 
 const isMalformedPayload = (err: unknown): boolean =>

@@ -29,6 +29,8 @@ export interface MailSystemOptions {
   natsPort?: number;
   /** Extra environment for every service (limits, timeouts…). */
   env?: Record<string, string>;
+  /** Extra nats-server command-line options (credentials, TLS). */
+  natsArgs?: string[];
   echo?: boolean;
   /** mailbox-store backend: `mongo` starts a MongoDB-compatible server (see providers.ts) for it. */
   store?: 'embedded' | 'mongo';
@@ -86,7 +88,7 @@ async function waitReady(httpPort: number, process_: ManagedProcess, timeoutMs =
 
 export async function startMailSystem(options: MailSystemOptions): Promise<MailSystem> {
   await mkdir(options.dataDir, { recursive: true });
-  const nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo });
+  const nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs: options.natsArgs });
   let mongo: MailSystem['mongo'];
   if (options.store === 'mongo') {
     try {

@@ -23,12 +23,12 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-export async function startNatsServer(storeDir: string, options: { port?: number; echo?: boolean } = {}): Promise<NatsServer> {
+export async function startNatsServer(storeDir: string, options: { port?: number; echo?: boolean; extraArgs?: string[] } = {}): Promise<NatsServer> {
   const port = options.port ?? (await freePort());
   const process_ = startProcess(
     'nats-server',
     findNatsServer(),
-    ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir],
+    ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir, ...(options.extraArgs ?? [])],
     process.env,
     { echo: options.echo },
   );

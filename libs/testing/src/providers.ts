@@ -80,8 +80,9 @@ async function chooseProvider(): Promise<'testcontainers' | 'local'> {
 
 // --- NATS ---------------------------------------------------------------------------------------------------
 
-export async function startNats(options: { storeDir?: string; port?: number; echo?: boolean } = {}): Promise<ProvidedServer> {
-  if ((await chooseProvider()) === 'testcontainers') {
+export async function startNats(options: { storeDir?: string; port?: number; echo?: boolean; extraArgs?: string[] } = {}): Promise<ProvidedServer> {
+  // Authentication and TLS options need the local server, which takes them on its command line.
+  if (!options.extraArgs?.length && (await chooseProvider()) === 'testcontainers') {
     const { GenericContainer, Wait } = await import('testcontainers');
     const container = await new GenericContainer(process.env.TEST_NATS_IMAGE ?? 'nats:2')
       .withCommand(['-js'])
@@ -93,7 +94,7 @@ export async function startNats(options: { storeDir?: string; port?: number; ech
     return { url, provider: 'testcontainers', stop: async () => void (await container.stop()) };
   }
   const ownDir = options.storeDir ? undefined : await mkdtemp(join(tmpdir(), 'nats-'));
-  const server = await startNatsServer(options.storeDir ?? ownDir!, { port: options.port, echo: options.echo });
+  const server = await startNatsServer(options.storeDir ?? ownDir!, { port: options.port, echo: options.echo, extraArgs: options.extraArgs });
   say(`nats: local nats-server (${server.url})`);
   return {
     url: server.url,
