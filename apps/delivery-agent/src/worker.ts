@@ -8,6 +8,7 @@ import { encodePayload, resultSubject, RESULT_STREAM, type DeliveryJob, type Del
 import { RetryLater, type NatsContext } from '@mail/platform';
 import type { LocalDelivery } from './local-delivery.js';
 import type { RemoteDelivery } from './remote-delivery.js';
+import { deliveryMetrics, OUTCOME_LABEL } from './metrics.js';
 import type { Throttle } from './throttle.js';
 
 export class TemporaryDeliveryFailure extends Error {}
@@ -40,11 +41,14 @@ export class DeliveryWorker {
       return;
     }
     let results: RecipientResult[];
+    const stopTimer = deliveryMetrics.duration.startTimer();
     if (isLocal) {
       results = [];
       for (const recipient of job.recipients) results.push(await this.local.deliver(job.queueId, job.sender, recipient, message));
       const temporary = results.filter((r) => r.outcome === 'temporary');
       if (temporary.length > 0) {
+        stopTimer();
+        deliveryMetrics.deliveries.inc({ outcome: 'deferred', domain }, temporary.length);
         throw new TemporaryDeliveryFailure(`${temporary.length} recipient(s) deferred (attempt ${deliveryCount}): ${temporary[0]!.reply}`);
       }
     } else {
@@ -56,6 +60,8 @@ export class DeliveryWorker {
         release();
       }
     }
+    stopTimer();
+    for (const r of results) deliveryMetrics.deliveries.inc({ outcome: OUTCOME_LABEL[r.outcome], domain });
     const result: DeliveryResult = { queueId: job.queueId, jobId: job.jobId, results };
     await this.nats.js.publish(resultSubject(job.queueId), encodePayload(result), {
       msgID: `${job.jobId}.result`,

@@ -3,6 +3,7 @@
 import { MailboxStoreClient, type Chunk } from '@mail/contracts';
 import { deadline, grpc, isGrpcStatus, unary, type AuthThrottle } from '@mail/platform';
 import type { Logger } from 'pino';
+import { pop3Metrics } from './metrics.js';
 import type { Maildrop, Pop3AuthOutcome, Pop3Hooks } from './protocol/session.js';
 
 export class MaildropService implements Pop3Hooks {
@@ -25,8 +26,11 @@ export class MaildropService implements Pop3Hooks {
     const reply = await unary(this.client.authenticate.bind(this.client), { address: user, password }, this.timeoutMs);
     if (reply.ok) {
       this.throttle.succeeded(user);
+      pop3Metrics.logins.inc({ result: 'success' });
       return { ok: true, mailbox: reply.mailbox };
     }
+    pop3Metrics.logins.inc({ result: 'failure' });
+    pop3Metrics.authFailures.inc();
     this.onAuthFailure();
     await new Promise((resolve) => setTimeout(resolve, this.throttle.failed(clientAddress, user)));
     return { ok: false };
@@ -52,6 +56,7 @@ export class MaildropService implements Pop3Hooks {
     return {
       messages: opened.messages.map((m) => ({ uidl: m.uidl, size: m.size })),
       async *read(uidl: string) {
+        pop3Metrics.retrievals.inc();
         const call = client.fetchMessage({ mailbox, leaseId, uidl }, { deadline: deadline(timeoutMs * 20) });
         try {
           for await (const chunk of call as AsyncIterable<Chunk>) yield chunk.data;

@@ -28,6 +28,7 @@ import {
 } from '@mail/platform';
 import { createAdminService } from './admin-service.js';
 import { loadQueueManagerConfig } from './config.js';
+import { exportQueueGauges } from './metrics.js';
 import { QueueStore } from './queue-store.js';
 import { RetrySchedule } from './retry-schedule.js';
 import { Scheduler } from './scheduler.js';
@@ -39,6 +40,7 @@ async function main(): Promise<void> {
   const nats = await connectNats(config.natsUrl, 'queue-manager', logger);
   await ensureStreams(nats, 1024 * 1024);
   const queue = await QueueStore.open(nats);
+  exportQueueGauges(queue);
   const scheduler = new Scheduler(
     nats,
     queue,

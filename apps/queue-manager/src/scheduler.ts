@@ -21,6 +21,7 @@ import {
 } from '@mail/contracts';
 import { RetryLater, type NatsContext } from '@mail/platform';
 import { buildNotice, type Notice } from './bounces.js';
+import { queueMetrics } from './metrics.js';
 import type { QueueStore } from './queue-store.js';
 import type { RetrySchedule } from './retry-schedule.js';
 
@@ -97,7 +98,10 @@ export class Scheduler {
         else if (this.settings.schedule.expired(entry.receivedAt, now)) {
           destination.state = 'failed';
           destination.lastReply = `4.4.7 message expired in the queue; last error: ${destination.lastReply}`;
-        } else destination.nextAttemptAt = now + this.settings.schedule.delayAfter(destination.attempts);
+        } else {
+          destination.nextAttemptAt = now + this.settings.schedule.delayAfter(destination.attempts);
+          queueMetrics.retries.inc();
+        }
       }
       await this.sendNotices(entry, now);
       if (!(await this.queue.replace(entry, found.revision))) continue; // changed meanwhile: redo on the new state
@@ -195,6 +199,7 @@ export class Scheduler {
     const created = await this.queue.create(entry);
     const current = created ? entry : (await this.queue.get(notice.queueId))?.entry;
     if (current) await this.dispatch(current);
+    if (created) queueMetrics.bounces.inc();
     this.logger.info({ queueId: notice.queueId, bounceOf, recipient: notice.recipient }, 'delivery status notification queued');
   }
 

@@ -15,6 +15,7 @@ import {
 } from '@mail/platform';
 import { loadSmtpIngressConfig } from './config.js';
 import { MailboxDirectory } from './directory.js';
+import { smtpMetrics } from './metrics.js';
 import { parseNetworks } from './networks.js';
 import { WindowRateLimit } from './rate-limit.js';
 import { ConnectionTracker, createSmtpServer, type ListenerProfile, type SmtpServer } from './server.js';
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger);
   await ensureStreams(nats, 1024 * 1024);
   const spool = new Spool(nats, await openSpoolBucket(nats), config.backendTimeoutMs);
-  const directory = new MailboxDirectory(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.backendTimeoutMs, new AuthThrottle(config.authThrottle));
+  const directory = new MailboxDirectory(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.backendTimeoutMs, new AuthThrottle(config.authThrottle), () => smtpMetrics.authFailures.inc());
   const messageRate = new WindowRateLimit(config.maxMessagesPerAddress, config.rateWindowMs);
   const options = {
     ...config,
@@ -51,6 +52,8 @@ async function main(): Promise<void> {
       checkRecipient: (address) => directory.check(address),
       enqueue: async (queueId, envelope, message) => {
         await spool.enqueue(queueId, envelope, message, '');
+        smtpMetrics.accepted.inc();
+        smtpMetrics.bytes.inc(message.length);
         logger.info({ queueId, listener: profile.name, sender: envelope.sender, recipients: envelope.recipients.length, size: message.length }, 'message accepted');
       },
       newQueueId: () => newQueueId(),

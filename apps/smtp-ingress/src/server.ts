@@ -8,6 +8,7 @@ import type { TlsMaterial } from '@mail/platform';
 import { DataReader } from './protocol/data-reader.js';
 import { formatReply, Replies, type Reply } from './protocol/replies.js';
 import { SmtpSession, type SessionHooks, type SessionLimits } from './protocol/session.js';
+import { smtpMetrics } from './metrics.js';
 
 export interface SmtpServerOptions extends SessionLimits {
   serverName: string;
@@ -156,6 +157,7 @@ class SmtpConnection {
   }
 
   send(reply: Reply): void {
+    if (reply.reason) smtpMetrics.rejected.inc({ reason: reply.reason });
     if (this.closed || !this.socket.writable) return;
     this.socket.write(formatReply(reply));
     if (reply.startTls) this.startTls();
@@ -222,8 +224,11 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
       return;
     }
     sockets.add(socket);
+    smtpMetrics.connections.inc();
+    smtpMetrics.sessionsActive.inc();
     socket.on('close', () => {
       sockets.delete(socket);
+      smtpMetrics.sessionsActive.dec();
       options.connections.close(clientAddress);
     });
     const session = new SmtpSession(

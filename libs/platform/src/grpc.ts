@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
 import { boolSetting, loadConfig } from './config.js';
+import { grpcClientErrors } from './metrics.js';
 
 export { grpc };
 
@@ -138,10 +139,15 @@ export function unary<Req, Res>(
   timeoutMs = 10_000,
 ): Promise<Res> {
   return new Promise((resolve, reject) => {
+    const method = call.name.replace(/^bound /, '');
     // waitForReady: a call made while the channel reconnects waits for it (up to the deadline)
     // instead of failing at once.
     call(req, new grpc.Metadata(), { deadline: deadline(timeoutMs), waitForReady: true } as Partial<grpc.CallOptions>, (err, res) =>
-      err ? reject(err) : resolve(res),
+      {
+        if (!err) return resolve(res);
+        grpcClientErrors.inc({ method });
+        reject(err);
+      },
     );
   });
 }

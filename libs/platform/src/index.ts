@@ -9,3 +9,4 @@ export * from './net.js';
 export * from './dot-stuffing.js';
 export * from './tls.js';
 export * from './auth-throttle.js';
+export * from './metrics.js';

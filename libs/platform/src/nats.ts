@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { boolSetting, intSetting, loadConfig } from './config.js';
+import { natsClientErrors } from './metrics.js';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { SPOOL_BUCKET, STREAMS } from '@mail/contracts';
@@ -73,6 +74,7 @@ export async function connectNats(url: string, name: string, logger: Logger, set
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error') {
+        if (status.type !== 'reconnect') natsClientErrors.inc();
         logger.warn({ nats: status.type }, 'nats connection status');
       }
     }

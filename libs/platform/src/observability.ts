@@ -1,6 +1,7 @@
 // /metrics (Prometheus, prom-client), /healthz and /readyz over HTTP for every service.
 import { createServer, type Server } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { registry as processRegistry } from './metrics.js';
 import { listen } from './net.js';
 
 export type ReadinessCheck = () => Promise<boolean> | boolean;
@@ -19,7 +20,7 @@ export async function startObservability(options: {
   ready: ReadinessCheck;
   registry?: Registry;
 }): Promise<Observability> {
-  const registry = options.registry ?? new Registry();
+  const registry = options.registry ?? processRegistry;
   registry.setDefaultLabels({ service: options.service });
   collectDefaultMetrics({ register: registry });
   const server = createServer((req, res) => {

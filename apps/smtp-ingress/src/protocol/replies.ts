@@ -10,7 +10,11 @@ export interface Reply {
   close?: boolean;
   /** Negotiate TLS right after sending this reply (STARTTLS). */
   startTls?: boolean;
+  /** For a refused message or recipient: why, as counted in smtp_messages_rejected_total. */
+  reason?: string;
 }
+
+const refusal = (r: Reply, reason: string): Reply => ({ ...r, reason });
 
 export const reply = (code: number, status: string | undefined, ...lines: string[]): Reply => ({ code, status, lines });
 
@@ -44,10 +48,10 @@ export const Replies = {
   tooManyConnections: () => ({ ...reply(421, '4.7.0', 'Too many connections, try again later'), close: true }),
   tooManyConnectionsFromAddress: (max: number) => ({ ...reply(421, '4.7.0', `Too many connections from your address (at most ${max}), try again later`), close: true }),
   tooManyMessagesInSession: () => ({ ...reply(421, '4.7.0', 'Too many messages in one session; reconnect to send more'), close: true }),
-  rateLimited: () => reply(450, '4.7.1', 'Too many messages from your address; try again later'),
-  lookupFailed: () => reply(451, '4.3.0', 'Temporary failure checking the recipient, try again later'),
-  notQueued: () => reply(451, '4.3.0', 'Temporary failure storing the message, try again later'),
-  tooManyRecipients: (max: number) => reply(452, '4.5.3', `Too many recipients (at most ${max} per message)`),
+  rateLimited: () => refusal(reply(450, '4.7.1', 'Too many messages from your address; try again later'), 'rate_limit'),
+  lookupFailed: () => refusal(reply(451, '4.3.0', 'Temporary failure checking the recipient, try again later'), 'backend'),
+  notQueued: () => refusal(reply(451, '4.3.0', 'Temporary failure storing the message, try again later'), 'backend'),
+  tooManyRecipients: (max: number) => refusal(reply(452, '4.5.3', `Too many recipients (at most ${max} per message)`), 'too_many_recipients'),
 
   authSucceeded: () => reply(235, '2.7.0', 'Authentication successful'),
   authTemporaryFailure: () => reply(454, '4.7.0', 'Temporary authentication failure, try again later'),
@@ -58,7 +62,7 @@ export const Replies = {
   unknownMechanism: () => reply(504, '5.5.4', 'Unrecognized authentication type (PLAIN and LOGIN are supported)'),
   authCancelled: () => reply(501, '5.0.0', 'Authentication cancelled'),
   authUndecodable: () => reply(501, '5.5.2', 'Cannot decode the response (base64 expected)'),
-  senderNotOwned: (user: string) => reply(553, '5.7.1', `Sender address not owned by ${user}`),
+  senderNotOwned: (user: string) => refusal(reply(553, '5.7.1', `Sender address not owned by ${user}`), 'sender_not_owned'),
   unrecognised: () => reply(500, '5.5.2', 'Command unrecognized'),
   lineTooLong: (max: number) => reply(500, '5.5.2', `Line too long (at most ${max} octets)`),
   syntax: (text: string) => reply(501, '5.5.4', text),
@@ -67,12 +71,12 @@ export const Replies = {
   notImplemented: (text = 'Command not implemented') => reply(502, '5.5.1', text),
   badSequence: (text: string) => reply(503, '5.5.1', text),
   unknownParameter: (name: string) => reply(555, '5.5.4', `Unsupported parameter ${name}`),
-  userUnknown: () => reply(550, '5.1.1', 'User unknown in local recipient table'),
-  relayDenied: () => reply(550, '5.7.1', 'Relay access denied'),
-  sizeExceeded: (max: number) => reply(552, '5.3.4', `Message size exceeds fixed limit of ${max} bytes`),
-  utf8NotDeclared: () => reply(553, '5.6.7', 'Non-ASCII address requires the SMTPUTF8 parameter'),
-  loopDetected: () => reply(554, '5.4.6', 'Too many Received headers: mail loop detected'),
+  userUnknown: () => refusal(reply(550, '5.1.1', 'User unknown in local recipient table'), 'unknown_recipient'),
+  relayDenied: () => refusal(reply(550, '5.7.1', 'Relay access denied'), 'relay_denied'),
+  sizeExceeded: (max: number) => refusal(reply(552, '5.3.4', `Message size exceeds fixed limit of ${max} bytes`), 'size'),
+  utf8NotDeclared: () => refusal(reply(553, '5.6.7', 'Non-ASCII address requires the SMTPUTF8 parameter'), 'smtputf8'),
+  loopDetected: () => refusal(reply(554, '5.4.6', 'Too many Received headers: mail loop detected'), 'loop'),
   noValidRecipients: () => reply(554, '5.5.1', 'No valid recipients'),
-  bareLineEnding: () => reply(550, '5.5.2', 'Bare <CR> or <LF> in message data is not allowed; use <CR><LF>'),
+  bareLineEnding: () => refusal(reply(550, '5.5.2', 'Bare <CR> or <LF> in message data is not allowed; use <CR><LF>'), 'bare_line_ending'),
   eightBitNotDeclared: () => reply(554, '5.6.1', '8-bit data requires BODY=8BITMIME or SMTPUTF8'),
 };

@@ -24,7 +24,7 @@ describe('the mail path on the MongoDB backend', () => {
     const pop3HttpPort = await freePort();
     await system.startReplica(
       'pop3-access',
-      { MAILBOX_STORE_ADDRESS: `127.0.0.1:${storeGrpcPort}`, POP3_PORT: String(replicaPop3Port), POP3_HTTP_PORT: String(pop3HttpPort) },
+      { MAILBOX_STORE_ADDRESS: `127.0.0.1:${storeGrpcPort}`, POP3_PORT: String(replicaPop3Port), POP3S_PORT: 'off', POP3_HTTP_PORT: String(pop3HttpPort) },
       pop3HttpPort,
     );
   });
