@@ -44,6 +44,8 @@ const schema = z.object({
   /** Networks whose clients may relay without AUTH, e.g. "10.0.0.0/8,192.0.2.7/32,::1/128"; empty = none. */
   relayNetworks: z.string().default(''),
   bareLineEndings: z.enum(['reject', 'normalize']).default('reject'),
+  /** On SIGTERM: how long sessions in a transaction may take to finish before they are cut. */
+  shutdownGraceMs: intSetting(20_000, 0),
   /** Deadline for the recipient lookup and for making a message durable. */
   backendTimeoutMs: intSetting(15_000, 1),
 });
@@ -89,6 +91,7 @@ const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
       relayNetworks: 'SMTP_RELAY_NETWORKS',
       maxReceivedHeaders: 'SMTP_MAX_RECEIVED_HEADERS',
       backendTimeoutMs: 'SMTP_BACKEND_TIMEOUT_MS',
+      shutdownGraceMs: 'SMTP_SHUTDOWN_GRACE_MS',
     },
     env,
   );

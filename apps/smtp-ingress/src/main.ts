@@ -72,12 +72,12 @@ async function main(): Promise<void> {
   });
   logger.info({ ...bound, http: observability.port, tls: Boolean(tls) }, 'smtp-ingress listening');
   onShutdown(logger, async () => {
-    await Promise.all(servers.map((s) => s.close()));
+    await Promise.all(servers.map((s) => s.close(config.shutdownGraceMs)));
     await observability.close();
     directory.close();
     tls?.close();
     await nats.nc.drain();
-  });
+  }, config.shutdownGraceMs + 5_000);
 }
 
 main().catch((err: unknown) => exitOnStartupError(logger, err));

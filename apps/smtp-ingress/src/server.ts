@@ -76,6 +76,10 @@ class SmtpConnection {
   private busy = false;
   private closed = false;
   private upgrading = false;
+  /** Shutting down: finish the transaction in flight, then say 421 and close. */
+  private draining = false;
+
+  onClose: (() => void) | undefined;
 
   constructor(
     private socket: Socket,
@@ -84,8 +88,16 @@ class SmtpConnection {
     private readonly logger: Logger,
   ) {}
 
+  /** Graceful shutdown: an idle session is told 421 now; one in a transaction gets to finish it first. */
+  drain(): void {
+    this.draining = true;
+    if (!this.busy && !this.dataReader && !this.session.inTransaction) this.send(Replies.shuttingDown());
+  }
+
+
   start(): void {
     this.socket.on('close', () => (this.closed = true));
+    this.socket.on('close', () => this.onClose?.());
     this.attach(this.socket);
     this.send(this.session.greeting());
   }
@@ -122,6 +134,7 @@ class SmtpConnection {
           this.dataReader = undefined;
           this.socket.setTimeout(this.options.commandTimeoutMs);
           this.send(await this.session.finishData(result));
+          if (this.draining) this.send(Replies.shuttingDown());
           continue;
         }
         const lf = this.pending.indexOf(0x0a);
@@ -142,6 +155,7 @@ class SmtpConnection {
         const line = raw.toString('utf8').replace(/\r$/, '');
         const reply = await this.session.command(line);
         this.send(reply);
+        if (this.draining && !this.session.inTransaction && this.session.state !== 'Data') this.send(Replies.shuttingDown());
         if (this.session.state === 'Data') {
           this.dataReader = new DataReader(this.options.maxMessageBytes, this.options.bareLineEndings);
           this.socket.setTimeout(this.options.dataTimeoutMs);
@@ -206,17 +220,27 @@ class SmtpConnection {
 
 export interface SmtpServer {
   server: Server;
-  /** Stops accepting and answers the open sessions 421. */
-  close(): Promise<void>;
+  /**
+   * Graceful shutdown: new connections are answered 421, idle sessions get 421 at once, sessions in a
+   * transaction finish it (its 250 means the message is queued) and then get 421; after `graceMs`
+   * whatever is left is cut. Resolves when the listener is closed.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export function createSmtpServer(options: SmtpServerOptions, profile: ListenerProfile, hooks: SessionHooks, logger: Logger): SmtpServer {
   const sockets = new Set<Socket>();
+  const connections = new Set<SmtpConnection>();
+  let draining = false;
   const tls = options.tls;
   if (profile.implicitTls && !tls) throw new Error(`the ${profile.name} listener needs a TLS certificate (TLS_CERT_FILE, TLS_KEY_FILE)`);
   const onConnection = (socket: Socket) => {
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
+    if (draining) {
+      socket.end(formatReply(Replies.shuttingDown()));
+      return;
+    }
     const clientAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     const refusal = options.connections.open(clientAddress);
     if (refusal) {
@@ -246,7 +270,10 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
       options,
       hooks,
     );
-    new SmtpConnection(socket, session, options, logger.child({ client: clientAddress, listener: profile.name })).start();
+    const connection = new SmtpConnection(socket, session, options, logger.child({ client: clientAddress, listener: profile.name }));
+    connections.add(connection);
+    connection.onClose = () => connections.delete(connection);
+    connection.start();
   };
   let server: Server;
   if (profile.implicitTls) {
@@ -259,10 +286,13 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
   }
   return {
     server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.end(formatReply(Replies.shuttingDown()));
-      }),
+    close: async (graceMs = 20_000) => {
+      draining = true;
+      for (const connection of connections) connection.drain();
+      const deadline = Date.now() + graceMs;
+      while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }

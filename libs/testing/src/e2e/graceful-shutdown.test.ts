@@ -1,0 +1,53 @@
+// Graceful shutdown of smtp-ingress on SIGTERM (a rolling update): idle sessions are told 421 at once,
+// a session in the middle of DATA finishes (its 250 holds: the message arrives) and then gets 421,
+// new connections get 421, and the process exits cleanly. No accepted message is lost.
+import { strict as assert } from 'node:assert';
+import { after, before, describe, test } from 'node:test';
+import { poplibFetch, RawClient } from '../clients.js';
+import type { MailSystem } from '../mail-system.js';
+import { PASSWORD, startSystemWithUsers, waitForMessageCount } from './helpers.js';
+
+describe('graceful shutdown of smtp-ingress', () => {
+  let system: MailSystem;
+  before(async () => {
+    system = await startSystemWithUsers(['drain@example.test'], { env: { SMTP_SHUTDOWN_GRACE_MS: '10000' } });
+  });
+  after(async () => {
+    await system?.stop();
+  });
+
+  test('SIGTERM: idle sessions get 421, the one in DATA finishes with 250 then 421, new ones get 421; the message arrives', async () => {
+    const idle = await RawClient.connect(system.smtpPort);
+    await idle.reply();
+    await idle.command('EHLO idle.test');
+    const busy = await RawClient.connect(system.smtpPort);
+    await busy.reply();
+    await busy.command('EHLO busy.test');
+    await busy.command('MAIL FROM:<a@remote.test>');
+    await busy.command('RCPT TO:<drain@example.test>');
+    assert.match(await busy.command('DATA'), /^354/);
+    busy.send('Subject: in flight\r\n\r\nfirst half\r\n');
+
+    const ingress = system.services['smtp-ingress'];
+    ingress.child.kill('SIGTERM');
+    assert.match(await idle.reply(), /^421 4\.3\.2 /);
+    assert.equal(await idle.waitClosed(), true);
+
+    const late = await RawClient.connect(system.smtpPort).catch(() => undefined);
+    if (late) {
+      // Still listening while it drains: the newcomer is told to come back later.
+      assert.match(await late.reply(), /^421 4\.3\.2 /);
+      late.close();
+    }
+
+    busy.send('second half\r\n.\r\n');
+    assert.match(await busy.reply(), /^250 2\.0\.0 OK: queued as /);
+    assert.match(await busy.reply(), /^421 4\.3\.2 /);
+    assert.equal(await busy.waitClosed(), true);
+
+    assert.equal(await ingress.exited, 0, 'a clean exit');
+    await waitForMessageCount(system, 'drain@example.test', 1);
+    const fetched = await poplibFetch(system.pop3Port, 'drain@example.test', PASSWORD);
+    assert.match(fetched.messages[0]!.toString(), /first half\r\nsecond half\r\n$/);
+  });
+});
