@@ -81,11 +81,17 @@ export function parsePathArgument(argument: string, keyword: 'FROM' | 'TO', allo
     const name = (eq < 0 ? token : token.slice(0, eq)).toUpperCase();
     const value = eq < 0 ? true : token.slice(eq + 1);
     if (!ESMTP_KEYWORD.test(name) || (value !== true && !ESMTP_VALUE.test(value))) {
-      return { ok: false, error: `Invalid parameter ${token}` };
+      return { ok: false, error: `Invalid parameter ${quotable(token)}` };
     }
     parameters.set(name, value);
   }
   return { ok: true, value: { address, parameters, utf8: /[^\x00-\x7f]/.test(address) } };
+}
+
+/** A client's token as a reply may quote it: printable ASCII only, short enough for a 512-octet reply line. */
+function quotable(token: string): string {
+  const printable = token.replace(/[^\x21-\x7e]/g, '?');
+  return printable.length > 64 ? `${printable.slice(0, 64)}...` : printable;
 }
 
 /** Index of the `>` that closes the path, skipping over quoted local parts. */

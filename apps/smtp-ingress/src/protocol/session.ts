@@ -167,7 +167,8 @@ export class SmtpSession {
   hello(argument: string, extended: boolean): Reply {
     const name = argument.trim();
     if (name === '' || name.includes(' ')) return Replies.syntax(`Syntax: ${extended ? 'EHLO' : 'HELO'} <domain or address literal>`);
-    if (!isDomain(name) && !/^[\x21-\x7e]+$/.test(name)) return Replies.syntax('Invalid domain name');
+    // A domain is at most 255 octets (RFC 5321 §4.5.3.1.2); the name is echoed in the 250 reply line.
+    if (Buffer.byteLength(name) > 255 || (!isDomain(name) && !/^[\x21-\x7e]+$/.test(name))) return Replies.syntax('Invalid domain name');
     this.clientName = name;
     this.esmtp = extended;
     this.resetTransaction();
