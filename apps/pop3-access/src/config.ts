@@ -11,6 +11,10 @@ const schema = z.object({
   /** USER/PASS and AUTH PLAIN before TLS: refused unless set (RFC 2595 §2). */
   allowPlaintextAuth: boolSetting(false),
   maxConnectionsPerAddress: intSetting(20, 1),
+  /** Expect a PROXY protocol (v1/v2) header from load balancers in proxyTrustedNetworks; off by default. */
+  proxyProtocol: boolSetting(false),
+  /** Where PROXY headers are believed from, e.g. "10.0.0.0/8"; others are served as direct clients. */
+  proxyTrustedNetworks: z.string().default(''),
   httpHost: z.string().default('127.0.0.1'),
   httpPort: portSetting(9105),
   serverName: z.string().default(hostname()),
@@ -46,6 +50,8 @@ const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
       tlsPort: 'POP3S_PORT',
       allowPlaintextAuth: 'POP3_ALLOW_PLAINTEXT_AUTH',
       maxConnectionsPerAddress: 'POP3_MAX_CONNECTIONS_PER_ADDRESS',
+      proxyProtocol: 'PROXY_PROTOCOL',
+      proxyTrustedNetworks: 'PROXY_TRUSTED_NETWORKS',
       httpHost: 'POP3_HTTP_HOST',
       httpPort: 'POP3_HTTP_PORT',
       serverName: 'POP3_SERVER_NAME',

@@ -2,9 +2,9 @@
 // byte-stuffing; STLS and implicit TLS; connection limits (in all and per address), line length
 // and the autologout timer.
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import type { TlsMaterial } from '@mail/platform';
+import { acceptConnection, type TlsMaterial } from '@mail/platform';
 import { dotStuff } from './protocol/multiline.js';
 import { Pop3Session, type Pop3Hooks, type Pop3Response } from './protocol/session.js';
 
@@ -17,6 +17,9 @@ export interface Pop3ServerOptions {
   maxAuthFailures: number;
   allowPlaintextAuth: boolean;
   tls: TlsMaterial | undefined;
+  /** PROXY protocol from load balancers: whether to expect it, and from which peers. */
+  proxyProtocol: boolean;
+  isTrustedProxy: (address: string) => boolean;
 }
 
 const MAX_PENDING_INPUT = 64 * 1024;
@@ -55,6 +58,7 @@ class Pop3Connection {
       void this.pump();
     });
     socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
+    socket.resume(); // it may have been paused while a PROXY header was read
   }
 
   private async pump(): Promise<void> {
@@ -181,9 +185,19 @@ export function createPop3Server(
   const sockets = new Set<Socket>();
   const tls = options.tls;
   if (listener.implicitTls && !tls) throw new Error('the POP3S listener needs a TLS certificate (TLS_CERT_FILE, TLS_KEY_FILE)');
-  const onConnection = (socket: Socket) => {
+  const onConnection = (raw: Socket) => {
+    raw.on('error', () => undefined);
+    void acceptConnection(raw, {
+      proxyProtocol: options.proxyProtocol,
+      isTrustedProxy: options.isTrustedProxy,
+      implicitTls: listener.implicitTls ? tls : undefined,
+      timeoutMs: 30_000,
+    }).then((accepted) => {
+      if (accepted) startSession(accepted.socket, accepted.clientAddress);
+    });
+  };
+  const startSession = (socket: Socket, clientAddress: string) => {
     socket.on('error', () => undefined);
-    const clientAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
     const refusal = listener.connections.open(clientAddress);
     if (refusal) {
       socket.end(refusal);
@@ -201,15 +215,8 @@ export function createPop3Server(
     );
     new Pop3Connection(socket, session, options, logger.child({ client: clientAddress, tls: listener.implicitTls })).start();
   };
-  let server: Server;
-  if (listener.implicitTls) {
-    const tlsServer = createTlsServer({ ...tls!.contextOptions(), handshakeTimeout: 30_000 }, onConnection);
-    tls!.onReload(() => tlsServer.setSecureContext(tls!.contextOptions()));
-    tlsServer.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
-    server = tlsServer;
-  } else {
-    server = createTcpServer(onConnection);
-  }
+  // Implicit TLS is negotiated per connection (after any PROXY header), with the current certificate.
+  const server: Server = createTcpServer(onConnection);
   return {
     server,
     close: () =>

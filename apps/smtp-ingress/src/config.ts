@@ -15,6 +15,10 @@ const schema = z.object({
   /** An authenticated user may only send with its own address as the envelope sender. */
   enforceSenderOwnership: boolSetting(true),
   maxConnectionsPerAddress: intSetting(20, 1),
+  /** Expect a PROXY protocol (v1/v2) header from load balancers in proxyTrustedNetworks; off by default. */
+  proxyProtocol: boolSetting(false),
+  /** Where PROXY headers are believed from, e.g. "10.0.0.0/8"; others are served as direct clients. */
+  proxyTrustedNetworks: z.string().default(''),
   /** Messages in one session; beyond it the session is closed with 421. */
   maxMessagesPerConnection: intSetting(100, 1),
   /** Messages per client address per window; 0 = unlimited. Beyond it, MAIL gets 450 4.7.1. */
@@ -72,6 +76,8 @@ const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
       allowPlaintextAuth: 'SMTP_ALLOW_PLAINTEXT_AUTH',
       enforceSenderOwnership: 'SMTP_ENFORCE_SENDER_OWNERSHIP',
       maxConnectionsPerAddress: 'SMTP_MAX_CONNECTIONS_PER_ADDRESS',
+      proxyProtocol: 'PROXY_PROTOCOL',
+      proxyTrustedNetworks: 'PROXY_TRUSTED_NETWORKS',
       maxMessagesPerConnection: 'SMTP_MAX_MESSAGES_PER_CONNECTION',
       maxMessagesPerAddress: 'SMTP_MAX_MESSAGES_PER_ADDRESS',
       rateWindowMs: 'SMTP_RATE_WINDOW_MS',

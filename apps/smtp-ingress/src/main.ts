@@ -10,13 +10,13 @@ import {
   listen,
   onShutdown,
   openSpoolBucket,
+  parseNetworks,
   startObservability,
   TlsMaterial,
 } from '@mail/platform';
 import { loadSmtpIngressConfig } from './config.js';
 import { MailboxDirectory } from './directory.js';
 import { smtpMetrics } from './metrics.js';
-import { parseNetworks } from './networks.js';
 import { WindowRateLimit } from './rate-limit.js';
 import { ConnectionTracker, createSmtpServer, type ListenerProfile, type SmtpServer } from './server.js';
 import type { SessionHooks } from './protocol/session.js';
@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     ...config,
     tls,
     isTrustedNetwork: parseNetworks(config.relayNetworks),
+    isTrustedProxy: parseNetworks(config.proxyTrustedNetworks),
     connections: new ConnectionTracker(config.maxConnections, config.maxConnectionsPerAddress),
   };
   const listeners: { profile: ListenerProfile; port: number | null }[] = [

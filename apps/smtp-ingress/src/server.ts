@@ -2,9 +2,9 @@
 // writes replies, negotiates TLS (STARTTLS, or implicit on the SMTPS port), and enforces the
 // connection-level limits (connections in all and per client address, line length, timeouts).
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import type { TlsMaterial } from '@mail/platform';
+import { acceptConnection, type TlsMaterial } from '@mail/platform';
 import { DataReader } from './protocol/data-reader.js';
 import { formatReply, Replies, type Reply } from './protocol/replies.js';
 import { SmtpSession, type SessionHooks, type SessionLimits } from './protocol/session.js';
@@ -14,6 +14,9 @@ export interface SmtpServerOptions extends SessionLimits {
   serverName: string;
   /** Whether a client address may relay without authenticating. */
   isTrustedNetwork: (address: string) => boolean;
+  /** PROXY protocol from load balancers: whether to expect it, and from which peers. */
+  proxyProtocol: boolean;
+  isTrustedProxy: (address: string) => boolean;
   maxCommandLineBytes: number;
   commandTimeoutMs: number;
   dataTimeoutMs: number;
@@ -107,6 +110,7 @@ class SmtpConnection {
     socket.on('timeout', () => this.send(Replies.timeout()));
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
+    socket.resume(); // it may have been paused while a PROXY header was read
   }
 
   private receive(chunk: Buffer): void {
@@ -234,14 +238,24 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
   let draining = false;
   const tls = options.tls;
   if (profile.implicitTls && !tls) throw new Error(`the ${profile.name} listener needs a TLS certificate (TLS_CERT_FILE, TLS_KEY_FILE)`);
-  const onConnection = (socket: Socket) => {
-    socket.setNoDelay(true);
-    socket.on('error', () => undefined);
+  const onConnection = (raw: Socket) => {
+    raw.setNoDelay(true);
+    raw.on('error', () => undefined);
     if (draining) {
-      socket.end(formatReply(Replies.shuttingDown()));
+      raw.end(formatReply(Replies.shuttingDown()));
       return;
     }
-    const clientAddress = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    void acceptConnection(raw, {
+      proxyProtocol: options.proxyProtocol,
+      isTrustedProxy: options.isTrustedProxy,
+      implicitTls: profile.implicitTls ? tls : undefined,
+      timeoutMs: options.commandTimeoutMs,
+    }).then((accepted) => {
+      if (accepted) startSession(accepted.socket, accepted.clientAddress);
+    });
+  };
+  const startSession = (socket: Socket, clientAddress: string) => {
+    socket.on('error', () => undefined);
     const refusal = options.connections.open(clientAddress);
     if (refusal) {
       socket.end(formatReply(refusal));
@@ -275,15 +289,8 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
     connection.onClose = () => connections.delete(connection);
     connection.start();
   };
-  let server: Server;
-  if (profile.implicitTls) {
-    const tlsServer = createTlsServer({ ...tls!.contextOptions(), handshakeTimeout: options.commandTimeoutMs }, onConnection);
-    tls!.onReload(() => tlsServer.setSecureContext(tls!.contextOptions()));
-    tlsServer.on('tlsClientError', (err) => logger.debug({ err: err.message }, 'TLS handshake failed'));
-    server = tlsServer;
-  } else {
-    server = createTcpServer(onConnection);
-  }
+  // Implicit TLS is negotiated per connection (after any PROXY header), with the current certificate.
+  const server: Server = createTcpServer(onConnection);
   return {
     server,
     close: async (graceMs = 20_000) => {

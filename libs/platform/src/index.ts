@@ -10,3 +10,6 @@ export * from './dot-stuffing.js';
 export * from './tls.js';
 export * from './auth-throttle.js';
 export * from './metrics.js';
+export * from './proxy-protocol.js';
+export * from './accept.js';
+export * from './networks.js';

@@ -1,4 +1,4 @@
-// Trusted networks (CIDR lists) for relay permission.
+// Networks (CIDR lists) for relay permission and trusted proxies.
 import { BlockList, isIPv4 } from 'node:net';
 
 /** Parses "10.0.0.0/8,192.0.2.7,::1/128" into a matcher; throws on a malformed entry. */
