@@ -1,29 +1,45 @@
 #!/usr/bin/env node
-// Runs the whole platform on this machine: nats-server and the five services, embedded store under
-// .data/. Ports: SMTP_PORT (2525), POP3_PORT (1110), MAILBOX_GRPC_PORT (50051), NATS_PORT (4222).
+// Runs the whole platform on this machine: nats-server and the five services, embedded store and a
+// self-signed TLS certificate (made on first start) under .data/. Every port can be changed:
+// SMTP_PORT 2525, SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995,
+// MAILBOX_GRPC_PORT 50051, QUEUE_GRPC_PORT 50052, NATS_PORT 4222.
 import { startMailSystem } from '@mail/testing';
 
 const env = process.env;
+const port = (name, fallback) => Number(env[name] ?? fallback);
 const dataDir = env.DATA_DIR ?? new URL('../.data', import.meta.url).pathname;
 const system = await startMailSystem({
   dataDir,
-  smtpPort: Number(env.SMTP_PORT ?? 2525),
-  pop3Port: Number(env.POP3_PORT ?? 1110),
-  grpcPort: Number(env.MAILBOX_GRPC_PORT ?? 50051),
-  natsPort: Number(env.NATS_PORT ?? 4222),
+  smtpPort: port('SMTP_PORT', 2525),
+  submissionPort: port('SMTP_SUBMISSION_PORT', 2587),
+  smtpsPort: port('SMTPS_PORT', 2465),
+  pop3Port: port('POP3_PORT', 1110),
+  pop3sPort: port('POP3S_PORT', 1995),
+  grpcPort: port('MAILBOX_GRPC_PORT', 50051),
+  queueGrpcPort: port('QUEUE_GRPC_PORT', 50052),
+  natsPort: port('NATS_PORT', 4222),
   env: {
     SMTP_SERVER_NAME: env.SMTP_SERVER_NAME ?? 'localhost',
     POP3_SERVER_NAME: env.POP3_SERVER_NAME ?? 'localhost',
+    QUEUE_REPORTING_MTA: env.SMTP_SERVER_NAME ?? 'localhost',
+    // Passwords only over TLS (STLS/STARTTLS), as in production; POP3_ALLOW_PLAINTEXT_AUTH=true to relax.
+    POP3_ALLOW_PLAINTEXT_AUTH: env.POP3_ALLOW_PLAINTEXT_AUTH ?? 'false',
   },
   echo: env.ECHO_LOGS === '1',
 });
 console.log(`mail platform running (data in ${dataDir})
-  SMTP          127.0.0.1:${system.smtpPort}
-  POP3          127.0.0.1:${system.pop3Port}
-  mailbox-store gRPC ${system.grpcAddress}   (npx mailctl --mailbox-store ${system.grpcAddress} ...)
-  NATS          ${system.natsUrl}
-  metrics       ${Object.entries(system.httpPorts).map(([name, port]) => `${name}=http://127.0.0.1:${port}/metrics`).join('\n                ')}
+  SMTP            127.0.0.1:${system.smtpPort}   (MX: mail for local domains; STARTTLS)
+  submission      127.0.0.1:${system.submissionPort}   (STARTTLS, then AUTH PLAIN/LOGIN)
+  SMTPS           127.0.0.1:${system.smtpsPort}   (implicit TLS, AUTH)
+  POP3            127.0.0.1:${system.pop3Port}   (STLS, then USER/PASS or AUTH PLAIN)
+  POP3S           127.0.0.1:${system.pop3sPort}   (implicit TLS)
+  TLS certificate ${system.tlsCertFile} (self-signed)
+  mailbox-store   gRPC ${system.grpcAddress}
+  queue-manager   admin gRPC ${system.queueAdminAddress}
+  NATS            ${system.natsUrl}
+  metrics         ${Object.entries(system.httpPorts).map(([name, p]) => `${name}=http://127.0.0.1:${p}/metrics`).join('\n                  ')}
 Add a domain and a user:  npx mailctl domain add example.test && npx mailctl user add alice@example.test
+Look at the queue:        npx mailctl queue list
 Stop with Ctrl-C.`);
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM']) {

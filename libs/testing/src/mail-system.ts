@@ -26,6 +26,8 @@ export interface MailSystemOptions {
   smtpsPort?: number;
   pop3sPort?: number;
   grpcPort?: number;
+  /** queue-manager's admin gRPC port (mailctl queue ...). */
+  queueGrpcPort?: number;
   natsPort?: number;
   /** Extra environment for every service (limits, timeouts…). */
   env?: Record<string, string>;
@@ -115,7 +117,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
   if (!options.env?.TLS_CERT_FILE && !existsSync(tlsCertFile)) await writeSelfSignedCertificate(tlsCertFile, tlsKeyFile, ['localhost', '127.0.0.1']);
   const grpcPort = options.grpcPort ?? (await freePort());
   const grpcAddress = `127.0.0.1:${grpcPort}`;
-  const queueGrpcPort = await freePort();
+  const queueGrpcPort = options.queueGrpcPort ?? (await freePort());
   const queueAdminAddress = `127.0.0.1:${queueGrpcPort}`;
   const httpPorts = {} as Record<ServiceName, number>;
   for (const name of SERVICE_NAMES) httpPorts[name] = await freePort();
