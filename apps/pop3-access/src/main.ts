@@ -1,8 +1,8 @@
 // pop3-access: the POP3 server (110 with STLS, 995 implicit TLS). Wiring only.
-import { AuthThrottle, parseNetworks, createLogger, exitOnStartupError, grpcClientSetup, loadGrpcTlsSettings, listen, onShutdown, startObservability, TlsMaterial } from '@mail/platform';
+import { AuthThrottle, ConnectionLimits, parseNetworks, createLogger, exitOnStartupError, grpcClientSetup, loadGrpcTlsSettings, listen, onShutdown, startObservability, TlsMaterial } from '@mail/platform';
 import { loadPop3Config } from './config.js';
 import { MaildropService } from './maildrops.js';
-import { createPop3Server, Pop3ConnectionTracker, type Pop3Server } from './server.js';
+import { createPop3Server, type Pop3Server } from './server.js';
 
 const logger = createLogger('pop3-access');
 
@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   const tls = await TlsMaterial.load(config.tls, logger);
   const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.leaseSeconds, config.backendTimeoutMs, logger, new AuthThrottle(config.authThrottle));
   const options = { ...config, tls, isTrustedProxy: parseNetworks(config.proxyTrustedNetworks) };
-  const connections = new Pop3ConnectionTracker(config.maxConnections, config.maxConnectionsPerAddress);
+  const connections = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress);
   const servers: Pop3Server[] = [];
   const bound: Record<string, string> = {};
   const plain = createPop3Server(options, maildrops, logger, { implicitTls: false, connections });

@@ -2,9 +2,8 @@
 // byte-stuffing; STLS and implicit TLS; connection limits (in all and per address), line length
 // and the autologout timer.
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { acceptConnection, type TlsMaterial } from '@mail/platform';
+import { acceptConnection, ConnectionLimits, upgradeToTls, type TlsMaterial } from '@mail/platform';
 import { dotStuff } from './protocol/multiline.js';
 import { Pop3Session, type Pop3Hooks, type Pop3Response } from './protocol/session.js';
 
@@ -108,28 +107,19 @@ class Pop3Connection {
 
   /** RFC 2595 §4 (and the lesson of CVE-2011-0411): input sent before the handshake is thrown away. */
   private startTls(): void {
-    const tls = this.options.tls!;
     this.upgrading = true;
     this.pending = Buffer.alloc(0);
-    const plain = this.socket;
-    plain.removeAllListeners('data');
-    plain.removeAllListeners('timeout');
-    plain.setTimeout(0);
-    const secure = new TLSSocket(plain, { isServer: true, secureContext: tls.context() });
-    const handshakeTimer = setTimeout(() => secure.destroy(), this.options.idleTimeoutMs);
-    secure.once('secure', () => {
-      clearTimeout(handshakeTimer);
-      this.socket = secure;
-      this.session.tlsStarted();
-      this.upgrading = false;
-      this.attach(secure);
-    });
-    secure.once('error', (err) => {
-      clearTimeout(handshakeTimer);
-      this.logger.info({ err: err.message }, 'TLS handshake failed');
-      this.closed = true;
-      secure.destroy();
-      plain.destroy();
+    upgradeToTls(this.socket, this.options.tls!, this.options.idleTimeoutMs, {
+      secure: (secure) => {
+        this.socket = secure;
+        this.session.tlsStarted();
+        this.upgrading = false;
+        this.attach(secure);
+      },
+      failed: (err) => {
+        this.logger.info({ err: err.message }, 'TLS handshake failed');
+        this.closed = true;
+      },
     });
   }
 
@@ -146,40 +136,13 @@ export interface Pop3Server {
   close(): Promise<void>;
 }
 
-/** Connections of all listeners of this process, in all and per client address. */
-export class Pop3ConnectionTracker {
-  private total = 0;
-  private readonly perAddress = new Map<string, number>();
-
-  constructor(
-    private readonly maxTotal: number,
-    private readonly maxPerAddress: number,
-  ) {}
-
-  open(address: string): string | undefined {
-    if (this.total >= this.maxTotal) return '-ERR [SYS/TEMP] Too many connections, try again later\r\n';
-    const current = this.perAddress.get(address) ?? 0;
-    if (current >= this.maxPerAddress) return '-ERR [SYS/TEMP] Too many connections from your address, try again later\r\n';
-    this.total++;
-    this.perAddress.set(address, current + 1);
-    return undefined;
-  }
-
-  close(address: string): void {
-    this.total--;
-    const current = (this.perAddress.get(address) ?? 1) - 1;
-    if (current <= 0) this.perAddress.delete(address);
-    else this.perAddress.set(address, current);
-  }
-}
-
 export function createPop3Server(
   options: Pop3ServerOptions,
   hooks: Pop3Hooks,
   logger: Logger,
-  listener: { implicitTls: boolean; connections: Pop3ConnectionTracker } = {
+  listener: { implicitTls: boolean; connections: ConnectionLimits } = {
     implicitTls: false,
-    connections: new Pop3ConnectionTracker(options.maxConnections, options.maxConnectionsPerAddress),
+    connections: new ConnectionLimits(options.maxConnections, options.maxConnectionsPerAddress),
   },
 ): Pop3Server {
   const sockets = new Set<Socket>();
@@ -200,7 +163,7 @@ export function createPop3Server(
     socket.on('error', () => undefined);
     const refusal = listener.connections.open(clientAddress);
     if (refusal) {
-      socket.end(refusal);
+      socket.end(`-ERR [SYS/TEMP] Too many connections${refusal === 'per-address' ? ' from your address' : ''}, try again later\r\n`);
       return;
     }
     sockets.add(socket);

@@ -1,6 +1,7 @@
 // smtp-ingress: the SMTP server facing the world (MX, submission, SMTPS). Wiring only.
 import {
   AuthThrottle,
+  ConnectionLimits,
   connectNats,
   createLogger,
   ensureStreams,
@@ -18,7 +19,7 @@ import { loadSmtpIngressConfig } from './config.js';
 import { MailboxDirectory } from './directory.js';
 import { smtpMetrics } from './metrics.js';
 import { WindowRateLimit } from './rate-limit.js';
-import { ConnectionTracker, createSmtpServer, type ListenerProfile, type SmtpServer } from './server.js';
+import { createSmtpServer, type ListenerProfile, type SmtpServer } from './server.js';
 import type { SessionHooks } from './protocol/session.js';
 import { newQueueId, Spool } from './spool.js';
 
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
     tls,
     isTrustedNetwork: parseNetworks(config.relayNetworks),
     isTrustedProxy: parseNetworks(config.proxyTrustedNetworks),
-    connections: new ConnectionTracker(config.maxConnections, config.maxConnectionsPerAddress),
+    connections: new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress),
   };
   const listeners: { profile: ListenerProfile; port: number | null }[] = [
     { profile: { name: 'smtp', implicitTls: false, auth: false, authRequired: false }, port: config.port },

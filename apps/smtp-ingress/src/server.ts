@@ -2,9 +2,8 @@
 // writes replies, negotiates TLS (STARTTLS, or implicit on the SMTPS port), and enforces the
 // connection-level limits (connections in all and per client address, line length, timeouts).
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { acceptConnection, type TlsMaterial } from '@mail/platform';
+import { acceptConnection, upgradeToTls, type ConnectionLimits, type TlsMaterial } from '@mail/platform';
 import { DataReader } from './protocol/data-reader.js';
 import { formatReply, Replies, type Reply } from './protocol/replies.js';
 import { SmtpSession, type SessionHooks, type SessionLimits } from './protocol/session.js';
@@ -23,7 +22,8 @@ export interface SmtpServerOptions extends SessionLimits {
   allowPlaintextAuth: boolean;
   enforceSenderOwnership: boolean;
   tls: TlsMaterial | undefined;
-  connections: ConnectionTracker;
+  connections: ConnectionLimits;
+  maxConnectionsPerAddress: number;
 }
 
 /** What one listener offers: port 25 (MX), 587 (submission, STARTTLS then AUTH), 465 (implicit TLS). */
@@ -33,38 +33,6 @@ export interface ListenerProfile {
   auth: boolean;
   /** MAIL needs AUTH first (submission). */
   authRequired: boolean;
-}
-
-/** Counts connections of all listeners of this process, in all and per client address. */
-export class ConnectionTracker {
-  private total = 0;
-  private readonly perAddress = new Map<string, number>();
-
-  constructor(
-    private readonly maxTotal: number,
-    private readonly maxPerAddress: number,
-  ) {}
-
-  /** Takes a slot, or returns the reply that refuses the connection. */
-  open(address: string): Reply | undefined {
-    if (this.total >= this.maxTotal) return Replies.tooManyConnections();
-    const current = this.perAddress.get(address) ?? 0;
-    if (current >= this.maxPerAddress) return Replies.tooManyConnectionsFromAddress(this.maxPerAddress);
-    this.total++;
-    this.perAddress.set(address, current + 1);
-    return undefined;
-  }
-
-  close(address: string): void {
-    this.total--;
-    const current = (this.perAddress.get(address) ?? 1) - 1;
-    if (current <= 0) this.perAddress.delete(address);
-    else this.perAddress.set(address, current);
-  }
-
-  get count(): number {
-    return this.total;
-  }
 }
 
 /** Pipelined input held while a command is being answered; past this the socket is paused. */
@@ -195,31 +163,23 @@ class SmtpConnection {
    * is thrown away, and the session starts over once TLS is up.
    */
   private startTls(): void {
-    const tls = this.options.tls!;
     this.upgrading = true;
     this.pending = Buffer.alloc(0);
-    const plain = this.socket;
-    plain.removeAllListeners('data');
-    plain.removeAllListeners('timeout');
-    plain.setTimeout(0);
-    const secure = new TLSSocket(plain, { isServer: true, secureContext: tls.context() });
-    const handshakeTimer = setTimeout(() => secure.destroy(), this.options.commandTimeoutMs);
-    secure.once('secure', () => {
-      clearTimeout(handshakeTimer);
-      this.socket = secure;
-      this.session.tlsStarted();
-      this.upgrading = false;
-      this.attach(secure);
-      secure.on('close', () => (this.closed = true));
-    });
-    secure.once('error', (err) => {
-      clearTimeout(handshakeTimer);
-      this.logger.info({ err: err.message }, 'TLS handshake failed');
-      this.closed = true;
-      secure.destroy();
-      plain.destroy();
+    upgradeToTls(this.socket, this.options.tls!, this.options.commandTimeoutMs, {
+      secure: (secure) => {
+        this.socket = secure;
+        this.session.tlsStarted();
+        this.upgrading = false;
+        this.attach(secure);
+        secure.on('close', () => (this.closed = true));
+      },
+      failed: (err) => {
+        this.logger.info({ err: err.message }, 'TLS handshake failed');
+        this.closed = true;
+      },
     });
   }
+
 }
 
 export interface SmtpServer {
@@ -258,7 +218,7 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
     socket.on('error', () => undefined);
     const refusal = options.connections.open(clientAddress);
     if (refusal) {
-      socket.end(formatReply(refusal));
+      socket.end(formatReply(refusal === 'total' ? Replies.tooManyConnections() : Replies.tooManyConnectionsFromAddress(options.maxConnectionsPerAddress)));
       return;
     }
     sockets.add(socket);

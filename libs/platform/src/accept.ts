@@ -110,3 +110,59 @@ function readProxyHeader(socket: Socket, timeoutMs: number): Promise<{ proxied: 
     socket.once('close', onClose);
   });
 }
+
+/**
+ * Upgrades a plain connection after STARTTLS/STLS. The caller has already dropped what the client
+ * sent before the handshake (CVE-2011-0411); this detaches the plain socket's readers, negotiates TLS
+ * with the current certificate, and reports the secure socket or the failure (both sockets destroyed).
+ */
+export function upgradeToTls(
+  plain: Socket,
+  tls: TlsMaterial,
+  timeoutMs: number,
+  handlers: { secure: (socket: TLSSocket) => void; failed: (err: Error) => void },
+): void {
+  plain.removeAllListeners('data');
+  plain.removeAllListeners('timeout');
+  plain.setTimeout(0);
+  const secure = new TLSSocket(plain, { isServer: true, secureContext: tls.context() });
+  const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timed out')), timeoutMs);
+  secure.once('secure', () => {
+    clearTimeout(timer);
+    handlers.secure(secure);
+  });
+  secure.once('error', (err) => {
+    clearTimeout(timer);
+    secure.destroy();
+    plain.destroy();
+    handlers.failed(err);
+  });
+}
+
+/** Open connections of a process's listeners, in all and per client address. */
+export class ConnectionLimits {
+  private total = 0;
+  private readonly perAddress = new Map<string, number>();
+
+  constructor(
+    private readonly maxTotal: number,
+    private readonly maxPerAddress: number,
+  ) {}
+
+  /** Takes a slot, or says which limit refuses the connection. */
+  open(address: string): 'total' | 'per-address' | undefined {
+    if (this.total >= this.maxTotal) return 'total';
+    const current = this.perAddress.get(address) ?? 0;
+    if (current >= this.maxPerAddress) return 'per-address';
+    this.total++;
+    this.perAddress.set(address, current + 1);
+    return undefined;
+  }
+
+  close(address: string): void {
+    this.total--;
+    const current = (this.perAddress.get(address) ?? 1) - 1;
+    if (current <= 0) this.perAddress.delete(address);
+    else this.perAddress.set(address, current);
+  }
+}
