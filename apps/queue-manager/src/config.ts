@@ -1,21 +1,10 @@
 // queue-manager settings, from the environment.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { intSetting, loadConfig, portSetting } from '@mail/platform';
+import { intSetting, loadConfig, parsedSetting, portSetting } from '@mail/platform';
 import { parseDuration, parseSchedule } from './retry-schedule.js';
 
-const duration = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((text, ctx) => {
-      try {
-        return parseDuration(text);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    });
+const duration = (fallback: string) => parsedSetting(fallback, parseDuration);
 
 const schema = z.object({
   httpHost: z.string().default('127.0.0.1'),
@@ -27,17 +16,7 @@ const schema = z.object({
   concurrency: intSetting(16, 1),
   ackWaitMs: intSetting(30_000, 1000),
   /** Back-off after each failed attempt; the last step repeats. */
-  retrySchedule: z
-    .string()
-    .default('1m,5m,15m,30m,1h')
-    .transform((text, ctx) => {
-      try {
-        return parseSchedule(text);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    }),
+  retrySchedule: parsedSetting('1m,5m,15m,30m,1h', parseSchedule),
   /** A message still undelivered after this long is returned to its sender. */
   maxLifetime: duration('5d'),
   /** Tell the sender once that a message is delayed after this long; 0 = never. */

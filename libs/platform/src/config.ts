@@ -104,3 +104,17 @@ export const loadAuthThrottleSettings = (env: NodeJS.ProcessEnv = process.env) =
     },
     env,
   );
+
+/** A setting read from text by `parse`, whose error message becomes the validation message. */
+export const parsedSetting = <T>(fallback: string, parse: (text: string) => T) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      try {
+        return parse(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
