@@ -23,6 +23,10 @@ const schema = z.object({
   maxMessagesPerConnection: intSetting(100, 1),
   /** Messages per client address per window; 0 = unlimited. Beyond it, MAIL gets 450 4.7.1. */
   maxMessagesPerAddress: intSetting(0, 0),
+  /** Accepted recipients in one session; beyond it RCPT gets 452 4.5.3. */
+  maxRecipientsPerConnection: intSetting(1000, 1),
+  /** Recipients per client address per window; 0 = unlimited. Beyond it RCPT gets 452 4.5.3. */
+  maxRecipientsPerAddress: intSetting(0, 0),
   rateWindowMs: intSetting(60_000, 1000),
   httpHost: z.string().default('127.0.0.1'),
   httpPort: portSetting(9101),
@@ -80,6 +84,8 @@ const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
       proxyTrustedNetworks: 'PROXY_TRUSTED_NETWORKS',
       maxMessagesPerConnection: 'SMTP_MAX_MESSAGES_PER_CONNECTION',
       maxMessagesPerAddress: 'SMTP_MAX_MESSAGES_PER_ADDRESS',
+      maxRecipientsPerConnection: 'SMTP_MAX_RECIPIENTS_PER_CONNECTION',
+      maxRecipientsPerAddress: 'SMTP_MAX_RECIPIENTS_PER_ADDRESS',
       rateWindowMs: 'SMTP_RATE_WINDOW_MS',
       httpHost: 'SMTP_HTTP_HOST',
       httpPort: 'SMTP_HTTP_PORT',

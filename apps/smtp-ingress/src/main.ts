@@ -33,6 +33,7 @@ async function main(): Promise<void> {
   const spool = new Spool(nats, await openSpoolBucket(nats), config.backendTimeoutMs);
   const directory = new MailboxDirectory(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.backendTimeoutMs, new AuthThrottle(config.authThrottle), () => smtpMetrics.authFailures.inc());
   const messageRate = new WindowRateLimit(config.maxMessagesPerAddress, config.rateWindowMs);
+  const recipientRate = new WindowRateLimit(config.maxRecipientsPerAddress, config.rateWindowMs);
   const options = {
     ...config,
     tls,
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
       },
       newQueueId: () => newQueueId(),
       admitMessage: (clientAddress) => messageRate.admit(clientAddress),
+      admitRecipient: (clientAddress) => recipientRate.admit(clientAddress),
       authenticate: profile.auth ? (user, password, clientAddress) => directory.authenticate(clientAddress, user, password) : undefined,
     };
     const smtp = createSmtpServer(options, profile, hooks, logger);

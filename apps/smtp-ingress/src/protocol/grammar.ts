@@ -22,11 +22,13 @@ export interface PathArgument {
 
 export type PathResult = { ok: true; value: PathArgument } | { ok: false; error: string };
 
-// RFC 5321 §4.1.2 atext, extended to UTF-8 (RFC 6531 atext = atext / UTF8-non-ascii).
-const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+$/u;
+// RFC 5321 §4.1.2 atext, extended to UTF-8 (RFC 6531 atext = atext / UTF8-non-ascii). U+FFFD is left
+// out: the line reader decodes bytes that are not UTF-8 to it, and such an address or name is refused
+// rather than accepted in a form the client never sent.
+const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\uFFFC\uFFFE-\u{10FFFF}]+$/u;
 const DOT_STRING = (s: string) => s.split('.').every((atom) => ATEXT.test(atom));
-const QUOTED_STRING = /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\u{10FFFF}]|\\[\x20-\x7e])*"$/u;
-const LABEL = /^[A-Za-z0-9\u0080-\u{10FFFF}](?:[A-Za-z0-9\-\u0080-\u{10FFFF}]*[A-Za-z0-9\u0080-\u{10FFFF}])?$/u;
+const QUOTED_STRING = /^"(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\uFFFC\uFFFE-\u{10FFFF}]|\\[\x20-\x7e])*"$/u;
+const LABEL = /^[A-Za-z0-9\u0080-\uFFFC\uFFFE-\u{10FFFF}](?:[A-Za-z0-9\-\u0080-\uFFFC\uFFFE-\u{10FFFF}]*[A-Za-z0-9\u0080-\uFFFC\uFFFE-\u{10FFFF}])?$/u;
 const ADDRESS_LITERAL = /^\[(?:\d{1,3}(?:\.\d{1,3}){3}|IPv6:[0-9A-Fa-f:.]+)\]$/;
 const ESMTP_KEYWORD = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
 const ESMTP_VALUE = /^[\x21-\x3c\x3e-\x7e\u0080-\u{10FFFF}]+$/u;

@@ -8,7 +8,7 @@ import { SmtpSession, type AuthOutcome, type Envelope, type SessionContext, type
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
-function connect(context: Partial<SessionContext> = {}, extraHooks: Partial<SessionHooks> = {}, limits: { maxMessagesPerConnection?: number } = {}) {
+function connect(context: Partial<SessionContext> = {}, extraHooks: Partial<SessionHooks> = {}, limits: { maxMessagesPerConnection?: number; maxRecipientsPerConnection?: number } = {}) {
   const enqueued: { envelope: Envelope; message: string }[] = [];
   const hooks: SessionHooks = {
     checkRecipient: async (address) => (address.endsWith('@example.com') ? 'local' : 'remote'),
@@ -156,4 +156,21 @@ test('the per-session message limit closes the session with 421; the per-address
   const limited = connect({}, { admitMessage: () => false });
   await limited.say('EHLO c.example');
   assert.match(await limited.say('MAIL FROM:<a@remote.example>'), /^450 4\.7\.1 /);
+});
+
+test('recipients per session and per address are limited with 452 4.5.3, and the session goes on', async () => {
+  const { say } = connect({ authAvailable: false }, {}, { maxRecipientsPerConnection: 2 });
+  await say('EHLO c.example');
+  await say('MAIL FROM:<a@remote.example>');
+  assert.match(await say('RCPT TO:<bob@example.com>'), /^250 /);
+  assert.match(await say('RCPT TO:<carol@example.com>'), /^250 /);
+  assert.match(await say('RCPT TO:<bob@example.com>'), /^250 /, 'a repeated recipient costs nothing');
+  assert.equal(await say('RCPT TO:<dave@example.com>'), '452 4.5.3 Too many recipients in this session; reconnect to send more');
+  let admitted = 1;
+  const limited = connect({ authAvailable: false }, { admitRecipient: () => admitted-- > 0 });
+  await limited.say('EHLO c.example');
+  await limited.say('MAIL FROM:<a@remote.example>');
+  assert.match(await limited.say('RCPT TO:<bob@example.com>'), /^250 /);
+  assert.equal(await limited.say('RCPT TO:<carol@example.com>'), '452 4.5.3 Too many recipients from your address; try again later');
+  assert.match(await limited.say('NOOP'), /^250 /);
 });

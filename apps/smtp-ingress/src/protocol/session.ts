@@ -36,6 +36,8 @@ export interface SessionHooks {
   newQueueId(): string;
   /** Rate limit per client address: false refuses the transaction at MAIL with 450 4.7.1. */
   admitMessage?(clientAddress: string): boolean;
+  /** Rate limit of recipients per client address: false answers that RCPT 452 4.5.3. */
+  admitRecipient?(clientAddress: string): boolean;
 }
 
 export interface SessionLimits {
@@ -47,6 +49,8 @@ export interface SessionLimits {
   maxReceivedHeaders?: number;
   /** Messages in one session before it is closed with 421; default unlimited. */
   maxMessagesPerConnection?: number;
+  /** Accepted recipients in one session, all transactions together; default unlimited. */
+  maxRecipientsPerConnection?: number;
 }
 
 export interface SessionContext {
@@ -120,6 +124,7 @@ export class SmtpSession {
   private errors = 0;
   private queueId = '';
   private messagesQueued = 0;
+  private recipientsAccepted = 0;
   private secure: boolean;
   private authenticatedAs: string | undefined;
   /** The SASL exchange in progress (state Auth). */
@@ -337,6 +342,10 @@ export class SmtpSession {
     if (utf8 && !envelope.smtputf8) return Replies.utf8NotDeclared();
     const duplicate = envelope.recipients.some((r) => r.toLowerCase() === address.toLowerCase());
     if (!duplicate && envelope.recipients.length >= this.limits.maxRecipients) return Replies.tooManyRecipients(this.limits.maxRecipients);
+    if (!duplicate && this.recipientsAccepted >= (this.limits.maxRecipientsPerConnection ?? Number.POSITIVE_INFINITY)) {
+      return Replies.tooManyRecipientsInSession();
+    }
+    if (!duplicate && this.hooks.admitRecipient && !this.hooks.admitRecipient(this.context.clientAddress)) return Replies.recipientRateLimited();
     this.attemptedRecipients++;
     let verdict: RecipientVerdict;
     try {
@@ -347,7 +356,10 @@ export class SmtpSession {
     if (verdict === 'unknown-user') return Replies.userUnknown();
     if (verdict === 'remote' && !this.authenticatedAs && !this.context.trustedNetwork) return Replies.relayDenied();
     // Each recipient gets one copy even if named twice.
-    if (!duplicate) envelope.recipients.push(address);
+    if (!duplicate) {
+      envelope.recipients.push(address);
+      this.recipientsAccepted++;
+    }
     this.state = 'Recipients';
     return Replies.recipientOk();
   }
