@@ -22,6 +22,8 @@ export interface Pop3ServerOptions {
 }
 
 const MAX_PENDING_INPUT = 64 * 1024;
+/** Responses queued to a client that does not read; past this the connection is dropped. */
+const MAX_UNREAD_OUTPUT = 1024 * 1024;
 
 class Pop3Connection {
   private pending: Buffer = Buffer.alloc(0);
@@ -98,6 +100,12 @@ class Pop3Connection {
     if (this.closed) return;
     const status = response.continuation ? `+ ${response.text}\r\n` : `${response.ok ? '+OK' : '-ERR'}${response.text ? ` ${response.text}` : ''}\r\n`;
     this.socket.write(status);
+    if (this.socket.writableLength > MAX_UNREAD_OUTPUT) {
+      this.logger.warn('client does not read its responses; dropping the connection');
+      this.closed = true;
+      this.socket.destroy();
+      return;
+    }
     if (!response.body) return;
     for await (const piece of dotStuff(response.body)) {
       if (this.closed) return;

@@ -179,3 +179,26 @@ test('TOP gives a prefix of the message: the headers, the blank line, at most n 
     RUNS,
   );
 });
+
+// --- Regression found by the hostile-client suite -----------------------------------------------------
+
+test('a session abandoned while its login is in flight gives back the maildrop it was being granted', async () => {
+  const hooks = fakeHooks([Buffer.from('Subject: x\r\n\r\nx\r\n')]);
+  let grant: () => void = () => undefined;
+  const granted = new Promise<void>((resolve) => (grant = resolve));
+  const openMaildrop = hooks.openMaildrop.bind(hooks);
+  hooks.openMaildrop = async () => {
+    await granted; // the lock is being taken when the connection goes
+    return openMaildrop();
+  };
+  const session = new Pop3Session('pop.example.net', hooks, { maxAuthFailures: 3 });
+  await session.command('USER alice');
+  const login = session.command('PASS secret');
+  await session.abandon();
+  grant();
+  const r = await login;
+  assert.equal(r.ok, false);
+  assert.equal(r.close, true);
+  assert.deepEqual(hooks.closed, [[]], 'the maildrop was closed, nothing deleted');
+  assert.equal(session.state, 'Closed');
+});

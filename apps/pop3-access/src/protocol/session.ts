@@ -200,6 +200,11 @@ export class Pop3Session {
     const mailbox = outcome.mailbox;
     const maildrop = await this.hooks.openMaildrop(mailbox);
     if (maildrop === 'locked') return err('[IN-USE] Maildrop is locked by another session');
+    if (this.state === 'Closed') {
+      // The connection went away while the lock was being taken (abandon() found none): give it back.
+      await maildrop.close([]);
+      return err('Connection closed', true);
+    }
     this.maildrop = maildrop;
     this.state = 'Transaction';
     const { count, octets } = this.totals();
