@@ -31,6 +31,8 @@ class Pop3Connection {
   private closed = false;
   private discardingLongLine = false;
   private upgrading = false;
+  /** The client sent FIN: answer what it sent, then close our side. */
+  private peerEnded = false;
 
   constructor(
     private socket: Socket,
@@ -59,6 +61,10 @@ class Pop3Connection {
       void this.pump();
     });
     socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
+    socket.once('end', () => {
+      this.peerEnded = true;
+      void this.pump();
+    });
     socket.resume(); // it may have been paused while a PROXY header was read
   }
 
@@ -94,6 +100,11 @@ class Pop3Connection {
       this.busy = false;
     }
     if (this.socket.isPaused() && this.pending.length <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
+    if (this.peerEnded && !this.busy && !this.closed) {
+      // Everything complete that the client sent before its FIN has been answered (an unfinished DATA is dropped).
+      this.closed = true;
+      this.socket.end();
+    }
   }
 
   private async write(response: Pop3Response): Promise<void> {
@@ -187,7 +198,8 @@ export function createPop3Server(
     new Pop3Connection(socket, session, options, logger.child({ client: clientAddress, tls: listener.implicitTls })).start();
   };
   // Implicit TLS is negotiated per connection (after any PROXY header), with the current certificate.
-  const server: Server = createTcpServer(onConnection);
+  // Half-open: a client may send its last commands and FIN at once; they are still answered.
+  const server: Server = createTcpServer({ allowHalfOpen: true }, onConnection);
   return {
     server,
     close: () =>

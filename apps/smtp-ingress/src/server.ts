@@ -47,6 +47,8 @@ class SmtpConnection {
   private busy = false;
   private closed = false;
   private upgrading = false;
+  /** The client sent FIN: answer what it sent, then close our side. */
+  private peerEnded = false;
   /** Shutting down: finish the transaction in flight, then say 421 and close. */
   private draining = false;
 
@@ -78,6 +80,10 @@ class SmtpConnection {
     socket.on('timeout', () => this.send(Replies.timeout()));
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
+    socket.once('end', () => {
+      this.peerEnded = true;
+      void this.pump();
+    });
     socket.resume(); // it may have been paused while a PROXY header was read
   }
 
@@ -140,6 +146,11 @@ class SmtpConnection {
       this.busy = false;
     }
     if (this.socket.isPaused() && this.pending.length <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
+    if (this.peerEnded && !this.busy && !this.closed) {
+      // Everything complete that the client sent before its FIN has been answered (an unfinished DATA is dropped).
+      this.closed = true;
+      this.socket.end();
+    }
   }
 
   send(reply: Reply): void {
@@ -250,7 +261,8 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
     connection.start();
   };
   // Implicit TLS is negotiated per connection (after any PROXY header), with the current certificate.
-  const server: Server = createTcpServer(onConnection);
+  // Half-open: a client may send its last commands and FIN at once; they are still answered.
+  const server: Server = createTcpServer({ allowHalfOpen: true }, onConnection);
   return {
     server,
     close: async (graceMs = 20_000) => {

@@ -240,28 +240,16 @@ describe('hostile clients', () => {
     client.close();
   });
 
-  test('SMTP: a half-closed socket gets the answers the server can give, then a clean close', async () => {
+  test('SMTP: a half-closed socket still gets every answer (the connection is half-open), then a clean close', async () => {
     const client = await greeted(system.smtpPort);
     const subject = 'half-closed after the terminator';
     client.send(`EHLO half.test\r\nMAIL FROM:<sender@remote.test>\r\nRCPT TO:<${USERS.half}>\r\nDATA\r\nSubject: ${subject}\r\n\r\nbye\r\n.\r\n`);
     client.socket.end(); // FIN: nothing more from the client, but it still reads
-    const expected = [/^250-/, /^250 2\.1\.0 /, /^250 2\.1\.5 /, /^354 /, /^250 2\.0\.0 OK: queued as /];
-    const got: string[] = [];
-    for (const pattern of expected) {
-      let reply: string;
-      try {
-        reply = await client.reply(5000);
-      } catch {
-        break; // the server closed: fine, as long as what it did say was right
-      }
-      assert.match(reply, pattern);
-      got.push(reply);
+    for (const pattern of [/^250-/, /^250 2\.1\.0 /, /^250 2\.1\.5 /, /^354 /, /^250 2\.0\.0 OK: queued as /]) {
+      assert.match(await client.reply(5000), pattern);
     }
     assert.equal(await client.waitClosed(), true);
-    // Only a 250 the client saw counts as accepted; the message may have been queued without it.
-    assert.ok(got.length >= 2, 'the commands answered at once (EHLO, MAIL) are answered before the close');
-    if (got.length === expected.length) accepted.set(USERS.half, [subject]);
-    else console.log(`half-closed client got ${got.length} of ${expected.length} replies`);
+    accepted.set(USERS.half, [subject]);
     await normalSmtpClientServed();
   });
 
