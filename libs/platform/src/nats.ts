@@ -138,7 +138,7 @@ export const redeliveryDelayMs = (deliveryCount: number): number => Math.min(100
  * Runs a durable pull consumer with explicit acks: a message is acknowledged only after its handler
  * resolved, so a crash at any point leads to redelivery, never loss. Returns a function that stops it.
  */
-export async function runConsumer(nats: NatsContext, options: ConsumerOptions): Promise<() => Promise<void>> {
+export async function runConsumer(nats: NatsContext, options: ConsumerOptions): Promise<(graceMs?: number) => Promise<void>> {
   await nats.jsm.consumers.add(options.stream, {
     durable_name: options.durable,
     ack_policy: AckPolicy.Explicit,
@@ -149,8 +149,12 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
   const consumer = await nats.js.consumers.get(options.stream, options.durable);
   const messages = await consumer.consume({ max_messages: options.concurrency * 2 });
   const inFlight = new Set<Promise<void>>();
+  /** Messages being handled, so a shutdown can hand the unfinished ones back at once. */
+  const handling = new Set<{ nak(): void }>();
+  let handedBack = false;
   const loop = (async () => {
     for await (const message of messages) {
+      handling.add(message);
       const task = (async () => {
         const deliveryCount = message.info.deliveryCount;
         // A long handler (a slow remote server) tells the server it is still working, so ack_wait
@@ -178,14 +182,27 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
         }
       })();
       inFlight.add(task);
-      void task.finally(() => inFlight.delete(task));
+      void task.finally(() => {
+        inFlight.delete(task);
+        handling.delete(message);
+      });
       if (inFlight.size >= options.concurrency) await Promise.race(inFlight);
     }
   })();
-  return async () => {
+  /**
+   * Stops taking messages, lets those in hand finish for up to `graceMs`, then hands the rest back to
+   * JetStream (nak) so another replica takes them now rather than after ack_wait.
+   */
+  return async (graceMs = 15_000) => {
     messages.stop();
     await loop.catch(() => undefined);
-    await Promise.all(inFlight);
+    const finished = Promise.all(inFlight).then(() => true);
+    const inTime = await Promise.race([finished, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref())]);
+    if (!inTime && !handedBack) {
+      handedBack = true;
+      options.logger.warn({ unfinished: handling.size }, 'shutting down: unfinished messages handed back');
+      for (const message of handling) message.nak();
+    }
   };
 }
 
