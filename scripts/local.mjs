@@ -22,8 +22,10 @@ const system = await startMailSystem({
     SMTP_SERVER_NAME: env.SMTP_SERVER_NAME ?? 'localhost',
     POP3_SERVER_NAME: env.POP3_SERVER_NAME ?? 'localhost',
     QUEUE_REPORTING_MTA: env.SMTP_SERVER_NAME ?? 'localhost',
-    // Passwords only over TLS (STLS/STARTTLS), as in production; POP3_ALLOW_PLAINTEXT_AUTH=true to relax.
-    POP3_ALLOW_PLAINTEXT_AUTH: env.POP3_ALLOW_PLAINTEXT_AUTH ?? 'false',
+    // The local run listens on loopback only, so POP3 logins without TLS are allowed here for any
+    // client (as Dovecot allows them from localhost); the services' own default, used in deploy/, is
+    // to refuse them before STLS. POP3_ALLOW_PLAINTEXT_AUTH=false gives the production behaviour.
+    POP3_ALLOW_PLAINTEXT_AUTH: env.POP3_ALLOW_PLAINTEXT_AUTH ?? 'true',
   },
   echo: env.ECHO_LOGS === '1',
 });
@@ -31,7 +33,7 @@ console.log(`mail platform running (data in ${dataDir})
   SMTP            127.0.0.1:${system.smtpPort}   (MX: mail for local domains; STARTTLS)
   submission      127.0.0.1:${system.submissionPort}   (STARTTLS, then AUTH PLAIN/LOGIN)
   SMTPS           127.0.0.1:${system.smtpsPort}   (implicit TLS, AUTH)
-  POP3            127.0.0.1:${system.pop3Port}   (STLS, then USER/PASS or AUTH PLAIN)
+  POP3            127.0.0.1:${system.pop3Port}   (USER/PASS or AUTH PLAIN; STLS offered)
   POP3S           127.0.0.1:${system.pop3sPort}   (implicit TLS)
   TLS certificate ${system.tlsCertFile} (self-signed)
   mailbox-store   gRPC ${system.grpcAddress}
