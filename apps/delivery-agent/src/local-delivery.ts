@@ -1,7 +1,7 @@
 // Local delivery: hands a message to mailbox-store's Deliver for each local recipient and classifies
 // the answer as delivered, permanent (a bounce) or temporary (try again later).
 import { MailboxStoreClient, RecipientKind, type DeliverReply, type RecipientResult } from '@mail/contracts';
-import { deadline, grpc, unary } from '@mail/platform';
+import { channelReady, deadline, grpc, unary } from '@mail/platform';
 
 const CHUNK_BYTES = 256 * 1024;
 
@@ -57,6 +57,11 @@ export class LocalDelivery {
       }
       call.end();
     });
+  }
+
+  /** mailbox-store is reachable (for /readyz). */
+  ready(): boolean {
+    return channelReady(this.client);
   }
 
   close(): void {

@@ -61,7 +61,8 @@ async function main(): Promise<void> {
     service: 'delivery-agent',
     host: config.httpHost,
     port: config.httpPort,
-    ready: () => !nats.nc.isClosed(),
+    // Remote delivery needs only NATS, but local delivery needs mailbox-store: both, to be ready.
+    ready: () => nats.connected() && local.ready(),
   });
   logger.info({ http: observability.port }, 'delivery-agent running');
   onShutdown(logger, async () => {

@@ -39,7 +39,12 @@ async function main(): Promise<void> {
     service: 'mailbox-store',
     host: config.httpHost,
     port: config.httpPort,
-    ready: () => true,
+    // Ready when the backend answers a cheap query within 2 s (MongoDB reachable; embedded: always).
+    ready: () =>
+      Promise.race([
+        store.listDomains().then(() => true, () => false),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000).unref()),
+      ]),
   });
   logger.info({ grpc: `${config.grpcHost}:${grpcServer.port}`, http: observability.port, backend: config.backend, ...storeLocation(config) }, 'mailbox-store listening');
   onShutdown(logger, async () => {

@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     service: 'queue-manager',
     host: config.httpHost,
     port: config.httpPort,
-    ready: () => !nats.nc.isClosed(),
+    ready: () => nats.connected(),
   });
   logger.info({ http: observability.port, grpc: `${config.grpcHost}:${grpcServer.port}` }, 'queue-manager running');
   onShutdown(logger, async () => {

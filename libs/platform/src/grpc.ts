@@ -155,3 +155,12 @@ export function unary<Req, Res>(
 export function isGrpcStatus(err: unknown, code: grpc.status): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
 }
+
+/**
+ * Whether a client's channel is connected, for /readyz. An idle channel is asked to connect, so a
+ * service that has not called its dependency yet becomes ready as soon as the dependency answers.
+ */
+export function channelReady(client: grpc.Client): boolean {
+  const state = client.getChannel().getConnectivityState(true);
+  return state === grpc.connectivityState.READY;
+}

@@ -67,20 +67,25 @@ export interface NatsContext {
   js: JetStreamClient;
   jsm: JetStreamManager;
   settings: NatsSettings;
+  /** Connected now (false while the client reconnects): what /readyz reports. */
+  connected(): boolean;
 }
 
 export async function connectNats(url: string, name: string, logger: Logger, settings: NatsSettings = loadNatsSettings()): Promise<NatsContext> {
   const nc = await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...natsConnectionOptions(settings) });
+  let connected = true;
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error') {
+        if (status.type === 'disconnect') connected = false;
+        if (status.type === 'reconnect') connected = true;
         if (status.type !== 'reconnect') natsClientErrors.inc();
         logger.warn({ nats: status.type }, 'nats connection status');
       }
     }
   })();
   const jsm = await jetstreamManager(nc);
-  return { nc, js: jetstream(nc), jsm, settings };
+  return { nc, js: jetstream(nc), jsm, settings, connected: () => connected && !nc.isClosed() };
 }
 
 /** Creates the work-queue streams if they are missing (every service calls this; it is idempotent). */

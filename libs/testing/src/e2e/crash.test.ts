@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { poplibFetch, RawClient } from '../clients.js';
-import type { MailSystem, ServiceName } from '../mail-system.js';
+import { SERVICE_NAMES, type MailSystem, type ServiceName } from '../mail-system.js';
 import { PASSWORD, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
 const USER = 'crash@example.test';
@@ -57,7 +57,8 @@ describe('crash safety of the queue and the store', () => {
         // Restart in the background while the sending goes on (and is refused for a while).
         restart = (async () => {
           await new Promise((r) => setTimeout(r, 300));
-          for (const name of victims) await system.start(name);
+          // In dependency order: a delivery-agent is ready only once mailbox-store answers.
+          for (const name of [...victims].sort((a, b) => SERVICE_NAMES.indexOf(a) - SERVICE_NAMES.indexOf(b))) await system.start(name);
         })();
       }
       // Like a real client: a temporary failure is retried a little later.
