@@ -13,6 +13,7 @@ import {
   startObservability,
 } from '@mail/platform';
 import { loadDeliveryAgentConfig, tlsPolicyLookup } from './config.js';
+import { DeliveryEvents } from './events.js';
 import { LocalDelivery } from './local-delivery.js';
 import { RemoteDelivery } from './remote-delivery.js';
 import { parseTransportMap, systemResolver } from './routing.js';
@@ -23,6 +24,7 @@ const logger = createLogger('delivery-agent');
 
 async function main(): Promise<void> {
   const config = loadDeliveryAgentConfig();
+  const events = new DeliveryEvents(logger);
   const defaults = { maxConnections: config.maxConnectionsPerDomain, maxMessagesPerWindow: config.maxMessagesPerWindow, windowMs: config.rateWindowMs };
   const throttle = new Throttle(defaults, parseDomainLimits(config.domainLimits, defaults), config.maxConnectionsPerHost, config.destinationBackoffMs);
   const remote = new RemoteDelivery(
@@ -43,12 +45,12 @@ async function main(): Promise<void> {
     },
     systemResolver,
     throttle,
-    logger,
+    events,
   );
   const nats = await connectNats(config.natsUrl, 'delivery-agent', logger);
   await ensureStreams(nats, 1024 * 1024);
   const local = new LocalDelivery(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.deliverTimeoutMs);
-  const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, remote, throttle, logger);
+  const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, remote, throttle, events);
   const stop = await runConsumer(nats, {
     stream: DELIVERY_STREAM,
     durable: DELIVERY_CONSUMER,

@@ -1,6 +1,6 @@
 // Remote delivery: route the job's domain, then try its hosts in order until one settles the
 // recipients; connection-level failures back the host (and, when every host failed, the domain) off.
-import type { Logger } from 'pino';
+import type { DeliveryEvents } from './events.js';
 import type { RecipientResult } from '@mail/contracts';
 import { route, type Hop, type MxResolver } from './routing.js';
 import { deliverToHost, HostFailure, type SmtpTimeouts, type TlsPolicy } from './smtp-client/transaction.js';
@@ -28,7 +28,7 @@ export class RemoteDelivery {
     private readonly options: RemoteDeliveryOptions,
     private readonly resolver: MxResolver,
     private readonly throttle: Throttle,
-    private readonly logger: Logger,
+    private readonly events: DeliveryEvents,
   ) {}
 
   async deliver(job: RemoteJob): Promise<RecipientResult[]> {
@@ -65,12 +65,12 @@ export class RemoteDelivery {
         });
         this.throttle.clearBackoff(hostKey);
         this.throttle.clearBackoff(`domain:${job.domain}`);
-        this.logger.info({ queueId: job.queueId, host: hop.host, port: hop.port, outcomes: outcomes.map((o) => o.outcome) }, 'remote transaction done');
+        this.events.emit({ event: 'remote-transaction', queueId: job.queueId, host: hop.host, port: hop.port, outcomes: outcomes.map((o) => o.outcome) });
         return outcomes.map((o) => ({ ...o, remoteMta: hop.host }));
       } catch (err) {
         const reason = (err as Error).message;
         failures.push(`${hop.host}: ${reason}`);
-        this.logger.warn({ queueId: job.queueId, host: hop.host, port: hop.port, reason }, 'remote host failed');
+        this.events.emit({ event: 'remote-host-failed', queueId: job.queueId, host: hop.host, port: hop.port, reason });
         if (err instanceof HostFailure && err.permanent && destination.hops.length === 1) {
           return all('permanent', `550 5.4.0 ${reason}`, hop.host);
         }

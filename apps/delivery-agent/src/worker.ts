@@ -2,13 +2,12 @@
 // to the remote domain's servers), and report a result per recipient to queue-manager.
 // Local temporary failures (mailbox-store unreachable) send the job back to JetStream for a quick
 // retry; remote outcomes, temporary ones included, go to queue-manager, which owns the retry schedule.
-import type { Logger } from 'pino';
 import type { ObjectStore } from '@nats-io/obj';
 import { encodePayload, resultSubject, RESULT_STREAM, type DeliveryJob, type DeliveryResult, type RecipientResult } from '@mail/contracts';
 import { RetryLater, type NatsContext } from '@mail/platform';
 import type { LocalDelivery } from './local-delivery.js';
 import type { RemoteDelivery } from './remote-delivery.js';
-import { deliveryMetrics, OUTCOME_LABEL } from './metrics.js';
+import type { DeliveryEvents } from './events.js';
 import type { Throttle } from './throttle.js';
 
 export class TemporaryDeliveryFailure extends Error {}
@@ -22,7 +21,7 @@ export class DeliveryWorker {
     private readonly local: LocalDelivery,
     private readonly remote: RemoteDelivery,
     private readonly throttle: Throttle,
-    private readonly logger: Logger,
+    private readonly events: DeliveryEvents,
   ) {}
 
   async handle(job: DeliveryJob, deliveryCount: number): Promise<void> {
@@ -37,18 +36,18 @@ export class DeliveryWorker {
     if (!message) {
       // Only queue-manager removes spooled bytes, and only once every destination is settled:
       // this job is a stale redelivery.
-      this.logger.info({ queueId: job.queueId, jobId: job.jobId }, 'message no longer queued; job dropped');
+      this.events.emit({ event: 'job-dropped', queueId: job.queueId, jobId: job.jobId });
       return;
     }
     let results: RecipientResult[];
-    const stopTimer = deliveryMetrics.duration.startTimer();
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     if (isLocal) {
       results = [];
       for (const recipient of job.recipients) results.push(await this.local.deliver(job.queueId, job.sender, recipient, message));
       const temporary = results.filter((r) => r.outcome === 'temporary');
       if (temporary.length > 0) {
-        stopTimer();
-        deliveryMetrics.deliveries.inc({ outcome: 'deferred', domain }, temporary.length);
+        this.events.emit({ event: 'job-deferred-locally', queueId: job.queueId, jobId: job.jobId, domain, deferred: temporary.length, reply: temporary[0]!.reply ?? '', seconds: seconds() });
         throw new TemporaryDeliveryFailure(`${temporary.length} recipient(s) deferred (attempt ${deliveryCount}): ${temporary[0]!.reply}`);
       }
     } else {
@@ -60,13 +59,12 @@ export class DeliveryWorker {
         release();
       }
     }
-    stopTimer();
-    for (const r of results) deliveryMetrics.deliveries.inc({ outcome: OUTCOME_LABEL[r.outcome], domain });
+    const elapsed = seconds();
     const result: DeliveryResult = { queueId: job.queueId, jobId: job.jobId, results };
     await this.nats.js.publish(resultSubject(job.queueId), encodePayload(result), {
       msgID: `${job.jobId}.result`,
       expect: { streamName: RESULT_STREAM },
     });
-    this.logger.info({ queueId: job.queueId, jobId: job.jobId, domain, outcomes: results.map((r) => r.outcome) }, 'job done');
+    this.events.emit({ event: 'job-done', queueId: job.queueId, jobId: job.jobId, domain, results, seconds: elapsed });
   }
 }

@@ -48,7 +48,6 @@ export function createAdminService(scheduler: Scheduler, logger: Logger): QueueA
     if (!queueId) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'a queue id is needed');
     const affected = await action();
     if (affected === 0) throw notFound(queueId);
-    logger.info({ queueId }, 'queue changed by the postmaster');
     return { affected };
   };
   return {

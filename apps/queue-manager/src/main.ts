@@ -28,6 +28,7 @@ import {
 } from '@mail/platform';
 import { createAdminService } from './admin-service.js';
 import { loadQueueManagerConfig } from './config.js';
+import { QueueEvents } from './events.js';
 import { exportQueueGauges } from './metrics.js';
 import { QueueStore } from './queue-store.js';
 import { RetrySchedule } from './retry-schedule.js';
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
       delayWarningMs: config.delayWarning,
       reportingMta: config.reportingMta,
     },
-    logger,
+    new QueueEvents(logger),
   );
   const common = { ackWaitMs: config.ackWaitMs, concurrency: config.concurrency, logger };
   const stops = [

@@ -4,7 +4,6 @@
 // defers them on the retry schedule; failures are reported to the sender once; when no destination
 // is pending the message leaves the queue. Every step is idempotent, so a redelivered event changes
 // nothing twice, and the queue's state lives in JetStream (KV + a timer stream), not in memory.
-import type { Logger } from 'pino';
 import type { ObjectStore } from '@nats-io/obj';
 import {
   DELIVERY_STREAM,
@@ -21,7 +20,7 @@ import {
 } from '@mail/contracts';
 import { RetryLater, type NatsContext } from '@mail/platform';
 import { buildNotice, type Notice } from './bounces.js';
-import { queueMetrics } from './metrics.js';
+import type { QueueEvents } from './events.js';
 import type { QueueStore } from './queue-store.js';
 import type { RetrySchedule } from './retry-schedule.js';
 
@@ -67,7 +66,7 @@ export class Scheduler {
     private readonly queue: QueueStore,
     private readonly spool: ObjectStore,
     private readonly settings: QueueSettings,
-    private readonly logger: Logger,
+    private readonly events: QueueEvents,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -77,7 +76,7 @@ export class Scheduler {
     const current = created ? entry : (await this.queue.get(message.queueId))?.entry;
     if (!current) return; // already delivered and removed: a late redelivery
     await this.dispatch(current);
-    this.logger.info({ queueId: entry.queueId, destinations: entry.destinations.length, created }, 'queued');
+    this.events.emit({ event: 'message-queued', queueId: entry.queueId, destinations: entry.destinations.length, created });
   }
 
   async onResult(result: DeliveryResult): Promise<void> {
@@ -98,17 +97,16 @@ export class Scheduler {
         else if (this.settings.schedule.expired(entry.receivedAt, now)) {
           destination.state = 'failed';
           destination.lastReply = `4.4.7 message expired in the queue; last error: ${destination.lastReply}`;
-        } else {
-          destination.nextAttemptAt = now + this.settings.schedule.delayAfter(destination.attempts);
-          queueMetrics.retries.inc();
-        }
+        } else destination.nextAttemptAt = now + this.settings.schedule.delayAfter(destination.attempts);
       }
       await this.sendNotices(entry, now);
       if (!(await this.queue.replace(entry, found.revision))) continue; // changed meanwhile: redo on the new state
       for (const outcome of result.results) {
-        const log = { queueId: result.queueId, recipient: outcome.recipient, outcome: outcome.outcome, reply: outcome.reply };
-        if (outcome.outcome === 'delivered') this.logger.info(log, 'destination delivered');
-        else this.logger.warn(log, outcome.outcome === 'temporary' ? 'destination deferred' : 'destination failed');
+        const destination = entry.destinations.find((d) => d.recipient === outcome.recipient)!;
+        const base = { queueId: result.queueId, recipient: outcome.recipient, reply: destination.lastReply };
+        if (destination.state === 'delivered') this.events.emit({ event: 'destination-delivered', ...base });
+        else if (destination.state === 'failed') this.events.emit({ event: 'destination-failed', ...base });
+        else this.events.emit({ event: 'destination-deferred', ...base, nextAttemptAt: destination.nextAttemptAt });
       }
       await this.settle(entry);
       return;
@@ -130,7 +128,7 @@ export class Scheduler {
       // Spool first, entry last: if we crash in between, the redelivered event finds the entry and finishes.
       await this.spool.delete(entry.queueId).catch(() => undefined);
       await this.queue.remove(entry.queueId);
-      this.logger.info({ queueId: entry.queueId }, 'message removed from queue');
+      this.events.emit({ event: 'message-removed', queueId: entry.queueId });
       return;
     }
     await this.dispatch(entry);
@@ -178,7 +176,7 @@ export class Scheduler {
   private async queueNotice(entry: QueueEntry, destinations: Destination[], action: 'failed' | 'delayed', original: Uint8Array | null, now: number): Promise<void> {
     if (entry.sender === '') {
       // RFC 5321 §4.5.5: never a notice about a message from <> (a bounce must not bounce).
-      this.logger.warn({ queueId: entry.queueId, recipients: destinations.map((d) => d.recipient) }, 'not delivered; null reverse-path, so no notice');
+      this.events.emit({ event: 'notice-suppressed', queueId: entry.queueId, recipients: destinations.map((d) => d.recipient) });
       return;
     }
     const notice = buildNotice({
@@ -199,8 +197,7 @@ export class Scheduler {
     const created = await this.queue.create(entry);
     const current = created ? entry : (await this.queue.get(notice.queueId))?.entry;
     if (current) await this.dispatch(current);
-    if (created) queueMetrics.bounces.inc();
-    this.logger.info({ queueId: notice.queueId, bounceOf, recipient: notice.recipient }, 'delivery status notification queued');
+    if (created) this.events.emit({ event: 'notice-queued', queueId: notice.queueId, bounceOf, recipient: notice.recipient });
   }
 
   // Administration (mailctl queue ...).
@@ -223,6 +220,7 @@ export class Scheduler {
       });
       if (!entry) continue;
       affected++;
+      this.events.emit({ event: 'postmaster-action', queueId, action: 'retry' });
       await this.dispatch(entry);
     }
     return affected;
@@ -231,6 +229,7 @@ export class Scheduler {
   async hold(queueId: string, held: boolean): Promise<number> {
     const entry = await this.queue.update(queueId, (e) => ({ ...e, held }));
     if (!entry) return 0;
+    this.events.emit({ event: 'postmaster-action', queueId, action: held ? 'hold' : 'release' });
     if (!held) await this.settle(entry);
     return 1;
   }
@@ -249,7 +248,7 @@ export class Scheduler {
     }
     await this.spool.delete(queueId).catch(() => undefined);
     await this.queue.remove(queueId);
-    this.logger.warn({ queueId, bounce }, 'message deleted by the postmaster');
+    this.events.emit({ event: 'postmaster-action', queueId, action: bounce ? 'delete-with-bounce' : 'delete' });
     return 1;
   }
 }

@@ -1,0 +1,39 @@
+// The events delivery-agent reports, in one catalogue. Each becomes one JSON log line that carries the
+// queue id, and where it counts something, a metric: names and labels are decided here once.
+import type { Logger } from 'pino';
+import type { RecipientResult } from '@mail/contracts';
+import { deliveryMetrics, OUTCOME_LABEL } from './metrics.js';
+
+export type DeliveryEvent =
+  | { event: 'job-done'; queueId: string; jobId: string; domain: string; results: RecipientResult[]; seconds: number }
+  | { event: 'job-deferred-locally'; queueId: string; jobId: string; domain: string; deferred: number; reply: string; seconds: number }
+  | { event: 'job-dropped'; queueId: string; jobId: string }
+  | { event: 'remote-transaction'; queueId: string; host: string; port: number; outcomes: string[] }
+  | { event: 'remote-host-failed'; queueId: string; host: string; port: number; reason: string };
+
+const CATALOGUE: { [K in DeliveryEvent['event']]: { level: 'info' | 'warn'; message: string } } = {
+  'job-done': { level: 'info', message: 'job done' },
+  'job-deferred-locally': { level: 'warn', message: 'local delivery deferred; the job will be retried' },
+  'job-dropped': { level: 'info', message: 'message no longer queued; job dropped' },
+  'remote-transaction': { level: 'info', message: 'remote transaction done' },
+  'remote-host-failed': { level: 'warn', message: 'remote host failed' },
+};
+
+export class DeliveryEvents {
+  constructor(private readonly logger: Logger) {}
+
+  emit(event: DeliveryEvent): void {
+    const { level, message } = CATALOGUE[event.event];
+    if (event.event === 'job-done') {
+      this.logger[level]({ ...event, results: undefined, outcomes: event.results.map((r) => r.outcome) }, message);
+      deliveryMetrics.duration.observe(event.seconds);
+      for (const r of event.results) deliveryMetrics.deliveries.inc({ outcome: OUTCOME_LABEL[r.outcome], domain: event.domain });
+      return;
+    }
+    this.logger[level](event, message);
+    if (event.event === 'job-deferred-locally') {
+      deliveryMetrics.duration.observe(event.seconds);
+      deliveryMetrics.deliveries.inc({ outcome: 'deferred', domain: event.domain }, event.deferred);
+    }
+  }
+}

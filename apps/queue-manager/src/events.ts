@@ -1,0 +1,36 @@
+// The events queue-manager reports, in one catalogue. Each becomes one JSON log line that carries the
+// queue id, and where it counts something, a metric: names and labels are decided here once.
+import type { Logger } from 'pino';
+import { queueMetrics } from './metrics.js';
+
+export type QueueEvent =
+  | { event: 'message-queued'; queueId: string; destinations: number; created: boolean }
+  | { event: 'destination-delivered'; queueId: string; recipient: string; reply: string }
+  | { event: 'destination-deferred'; queueId: string; recipient: string; reply: string; nextAttemptAt: number }
+  | { event: 'destination-failed'; queueId: string; recipient: string; reply: string }
+  | { event: 'message-removed'; queueId: string }
+  | { event: 'notice-queued'; queueId: string; bounceOf: string; recipient: string }
+  | { event: 'notice-suppressed'; queueId: string; recipients: string[] }
+  | { event: 'postmaster-action'; queueId: string; action: 'hold' | 'release' | 'retry' | 'delete' | 'delete-with-bounce' };
+
+const CATALOGUE: { [K in QueueEvent['event']]: { level: 'info' | 'warn'; message: string } } = {
+  'message-queued': { level: 'info', message: 'queued' },
+  'destination-delivered': { level: 'info', message: 'destination delivered' },
+  'destination-deferred': { level: 'warn', message: 'destination deferred' },
+  'destination-failed': { level: 'warn', message: 'destination failed' },
+  'message-removed': { level: 'info', message: 'message removed from queue' },
+  'notice-queued': { level: 'info', message: 'delivery status notification queued' },
+  'notice-suppressed': { level: 'warn', message: 'not delivered; null reverse-path, so no notice' },
+  'postmaster-action': { level: 'warn', message: 'queue changed by the postmaster' },
+};
+
+export class QueueEvents {
+  constructor(private readonly logger: Logger) {}
+
+  emit(event: QueueEvent): void {
+    const { level, message } = CATALOGUE[event.event];
+    this.logger[level](event, message);
+    if (event.event === 'destination-deferred') queueMetrics.retries.inc();
+    if (event.event === 'notice-queued') queueMetrics.bounces.inc();
+  }
+}
