@@ -1,6 +1,6 @@
 // mailbox-store settings, from the environment. Defaults suit a single machine.
 import { z } from 'zod';
-import { intSetting, loadConfig, portSetting } from '@mail/platform';
+import { intSetting, loadAuthThrottleSettings, loadConfig, portSetting } from '@mail/platform';
 
 const schema = z.object({
   grpcHost: z.string().default('127.0.0.1'),
@@ -25,14 +25,22 @@ const schema = z.object({
   maxLeaseSeconds: intSetting(900, 1),
 });
 
-export type MailboxStoreConfig = z.infer<typeof schema>;
+export type MailboxStoreConfig = z.infer<typeof schema> & {
+  /** Failed-login throttling (AUTH_*): mailbox-store keeps the records for every edge service. */
+  authThrottle: ReturnType<typeof loadAuthThrottleSettings>;
+};
 
 const checked = schema.refine((config) => config.backend !== 'mongo' || !!config.mongoUri, {
   path: ['mongoUri'],
   message: 'MAIL_STORE=mongo needs MONGODB_URI (for example mongodb://127.0.0.1:27017/)',
 });
 
-export const loadMailboxStoreConfig = (env: NodeJS.ProcessEnv = process.env): MailboxStoreConfig =>
+export const loadMailboxStoreConfig = (env: NodeJS.ProcessEnv = process.env): MailboxStoreConfig => ({
+  ...loadStoreConfig(env),
+  authThrottle: loadAuthThrottleSettings(env),
+});
+
+const loadStoreConfig = (env: NodeJS.ProcessEnv) =>
   loadConfig(
     checked,
     {

@@ -1,11 +1,26 @@
 // The MailboxStore gRPC service: validates requests, applies the storage interface, maps errors to codes.
+// Authenticate also keeps the failed-login throttle (per client address and per account) on the backend's
+// records, so that it holds across every replica of smtp-ingress and pop3-access.
 import type { Logger } from 'pino';
 import {
   RecipientKind,
+  type AuthenticateReply,
+  type AuthenticateRequest,
   type DeliverChunk,
   type MailboxStoreServer,
 } from '@mail/contracts';
-import { grpc, RpcError, toServiceError } from '@mail/platform';
+import {
+  accountThrottleKey,
+  authThrottleKeys,
+  failureDelayMs,
+  failureWindowStart,
+  grpc,
+  isAuthLocked,
+  lockAfterFailure,
+  RpcError,
+  toServiceError,
+  type AuthThrottleSettings,
+} from '@mail/platform';
 import { isPostmaster, normaliseAddress, splitAddress } from './addresses.js';
 import { dummyHashPromise, hashPassword, verifyPassword } from './passwords.js';
 import { StoreError, type MailStore } from './store/types.js';
@@ -15,6 +30,10 @@ const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](
 export interface ServiceOptions {
   postmasterFallback: string;
   maxLeaseSeconds: number;
+  /** Failed-login throttling (AUTH_* settings). */
+  authThrottle: AuthThrottleSettings;
+  /** The clock of the throttle (tests move it). */
+  now?: () => number;
 }
 
 function storeErrorCode(err: StoreError): grpc.status {
@@ -71,6 +90,47 @@ function requirePassword(password: string): string {
 }
 
 export function createMailboxService(store: MailStore, logger: Logger, options: ServiceOptions): MailboxStoreServer {
+  const now = options.now ?? Date.now;
+  const throttle = options.authThrottle;
+
+  /**
+   * Credentials check under the failed-login throttle. While the client address or the account is locked
+   * the password is not even checked (no scrypt work), and the answer is the same for an unknown account as
+   * for an existing one. A failure is counted under both keys and may lock them; a success clears the
+   * account's failures, not the address's (one good password does not excuse many bad ones). Attempts
+   * already past the lock check when the lock falls are still checked: at most one per open connection.
+   */
+  async function authenticate(req: AuthenticateRequest): Promise<AuthenticateReply> {
+    const keys = authThrottleKeys(req.clientAddress, req.address);
+    const checkedAt = now();
+    const records = await store.getAuthFailures(keys, failureWindowStart(throttle, checkedAt));
+    const failuresSoFar = Math.max(0, ...keys.map((key) => records.get(key)?.failures ?? 0));
+    if (keys.some((key) => isAuthLocked(records.get(key), checkedAt))) {
+      return { ok: false, mailbox: '', locked: true, failures: failuresSoFar, delayMs: 0 };
+    }
+    const account = req.address.length <= 512 ? await store.getAccount(normaliseAddress(req.address)) : undefined;
+    // The same scrypt work is done for an unknown user as for a known one: no timing difference.
+    const ok = await verifyPassword(req.password, account?.passwordHash ?? (await dummyHashPromise));
+    if (ok && account) {
+      await store.clearAuthFailures(accountThrottleKey(req.address));
+      return { ok: true, mailbox: account.address, locked: false, failures: 0, delayMs: 0 };
+    }
+    const failedAt = now();
+    let failures = 0;
+    for (const key of keys) {
+      const record = await store.addAuthFailure(key, failedAt, throttle.windowMs);
+      failures = Math.max(failures, record.failures);
+      const lockedUntil = lockAfterFailure(record, throttle, failedAt);
+      if (lockedUntil !== undefined) {
+        await store.lockAuth(key, lockedUntil);
+        if (!isAuthLocked(record, failedAt)) {
+          logger.warn({ key: key.slice(0, key.search(/[:#]/)), clientAddress: req.clientAddress, service: req.service, failures: record.failures, lockMs: throttle.lockMs }, 'failed logins: locked');
+        }
+      }
+    }
+    return { ok: false, mailbox: '', locked: false, failures, delayMs: failureDelayMs(failures, throttle) };
+  }
+
   const leaseMs = (seconds: number) => Math.min(Math.max(seconds, 30), options.maxLeaseSeconds) * 1000;
 
   async function requireLease(mailbox: string, leaseId: string): Promise<string> {
@@ -125,12 +185,7 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
       addresses: await store.listAccounts(req.domain ? requireDomain(req.domain) : undefined),
     })),
     lookupRecipient: unaryHandler(logger, 'LookupRecipient', (req) => resolveRecipient(req.address)),
-    authenticate: unaryHandler(logger, 'Authenticate', async (req) => {
-      const account = req.address.length <= 512 ? await store.getAccount(normaliseAddress(req.address)) : undefined;
-      // The same scrypt work is done for an unknown user as for a known one: no timing difference.
-      const ok = await verifyPassword(req.password, account?.passwordHash ?? (await dummyHashPromise));
-      return ok && account ? { ok: true, mailbox: account.address } : { ok: false, mailbox: '' };
-    }),
+    authenticate: unaryHandler(logger, 'Authenticate', authenticate),
 
     deliver: (call, callback) => {
       void (async () => {

@@ -1,7 +1,7 @@
 // pop3-access settings, from the environment.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { boolSetting, intSetting, loadAuthThrottleSettings, loadConfig, loadTlsSettings, optionalPortSetting, portSetting } from '@mail/platform';
+import { boolSetting, intSetting, loadConfig, loadTlsSettings, optionalPortSetting, portSetting } from '@mail/platform';
 
 const schema = z.object({
   host: z.string().default('127.0.0.1'),
@@ -32,13 +32,11 @@ const schema = z.object({
 
 export type Pop3Config = z.infer<typeof schema> & {
   tls: ReturnType<typeof loadTlsSettings>;
-  authThrottle: ReturnType<typeof loadAuthThrottleSettings>;
 };
 
 export const loadPop3Config = (env: NodeJS.ProcessEnv = process.env): Pop3Config => ({
   ...loadListenerConfig(env),
   tls: loadTlsSettings(env),
-  authThrottle: loadAuthThrottleSettings(env),
 });
 
 const loadListenerConfig = (env: NodeJS.ProcessEnv) =>

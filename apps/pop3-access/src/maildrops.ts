@@ -1,7 +1,9 @@
-// Maildrop access through mailbox-store's gRPC API: authentication, the lease (lock) with its
-// heartbeat, streaming reads, and the UPDATE-state deletions.
+// Maildrop access through mailbox-store's gRPC API: authentication (mailbox-store keeps the failed-login
+// throttle for every edge; the growing delay is applied here), the lease (lock) with its heartbeat,
+// streaming reads, and the UPDATE-state deletions.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MailboxStoreClient, type Chunk } from '@mail/contracts';
-import { deadline, grpc, isGrpcStatus, unary, type AuthThrottle } from '@mail/platform';
+import { deadline, grpc, isGrpcStatus, unary } from '@mail/platform';
 import type { Logger } from 'pino';
 import { pop3Metrics } from './metrics.js';
 import type { Maildrop, Pop3AuthOutcome, Pop3Hooks } from './protocol/session.js';
@@ -15,24 +17,24 @@ export class MaildropService implements Pop3Hooks {
     private readonly leaseSeconds: number,
     private readonly timeoutMs: number,
     private readonly logger: Logger,
-    private readonly throttle: AuthThrottle,
     private readonly onAuthFailure: () => void = () => undefined,
   ) {
     this.client = new MailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
   }
 
   async authenticate(user: string, password: string, clientAddress: string): Promise<Pop3AuthOutcome> {
-    if (this.throttle.locked(clientAddress, user)) return { ok: false, locked: true };
-    const reply = await unary(this.client.authenticate.bind(this.client), { address: user, password }, this.timeoutMs);
+    const request = { address: user, password, clientAddress, service: 'pop3-access' };
+    const reply = await unary(this.client.authenticate.bind(this.client), request, this.timeoutMs);
     if (reply.ok) {
-      this.throttle.succeeded(user);
       pop3Metrics.logins.inc({ result: 'success' });
       return { ok: true, mailbox: reply.mailbox };
     }
+    if (reply.locked) return { ok: false, locked: true };
     pop3Metrics.logins.inc({ result: 'failure' });
     pop3Metrics.authFailures.inc();
     this.onAuthFailure();
-    await new Promise((resolve) => setTimeout(resolve, this.throttle.failed(clientAddress, user)));
+    // The growing delay slows a password guesser down; the answer itself stays the same.
+    await sleep(reply.delayMs);
     return { ok: false };
   }
 

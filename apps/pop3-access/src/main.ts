@@ -1,5 +1,5 @@
 // pop3-access: the POP3 server (110 with STLS, 995 implicit TLS). Wiring only.
-import { AuthThrottle, ConnectionLimits, parseNetworks, createLogger, exitOnStartupError, grpcClientSetup, loadGrpcTlsSettings, listen, onShutdown, startObservability, TlsMaterial } from '@mail/platform';
+import { ConnectionLimits, parseNetworks, createLogger, exitOnStartupError, grpcClientSetup, loadGrpcTlsSettings, listen, onShutdown, startObservability, TlsMaterial } from '@mail/platform';
 import { loadPop3Config } from './config.js';
 import { MaildropService } from './maildrops.js';
 import { createPop3Server, type Pop3Server } from './server.js';
@@ -9,7 +9,7 @@ const logger = createLogger('pop3-access');
 async function main(): Promise<void> {
   const config = loadPop3Config();
   const tls = await TlsMaterial.load(config.tls, logger);
-  const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.leaseSeconds, config.backendTimeoutMs, logger, new AuthThrottle(config.authThrottle));
+  const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.leaseSeconds, config.backendTimeoutMs, logger);
   const options = { ...config, tls, isTrustedProxy: parseNetworks(config.proxyTrustedNetworks) };
   const connections = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress);
   const servers: Pop3Server[] = [];

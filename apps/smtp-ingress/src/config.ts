@@ -1,7 +1,7 @@
 // smtp-ingress settings, from the environment. Every limit is here, with its default and its variable.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { boolSetting, intSetting, loadAuthThrottleSettings, loadConfig, loadTlsSettings, optionalPortSetting, portSetting } from '@mail/platform';
+import { boolSetting, intSetting, loadConfig, loadTlsSettings, optionalPortSetting, portSetting } from '@mail/platform';
 
 const schema = z.object({
   host: z.string().default('127.0.0.1'),
@@ -60,13 +60,11 @@ const schema = z.object({
 
 export type SmtpIngressConfig = z.infer<typeof schema> & {
   tls: ReturnType<typeof loadTlsSettings>;
-  authThrottle: ReturnType<typeof loadAuthThrottleSettings>;
 };
 
 export const loadSmtpIngressConfig = (env: NodeJS.ProcessEnv = process.env): SmtpIngressConfig => ({
   ...loadListenerConfig(env),
   tls: loadTlsSettings(env),
-  authThrottle: loadAuthThrottleSettings(env),
 });
 
 const loadListenerConfig = (env: NodeJS.ProcessEnv) =>

@@ -1,7 +1,9 @@
 // mailbox-store as seen by smtp-ingress: recipient checks (LookupRecipient) and credential checks
-// (Authenticate) with failed-login throttling per client address and per account.
+// (Authenticate). mailbox-store keeps the failed-login throttle for every replica of every edge; this side
+// passes the client address, answers a lock as such and applies the growing delay before a failure.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MailboxStoreClient, RecipientKind } from '@mail/contracts';
-import { AuthThrottle, grpc, unary } from '@mail/platform';
+import { grpc, unary } from '@mail/platform';
 import type { AuthOutcome, RecipientVerdict } from './protocol/session.js';
 
 export class MailboxDirectory {
@@ -11,7 +13,6 @@ export class MailboxDirectory {
     address: string,
     grpcTls: { credentials: grpc.ChannelCredentials; options: grpc.ClientOptions },
     private readonly timeoutMs: number,
-    private readonly throttle: AuthThrottle,
     private readonly onAuthFailure: () => void = () => undefined,
   ) {
     this.client = new MailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
@@ -30,15 +31,13 @@ export class MailboxDirectory {
   }
 
   async authenticate(clientAddress: string, user: string, password: string): Promise<AuthOutcome> {
-    if (this.throttle.locked(clientAddress, user)) return { ok: false, locked: true };
-    const reply = await unary(this.client.authenticate.bind(this.client), { address: user, password }, this.timeoutMs);
-    if (reply.ok) {
-      this.throttle.succeeded(user);
-      return { ok: true, mailbox: reply.mailbox };
-    }
+    const request = { address: user, password, clientAddress, service: 'smtp-ingress' };
+    const reply = await unary(this.client.authenticate.bind(this.client), request, this.timeoutMs);
+    if (reply.ok) return { ok: true, mailbox: reply.mailbox };
+    if (reply.locked) return { ok: false, locked: true };
     this.onAuthFailure();
     // The growing delay slows a password guesser down; the answer itself stays the same.
-    await new Promise((resolve) => setTimeout(resolve, this.throttle.failed(clientAddress, user)));
+    await sleep(reply.delayMs);
     return { ok: false };
   }
 

@@ -1,6 +1,5 @@
 // smtp-ingress: the SMTP server facing the world (MX, submission, SMTPS). Wiring only.
 import {
-  AuthThrottle,
   ConnectionLimits,
   connectNats,
   createLogger,
@@ -31,7 +30,7 @@ async function main(): Promise<void> {
   const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger);
   await ensureStreams(nats, 1024 * 1024);
   const spool = new Spool(nats, await openSpoolBucket(nats), config.backendTimeoutMs);
-  const directory = new MailboxDirectory(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.backendTimeoutMs, new AuthThrottle(config.authThrottle), () => smtpMetrics.authFailures.inc());
+  const directory = new MailboxDirectory(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.backendTimeoutMs, () => smtpMetrics.authFailures.inc());
   const messageRate = new WindowRateLimit(config.maxMessagesPerAddress, config.rateWindowMs);
   const recipientRate = new WindowRateLimit(config.maxRecipientsPerAddress, config.rateWindowMs);
   const options = {

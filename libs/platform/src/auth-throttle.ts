@@ -1,9 +1,12 @@
-// Throttling of failed authentications, per client address and per account name (whether or not
-// the account exists, so the lock itself reveals nothing): each failure adds a growing delay to the
-// answer, and too many failures within the window lock further attempts for a while.
+// Failed-login throttling, the arithmetic only: mailbox-store applies it to the records its storage backend
+// keeps, so that every replica of every edge service shares one count. Failures are counted per client
+// address and per account name (whether or not the account exists, so the lock itself reveals nothing)
+// over a sliding window; reaching the maximum locks the key for a while, and each failure adds a growing
+// delay to the answer (applied by the edge that answers the client).
+import { createHash } from 'node:crypto';
 
 export interface AuthThrottleSettings {
-  /** Failures within `windowMs` that lock the address or account. */
+  /** Failures within one window that lock the address or account. */
   maxFailures: number;
   windowMs: number;
   lockMs: number;
@@ -12,59 +15,44 @@ export interface AuthThrottleSettings {
   maxDelayMs: number;
 }
 
-interface Record_ {
-  failures: number[];
-  lockedUntil: number;
+/** One key's failed-login record as a storage backend reports it at some moment. */
+export interface AuthFailureRecord {
+  /** Failures in the window that ends at that moment (see failureWindowStart). */
+  failures: number;
+  /** Attempts are refused without checking the password until then (0: not locked). */
+  lockedUntilMs: number;
 }
 
-export class AuthThrottle {
-  private readonly records = new Map<string, Record_>();
+/** Values longer than this are hashed, so that a key stays small enough for any index. */
+const LONGEST_KEY_VALUE = 256;
 
-  constructor(
-    private readonly settings: AuthThrottleSettings,
-    private readonly now: () => number = Date.now,
-  ) {}
+function throttleKey(kind: 'ip' | 'account', value: string): string {
+  return value.length <= LONGEST_KEY_VALUE ? `${kind}:${value}` : `${kind}#${createHash('sha256').update(value).digest('hex')}`;
+}
 
-  private keys(clientAddress: string, account: string): string[] {
-    return [`ip:${clientAddress}`, `account:${account.trim().toLowerCase()}`];
-  }
+/** The record key of an account name: lower-cased and trimmed, existing or not. */
+export const accountThrottleKey = (account: string): string => throttleKey('account', account.trim().toLowerCase());
 
-  private record(key: string): Record_ {
-    let record = this.records.get(key);
-    if (!record) this.records.set(key, (record = { failures: [], lockedUntil: 0 }));
-    const since = this.now() - this.settings.windowMs;
-    record.failures = record.failures.filter((t) => t > since);
-    return record;
-  }
+/** The record keys one attempt is counted under: the client address (when known) and the account name. */
+export function authThrottleKeys(clientAddress: string, account: string): string[] {
+  const address = clientAddress.trim();
+  return address ? [throttleKey('ip', address), accountThrottleKey(account)] : [accountThrottleKey(account)];
+}
 
-  /** True while the address or the account is locked: answer "try later" without checking credentials. */
-  locked(clientAddress: string, account: string): boolean {
-    return this.keys(clientAddress, account).some((key) => this.record(key).lockedUntil > this.now());
-  }
+/** True while the key is locked: answer "try later" without checking credentials. */
+export const isAuthLocked = (record: AuthFailureRecord | undefined, now: number): boolean => (record?.lockedUntilMs ?? 0) > now;
 
-  /** Records a failure; returns how long to wait before answering. */
-  failed(clientAddress: string, account: string): number {
-    let failures = 0;
-    for (const key of this.keys(clientAddress, account)) {
-      const record = this.record(key);
-      record.failures.push(this.now());
-      if (record.failures.length >= this.settings.maxFailures) record.lockedUntil = this.now() + this.settings.lockMs;
-      failures = Math.max(failures, record.failures.length);
-    }
-    this.prune();
-    return Math.min(this.settings.baseDelayMs * 2 ** (failures - 1), this.settings.maxDelayMs);
-  }
+/** Failures after this moment count at `now`; older ones no longer do. */
+export const failureWindowStart = (settings: AuthThrottleSettings, now: number): number => now - settings.windowMs;
 
-  /** A success clears the account's failures (not the address's: one good password does not excuse many bad ones). */
-  succeeded(account: string): void {
-    this.records.delete(`account:${account.trim().toLowerCase()}`);
-  }
+/** After a failure was counted: until when the key is locked, or undefined when it is not (yet). */
+export function lockAfterFailure(record: AuthFailureRecord, settings: AuthThrottleSettings, now: number): number | undefined {
+  if (settings.lockMs <= 0 || record.failures < settings.maxFailures) return undefined;
+  return now + settings.lockMs;
+}
 
-  private prune(): void {
-    if (this.records.size < 10_000) return;
-    const now = this.now();
-    for (const [key, record] of this.records) {
-      if (record.lockedUntil <= now && record.failures.every((t) => t <= now - this.settings.windowMs)) this.records.delete(key);
-    }
-  }
+/** How long to wait before answering the `failures`-th failure in a window: doubling, capped. */
+export function failureDelayMs(failures: number, settings: AuthThrottleSettings): number {
+  if (failures < 1) return 0;
+  return Math.min(settings.baseDelayMs * 2 ** (failures - 1), settings.maxDelayMs);
 }

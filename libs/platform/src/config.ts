@@ -91,7 +91,7 @@ const authThrottleSchema = z.object({
   maxDelayMs: intSetting(8000, 0),
 });
 
-/** Failed-authentication throttling (AUTH_* variables), shared by smtp-ingress and pop3-access. */
+/** Failed-authentication throttling (AUTH_* variables), read by mailbox-store, which keeps the failure records. */
 export const loadAuthThrottleSettings = (env: NodeJS.ProcessEnv = process.env) =>
   loadConfig(
     authThrottleSchema,

@@ -3,6 +3,7 @@
 //   accounts.json                       domains and accounts (replaced atomically on every change)
 //   mailboxes/<mailbox>/tmp/            messages being written (removed at start-up: never visible)
 //   mailboxes/<mailbox>/cur/<ms>.<uidl> complete messages; the name carries arrival time and unique id
+// Failed-login records live in memory only: one process serves every edge, and a restart forgets them.
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import {
   deliveryUidl,
   StoreError,
   type Account,
+  type AuthFailureRecord,
   type DeliveryKey,
   type DeliveryOutcome,
   type MailStore,
@@ -38,6 +40,8 @@ export class EmbeddedStore implements MailStore {
   private readonly mailboxLocks = new Map<string, Promise<unknown>>();
   private accountsLock: Promise<unknown> = Promise.resolve();
   private readonly leases = new LeaseTable();
+  /** Failed-login records by key: each failure with the time it stops counting, and the lock. */
+  private readonly authFailures = new Map<string, { failures: { at: number; expiresAtMs: number }[]; lockedUntilMs: number }>();
 
   private constructor(
     private readonly dataDir: string,
@@ -271,6 +275,51 @@ export class EmbeddedStore implements MailStore {
 
   async hasLease(mailbox: string, leaseId: string): Promise<boolean> {
     return this.leases.holds(mailbox.toLowerCase(), leaseId);
+  }
+
+  // --- Failed-login records (in memory; every change is synchronous, hence atomic) -----------------------
+
+  async getAuthFailures(keys: string[], since: number): Promise<Map<string, AuthFailureRecord>> {
+    const found = new Map<string, AuthFailureRecord>();
+    for (const key of keys) {
+      const record = this.authFailures.get(key);
+      if (record) found.set(key, { failures: record.failures.filter((f) => f.at > since).length, lockedUntilMs: record.lockedUntilMs });
+    }
+    return found;
+  }
+
+  async addAuthFailure(key: string, now: number, windowMs: number): Promise<AuthFailureRecord> {
+    if (this.authFailures.size >= 10_000) await this.pruneAuthFailures(now);
+    let record = this.authFailures.get(key);
+    if (!record) this.authFailures.set(key, (record = { failures: [], lockedUntilMs: 0 }));
+    record.failures = record.failures.filter((f) => f.expiresAtMs > now);
+    record.failures.push({ at: now, expiresAtMs: now + windowMs });
+    return { failures: record.failures.filter((f) => f.at > now - windowMs).length, lockedUntilMs: record.lockedUntilMs };
+  }
+
+  async lockAuth(key: string, untilMs: number): Promise<void> {
+    let record = this.authFailures.get(key);
+    if (!record) this.authFailures.set(key, (record = { failures: [], lockedUntilMs: 0 }));
+    record.lockedUntilMs = Math.max(record.lockedUntilMs, untilMs);
+  }
+
+  async clearAuthFailures(key: string): Promise<void> {
+    this.authFailures.delete(key);
+  }
+
+  async pruneAuthFailures(now: number): Promise<number> {
+    let removed = 0;
+    for (const [key, record] of this.authFailures) {
+      const kept = record.failures.filter((f) => f.expiresAtMs > now);
+      removed += record.failures.length - kept.length;
+      record.failures = kept;
+      if (record.lockedUntilMs > 0 && record.lockedUntilMs <= now) {
+        record.lockedUntilMs = 0;
+        removed++;
+      }
+      if (kept.length === 0 && record.lockedUntilMs === 0) this.authFailures.delete(key);
+    }
+    return removed;
   }
 
   async close(): Promise<void> {

@@ -63,6 +63,10 @@ test('every query path has an index, and (mailbox, uidl) is unique', async () =>
     assert.ok((await keys('accounts')).some((i) => i.key.domain === 1));
     assert.ok((await keys('pendingBodies')).some((i) => i.key.since === 1));
     assert.ok((await keys('bodies.chunks')).some((i) => i.key.files_id === 1 && i.unique));
+    assert.ok((await keys('authFailures')).some((i) => i.key.key === 1 && i.key.at === 1));
+    assert.ok((await keys('authFailures')).some((i) => i.key.expiresAt === 1));
+    assert.ok((await keys('authLocks')).some((i) => i.key.key === 1 && i.key.until === 1));
+    assert.ok((await keys('authLocks')).some((i) => i.key.until === 1 && !('key' in i.key)));
   });
 });
 

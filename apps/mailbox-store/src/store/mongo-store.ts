@@ -10,6 +10,11 @@
 //   pendingBodies { _id: GridFS file id, mailbox, uidl, since }   intent records: a body being written or
 //                 deleted; the sweep removes the file when no message refers to it (a crash in between)
 //   leases        { _id: mailbox, leaseId, expiresAt }             one maildrop lease per mailbox
+//   authFailures  { key, at, expiresAt }                           one document per failed login
+//                 index { key, at }, { expiresAt }
+//   authLocks     { key, until }                                   one document per lock; { key, until }
+//                 Inserts only (FerretDB v1's updates are not atomic under concurrency); both are
+//                 cleaned by the periodic sweep (FerretDB v1 has no TTL indexes)
 // A message is visible only once its metadata document exists, and that is inserted after the body is
 // completely stored. Lease expiry uses this process's clock: replicas need synchronised clocks (NTP).
 import { randomUUID } from 'node:crypto';
@@ -30,6 +35,7 @@ import {
   deliveryUidl,
   StoreError,
   type Account,
+  type AuthFailureRecord,
   type DeliveryKey,
   type DeliveryOutcome,
   type MailStore,
@@ -81,6 +87,20 @@ interface PendingBodyDocument {
   since: Date;
 }
 
+interface AuthFailureDocument {
+  _id?: ObjectId;
+  key: string;
+  at: Date;
+  /** When it stops counting: it can be removed. */
+  expiresAt: Date;
+}
+
+interface AuthLockDocument {
+  _id?: ObjectId;
+  key: string;
+  until: Date;
+}
+
 interface LeaseDocument {
   _id: string;
   leaseId: string;
@@ -104,6 +124,8 @@ export class MongoStore implements MailStore {
   private readonly messages: Collection<MessageDocument>;
   private readonly pendingBodies: Collection<PendingBodyDocument>;
   private readonly leases: Collection<LeaseDocument>;
+  private readonly authFailures: Collection<AuthFailureDocument>;
+  private readonly authLocks: Collection<AuthLockDocument>;
   private readonly bodies: GridFSBucket;
   private readonly inlineBodyBytes: number;
   private readonly orphanGraceMs: number;
@@ -120,6 +142,8 @@ export class MongoStore implements MailStore {
     this.messages = db.collection('messages');
     this.pendingBodies = db.collection('pendingBodies');
     this.leases = db.collection('leases');
+    this.authFailures = db.collection('authFailures');
+    this.authLocks = db.collection('authLocks');
     this.bodies = new GridFSBucket(db, { bucketName: 'bodies' });
     // 255 KiB keeps an inline body the size of one GridFS chunk, far below the 16 MiB document limit.
     this.inlineBodyBytes = options.inlineBodyBytes ?? 255 * 1024;
@@ -146,7 +170,10 @@ export class MongoStore implements MailStore {
       throw err;
     }
     if (options.sweepIntervalMs) {
-      store.sweepTimer = setInterval(() => void store.sweepOrphanBodies().catch(() => undefined), options.sweepIntervalMs);
+      store.sweepTimer = setInterval(() => {
+        void store.sweepOrphanBodies().catch(() => undefined);
+        void store.pruneAuthFailures(Date.now()).catch(() => undefined);
+      }, options.sweepIntervalMs);
       store.sweepTimer.unref();
     }
     return store;
@@ -157,6 +184,10 @@ export class MongoStore implements MailStore {
     await this.messages.createIndex({ mailbox: 1, uidl: 1 }, { name: 'mailbox_uidl_unique', unique: true });
     await this.messages.createIndex({ mailbox: 1, receivedAt: 1, uidl: 1 }, { name: 'mailbox_arrival' });
     await this.pendingBodies.createIndex({ since: 1 }, { name: 'since' });
+    await this.authFailures.createIndex({ key: 1, at: 1 }, { name: 'key_at' });
+    await this.authFailures.createIndex({ expiresAt: 1 }, { name: 'expiresAt' });
+    await this.authLocks.createIndex({ key: 1, until: 1 }, { name: 'key_until' });
+    await this.authLocks.createIndex({ until: 1 }, { name: 'until' });
     // The GridFS driver creates its own indexes on first upload; creating them up front keeps the
     // first deliveries of several replicas from racing on it.
     await this.db.collection('bodies.files').createIndex({ filename: 1, uploadDate: 1 });
@@ -433,6 +464,43 @@ export class MongoStore implements MailStore {
   async hasLease(mailbox: string, leaseId: string): Promise<boolean> {
     const doc = await this.leases.findOne({ _id: mailbox.toLowerCase(), leaseId, expiresAt: { $gt: new Date() } });
     return doc !== null;
+  }
+
+  // --- Failed-login records ----------------------------------------------------------------------------
+  // A failure or a lock is an insert, never a read-modify-write of a shared document: inserts are atomic
+  // everywhere (FerretDB v1's `$inc` and `$max` are not under concurrency), and a count after one's own
+  // insert sees every failure inserted before it, on any replica. The lock is the latest `until`.
+
+  async getAuthFailures(keys: string[], since: number): Promise<Map<string, AuthFailureRecord>> {
+    const found = new Map<string, AuthFailureRecord>();
+    for (const key of keys) {
+      const failures = await this.authFailures.countDocuments({ key, at: { $gt: new Date(since) } });
+      const lock = await this.authLocks.findOne({ key }, { sort: { until: -1 }, projection: { until: 1 } });
+      const lockedUntilMs = lock?.until.getTime() ?? 0;
+      if (failures > 0 || lockedUntilMs > 0) found.set(key, { failures, lockedUntilMs });
+    }
+    return found;
+  }
+
+  async addAuthFailure(key: string, now: number, windowMs: number): Promise<AuthFailureRecord> {
+    await this.authFailures.insertOne({ key, at: new Date(now), expiresAt: new Date(now + windowMs) });
+    return (await this.getAuthFailures([key], now - windowMs)).get(key)!;
+  }
+
+  async lockAuth(key: string, untilMs: number): Promise<void> {
+    await this.authLocks.insertOne({ key, until: new Date(untilMs) });
+  }
+
+  async clearAuthFailures(key: string): Promise<void> {
+    await this.authFailures.deleteMany({ key });
+    await this.authLocks.deleteMany({ key });
+  }
+
+  /** Run with the orphan sweep (MONGODB_SWEEP_INTERVAL_SECONDS): FerretDB v1 has no TTL indexes. */
+  async pruneAuthFailures(now: number): Promise<number> {
+    const failures = await this.authFailures.deleteMany({ expiresAt: { $lte: new Date(now) } });
+    const locks = await this.authLocks.deleteMany({ until: { $lte: new Date(now) } });
+    return failures.deletedCount + locks.deletedCount;
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { AuthenticateReply, AuthenticateRequest, MailboxStoreServer } from '@mail/contracts';
+import { isAuthLocked, type AuthThrottleSettings } from '@mail/platform';
+import { hashPassword } from '../passwords.js';
+import { createMailboxService } from '../service.js';
 import { deliveryUidl, StoreError, type MailStore } from './types.js';
 
 export interface StoreFixture {
@@ -42,6 +47,18 @@ export async function rejectsWith(promise: Promise<unknown>, kind: StoreError['k
 
 const ALICE = 'alice@example.com';
 const MESSAGE = 'Subject: hi\r\n\r\nHello Alice.\r\n';
+const IP = 'ip:203.0.113.7';
+const ACCOUNT = 'account:alice@example.com';
+const quietLogger = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
+
+/** Calls the service's Authenticate the way the gRPC server does. */
+export function authenticateThrough(service: MailboxStoreServer, request: Partial<AuthenticateRequest>): Promise<AuthenticateReply> {
+  const full: AuthenticateRequest = { address: '', password: '', clientAddress: '', service: 'test', ...request };
+  return new Promise((resolve, reject) => {
+    const call = { request: full } as Parameters<MailboxStoreServer['authenticate']>[0];
+    service.authenticate(call, (err, reply) => (err ? reject(err) : resolve(reply!)));
+  });
+}
 
 export function defineStoreConformance(backend: StoreBackend): void {
   /** Runs `work` with one store (more with `open`) over a fresh storage area, then cleans up. */
@@ -440,7 +457,131 @@ export function defineStoreConformance(backend: StoreBackend): void {
       });
     });
 
+    // --- Failed-login records ---------------------------------------------------------------------------
+
+    test('a key without failures has no record; failures are counted one by one', async () => {
+      await withStore(async (store) => {
+        assert.equal((await store.getAuthFailures([IP, ACCOUNT], 0)).size, 0);
+        assert.deepEqual(await store.addAuthFailure(ACCOUNT, 10_000, 60_000), { failures: 1, lockedUntilMs: 0 });
+        assert.deepEqual(await store.addAuthFailure(ACCOUNT, 20_000, 60_000), { failures: 2, lockedUntilMs: 0 });
+        const records = await store.getAuthFailures([IP, ACCOUNT], 0);
+        assert.deepEqual([...records.keys()], [ACCOUNT]);
+        assert.deepEqual(records.get(ACCOUNT), { failures: 2, lockedUntilMs: 0 });
+      });
+    });
+
+    test('failures count only inside their window (a sliding window)', async () => {
+      await withStore(async (store) => {
+        await store.addAuthFailure(ACCOUNT, 10_000, 60_000);
+        await store.addAuthFailure(ACCOUNT, 40_000, 60_000);
+        assert.deepEqual(await store.addAuthFailure(ACCOUNT, 70_000, 60_000), { failures: 2, lockedUntilMs: 0 }, 'the one at 10 000 has left the window');
+        assert.deepEqual(await store.addAuthFailure(ACCOUNT, 100_001, 60_000), { failures: 2, lockedUntilMs: 0 }, 'so has the one at 40 000');
+        assert.equal((await store.getAuthFailures([ACCOUNT], 69_999)).get(ACCOUNT)?.failures, 2);
+        assert.equal((await store.getAuthFailures([ACCOUNT], 70_000)).get(ACCOUNT)?.failures, 1);
+      });
+    });
+
+    test('a lock is kept until its end, is never shortened, and is reported with the failures', async () => {
+      await withStore(async (store) => {
+        await store.lockAuth(IP, 100_000);
+        await store.lockAuth(IP, 50_000);
+        assert.deepEqual((await store.getAuthFailures([IP], 0)).get(IP), { failures: 0, lockedUntilMs: 100_000 });
+        const failed = await store.addAuthFailure(IP, 80_000, 60_000);
+        assert.deepEqual(failed, { failures: 1, lockedUntilMs: 100_000 });
+        assert.equal(isAuthLocked(failed, 99_999), true);
+        await store.lockAuth(IP, 200_000);
+        assert.equal((await store.getAuthFailures([IP], 0)).get(IP)?.lockedUntilMs, 200_000);
+      });
+    });
+
+    test('clearing a key forgets its failures and lock, and only that key', async () => {
+      await withStore(async (store) => {
+        for (const key of [IP, ACCOUNT]) {
+          await store.addAuthFailure(key, 10_000, 60_000);
+          await store.lockAuth(key, 100_000);
+        }
+        await store.clearAuthFailures(ACCOUNT);
+        await store.clearAuthFailures('account:nobody@example.com');
+        assert.deepEqual([...(await store.getAuthFailures([IP, ACCOUNT], 0)).keys()], [IP]);
+        assert.deepEqual(await store.addAuthFailure(ACCOUNT, 20_000, 60_000), { failures: 1, lockedUntilMs: 0 });
+      });
+    });
+
+    test('pruning removes failures past their window and ended locks, and keeps the others', async () => {
+      await withStore(async (store) => {
+        await store.addAuthFailure('ip:old', 10_000, 60_000); // counts until 70 000
+        await store.addAuthFailure('ip:locked', 10_000, 60_000);
+        await store.lockAuth('ip:locked', 200_000);
+        await store.addAuthFailure('ip:recent', 50_000, 60_000); // counts until 110 000
+        assert.equal(await store.pruneAuthFailures(100_000), 2);
+        const kept = await store.getAuthFailures(['ip:old', 'ip:locked', 'ip:recent'], 0);
+        assert.deepEqual([...kept.keys()].sort(), ['ip:locked', 'ip:recent']);
+        assert.deepEqual(kept.get('ip:locked'), { failures: 0, lockedUntilMs: 200_000 });
+        assert.equal(await store.pruneAuthFailures(250_000), 2);
+        assert.equal((await store.getAuthFailures(['ip:locked', 'ip:recent'], 0)).size, 0);
+      });
+    });
+
+    test('concurrent failures of one key are all counted, and the last to count sees them all', async () => {
+      await withStore(async (store) => {
+        const records = await Promise.all(Array.from({ length: 12 }, () => store.addAuthFailure(ACCOUNT, 10_000, 60_000)));
+        const counts = records.map((r) => r.failures);
+        assert.equal(Math.max(...counts), 12);
+        assert.ok(counts.every((n) => n >= 1 && n <= 12));
+        assert.equal((await store.getAuthFailures([ACCOUNT], 0)).get(ACCOUNT)?.failures, 12);
+      });
+    });
+
+    test('concurrent first locks of one key leave the latest end', async () => {
+      await withStore(async (store) => {
+        await Promise.all([100_000, 300_000, 200_000, 150_000].map((until) => store.lockAuth(ACCOUNT, until)));
+        assert.equal((await store.getAuthFailures([ACCOUNT], 0)).get(ACCOUNT)?.lockedUntilMs, 300_000);
+      });
+    });
+
     // --- Several replicas over one storage ----------------------------------------------------------------
+
+    test('two replicas: failures counted through both add up, and a lock set through one holds in the other', { skip: replicasOnly }, async () => {
+      await withStores(async (one, open) => {
+        const two = await open();
+        const records = await Promise.all([one, two, one, two, one, two].map((store) => store.addAuthFailure(ACCOUNT, 10_000, 60_000)));
+        assert.equal(Math.max(...records.map((r) => r.failures)), 6);
+        assert.equal((await one.getAuthFailures([ACCOUNT], 0)).get(ACCOUNT)?.failures, 6);
+        await one.lockAuth(ACCOUNT, 100_000);
+        assert.equal(isAuthLocked((await two.getAuthFailures([ACCOUNT], 0)).get(ACCOUNT), 50_000), true);
+        await two.clearAuthFailures(ACCOUNT);
+        assert.equal((await one.getAuthFailures([ACCOUNT], 0)).size, 0);
+      });
+    });
+
+    test('two replicas of the service: failed logins spread over both lock the account in both, unknown or not', { skip: replicasOnly }, async () => {
+      await withStores(async (one, open) => {
+        const two = await open();
+        await one.addDomain('example.com');
+        await one.addAccount({ address: ALICE, passwordHash: await hashPassword('right') });
+        const throttle: AuthThrottleSettings = { maxFailures: 4, windowMs: 60_000, lockMs: 60_000, baseDelayMs: 10, maxDelayMs: 1_000 };
+        const options = { postmasterFallback: 'postmaster@localhost', maxLeaseSeconds: 60, authThrottle: throttle };
+        const replicas = [createMailboxService(one, quietLogger, options), createMailboxService(two, quietLogger, options)];
+        for (const [n, user] of [ALICE, 'nobody@example.com'].entries()) {
+          const failures: AuthenticateReply[] = [];
+          // Four guesses from four addresses, alternately on each replica: only the account's count locks.
+          for (let i = 0; i < 4; i++) {
+            failures.push(await authenticateThrough(replicas[i % 2]!, { address: user, password: `guess-${i}`, clientAddress: `198.51.100.${10 * n + i}` }));
+          }
+          assert.deepEqual(failures.map((r) => [r.ok, r.locked, r.failures, r.delayMs]), [
+            [false, false, 1, 10],
+            [false, false, 2, 20],
+            [false, false, 3, 40],
+            [false, false, 4, 80],
+          ]);
+          for (const replica of replicas) {
+            const locked = await authenticateThrough(replica, { address: user, password: 'right', clientAddress: '198.51.100.99' });
+            assert.deepEqual([locked.ok, locked.locked, locked.mailbox], [false, true, ''], `${user} is locked on every replica`);
+          }
+        }
+      });
+    });
+
 
     test('two replicas: concurrent identical deliveries store one copy', { skip: replicasOnly }, async () => {
       await withStores(async (one, open) => {

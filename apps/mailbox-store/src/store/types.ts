@@ -1,6 +1,9 @@
 // The storage interface of mailbox-store. The embedded backend implements it now; MongoDB will next.
 // Every backend must pass the shared conformance suite (store-conformance.test.ts).
 import { createHash } from 'node:crypto';
+import type { AuthFailureRecord } from '@mail/platform';
+
+export type { AuthFailureRecord };
 
 export interface Account {
   address: string;
@@ -57,6 +60,23 @@ export interface MailStore {
   renewLease(mailbox: string, leaseId: string, ttlMs: number): Promise<boolean>;
   releaseLease(mailbox: string, leaseId: string): Promise<void>;
   hasLease(mailbox: string, leaseId: string): Promise<boolean>;
+
+  // Failed-login records, one per key ("ip:…", "account:…"; see authThrottleKeys in @mail/platform). The
+  // service decides (window, lock, delay); the backend keeps the records, shared by all its replicas.
+  /** The records of these keys at `now`: failures after `since`, and the lock. Keys with neither are absent. */
+  getAuthFailures(keys: string[], since: number): Promise<Map<string, AuthFailureRecord>>;
+  /**
+   * Records one failure of `key` at `now`, kept for `windowMs`. Returns the key's record with the failures
+   * after `now - windowMs`: this one and every one recorded before it, on any replica (so concurrent
+   * failures can never all see a count below the real one).
+   */
+  addAuthFailure(key: string, now: number, windowMs: number): Promise<AuthFailureRecord>;
+  /** Locks `key` until `untilMs`; a lock that ends later already stays as it is. */
+  lockAuth(key: string, untilMs: number): Promise<void>;
+  /** Forgets the key's failures and lock (a successful login clears its account's). */
+  clearAuthFailures(key: string): Promise<void>;
+  /** Removes the failures older than their window and the locks that have ended by `now`; returns how many. */
+  pruneAuthFailures(now: number): Promise<number>;
 
   close(): Promise<void>;
 }
