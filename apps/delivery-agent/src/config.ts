@@ -1,7 +1,7 @@
 // delivery-agent settings, from the environment.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { intSetting, loadConfig, portSetting } from '@mail/platform';
+import { boolSetting, intSetting, loadConfig, portSetting } from '@mail/platform';
 
 const ms = (fallback: number) => intSetting(fallback, 1);
 
@@ -41,6 +41,10 @@ const schema = z.object({
   rateWindowMs: ms(60_000),
   /** Overrides: "domain=connections/messages,...". */
   domainLimits: z.string().default(''),
+  /** Per-domain connection limits count across all delivery-agent replicas (JetStream KV slots). */
+  sharedSlots: boolSetting(true),
+  /** A slot whose holder stopped refreshing it (a crash) is free again after this long. */
+  slotLeaseMs: intSetting(30_000, 1000),
   /** How long a destination that failed at the connection level is left alone. */
   destinationBackoffMs: intSetting(60_000, 0),
 });
@@ -76,6 +80,8 @@ export const loadDeliveryAgentConfig = (env: NodeJS.ProcessEnv = process.env): D
       rateWindowMs: 'DELIVERY_RATE_WINDOW_MS',
       domainLimits: 'DELIVERY_DOMAIN_LIMITS',
       destinationBackoffMs: 'DELIVERY_DESTINATION_BACKOFF_MS',
+      sharedSlots: 'DELIVERY_SHARED_SLOTS',
+      slotLeaseMs: 'DELIVERY_SLOT_LEASE_MS',
     },
     env,
   );

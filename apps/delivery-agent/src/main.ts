@@ -17,6 +17,7 @@ import { DeliveryEvents } from './events.js';
 import { LocalDelivery } from './local-delivery.js';
 import { RemoteDelivery } from './remote-delivery.js';
 import { parseTransportMap, systemResolver } from './routing.js';
+import { SharedDomainSlots } from './shared-slots.js';
 import { parseDomainLimits, Throttle } from './throttle.js';
 import { DeliveryWorker } from './worker.js';
 
@@ -50,7 +51,8 @@ async function main(): Promise<void> {
   const nats = await connectNats(config.natsUrl, 'delivery-agent', logger);
   await ensureStreams(nats, 1024 * 1024);
   const local = new LocalDelivery(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.deliverTimeoutMs);
-  const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, remote, throttle, events);
+  const slots = config.sharedSlots ? await SharedDomainSlots.open(nats, config.slotLeaseMs) : undefined;
+  const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, remote, throttle, events, slots);
   const stop = await runConsumer(nats, {
     stream: DELIVERY_STREAM,
     durable: DELIVERY_CONSUMER,

@@ -8,6 +8,7 @@ import { RetryLater, type NatsContext } from '@mail/platform';
 import type { LocalDelivery } from './local-delivery.js';
 import type { RemoteDelivery } from './remote-delivery.js';
 import type { DeliveryEvents } from './events.js';
+import type { SharedDomainSlots } from './shared-slots.js';
 import type { Throttle } from './throttle.js';
 
 export class TemporaryDeliveryFailure extends Error {}
@@ -22,6 +23,8 @@ export class DeliveryWorker {
     private readonly remote: RemoteDelivery,
     private readonly throttle: Throttle,
     private readonly events: DeliveryEvents,
+    /** Cluster-wide connection slots per domain; undefined = per-process limits only. */
+    private readonly slots?: SharedDomainSlots,
   ) {}
 
   async handle(job: DeliveryJob, deliveryCount: number): Promise<void> {
@@ -51,12 +54,18 @@ export class DeliveryWorker {
         throw new TemporaryDeliveryFailure(`${temporary.length} recipient(s) deferred (attempt ${deliveryCount}): ${temporary[0]!.reply}`);
       }
     } else {
-      const release = await this.throttle.domainSlot(domain);
+      // The domain's connection limit holds for the whole cluster when slots are shared; all busy
+      // means the job goes back to JetStream for a moment, and other domains' jobs flow meanwhile.
+      const maxConnections = this.throttle.limitsFor(domain).maxConnections;
+      const shared = this.slots ? await this.slots.tryAcquire(domain, maxConnections) : undefined;
+      if (this.slots && !shared) throw new RetryLater(500 + Math.floor(Math.random() * 1000));
+      const localSlot = shared ? undefined : await this.throttle.domainSlot(domain);
       try {
         this.throttle.recordSent(domain);
         results = await this.remote.deliver({ queueId: job.queueId, domain, sender: job.sender, recipients: job.recipients, smtputf8: job.smtputf8, message });
       } finally {
-        release();
+        localSlot?.();
+        await shared?.();
       }
     }
     const elapsed = seconds();

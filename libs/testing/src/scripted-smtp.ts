@@ -19,6 +19,8 @@ export interface Script {
   rcpt?: (recipient: string, attempt: number) => string;
   /** Reply after the data; default 250. */
   data?: (attempt: number) => string;
+  /** Wait this long before answering the end of data (a slow server). */
+  dataDelayMs?: number;
 }
 
 export class ScriptedSmtpServer {
@@ -26,6 +28,8 @@ export class ScriptedSmtpServer {
   readonly rcptAttempts = new Map<string, number>();
   dataAttempts = 0;
   connections = 0;
+  /** The most connections that were open at the same time. */
+  maxConcurrent = 0;
   port = 0;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
@@ -46,6 +50,7 @@ export class ScriptedSmtpServer {
   private session(socket: Socket): void {
     this.connections++;
     this.sockets.add(socket);
+    this.maxConcurrent = Math.max(this.maxConcurrent, this.sockets.size);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
     const write = (line: string) => socket.write(`${line}\r\n`);
@@ -68,8 +73,13 @@ export class ScriptedSmtpServer {
           const data = Buffer.from(raw.toString('latin1').replace(/^\.\./gm, '.'), 'latin1');
           this.dataAttempts++;
           const reply = this.script.data?.(this.dataAttempts) ?? '250 2.0.0 accepted';
-          if (reply.startsWith('2')) this.transactions.push({ sender, recipients, data, ehloParameters: ehlo });
-          write(reply);
+          const transaction = { sender, recipients, data, ehloParameters: ehlo };
+          const answer = () => {
+            if (reply.startsWith('2')) this.transactions.push(transaction);
+            write(reply);
+          };
+          if (this.script.dataDelayMs) setTimeout(answer, this.script.dataDelayMs);
+          else answer();
           continue;
         }
         const lf = buffer.indexOf('\n');

@@ -111,6 +111,12 @@ class ClientConnection {
     this.extensions = new Map();
   }
 
+  /** Ends the session politely (RFC 5321 §4.1.1.10); the reply is awaited briefly, then the socket closes. */
+  async quit(): Promise<void> {
+    this.send('QUIT');
+    await this.reader.read(2000).catch(() => undefined);
+  }
+
   close(): void {
     this.socket.destroy();
   }
@@ -196,7 +202,7 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
     const accepted = results.filter((r) => r.outcome === 'delivered');
     const data = pipelining ? await connection.reader.read(timeouts.dataInit) : accepted.length > 0 ? await connection.command('DATA', timeouts.dataInit) : undefined;
     if (accepted.length === 0) {
-      connection.send('QUIT');
+      await connection.quit();
       return results;
     }
     if (!data || data.code !== 354) {
@@ -224,12 +230,12 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
       return results;
     }
     for (const r of accepted) Object.assign(r, { outcome: outcomeOf(final.code), reply: replyText(final) });
-    connection.send('QUIT');
+    await connection.quit();
     return results;
   } catch (err) {
     if (err instanceof HostFailure) throw err;
     throw new HostFailure((err as Error).message);
   } finally {
-    setTimeout(() => connection.close(), 100).unref();
+    connection.close();
   }
 }
