@@ -3,7 +3,7 @@
 // streaming reads, and the UPDATE-state deletions.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MailboxStoreClient, type Chunk } from '@mail/contracts';
-import { deadline, grpc, isGrpcStatus, unary } from '@mail/platform';
+import { channelReady, deadline, grpc, isGrpcStatus, unary } from '@mail/platform';
 import type { Logger } from 'pino';
 import { pop3Metrics } from './metrics.js';
 import type { Maildrop, Pop3AuthOutcome, Pop3Hooks } from './protocol/session.js';
@@ -71,6 +71,11 @@ export class MaildropService implements Pop3Hooks {
         await unary(client.closeMaildrop.bind(client), { mailbox, leaseId, deleteUidls }, timeoutMs);
       },
     };
+  }
+
+  /** mailbox-store is reachable (for /readyz). */
+  ready(): boolean {
+    return channelReady(this.client);
   }
 
   close(): void {

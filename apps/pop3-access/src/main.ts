@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     servers.push(secure);
     bound.pop3s = `${config.host}:${await listen(secure.server, config.tlsPort, config.host)}`;
   } else if (!tls) logger.warn('no TLS certificate (TLS_CERT_FILE/TLS_KEY_FILE): POP3S is off and STLS is not offered');
-  const observability = await startObservability({ service: 'pop3-access', host: config.httpHost, port: config.httpPort, ready: () => true });
+  const observability = await startObservability({ service: 'pop3-access', host: config.httpHost, port: config.httpPort, ready: () => maildrops.ready() });
   logger.info({ ...bound, http: observability.port, tls: Boolean(tls) }, 'pop3-access listening');
   onShutdown(logger, async () => {
     await Promise.all(servers.map((s) => s.close()));

@@ -3,7 +3,7 @@
 // passes the client address, answers a lock as such and applies the growing delay before a failure.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MailboxStoreClient, RecipientKind } from '@mail/contracts';
-import { grpc, unary } from '@mail/platform';
+import { channelReady, grpc, unary } from '@mail/platform';
 import type { AuthOutcome, RecipientVerdict } from './protocol/session.js';
 
 export class MailboxDirectory {
@@ -39,6 +39,11 @@ export class MailboxDirectory {
     // The growing delay slows a password guesser down; the answer itself stays the same.
     await sleep(reply.delayMs);
     return { ok: false };
+  }
+
+  /** mailbox-store is reachable (for /readyz). */
+  ready(): boolean {
+    return channelReady(this.client);
   }
 
   close(): void {

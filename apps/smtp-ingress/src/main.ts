@@ -16,6 +16,7 @@ import {
 } from '@mail/platform';
 import { loadSmtpIngressConfig } from './config.js';
 import { MailboxDirectory } from './directory.js';
+import { IngressEvents } from './events.js';
 import { smtpMetrics } from './metrics.js';
 import { WindowRateLimit } from './rate-limit.js';
 import { createSmtpServer, type ListenerProfile, type SmtpServer } from './server.js';
@@ -26,6 +27,7 @@ const logger = createLogger('smtp-ingress');
 
 async function main(): Promise<void> {
   const config = loadSmtpIngressConfig();
+  const events = new IngressEvents(logger);
   const tls = await TlsMaterial.load(config.tls, logger);
   const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger);
   await ensureStreams(nats, 1024 * 1024);
@@ -39,6 +41,7 @@ async function main(): Promise<void> {
     isTrustedNetwork: parseNetworks(config.relayNetworks),
     isTrustedProxy: parseNetworks(config.proxyTrustedNetworks),
     connections: new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress),
+    events,
   };
   const listeners: { profile: ListenerProfile; port: number | null }[] = [
     { profile: { name: 'smtp', implicitTls: false, auth: false, authRequired: false }, port: config.port },
@@ -52,11 +55,17 @@ async function main(): Promise<void> {
     if (port === null) continue;
     const hooks: SessionHooks = {
       checkRecipient: (address) => directory.check(address),
-      enqueue: async (queueId, envelope, message) => {
-        await spool.enqueue(queueId, envelope, message, '');
-        smtpMetrics.accepted.inc();
-        smtpMetrics.bytes.inc(message.length);
-        logger.info({ queueId, listener: profile.name, sender: envelope.sender, recipients: envelope.recipients.length, size: message.length }, 'message accepted');
+      enqueue: async (queueId, envelope, message, clientAddress) => {
+        await spool.enqueue(queueId, envelope, message, clientAddress);
+        events.emit({
+          event: 'message-accepted',
+          queueId,
+          listener: profile.name,
+          client: clientAddress,
+          sender: envelope.sender,
+          recipients: envelope.recipients.length,
+          size: message.length,
+        });
       },
       newQueueId: () => newQueueId(),
       admitMessage: (clientAddress) => messageRate.admit(clientAddress),
@@ -71,7 +80,7 @@ async function main(): Promise<void> {
     service: 'smtp-ingress',
     host: config.httpHost,
     port: config.httpPort,
-    ready: () => !nats.nc.isClosed(),
+    ready: () => nats.connected() && directory.ready(),
   });
   logger.info({ ...bound, http: observability.port, tls: Boolean(tls) }, 'smtp-ingress listening');
   onShutdown(logger, async () => {

@@ -7,6 +7,7 @@ import { acceptConnection, upgradeToTls, type ConnectionLimits, type TlsMaterial
 import { DataReader } from './protocol/data-reader.js';
 import { formatReply, Replies, type Reply } from './protocol/replies.js';
 import { SmtpSession, type SessionHooks, type SessionLimits } from './protocol/session.js';
+import type { IngressEvents } from './events.js';
 import { smtpMetrics } from './metrics.js';
 
 export interface SmtpServerOptions extends SessionLimits {
@@ -23,6 +24,7 @@ export interface SmtpServerOptions extends SessionLimits {
   enforceSenderOwnership: boolean;
   tls: TlsMaterial | undefined;
   connections: ConnectionLimits;
+  events: IngressEvents;
   maxConnectionsPerAddress: number;
 }
 
@@ -59,6 +61,7 @@ class SmtpConnection {
     private readonly session: SmtpSession,
     private readonly options: SmtpServerOptions,
     private readonly logger: Logger,
+    private readonly where: { client: string; listener: string },
   ) {}
 
   /** Graceful shutdown: an idle session is told 421 now; one in a transaction gets to finish it first. */
@@ -140,7 +143,7 @@ class SmtpConnection {
         }
       }
     } catch (err) {
-      this.logger.error({ err }, 'session failed');
+      this.options.events.emit({ event: 'session-failed', error: err instanceof Error ? err.message : String(err), ...this.where });
       this.send({ ...Replies.notQueued(), close: true });
     } finally {
       this.busy = false;
@@ -154,7 +157,7 @@ class SmtpConnection {
   }
 
   send(reply: Reply): void {
-    if (reply.reason) smtpMetrics.rejected.inc({ reason: reply.reason });
+    if (reply.reason) this.options.events.emit({ event: 'refused', reason: reply.reason, reply: `${reply.code} ${reply.status ?? ''}`.trim(), ...this.where });
     if (this.closed || !this.socket.writable) return;
     this.socket.write(formatReply(reply));
     if (reply.startTls) this.startTls();
@@ -163,7 +166,7 @@ class SmtpConnection {
       this.socket.end();
       this.socket.setTimeout(10_000, () => this.socket.destroy());
     } else if (this.socket.writableLength > MAX_UNREAD_OUTPUT) {
-      this.logger.warn('client does not read its replies; dropping the connection');
+      this.options.events.emit({ event: 'slow-reader-dropped', ...this.where });
       this.closed = true;
       this.socket.destroy();
     }
@@ -185,7 +188,7 @@ class SmtpConnection {
         secure.on('close', () => (this.closed = true));
       },
       failed: (err) => {
-        this.logger.info({ err: err.message }, 'TLS handshake failed');
+        this.options.events.emit({ event: 'tls-handshake-failed', error: err.message, ...this.where });
         this.closed = true;
       },
     });
@@ -255,7 +258,10 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
       options,
       hooks,
     );
-    const connection = new SmtpConnection(socket, session, options, logger.child({ client: clientAddress, listener: profile.name }));
+    const connection = new SmtpConnection(socket, session, options, logger.child({ client: clientAddress, listener: profile.name }), {
+      client: clientAddress,
+      listener: profile.name,
+    });
     connections.add(connection);
     connection.onClose = () => connections.delete(connection);
     connection.start();

@@ -32,7 +32,7 @@ export interface SessionHooks {
   /** Where a recipient lives; throw for a temporary failure (answered 451). */
   checkRecipient(address: string): Promise<RecipientVerdict>;
   /** Makes the message and its queue entry durable; resolves only then. Throw to answer 451. */
-  enqueue(queueId: string, envelope: Envelope, message: Buffer): Promise<void>;
+  enqueue(queueId: string, envelope: Envelope, message: Buffer, clientAddress: string): Promise<void>;
   newQueueId(): string;
   /** Rate limit per client address: false refuses the transaction at MAIL with 450 4.7.1. */
   admitMessage?(clientAddress: string): boolean;
@@ -398,7 +398,7 @@ export class SmtpSession {
     });
     const message = Buffer.concat([Buffer.from(received, 'utf8'), result.message]);
     try {
-      await this.hooks.enqueue(queueId, envelope, message);
+      await this.hooks.enqueue(queueId, envelope, message, this.context.clientAddress);
     } catch {
       return Replies.notQueued();
     }

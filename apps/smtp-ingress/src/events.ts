@@ -1,0 +1,32 @@
+// The events smtp-ingress reports, in one catalogue. Each becomes one JSON log line (with the queue id
+// when there is one) and, where it counts something, a metric: names and labels are decided here once.
+import type { Logger } from 'pino';
+import { smtpMetrics } from './metrics.js';
+
+export type IngressEvent =
+  | { event: 'message-accepted'; queueId: string; listener: string; client: string; sender: string; recipients: number; size: number }
+  | { event: 'refused'; reason: string; reply: string; client: string; listener: string }
+  | { event: 'session-failed'; client: string; listener: string; error: string }
+  | { event: 'tls-handshake-failed'; client: string; listener: string; error: string }
+  | { event: 'slow-reader-dropped'; client: string; listener: string };
+
+const CATALOGUE: { [K in IngressEvent['event']]: { level: 'debug' | 'info' | 'warn' | 'error'; message: string } } = {
+  'message-accepted': { level: 'info', message: 'message accepted' },
+  refused: { level: 'info', message: 'refused' },
+  'session-failed': { level: 'error', message: 'session failed' },
+  'tls-handshake-failed': { level: 'info', message: 'TLS handshake failed' },
+  'slow-reader-dropped': { level: 'warn', message: 'client does not read its replies; connection dropped' },
+};
+
+export class IngressEvents {
+  constructor(private readonly logger: Logger) {}
+
+  emit(event: IngressEvent): void {
+    const { level, message } = CATALOGUE[event.event];
+    this.logger[level](event, message);
+    if (event.event === 'message-accepted') {
+      smtpMetrics.accepted.inc();
+      smtpMetrics.bytes.inc(event.size);
+    } else if (event.event === 'refused') smtpMetrics.rejected.inc({ reason: event.reason });
+  }
+}
