@@ -3,7 +3,7 @@
 // and the autologout timer.
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { acceptConnection, ConnectionLimits, upgradeToTls, type TlsMaterial } from '@mail/platform';
+import { acceptConnection, ConnectionLimits, LineReader, upgradeToTls, type TlsMaterial } from '@mail/platform';
 import { dotStuff } from './protocol/multiline.js';
 import { Pop3Session, type Pop3Hooks, type Pop3Response } from './protocol/session.js';
 
@@ -26,10 +26,9 @@ const MAX_PENDING_INPUT = 64 * 1024;
 const MAX_UNREAD_OUTPUT = 1024 * 1024;
 
 class Pop3Connection {
-  private pending: Buffer = Buffer.alloc(0);
+  private readonly lines: LineReader;
   private busy = false;
   private closed = false;
-  private discardingLongLine = false;
   private upgrading = false;
   /** The client sent FIN: answer what it sent, then close our side. */
   private peerEnded = false;
@@ -39,7 +38,9 @@ class Pop3Connection {
     private readonly session: Pop3Session,
     private readonly options: Pop3ServerOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.lines = new LineReader(options.maxCommandLineBytes);
+  }
 
   start(): void {
     this.socket.on('close', () => {
@@ -56,8 +57,8 @@ class Pop3Connection {
     socket.on('timeout', () => this.finish({ ok: false, text: 'Autologout: idle too long', close: true }));
     socket.on('data', (chunk: Buffer) => {
       if (this.closed || this.upgrading) return;
-      this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-      if (this.pending.length > MAX_PENDING_INPUT) this.socket.pause();
+      this.lines.push(chunk);
+      if (this.lines.buffered > MAX_PENDING_INPUT) this.socket.pause();
       void this.pump();
     });
     socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
@@ -73,22 +74,13 @@ class Pop3Connection {
     this.busy = true;
     try {
       while (!this.closed && !this.upgrading) {
-        const lf = this.pending.indexOf(0x0a);
-        if (lf < 0) {
-          if (this.pending.length > this.options.maxCommandLineBytes) {
-            this.discardingLongLine = true;
-            this.pending = Buffer.alloc(0);
-          }
-          break;
-        }
-        const raw = this.pending.subarray(0, lf);
-        this.pending = this.pending.subarray(lf + 1);
-        if (this.discardingLongLine || raw.length + 1 > this.options.maxCommandLineBytes) {
-          this.discardingLongLine = false;
+        const next = this.lines.next();
+        if (!next) break;
+        if ('tooLong' in next) {
           await this.write({ ok: false, text: 'Line too long' });
           continue;
         }
-        const response = await this.session.command(raw.toString('utf8').replace(/\r$/, ''));
+        const response = await this.session.command(next.line);
         await this.write(response);
         if (response.startTls) this.startTls();
         else if (response.close) this.finish();
@@ -99,7 +91,7 @@ class Pop3Connection {
     } finally {
       this.busy = false;
     }
-    if (this.socket.isPaused() && this.pending.length <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
+    if (this.socket.isPaused() && this.lines.buffered <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
     if (this.peerEnded && !this.busy && !this.closed) {
       // Everything complete that the client sent before its FIN has been answered (an unfinished DATA is dropped).
       this.closed = true;
@@ -127,7 +119,7 @@ class Pop3Connection {
   /** RFC 2595 §4 (and the lesson of CVE-2011-0411): input sent before the handshake is thrown away. */
   private startTls(): void {
     this.upgrading = true;
-    this.pending = Buffer.alloc(0);
+    this.lines.clear();
     upgradeToTls(this.socket, this.options.tls!, this.options.idleTimeoutMs, {
       secure: (secure) => {
         this.socket = secure;

@@ -3,7 +3,7 @@
 // connection-level limits (connections in all and per client address, line length, timeouts).
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { acceptConnection, upgradeToTls, type ConnectionLimits, type TlsMaterial } from '@mail/platform';
+import { acceptConnection, LineReader, upgradeToTls, type ConnectionLimits, type TlsMaterial } from '@mail/platform';
 import { DataReader } from './protocol/data-reader.js';
 import { formatReply, Replies, type Reply } from './protocol/replies.js';
 import { SmtpSession, type SessionHooks, type SessionLimits } from './protocol/session.js';
@@ -43,9 +43,8 @@ const MAX_PENDING_INPUT = 64 * 1024;
 const MAX_UNREAD_OUTPUT = 1024 * 1024;
 
 class SmtpConnection {
-  private pending: Buffer = Buffer.alloc(0);
   private dataReader: DataReader | undefined;
-  private discardingLongLine = false;
+  private readonly lines: LineReader;
   private busy = false;
   private closed = false;
   private upgrading = false;
@@ -62,7 +61,9 @@ class SmtpConnection {
     private readonly options: SmtpServerOptions,
     private readonly logger: Logger,
     private readonly where: { client: string; listener: string },
-  ) {}
+  ) {
+    this.lines = new LineReader(options.maxCommandLineBytes);
+  }
 
   /** Graceful shutdown: an idle session is told 421 now; one in a transaction gets to finish it first. */
   drain(): void {
@@ -92,8 +93,8 @@ class SmtpConnection {
 
   private receive(chunk: Buffer): void {
     if (this.closed || this.upgrading) return;
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    if (this.pending.length > MAX_PENDING_INPUT && !this.dataReader) this.socket.pause();
+    this.lines.push(chunk);
+    if (this.lines.buffered > MAX_PENDING_INPUT && !this.dataReader) this.socket.pause();
     void this.pump();
   }
 
@@ -104,13 +105,11 @@ class SmtpConnection {
     try {
       while (!this.closed && !this.upgrading) {
         if (this.dataReader) {
-          if (this.pending.length === 0) break;
-          const used = this.dataReader.push(this.pending);
-          if (used < 0) {
-            this.pending = Buffer.alloc(0);
-            break;
-          }
-          this.pending = this.pending.subarray(used);
+          if (this.lines.buffered === 0) break;
+          const input = this.lines.takeAll();
+          const used = this.dataReader.push(input);
+          if (used < 0) break;
+          this.lines.giveBack(input.subarray(used)); // pipelined commands after the terminator
           const result = this.dataReader.result();
           this.dataReader = undefined;
           this.socket.setTimeout(this.options.commandTimeoutMs);
@@ -118,23 +117,13 @@ class SmtpConnection {
           if (this.draining) this.send(Replies.shuttingDown());
           continue;
         }
-        const lf = this.pending.indexOf(0x0a);
-        if (lf < 0) {
-          if (this.pending.length > this.options.maxCommandLineBytes) {
-            this.discardingLongLine = true;
-            this.pending = Buffer.alloc(0);
-          }
-          break;
-        }
-        const raw = this.pending.subarray(0, lf);
-        this.pending = this.pending.subarray(lf + 1);
-        if (this.discardingLongLine || raw.length + 1 > this.options.maxCommandLineBytes) {
-          this.discardingLongLine = false;
+        const next = this.lines.next();
+        if (!next) break;
+        if ('tooLong' in next) {
           this.send(this.session.lineTooLong(this.options.maxCommandLineBytes));
           continue;
         }
-        const line = raw.toString('utf8').replace(/\r$/, '');
-        const reply = await this.session.command(line);
+        const reply = await this.session.command(next.line);
         this.send(reply);
         if (this.draining && !this.session.inTransaction && this.session.state !== 'Data') this.send(Replies.shuttingDown());
         if (this.session.state === 'Data') {
@@ -148,7 +137,7 @@ class SmtpConnection {
     } finally {
       this.busy = false;
     }
-    if (this.socket.isPaused() && this.pending.length <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
+    if (this.socket.isPaused() && this.lines.buffered <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
     if (this.peerEnded && !this.busy && !this.closed) {
       // Everything complete that the client sent before its FIN has been answered (an unfinished DATA is dropped).
       this.closed = true;
@@ -178,7 +167,7 @@ class SmtpConnection {
    */
   private startTls(): void {
     this.upgrading = true;
-    this.pending = Buffer.alloc(0);
+    this.lines.clear();
     upgradeToTls(this.socket, this.options.tls!, this.options.commandTimeoutMs, {
       secure: (secure) => {
         this.socket = secure;

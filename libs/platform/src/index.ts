@@ -13,3 +13,4 @@ export * from './metrics.js';
 export * from './proxy-protocol.js';
 export * from './accept.js';
 export * from './networks.js';
+export * from './line-reader.js';
