@@ -41,8 +41,11 @@ const schema = z.object({
   rateWindowMs: ms(60_000),
   /** Overrides: "domain=connections/messages,...". */
   domainLimits: z.string().default(''),
-  /** Per-domain connection limits count across all delivery-agent replicas (JetStream KV slots). */
-  sharedSlots: boolSetting(true),
+  /**
+   * Per-domain limits count across all delivery-agent replicas (JetStream KV): connection slots, the
+   * message rate, and the back-off of a failing domain. Off: each process keeps its own.
+   */
+  sharedLimits: boolSetting(true),
   /** A slot whose holder stopped refreshing it (a crash) is free again after this long. */
   slotLeaseMs: intSetting(30_000, 1000),
   /** How long a destination that failed at the connection level is left alone. */
@@ -80,7 +83,7 @@ export const loadDeliveryAgentConfig = (env: NodeJS.ProcessEnv = process.env): D
       rateWindowMs: 'DELIVERY_RATE_WINDOW_MS',
       domainLimits: 'DELIVERY_DOMAIN_LIMITS',
       destinationBackoffMs: 'DELIVERY_DESTINATION_BACKOFF_MS',
-      sharedSlots: 'DELIVERY_SHARED_SLOTS',
+      sharedLimits: 'DELIVERY_SHARED_LIMITS',
       slotLeaseMs: 'DELIVERY_SLOT_LEASE_MS',
     },
     env,

@@ -17,6 +17,7 @@ import { DeliveryEvents } from './events.js';
 import { LocalDelivery } from './local-delivery.js';
 import { RemoteDelivery } from './remote-delivery.js';
 import { parseTransportMap, systemResolver } from './routing.js';
+import { SharedDomainBackoff, SharedDomainRate } from './shared-limits.js';
 import { SharedDomainSlots } from './shared-slots.js';
 import { parseDomainLimits, Throttle } from './throttle.js';
 import { DeliveryWorker } from './worker.js';
@@ -28,6 +29,16 @@ async function main(): Promise<void> {
   const events = new DeliveryEvents(logger);
   const defaults = { maxConnections: config.maxConnectionsPerDomain, maxMessagesPerWindow: config.maxMessagesPerWindow, windowMs: config.rateWindowMs };
   const throttle = new Throttle(defaults, parseDomainLimits(config.domainLimits, defaults), config.maxConnectionsPerHost, config.destinationBackoffMs);
+  const nats = await connectNats(config.natsUrl, 'delivery-agent', logger);
+  await ensureStreams(nats, 1024 * 1024);
+  // Per-domain limits shared by every replica (or, switched off, kept by each process).
+  const shared = config.sharedLimits
+    ? {
+        slots: await SharedDomainSlots.open(nats, config.slotLeaseMs),
+        rate: await SharedDomainRate.open(nats, config.rateWindowMs),
+        backoff: config.destinationBackoffMs > 0 ? await SharedDomainBackoff.open(nats, config.destinationBackoffMs) : undefined,
+      }
+    : undefined;
   const remote = new RemoteDelivery(
     {
       heloName: config.heloName,
@@ -47,12 +58,10 @@ async function main(): Promise<void> {
     systemResolver,
     throttle,
     events,
+    shared?.backoff,
   );
-  const nats = await connectNats(config.natsUrl, 'delivery-agent', logger);
-  await ensureStreams(nats, 1024 * 1024);
   const local = new LocalDelivery(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.deliverTimeoutMs);
-  const slots = config.sharedSlots ? await SharedDomainSlots.open(nats, config.slotLeaseMs) : undefined;
-  const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, remote, throttle, events, slots);
+  const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, remote, throttle, events, shared?.slots, shared?.rate);
   const stop = await runConsumer(nats, {
     stream: DELIVERY_STREAM,
     durable: DELIVERY_CONSUMER,

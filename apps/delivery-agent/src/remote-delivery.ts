@@ -4,6 +4,7 @@ import type { DeliveryEvents } from './events.js';
 import type { RecipientResult } from '@mail/contracts';
 import { route, type Hop, type MxResolver } from './routing.js';
 import { deliverToHost, HostFailure, type SmtpTimeouts, type TlsPolicy } from './smtp-client/transaction.js';
+import type { DomainBackoff } from './shared-limits.js';
 import type { Throttle } from './throttle.js';
 
 export interface RemoteDeliveryOptions {
@@ -29,12 +30,14 @@ export class RemoteDelivery {
     private readonly resolver: MxResolver,
     private readonly throttle: Throttle,
     private readonly events: DeliveryEvents,
+    /** The domain-level back-off: this process's, or the cluster's (shared-limits.ts). */
+    private readonly backoff: DomainBackoff = localDomainBackoff(throttle),
   ) {}
 
   async deliver(job: RemoteJob): Promise<RecipientResult[]> {
     const all = (outcome: RecipientResult['outcome'], reply: string, remoteMta = '') =>
       job.recipients.map((recipient) => ({ recipient, outcome, reply, remoteMta }));
-    const backedOff = this.throttle.backedOff(`domain:${job.domain}`);
+    const backedOff = await this.backoff.get(job.domain);
     if (backedOff) return all('temporary', `451 4.4.1 ${job.domain} is backed off after recent failures: ${backedOff}`);
 
     const destination = await route(job.domain, this.options.transports, this.resolver, this.options.smtpPort);
@@ -64,7 +67,7 @@ export class RemoteDelivery {
           timeouts: this.options.timeouts,
         });
         this.throttle.clearBackoff(hostKey);
-        this.throttle.clearBackoff(`domain:${job.domain}`);
+        await this.backoff.clear(job.domain);
         this.events.emit({ event: 'remote-transaction', queueId: job.queueId, host: hop.host, port: hop.port, outcomes: outcomes.map((o) => o.outcome) });
         return outcomes.map((o) => ({ ...o, remoteMta: hop.host }));
       } catch (err) {
@@ -79,7 +82,16 @@ export class RemoteDelivery {
         release();
       }
     }
-    this.throttle.backOff(`domain:${job.domain}`, failures[0] ?? 'no host reachable');
+    await this.backoff.set(job.domain, failures[0] ?? 'no host reachable');
     return all('temporary', `451 4.4.1 no host for ${job.domain} took the message: ${failures.join('; ')}`);
   }
+}
+
+/** The domain back-off kept in this process's throttle. */
+export function localDomainBackoff(throttle: Throttle): DomainBackoff {
+  return {
+    get: async (domain) => throttle.backedOff(`domain:${domain}`),
+    set: async (domain, reason) => throttle.backOff(`domain:${domain}`, reason),
+    clear: async (domain) => throttle.clearBackoff(`domain:${domain}`),
+  };
 }

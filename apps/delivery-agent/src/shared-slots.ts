@@ -5,14 +5,12 @@
 // key expires with the bucket's TTL, so the slot comes back by itself.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Kvm, type KV } from '@nats-io/kv';
-import { StorageType } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import type { NatsContext } from '@mail/platform';
+import { domainKey, openTtlBucket } from './shared-limits.js';
 
 export const SLOTS_BUCKET = 'delivery-slots';
 
-/** KV keys allow [-/_=.a-zA-Z0-9]: plain domains as they are, anything else (IDN in UTF-8) as hex. */
-const keyOf = (domain: string) => (/^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$/.test(domain) ? domain : `x${Buffer.from(domain).toString('hex')}`);
 
 export class SharedDomainSlots {
   private readonly holder = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -23,18 +21,12 @@ export class SharedDomainSlots {
   ) {}
 
   static async open(nats: NatsContext, leaseMs: number): Promise<SharedDomainSlots> {
-    const kv = await new Kvm(nats.js).create(SLOTS_BUCKET, {
-      history: 1,
-      ttl: leaseMs,
-      storage: StorageType.File,
-      replicas: nats.settings.streamReplicas,
-    });
-    return new SharedDomainSlots(kv, leaseMs);
+    return new SharedDomainSlots(await openTtlBucket(nats, SLOTS_BUCKET, leaseMs), leaseMs);
   }
 
   /** Takes one of the domain's `max` slots; undefined when all are held (try again a little later). */
   async tryAcquire(domain: string, max: number): Promise<(() => Promise<void>) | undefined> {
-    const base = keyOf(domain.toLowerCase());
+    const base = domainKey(domain.toLowerCase());
     // Start at a random slot so that replicas do not all race for slot 0.
     const offset = Math.floor(Math.random() * max);
     for (let i = 0; i < max; i++) {

@@ -8,6 +8,7 @@ import { RetryLater, type NatsContext } from '@mail/platform';
 import type { LocalDelivery } from './local-delivery.js';
 import type { RemoteDelivery } from './remote-delivery.js';
 import type { DeliveryEvents } from './events.js';
+import type { SharedDomainRate } from './shared-limits.js';
 import type { SharedDomainSlots } from './shared-slots.js';
 import type { Throttle } from './throttle.js';
 
@@ -23,8 +24,9 @@ export class DeliveryWorker {
     private readonly remote: RemoteDelivery,
     private readonly throttle: Throttle,
     private readonly events: DeliveryEvents,
-    /** Cluster-wide connection slots per domain; undefined = per-process limits only. */
+    /** Cluster-wide connection slots and message rate per domain; undefined = per-process limits only. */
     private readonly slots?: SharedDomainSlots,
+    private readonly rate?: SharedDomainRate,
   ) {}
 
   async handle(job: DeliveryJob, deliveryCount: number): Promise<void> {
@@ -32,7 +34,8 @@ export class DeliveryWorker {
     const isLocal = await this.local.isLocalDomain(domain);
     // Wait for the domain's rate window before reading the message: the job stays in JetStream meanwhile.
     if (!isLocal) {
-      const wait = this.throttle.rateDelay(domain);
+      const perWindow = this.throttle.limitsFor(domain).maxMessagesPerWindow;
+      const wait = this.rate ? await this.rate.admit(domain, perWindow) : this.throttle.rateDelay(domain);
       if (wait > 0) throw new RetryLater(wait);
     }
     const message = await this.spool.getBlob(job.queueId);
@@ -61,7 +64,7 @@ export class DeliveryWorker {
       if (this.slots && !shared) throw new RetryLater(500 + Math.floor(Math.random() * 1000));
       const localSlot = shared ? undefined : await this.throttle.domainSlot(domain);
       try {
-        this.throttle.recordSent(domain);
+        if (!this.rate) this.throttle.recordSent(domain);
         results = await this.remote.deliver({ queueId: job.queueId, domain, sender: job.sender, recipients: job.recipients, smtputf8: job.smtputf8, message });
       } finally {
         localSlot?.();
