@@ -4,8 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MailboxStoreClient, type Chunk } from '@mail/contracts';
 import { channelReady, deadline, grpc, isGrpcStatus, unary } from '@mail/platform';
-import type { Logger } from 'pino';
-import { pop3Metrics } from './metrics.js';
+import type { Pop3Events } from './events.js';
 import type { Maildrop, Pop3AuthOutcome, Pop3Hooks } from './protocol/session.js';
 
 export class MaildropService implements Pop3Hooks {
@@ -16,8 +15,7 @@ export class MaildropService implements Pop3Hooks {
     grpcTls: { credentials: grpc.ChannelCredentials; options: grpc.ClientOptions },
     private readonly leaseSeconds: number,
     private readonly timeoutMs: number,
-    private readonly logger: Logger,
-    private readonly onAuthFailure: () => void = () => undefined,
+    private readonly events: Pop3Events,
   ) {
     this.client = new MailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
   }
@@ -26,13 +24,14 @@ export class MaildropService implements Pop3Hooks {
     const request = { address: user, password, clientAddress, service: 'pop3-access' };
     const reply = await unary(this.client.authenticate.bind(this.client), request, this.timeoutMs);
     if (reply.ok) {
-      pop3Metrics.logins.inc({ result: 'success' });
+      this.events.emit({ event: 'login', user, client: clientAddress, result: 'success' });
       return { ok: true, mailbox: reply.mailbox };
     }
-    if (reply.locked) return { ok: false, locked: true };
-    pop3Metrics.logins.inc({ result: 'failure' });
-    pop3Metrics.authFailures.inc();
-    this.onAuthFailure();
+    if (reply.locked) {
+      this.events.emit({ event: 'login', user, client: clientAddress, result: 'locked' });
+      return { ok: false, locked: true };
+    }
+    this.events.emit({ event: 'login', user, client: clientAddress, result: 'failure' });
     // The growing delay slows a password guesser down; the answer itself stays the same.
     await sleep(reply.delayMs);
     return { ok: false };
@@ -49,16 +48,17 @@ export class MaildropService implements Pop3Hooks {
     const leaseId = opened.leaseId;
     const heartbeat = setInterval(() => {
       unary(this.client.renewMaildrop.bind(this.client), { mailbox, leaseId }, this.timeoutMs).catch((err: unknown) =>
-        this.logger.warn({ mailbox, err: (err as Error).message }, 'maildrop lease renewal failed'),
+        this.events.emit({ event: 'lease-renewal-failed', mailbox, error: (err as Error).message }),
       );
     }, (this.leaseSeconds * 1000) / 3);
     heartbeat.unref();
     const client = this.client;
     const timeoutMs = this.timeoutMs;
+    const events = this.events;
     return {
       messages: opened.messages.map((m) => ({ uidl: m.uidl, size: m.size })),
       async *read(uidl: string) {
-        pop3Metrics.retrievals.inc();
+        events.emit({ event: 'message-read', mailbox, uidl });
         const call = client.fetchMessage({ mailbox, leaseId, uidl }, { deadline: deadline(timeoutMs * 20) });
         try {
           for await (const chunk of call as AsyncIterable<Chunk>) yield chunk.data;

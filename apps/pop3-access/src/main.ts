@@ -1,6 +1,7 @@
 // pop3-access: the POP3 server (110 with STLS, 995 implicit TLS). Wiring only.
-import { ConnectionLimits, parseNetworks, createLogger, exitOnStartupError, grpcClientSetup, loadGrpcTlsSettings, listen, onShutdown, startObservability, TlsMaterial } from '@mail/platform';
+import { ConnectionLimits, createLogger, exitOnStartupError, grpcClientSetup, listen, loadGrpcTlsSettings, onShutdown, parseNetworks, startObservability, TlsMaterial } from '@mail/platform';
 import { loadPop3Config } from './config.js';
+import { Pop3Events } from './events.js';
 import { MaildropService } from './maildrops.js';
 import { createPop3Server, type Pop3Server } from './server.js';
 
@@ -9,8 +10,9 @@ const logger = createLogger('pop3-access');
 async function main(): Promise<void> {
   const config = loadPop3Config();
   const tls = await TlsMaterial.load(config.tls, logger);
-  const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.leaseSeconds, config.backendTimeoutMs, logger);
-  const options = { ...config, tls, isTrustedProxy: parseNetworks(config.proxyTrustedNetworks) };
+  const events = new Pop3Events(logger);
+  const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.leaseSeconds, config.backendTimeoutMs, events);
+  const options = { ...config, tls, events, isTrustedProxy: parseNetworks(config.proxyTrustedNetworks) };
   const connections = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress);
   const servers: Pop3Server[] = [];
   const bound: Record<string, string> = {};

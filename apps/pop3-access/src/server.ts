@@ -4,6 +4,7 @@
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { acceptConnection, ConnectionLimits, LineReader, upgradeToTls, type TlsMaterial } from '@mail/platform';
+import type { Pop3Events } from './events.js';
 import { dotStuff } from './protocol/multiline.js';
 import { Pop3Session, type Pop3Hooks, type Pop3Response } from './protocol/session.js';
 
@@ -16,6 +17,7 @@ export interface Pop3ServerOptions {
   maxAuthFailures: number;
   allowPlaintextAuth: boolean;
   tls: TlsMaterial | undefined;
+  events: Pop3Events;
   /** PROXY protocol from load balancers: whether to expect it, and from which peers. */
   proxyProtocol: boolean;
   isTrustedProxy: (address: string) => boolean;
@@ -38,6 +40,7 @@ class Pop3Connection {
     private readonly session: Pop3Session,
     private readonly options: Pop3ServerOptions,
     private readonly logger: Logger,
+    private readonly client: string,
   ) {
     this.lines = new LineReader(options.maxCommandLineBytes);
   }
@@ -45,7 +48,7 @@ class Pop3Connection {
   start(): void {
     this.socket.on('close', () => {
       this.closed = true;
-      this.session.abandon().catch((err: unknown) => this.logger.warn({ err: (err as Error).message }, 'releasing maildrop failed'));
+      this.session.abandon().catch((err: unknown) => this.options.events.emit({ event: 'maildrop-release-failed', client: this.client, error: (err as Error).message }));
     });
     this.attach(this.socket);
     void this.write(this.session.greeting());
@@ -86,7 +89,7 @@ class Pop3Connection {
         else if (response.close) this.finish();
       }
     } catch (err) {
-      this.logger.error({ err }, 'session failed');
+      this.options.events.emit({ event: 'session-failed', client: this.client, error: err instanceof Error ? err.message : String(err) });
       this.finish({ ok: false, text: 'Internal error, closing connection', close: true });
     } finally {
       this.busy = false;
@@ -104,7 +107,7 @@ class Pop3Connection {
     const status = response.continuation ? `+ ${response.text}\r\n` : `${response.ok ? '+OK' : '-ERR'}${response.text ? ` ${response.text}` : ''}\r\n`;
     this.socket.write(status);
     if (this.socket.writableLength > MAX_UNREAD_OUTPUT) {
-      this.logger.warn('client does not read its responses; dropping the connection');
+      this.options.events.emit({ event: 'slow-reader-dropped', client: this.client });
       this.closed = true;
       this.socket.destroy();
       return;
@@ -128,7 +131,7 @@ class Pop3Connection {
         this.attach(secure);
       },
       failed: (err) => {
-        this.logger.info({ err: err.message }, 'TLS handshake failed');
+        this.options.events.emit({ event: 'tls-handshake-failed', client: this.client, error: err.message });
         this.closed = true;
       },
     });
@@ -187,7 +190,7 @@ export function createPop3Server(
       hooks,
       options,
     );
-    new Pop3Connection(socket, session, options, logger.child({ client: clientAddress, tls: listener.implicitTls })).start();
+    new Pop3Connection(socket, session, options, logger.child({ client: clientAddress, tls: listener.implicitTls }), clientAddress).start();
   };
   // Implicit TLS is negotiated per connection (after any PROXY header), with the current certificate.
   // Half-open: a client may send its last commands and FIN at once; they are still answered.
