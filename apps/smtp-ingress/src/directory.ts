@@ -13,7 +13,8 @@ export class MailboxDirectory {
     address: string,
     grpcTls: { credentials: grpc.ChannelCredentials; options: grpc.ClientOptions },
     private readonly timeoutMs: number,
-    private readonly onAuthFailure: () => void = () => undefined,
+    /** Told about every AUTH attempt's result (logging and metrics), never the password. */
+    private readonly onAuth: (user: string, clientAddress: string, result: 'success' | 'failure' | 'locked') => void = () => undefined,
   ) {
     this.client = new MailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
   }
@@ -33,9 +34,15 @@ export class MailboxDirectory {
   async authenticate(clientAddress: string, user: string, password: string): Promise<AuthOutcome> {
     const request = { address: user, password, clientAddress, service: 'smtp-ingress' };
     const reply = await unary(this.client.authenticate.bind(this.client), request, this.timeoutMs);
-    if (reply.ok) return { ok: true, mailbox: reply.mailbox };
-    if (reply.locked) return { ok: false, locked: true };
-    this.onAuthFailure();
+    if (reply.ok) {
+      this.onAuth(user, clientAddress, 'success');
+      return { ok: true, mailbox: reply.mailbox };
+    }
+    if (reply.locked) {
+      this.onAuth(user, clientAddress, 'locked');
+      return { ok: false, locked: true };
+    }
+    this.onAuth(user, clientAddress, 'failure');
     // The growing delay slows a password guesser down; the answer itself stays the same.
     await sleep(reply.delayMs);
     return { ok: false };

@@ -6,6 +6,7 @@ import { smtpMetrics } from './metrics.js';
 export type IngressEvent =
   | { event: 'message-accepted'; queueId: string; listener: string; client: string; sender: string; recipients: number; size: number }
   | { event: 'refused'; reason: string; reply: string; client: string; listener: string }
+  | { event: 'auth'; user: string; client: string; result: 'success' | 'failure' | 'locked' }
   | { event: 'session-failed'; client: string; listener: string; error: string }
   | { event: 'tls-handshake-failed'; client: string; listener: string; error: string }
   | { event: 'slow-reader-dropped'; client: string; listener: string };
@@ -13,6 +14,7 @@ export type IngressEvent =
 const CATALOGUE: { [K in IngressEvent['event']]: { level: 'debug' | 'info' | 'warn' | 'error'; message: string } } = {
   'message-accepted': { level: 'info', message: 'message accepted' },
   refused: { level: 'info', message: 'refused' },
+  auth: { level: 'info', message: 'SMTP AUTH' },
   'session-failed': { level: 'error', message: 'session failed' },
   'tls-handshake-failed': { level: 'info', message: 'TLS handshake failed' },
   'slow-reader-dropped': { level: 'warn', message: 'client does not read its replies; connection dropped' },
@@ -28,5 +30,6 @@ export class IngressEvents {
       smtpMetrics.accepted.inc();
       smtpMetrics.bytes.inc(event.size);
     } else if (event.event === 'refused') smtpMetrics.rejected.inc({ reason: event.reason });
+    else if (event.event === 'auth' && event.result === 'failure') smtpMetrics.authFailures.inc();
   }
 }

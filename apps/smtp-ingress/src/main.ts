@@ -17,7 +17,6 @@ import {
 import { loadSmtpIngressConfig } from './config.js';
 import { MailboxDirectory } from './directory.js';
 import { IngressEvents } from './events.js';
-import { smtpMetrics } from './metrics.js';
 import { WindowRateLimit } from './rate-limit.js';
 import { createSmtpServer, type ListenerProfile, type SmtpServer } from './server.js';
 import type { SessionHooks } from './protocol/session.js';
@@ -32,7 +31,9 @@ async function main(): Promise<void> {
   const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger);
   await ensureStreams(nats, 1024 * 1024);
   const spool = new Spool(nats, await openSpoolBucket(nats), config.backendTimeoutMs);
-  const directory = new MailboxDirectory(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.backendTimeoutMs, () => smtpMetrics.authFailures.inc());
+  const directory = new MailboxDirectory(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.backendTimeoutMs, (user, client, result) =>
+    events.emit({ event: 'auth', user, client, result }),
+  );
   const messageRate = new WindowRateLimit(config.maxMessagesPerAddress, config.rateWindowMs);
   const recipientRate = new WindowRateLimit(config.maxRecipientsPerAddress, config.rateWindowMs);
   const options = {
