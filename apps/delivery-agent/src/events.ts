@@ -1,6 +1,7 @@
 // The events delivery-agent reports, in one catalogue. Each becomes one JSON log line that carries the
 // queue id, and where it counts something, a metric: names and labels are decided here once.
 import type { Logger } from 'pino';
+import { EventLog, type EventCatalogue } from '@mail/platform';
 import type { RecipientResult } from '@mail/contracts';
 import { deliveryMetrics, OUTCOME_LABEL } from './metrics.js';
 
@@ -11,7 +12,7 @@ export type DeliveryEvent =
   | { event: 'remote-transaction'; queueId: string; host: string; port: number; outcomes: string[] }
   | { event: 'remote-host-failed'; queueId: string; host: string; port: number; reason: string };
 
-const CATALOGUE: { [K in DeliveryEvent['event']]: { level: 'info' | 'warn'; message: string } } = {
+const CATALOGUE: EventCatalogue<DeliveryEvent> = {
   'job-done': { level: 'info', message: 'job done' },
   'job-deferred-locally': { level: 'warn', message: 'local delivery deferred; the job will be retried' },
   'job-dropped': { level: 'info', message: 'message no longer queued; job dropped' },
@@ -19,21 +20,16 @@ const CATALOGUE: { [K in DeliveryEvent['event']]: { level: 'info' | 'warn'; mess
   'remote-host-failed': { level: 'warn', message: 'remote host failed' },
 };
 
-export class DeliveryEvents {
-  constructor(private readonly logger: Logger) {}
-
-  emit(event: DeliveryEvent): void {
-    const { level, message } = CATALOGUE[event.event];
-    if (event.event === 'job-done') {
-      this.logger[level]({ ...event, results: undefined, outcomes: event.results.map((r) => r.outcome) }, message);
-      deliveryMetrics.duration.observe(event.seconds);
-      for (const r of event.results) deliveryMetrics.deliveries.inc({ outcome: OUTCOME_LABEL[r.outcome], domain: event.domain });
-      return;
-    }
-    this.logger[level](event, message);
-    if (event.event === 'job-deferred-locally') {
-      deliveryMetrics.duration.observe(event.seconds);
-      deliveryMetrics.deliveries.inc({ outcome: 'deferred', domain: event.domain }, event.deferred);
-    }
+export class DeliveryEvents extends EventLog<DeliveryEvent> {
+  constructor(logger: Logger) {
+    super(logger, CATALOGUE, (event) => {
+      if (event.event === 'job-done') {
+        deliveryMetrics.duration.observe(event.seconds);
+        for (const r of event.results) deliveryMetrics.deliveries.inc({ outcome: OUTCOME_LABEL[r.outcome], domain: event.domain });
+      } else if (event.event === 'job-deferred-locally') {
+        deliveryMetrics.duration.observe(event.seconds);
+        deliveryMetrics.deliveries.inc({ outcome: 'deferred', domain: event.domain }, event.deferred);
+      }
+    });
   }
 }

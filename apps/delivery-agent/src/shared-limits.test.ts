@@ -1,5 +1,5 @@
-// Cluster-wide message rate and destination back-off against a real nats-server, seen from two
-// "replicas" (two connections).
+// Cluster-wide per-domain limits against a real nats-server, seen from two "replicas" (two
+// connections): connection slots, the message rate, and the destination back-off.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { connectNats, type NatsContext } from '@mail/platform';
 import { startNatsServer } from '@mail/testing';
 import { SharedDomainBackoff, SharedDomainRate, domainKey } from './shared-limits.js';
+import { SharedDomainSlots } from './shared-slots.js';
 
 async function withNats(run: (a: NatsContext, b: NatsContext) => Promise<void>) {
   const server = await startNatsServer(await mkdtemp(join(tmpdir(), 'limits-')));
@@ -56,4 +57,50 @@ test('a back-off set by one replica is seen by the other, clears, and expires by
 test('domain keys are valid KV keys and case-insensitive', () => {
   assert.equal(domainKey('Example.COM'), 'example.com');
   assert.match(domainKey('bücher.example'), /^x[0-9a-f]+$/);
+});
+
+test('two replicas share the limit: with 2 slots, a third holder waits until one is released', async () => {
+  await withNats(async (a, b) => {
+    const one = await SharedDomainSlots.open(a, 5000);
+    const two = await SharedDomainSlots.open(b, 5000);
+    const first = await one.tryAcquire('example.com', 2);
+    const second = await two.tryAcquire('example.com', 2);
+    assert.ok(first && second);
+    assert.equal(await one.tryAcquire('example.com', 2), undefined);
+    assert.equal(await two.tryAcquire('example.com', 2), undefined);
+    assert.ok(await two.tryAcquire('other.example', 2), 'another domain has its own slots');
+    await first();
+    const third = await two.tryAcquire('example.com', 2);
+    assert.ok(third, 'a released slot is free again');
+    await second();
+    await third!();
+  });
+});
+
+test('the slot of a holder that stopped refreshing comes back after the lease', async () => {
+  await withNats(async (a, b) => {
+    const crashed = await SharedDomainSlots.open(a, 1500);
+    const survivor = await SharedDomainSlots.open(b, 1500);
+    assert.ok(await crashed.tryAcquire('slow.example', 1));
+    await a.nc.close(); // the holder dies: nobody refreshes its key
+    assert.equal(await survivor.tryAcquire('slow.example', 1), undefined);
+    const deadline = Date.now() + 10_000;
+    let release: (() => Promise<void>) | undefined;
+    while (!release && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      release = await survivor.tryAcquire('slow.example', 1);
+    }
+    assert.ok(release, 'the expired slot is taken over');
+    await release!();
+  });
+});
+
+test('internationalised domains get valid keys', async () => {
+  await withNats(async (a) => {
+    const slots = await SharedDomainSlots.open(a, 5000);
+    const release = await slots.tryAcquire('bücher.example', 1);
+    assert.ok(release);
+    assert.equal(await slots.tryAcquire('bücher.example', 1), undefined);
+    await release!();
+  });
 });

@@ -1,6 +1,7 @@
 // The events pop3-access reports, in one catalogue. Each becomes one JSON log line and, where it
 // counts something, a metric: names and labels are decided here once. Passwords are never part of one.
 import type { Logger } from 'pino';
+import { EventLog, type EventCatalogue } from '@mail/platform';
 import { pop3Metrics } from './metrics.js';
 
 export type Pop3Event =
@@ -12,7 +13,7 @@ export type Pop3Event =
   | { event: 'tls-handshake-failed'; client: string; error: string }
   | { event: 'slow-reader-dropped'; client: string };
 
-const CATALOGUE: { [K in Pop3Event['event']]: { level: 'debug' | 'info' | 'warn' | 'error'; message: string } } = {
+const CATALOGUE: EventCatalogue<Pop3Event> = {
   login: { level: 'info', message: 'POP3 login' },
   'message-read': { level: 'debug', message: 'message read' },
   'lease-renewal-failed': { level: 'warn', message: 'maildrop lease renewal failed' },
@@ -22,15 +23,13 @@ const CATALOGUE: { [K in Pop3Event['event']]: { level: 'debug' | 'info' | 'warn'
   'slow-reader-dropped': { level: 'warn', message: 'client does not read its responses; connection dropped' },
 };
 
-export class Pop3Events {
-  constructor(private readonly logger: Logger) {}
-
-  emit(event: Pop3Event): void {
-    const { level, message } = CATALOGUE[event.event];
-    this.logger[level](event, message);
-    if (event.event === 'login') {
-      if (event.result !== 'locked') pop3Metrics.logins.inc({ result: event.result });
-      if (event.result === 'failure') pop3Metrics.authFailures.inc();
-    } else if (event.event === 'message-read') pop3Metrics.retrievals.inc();
+export class Pop3Events extends EventLog<Pop3Event> {
+  constructor(logger: Logger) {
+    super(logger, CATALOGUE, (event) => {
+      if (event.event === 'login') {
+        if (event.result !== 'locked') pop3Metrics.logins.inc({ result: event.result });
+        if (event.result === 'failure') pop3Metrics.authFailures.inc();
+      } else if (event.event === 'message-read') pop3Metrics.retrievals.inc();
+    });
   }
 }

@@ -1,6 +1,7 @@
 // The events queue-manager reports, in one catalogue. Each becomes one JSON log line that carries the
 // queue id, and where it counts something, a metric: names and labels are decided here once.
 import type { Logger } from 'pino';
+import { EventLog, type EventCatalogue } from '@mail/platform';
 import { queueMetrics } from './metrics.js';
 
 export type QueueEvent =
@@ -13,7 +14,7 @@ export type QueueEvent =
   | { event: 'notice-suppressed'; queueId: string; recipients: string[] }
   | { event: 'postmaster-action'; queueId: string; action: 'hold' | 'release' | 'retry' | 'delete' | 'delete-with-bounce' };
 
-const CATALOGUE: { [K in QueueEvent['event']]: { level: 'info' | 'warn'; message: string } } = {
+const CATALOGUE: EventCatalogue<QueueEvent> = {
   'message-queued': { level: 'info', message: 'queued' },
   'destination-delivered': { level: 'info', message: 'destination delivered' },
   'destination-deferred': { level: 'warn', message: 'destination deferred' },
@@ -24,13 +25,11 @@ const CATALOGUE: { [K in QueueEvent['event']]: { level: 'info' | 'warn'; message
   'postmaster-action': { level: 'warn', message: 'queue changed by the postmaster' },
 };
 
-export class QueueEvents {
-  constructor(private readonly logger: Logger) {}
-
-  emit(event: QueueEvent): void {
-    const { level, message } = CATALOGUE[event.event];
-    this.logger[level](event, message);
-    if (event.event === 'destination-deferred') queueMetrics.retries.inc();
-    if (event.event === 'notice-queued') queueMetrics.bounces.inc();
+export class QueueEvents extends EventLog<QueueEvent> {
+  constructor(logger: Logger) {
+    super(logger, CATALOGUE, (event) => {
+      if (event.event === 'destination-deferred') queueMetrics.retries.inc();
+      if (event.event === 'notice-queued') queueMetrics.bounces.inc();
+    });
   }
 }

@@ -1,6 +1,7 @@
 // The events smtp-ingress reports, in one catalogue. Each becomes one JSON log line (with the queue id
 // when there is one) and, where it counts something, a metric: names and labels are decided here once.
 import type { Logger } from 'pino';
+import { EventLog, type EventCatalogue } from '@mail/platform';
 import { smtpMetrics } from './metrics.js';
 
 export type IngressEvent =
@@ -11,7 +12,7 @@ export type IngressEvent =
   | { event: 'tls-handshake-failed'; client: string; listener: string; error: string }
   | { event: 'slow-reader-dropped'; client: string; listener: string };
 
-const CATALOGUE: { [K in IngressEvent['event']]: { level: 'debug' | 'info' | 'warn' | 'error'; message: string } } = {
+const CATALOGUE: EventCatalogue<IngressEvent> = {
   'message-accepted': { level: 'info', message: 'message accepted' },
   refused: { level: 'info', message: 'refused' },
   auth: { level: 'info', message: 'SMTP AUTH' },
@@ -20,16 +21,14 @@ const CATALOGUE: { [K in IngressEvent['event']]: { level: 'debug' | 'info' | 'wa
   'slow-reader-dropped': { level: 'warn', message: 'client does not read its replies; connection dropped' },
 };
 
-export class IngressEvents {
-  constructor(private readonly logger: Logger) {}
-
-  emit(event: IngressEvent): void {
-    const { level, message } = CATALOGUE[event.event];
-    this.logger[level](event, message);
-    if (event.event === 'message-accepted') {
-      smtpMetrics.accepted.inc();
-      smtpMetrics.bytes.inc(event.size);
-    } else if (event.event === 'refused') smtpMetrics.rejected.inc({ reason: event.reason });
-    else if (event.event === 'auth' && event.result === 'failure') smtpMetrics.authFailures.inc();
+export class IngressEvents extends EventLog<IngressEvent> {
+  constructor(logger: Logger) {
+    super(logger, CATALOGUE, (event) => {
+      if (event.event === 'message-accepted') {
+        smtpMetrics.accepted.inc();
+        smtpMetrics.bytes.inc(event.size);
+      } else if (event.event === 'refused') smtpMetrics.rejected.inc({ reason: event.reason });
+      else if (event.event === 'auth' && event.result === 'failure') smtpMetrics.authFailures.inc();
+    });
   }
 }

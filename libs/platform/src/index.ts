@@ -14,3 +14,4 @@ export * from './proxy-protocol.js';
 export * from './accept.js';
 export * from './networks.js';
 export * from './line-reader.js';
+export * from './events.js';
