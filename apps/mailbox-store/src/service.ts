@@ -22,6 +22,7 @@ import {
   type AuthThrottleSettings,
 } from '@mail/platform';
 import { isPostmaster, normaliseAddress, splitAddress } from './addresses.js';
+import { MailboxEvents } from './events.js';
 import { dummyHashPromise, hashPassword, verifyPassword } from './passwords.js';
 import { StoreError, type MailStore } from './store/types.js';
 
@@ -57,12 +58,12 @@ function rpcFailure(err: unknown): Partial<grpc.StatusObject> {
 }
 
 /** Wraps an async unary handler: its result or its error reaches the callback exactly once. */
-function unaryHandler<Req, Res>(logger: Logger, name: string, handle: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+function unaryHandler<Req, Res>(events: MailboxEvents, name: string, handle: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     handle(call.request).then(
       (res) => callback(null, res),
       (err: unknown) => {
-        if (!(err instanceof StoreError) && !(err instanceof RpcError)) logger.error({ err, rpc: name }, 'rpc failed');
+        if (!(err instanceof StoreError) && !(err instanceof RpcError)) events.emit({ event: 'rpc-failed', rpc: name, error: errorText(err) });
         callback(rpcFailure(err), null);
       },
     );
@@ -89,7 +90,10 @@ function requirePassword(password: string): string {
   return password;
 }
 
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
 export function createMailboxService(store: MailStore, logger: Logger, options: ServiceOptions): MailboxStoreServer {
+  const events = new MailboxEvents(logger);
   const now = options.now ?? Date.now;
   const throttle = options.authThrottle;
 
@@ -124,7 +128,7 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
       if (lockedUntil !== undefined) {
         await store.lockAuth(key, lockedUntil);
         if (!isAuthLocked(record, failedAt)) {
-          logger.warn({ key: key.slice(0, key.search(/[:#]/)), clientAddress: req.clientAddress, service: req.service, failures: record.failures, lockMs: throttle.lockMs }, 'failed logins: locked');
+          events.emit({ event: 'logins-locked', keyKind: key.slice(0, key.search(/[:#]/)), clientAddress: req.clientAddress, service: req.service, failures: record.failures, lockMs: throttle.lockMs });
         }
       }
     }
@@ -158,34 +162,34 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
   }
 
   return {
-    addDomain: unaryHandler(logger, 'AddDomain', async (req) => {
+    addDomain: unaryHandler(events, 'AddDomain', async (req) => {
       await store.addDomain(requireDomain(req.domain));
       return {};
     }),
-    removeDomain: unaryHandler(logger, 'RemoveDomain', async (req) => {
+    removeDomain: unaryHandler(events, 'RemoveDomain', async (req) => {
       await store.removeDomain(requireDomain(req.domain));
       return {};
     }),
-    listDomains: unaryHandler(logger, 'ListDomains', async () => ({ domains: await store.listDomains() })),
-    addUser: unaryHandler(logger, 'AddUser', async (req) => {
+    listDomains: unaryHandler(events, 'ListDomains', async () => ({ domains: await store.listDomains() })),
+    addUser: unaryHandler(events, 'AddUser', async (req) => {
       const address = requireAddress(req.address);
       await store.addAccount({ address, passwordHash: await hashPassword(requirePassword(req.password)) });
       return {};
     }),
-    removeUser: unaryHandler(logger, 'RemoveUser', async (req) => {
+    removeUser: unaryHandler(events, 'RemoveUser', async (req) => {
       await store.removeAccount(requireAddress(req.address));
       return {};
     }),
-    setPassword: unaryHandler(logger, 'SetPassword', async (req) => {
+    setPassword: unaryHandler(events, 'SetPassword', async (req) => {
       const address = requireAddress(req.address);
       await store.setPasswordHash(address, await hashPassword(requirePassword(req.password)));
       return {};
     }),
-    listUsers: unaryHandler(logger, 'ListUsers', async (req) => ({
+    listUsers: unaryHandler(events, 'ListUsers', async (req) => ({
       addresses: await store.listAccounts(req.domain ? requireDomain(req.domain) : undefined),
     })),
-    lookupRecipient: unaryHandler(logger, 'LookupRecipient', (req) => resolveRecipient(req.address)),
-    authenticate: unaryHandler(logger, 'Authenticate', authenticate),
+    lookupRecipient: unaryHandler(events, 'LookupRecipient', (req) => resolveRecipient(req.address)),
+    authenticate: unaryHandler(events, 'Authenticate', authenticate),
 
     deliver: (call, callback) => {
       void (async () => {
@@ -207,18 +211,18 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
           }
         })();
         const outcome = await store.deliver(target.mailbox, { queueId: header.queueId, recipient: header.recipient }, body);
-        logger.info({ queueId: header.queueId, mailbox: target.mailbox, uidl: outcome.uidl, duplicate: outcome.duplicate }, 'delivered');
+        events.emit({ event: 'delivered', queueId: header.queueId, mailbox: target.mailbox, uidl: outcome.uidl, duplicate: outcome.duplicate });
         return outcome;
       })().then(
         (outcome) => callback(null, outcome),
         (err: unknown) => {
-          if (!(err instanceof StoreError) && !(err instanceof RpcError)) logger.error({ err }, 'deliver failed');
+          if (!(err instanceof StoreError) && !(err instanceof RpcError)) events.emit({ event: 'rpc-failed', rpc: 'Deliver', error: errorText(err) });
           callback(rpcFailure(err), null);
         },
       );
     },
 
-    openMaildrop: unaryHandler(logger, 'OpenMaildrop', async (req) => {
+    openMaildrop: unaryHandler(events, 'OpenMaildrop', async (req) => {
       const mailbox = normaliseAddress(req.mailbox);
       const leaseId = await store.acquireLease(mailbox, leaseMs(req.leaseSeconds || options.maxLeaseSeconds));
       if (!leaseId) throw new StoreError('locked', 'maildrop is locked by another session');
@@ -228,7 +232,7 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
         messages: messages.map((m) => ({ uidl: m.uidl, size: m.size, receivedAtMs: m.receivedAtMs })),
       };
     }),
-    renewMaildrop: unaryHandler(logger, 'RenewMaildrop', async (req) => {
+    renewMaildrop: unaryHandler(events, 'RenewMaildrop', async (req) => {
       if (!(await store.renewLease(normaliseAddress(req.mailbox), req.leaseId, leaseMs(options.maxLeaseSeconds)))) {
         throw new StoreError('locked', 'maildrop lease lost');
       }
@@ -243,11 +247,11 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
         }
         call.end();
       })().catch((err: unknown) => {
-        if (!(err instanceof StoreError) && !(err instanceof RpcError)) logger.error({ err }, 'fetch failed');
+        if (!(err instanceof StoreError) && !(err instanceof RpcError)) events.emit({ event: 'rpc-failed', rpc: 'FetchMessage', error: errorText(err) });
         call.destroy(Object.assign(new Error(rpcFailure(err).details ?? 'error'), rpcFailure(err)));
       });
     },
-    closeMaildrop: unaryHandler(logger, 'CloseMaildrop', async (req) => {
+    closeMaildrop: unaryHandler(events, 'CloseMaildrop', async (req) => {
       const mailbox = await requireLease(req.mailbox, req.leaseId);
       const deleted = await store.deleteMessages(mailbox, req.deleteUidls);
       await store.releaseLease(mailbox, req.leaseId);

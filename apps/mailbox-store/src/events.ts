@@ -1,0 +1,21 @@
+// The events mailbox-store reports, in one catalogue: each becomes one JSON log line (with the queue
+// id when there is one). Names are decided here once.
+import type { Logger } from 'pino';
+import { EventLog, type EventCatalogue } from '@mail/platform';
+
+export type MailboxEvent =
+  | { event: 'delivered'; queueId: string; mailbox: string; uidl: string; duplicate: boolean }
+  | { event: 'logins-locked'; keyKind: string; clientAddress: string; service: string; failures: number; lockMs: number }
+  | { event: 'rpc-failed'; rpc: string; error: string };
+
+const CATALOGUE: EventCatalogue<MailboxEvent> = {
+  delivered: { level: 'info', message: 'delivered' },
+  'logins-locked': { level: 'warn', message: 'failed logins: locked' },
+  'rpc-failed': { level: 'error', message: 'rpc failed' },
+};
+
+export class MailboxEvents extends EventLog<MailboxEvent> {
+  constructor(logger: Logger) {
+    super(logger, CATALOGUE);
+  }
+}
