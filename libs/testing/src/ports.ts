@@ -1,15 +1,43 @@
-// Free loopback ports, found by binding port 0.
+// Free loopback ports for the servers a test starts. They are picked below the kernel's ephemeral
+// range (outgoing connections take ports from that range, so a port found free there can be taken by
+// a client socket before our server binds it), checked by binding, and never handed out twice by
+// one process.
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+const handedOut = new Set<number>();
+
+/** The lowest ephemeral port (Linux: /proc/sys/net/ipv4/ip_local_port_range), 32768 when unknown. */
+function ephemeralStart(): number {
+  try {
+    const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    return low && low > 12_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+const RANGE_START = 10_000;
+const RANGE_END = ephemeralStart();
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = RANGE_START + Math.floor(Math.random() * (RANGE_END - RANGE_START));
+    if (handedOut.has(port)) continue;
+    if (await canBind(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port found between ${RANGE_START} and ${RANGE_END}`);
 }
 
 /** Resolves once something accepts TCP connections on the port, or rejects after `timeoutMs`. */
