@@ -50,7 +50,7 @@ export class LocalDelivery {
   private send(queueId: string, sender: string, recipient: string, message: Uint8Array): Promise<DeliverReply> {
     return new Promise((resolve, reject) => {
       const call = this.client.deliver({ deadline: deadline(this.timeoutMs), waitForReady: true } as Partial<grpc.CallOptions>, (err, reply) => (err ? reject(err) : resolve(reply)));
-      call.write({ part: { $case: 'header', value: { queueId, recipient, returnPath: sender } } });
+      call.write({ part: { $case: 'header', value: { queueId, recipient, returnPath: sender, size: message.length } } });
       for (let offset = 0; offset < message.length; offset += CHUNK_BYTES) {
         const slice = message.subarray(offset, offset + CHUNK_BYTES);
         call.write({ part: { $case: 'data', value: Buffer.from(slice.buffer, slice.byteOffset, slice.byteLength) } });

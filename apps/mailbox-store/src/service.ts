@@ -206,8 +206,17 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
         const body = (async function* () {
           // RFC 5321 §4.4: final delivery records the reverse-path in Return-Path.
           yield Buffer.from(`Return-Path: <${header.returnPath}>\r\n`);
+          let received = 0;
           for (let next = await messages.next(); !next.done; next = await messages.next()) {
-            if (next.value.part?.$case === 'data') yield next.value.part.value;
+            if (next.value.part?.$case === 'data') {
+              received += next.value.part.value.length;
+              yield next.value.part.value;
+            }
+          }
+          // A stream that ended early (the sender died, the call was cancelled) must not be committed:
+          // throwing here makes the store drop what it wrote.
+          if (call.cancelled || (header.size > 0 && received !== header.size)) {
+            throw new RpcError(grpc.status.ABORTED, `message data incomplete: ${received} of ${header.size} bytes`);
           }
         })();
         const outcome = await store.deliver(target.mailbox, { queueId: header.queueId, recipient: header.recipient }, body);

@@ -1,0 +1,62 @@
+// Deliver commits a message only when all of its data arrived: a sender that dies mid-stream (the call
+// ends early, or is cancelled) leaves nothing, and the retry then stores the whole message once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { DeliverChunk, DeliverReply } from '@mail/contracts';
+import { createMailboxService } from './service.js';
+import { EmbeddedStore } from './store/embedded-store.js';
+
+const quietLogger = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
+const THROTTLE = { maxFailures: 3, windowMs: 60_000, lockMs: 10_000, baseDelayMs: 0, maxDelayMs: 0 };
+
+/** Calls Deliver with the given stream, as grpc-js would hand it to the handler. */
+function deliver(service: ReturnType<typeof createMailboxService>, chunks: DeliverChunk[], cancelled = false) {
+  const call = Object.assign(
+    (async function* () {
+      yield* chunks;
+    })(),
+    { cancelled },
+  );
+  return new Promise<{ err: { code?: number } | null; reply: DeliverReply | null }>((resolve) =>
+    (service.deliver as unknown as (c: unknown, cb: (err: { code?: number } | null, reply: DeliverReply | null) => void) => void)(call, (err, reply) =>
+      resolve({ err, reply }),
+    ),
+  );
+}
+
+const header = (size: number): DeliverChunk => ({
+  part: { $case: 'header', value: { queueId: 'Q1', recipient: 'alice@example.test', returnPath: 'a@remote.test', size } },
+});
+const data = (text: string): DeliverChunk => ({ part: { $case: 'data', value: Buffer.from(text) } });
+
+test('a truncated or cancelled Deliver stores nothing; the complete retry stores the message once', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'service-deliver-'));
+  const store = await EmbeddedStore.open(dir, 1024 * 1024);
+  await store.addDomain('example.test');
+  await store.addAccount({ address: 'alice@example.test', passwordHash: 'x' });
+  const service = createMailboxService(store, quietLogger, { postmasterFallback: 'postmaster@localhost', maxLeaseSeconds: 60, authThrottle: THROTTLE });
+  const message = 'Subject: whole\r\n\r\nbody\r\n';
+  try {
+    const truncated = await deliver(service, [header(message.length), data(message.slice(0, 9))]);
+    assert.ok(truncated.err, 'an incomplete stream is refused');
+    assert.deepEqual(await store.listMessages('alice@example.test'), []);
+    const cancelled = await deliver(service, [header(0), data(message)], true);
+    assert.ok(cancelled.err, 'a cancelled call is refused');
+    assert.deepEqual(await store.listMessages('alice@example.test'), []);
+    const whole = await deliver(service, [header(message.length), data(message.slice(0, 9)), data(message.slice(9))]);
+    assert.equal(whole.err, null);
+    assert.equal(whole.reply!.duplicate, false);
+    const stored = await store.listMessages('alice@example.test');
+    assert.equal(stored.length, 1);
+    const bytes = [];
+    for await (const chunk of store.readMessage('alice@example.test', stored[0]!.uidl)) bytes.push(Buffer.from(chunk));
+    assert.equal(Buffer.concat(bytes).toString(), `Return-Path: <a@remote.test>\r\n${message}`);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
