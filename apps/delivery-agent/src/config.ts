@@ -10,8 +10,10 @@ const schema = z.object({
   httpPort: portSetting(9103),
   natsUrl: z.string().default('nats://127.0.0.1:4222'),
   mailboxStoreAddress: z.string().default('127.0.0.1:50051'),
-  /** Delivery jobs worked on at once by one process. */
+  /** Remote delivery jobs worked on at once by one process. */
   concurrency: intSetting(8, 1),
+  /** Local delivery jobs (to mailbox-store) worked on at once by one process: a lane of their own. */
+  localConcurrency: intSetting(16, 1),
   /** A job not acknowledged within this time is handed to another worker. */
   ackWaitMs: intSetting(60_000, 1000),
   /** Deadline for one Deliver call to mailbox-store. */
@@ -34,20 +36,10 @@ const schema = z.object({
   timeoutDataInitMs: ms(120_000),
   timeoutDataBlockMs: ms(180_000),
   timeoutDataTermMs: ms(600_000),
-  maxConnectionsPerDomain: intSetting(10, 1),
+  /** Connections at once to one MX host (which several domains may share). */
   maxConnectionsPerHost: intSetting(20, 1),
-  /** Messages per window per domain; 0 = unlimited. */
-  maxMessagesPerWindow: intSetting(0, 0),
-  rateWindowMs: ms(60_000),
-  /** Overrides: "domain=connections/messages,...". */
-  domainLimits: z.string().default(''),
-  /**
-   * Per-domain limits count across all delivery-agent replicas (JetStream KV): connection slots, the
-   * message rate, and the back-off of a failing domain. Off: each process keeps its own.
-   */
+  /** The back-off of a failing domain holds for all delivery-agent replicas (JetStream KV); off: per process. */
   sharedLimits: boolSetting(true),
-  /** A slot whose holder stopped refreshing it (a crash) is free again after this long. */
-  slotLeaseMs: intSetting(30_000, 1000),
   /** How long a destination that failed at the connection level is left alone. */
   destinationBackoffMs: intSetting(60_000, 0),
 });
@@ -63,6 +55,7 @@ export const loadDeliveryAgentConfig = (env: NodeJS.ProcessEnv = process.env): D
       natsUrl: 'NATS_URL',
       mailboxStoreAddress: 'MAILBOX_STORE_ADDRESS',
       concurrency: 'DELIVERY_CONCURRENCY',
+      localConcurrency: 'DELIVERY_LOCAL_CONCURRENCY',
       ackWaitMs: 'DELIVERY_ACK_WAIT_MS',
       deliverTimeoutMs: 'DELIVERY_TIMEOUT_MS',
       heloName: 'DELIVERY_HELO_NAME',
@@ -77,14 +70,9 @@ export const loadDeliveryAgentConfig = (env: NodeJS.ProcessEnv = process.env): D
       timeoutDataInitMs: 'DELIVERY_TIMEOUT_DATA_INIT_MS',
       timeoutDataBlockMs: 'DELIVERY_TIMEOUT_DATA_BLOCK_MS',
       timeoutDataTermMs: 'DELIVERY_TIMEOUT_DATA_TERM_MS',
-      maxConnectionsPerDomain: 'DELIVERY_MAX_CONNECTIONS_PER_DOMAIN',
       maxConnectionsPerHost: 'DELIVERY_MAX_CONNECTIONS_PER_HOST',
-      maxMessagesPerWindow: 'DELIVERY_MAX_MESSAGES_PER_WINDOW',
-      rateWindowMs: 'DELIVERY_RATE_WINDOW_MS',
-      domainLimits: 'DELIVERY_DOMAIN_LIMITS',
       destinationBackoffMs: 'DELIVERY_DESTINATION_BACKOFF_MS',
       sharedLimits: 'DELIVERY_SHARED_LIMITS',
-      slotLeaseMs: 'DELIVERY_SLOT_LEASE_MS',
     },
     env,
   );

@@ -7,15 +7,13 @@ import { deliveryMetrics, OUTCOME_LABEL } from './metrics.js';
 
 export type DeliveryEvent =
   | { event: 'job-done'; queueId: string; jobId: string; domain: string; results: RecipientResult[]; seconds: number }
-  | { event: 'job-deferred-locally'; queueId: string; jobId: string; domain: string; deferred: number; reply: string; seconds: number }
   | { event: 'job-dropped'; queueId: string; jobId: string }
   | { event: 'remote-transaction'; queueId: string; host: string; port: number; outcomes: string[] }
   | { event: 'remote-host-failed'; queueId: string; host: string; port: number; reason: string };
 
 const CATALOGUE: EventCatalogue<DeliveryEvent> = {
   'job-done': { level: 'info', message: 'job done' },
-  'job-deferred-locally': { level: 'warn', message: 'local delivery deferred; the job will be retried' },
-  'job-dropped': { level: 'info', message: 'message no longer queued; job dropped' },
+  'job-dropped': { level: 'warn', message: 'message bytes not in the spool; reported to queue-manager' },
   'remote-transaction': { level: 'info', message: 'remote transaction done' },
   'remote-host-failed': { level: 'warn', message: 'remote host failed' },
 };
@@ -26,9 +24,6 @@ export class DeliveryEvents extends EventLog<DeliveryEvent> {
       if (event.event === 'job-done') {
         deliveryMetrics.duration.observe(event.seconds);
         for (const r of event.results) deliveryMetrics.deliveries.inc({ outcome: OUTCOME_LABEL[r.outcome], domain: event.domain });
-      } else if (event.event === 'job-deferred-locally') {
-        deliveryMetrics.duration.observe(event.seconds);
-        deliveryMetrics.deliveries.inc({ outcome: 'deferred', domain: event.domain }, event.deferred);
       }
     });
   }

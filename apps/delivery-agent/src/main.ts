@@ -1,5 +1,5 @@
 // delivery-agent: takes delivery jobs from JetStream and delivers them. Wiring only.
-import { DELIVERY_CONSUMER, DELIVERY_STREAM, DeliveryJob, decodePayload } from '@mail/contracts';
+import { JOB_CONSUMERS, JOB_STREAMS, DeliveryJob, decodePayload, type DeliveryLane } from '@mail/contracts';
 import {
   connectNats,
   createLogger,
@@ -17,9 +17,8 @@ import { DeliveryEvents } from './events.js';
 import { LocalDelivery } from './local-delivery.js';
 import { RemoteDelivery } from './remote-delivery.js';
 import { parseTransportMap, systemResolver } from './routing.js';
-import { SharedDomainBackoff, SharedDomainRate } from './shared-limits.js';
-import { SharedDomainSlots } from './shared-slots.js';
-import { parseDomainLimits, Throttle } from './throttle.js';
+import { SharedDomainBackoff } from './shared-limits.js';
+import { Throttle } from './throttle.js';
 import { DeliveryWorker } from './worker.js';
 
 const logger = createLogger('delivery-agent');
@@ -27,18 +26,11 @@ const logger = createLogger('delivery-agent');
 async function main(): Promise<void> {
   const config = loadDeliveryAgentConfig();
   const events = new DeliveryEvents(logger);
-  const defaults = { maxConnections: config.maxConnectionsPerDomain, maxMessagesPerWindow: config.maxMessagesPerWindow, windowMs: config.rateWindowMs };
-  const throttle = new Throttle(defaults, parseDomainLimits(config.domainLimits, defaults), config.maxConnectionsPerHost, config.destinationBackoffMs);
+  const throttle = new Throttle(config.maxConnectionsPerHost, config.destinationBackoffMs);
   const nats = await connectNats(config.natsUrl, 'delivery-agent', logger);
   await ensureStreams(nats, 1024 * 1024);
-  // Per-domain limits shared by every replica (or, switched off, kept by each process).
-  const shared = config.sharedLimits
-    ? {
-        slots: await SharedDomainSlots.open(nats, config.slotLeaseMs),
-        rate: await SharedDomainRate.open(nats, config.rateWindowMs),
-        backoff: config.destinationBackoffMs > 0 ? await SharedDomainBackoff.open(nats, config.destinationBackoffMs) : undefined,
-      }
-    : undefined;
+  // The back-off of a failing domain, shared by every replica (or, switched off, kept by each process).
+  const sharedBackoff = config.sharedLimits && config.destinationBackoffMs > 0 ? await SharedDomainBackoff.open(nats, config.destinationBackoffMs) : undefined;
   const remote = new RemoteDelivery(
     {
       heloName: config.heloName,
@@ -58,18 +50,28 @@ async function main(): Promise<void> {
     systemResolver,
     throttle,
     events,
-    shared?.backoff,
+    sharedBackoff,
   );
   const local = new LocalDelivery(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.deliverTimeoutMs);
-  const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, remote, throttle, events, shared?.slots, shared?.rate);
-  const stop = await runConsumer(nats, {
-    stream: DELIVERY_STREAM,
-    durable: DELIVERY_CONSUMER,
-    ackWaitMs: config.ackWaitMs,
-    concurrency: config.concurrency,
-    logger,
-    handle: (data, info) => worker.handle(decodePayload(DeliveryJob, data), info.deliveryCount),
-  });
+  const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, remote, events);
+  // Two lanes, two consumers: local deliveries never wait behind remote ones.
+  const lanes: [DeliveryLane, number][] = [
+    ['local', config.localConcurrency],
+    ['remote', config.concurrency],
+  ];
+  const stops: ((graceMs?: number) => Promise<void>)[] = [];
+  for (const [lane, concurrency] of lanes) {
+    stops.push(
+      await runConsumer(nats, {
+        stream: JOB_STREAMS[lane],
+        durable: JOB_CONSUMERS[lane],
+        ackWaitMs: config.ackWaitMs,
+        concurrency,
+        logger,
+        handle: (data) => worker.handle(decodePayload(DeliveryJob, data), lane),
+      }),
+    );
+  }
   const observability = await startObservability({
     service: 'delivery-agent',
     host: config.httpHost,
@@ -79,7 +81,7 @@ async function main(): Promise<void> {
   });
   logger.info({ http: observability.port }, 'delivery-agent running');
   onShutdown(logger, async () => {
-    await stop();
+    await Promise.all(stops.map((stop) => stop()));
     await observability.close();
     local.close();
     await nats.nc.drain();

@@ -1,6 +1,6 @@
-// Per-domain limits that hold for the whole cluster of delivery-agents, in JetStream KV buckets whose
-// TTL is the limit's time: the message rate (a counter per domain and fixed window, updated with
-// compare-and-set) and the back-off of a destination that failed (a key per domain that expires).
+// The back-off of a destination that failed, shared by the whole cluster of delivery-agents: a key per
+// domain in a JetStream KV bucket whose TTL is the back-off time. (Connection and rate limits per
+// domain are queue-manager's: it admits jobs.)
 import { Kvm, type KV } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
 import type { NatsContext } from '@mail/platform';
@@ -52,39 +52,5 @@ export class SharedDomainBackoff implements DomainBackoff {
 
   async clear(domain: string): Promise<void> {
     if (await this.get(domain)) await this.kv.delete(domainKey(domain)).catch(() => undefined);
-  }
-}
-
-export class SharedDomainRate {
-  private constructor(
-    private readonly kv: KV,
-    private readonly windowMs: number,
-  ) {}
-
-  static async open(nats: NatsContext, windowMs: number): Promise<SharedDomainRate> {
-    return new SharedDomainRate(await openTtlBucket(nats, 'delivery-rates', windowMs * 2), windowMs);
-  }
-
-  /**
-   * Counts one message for the domain if the cluster is still under `max` in the current window;
-   * returns 0 then, or how long to wait for the next window.
-   */
-  async admit(domain: string, max: number, now = Date.now()): Promise<number> {
-    if (max <= 0) return 0;
-    const window = Math.floor(now / this.windowMs);
-    const key = `${domainKey(domain)}.${window}`;
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const entry = await this.kv.get(key);
-      const count = entry && entry.operation === 'PUT' ? Number(decoder.decode(entry.value)) : 0;
-      if (count >= max) return (window + 1) * this.windowMs - now;
-      try {
-        if (entry && entry.operation === 'PUT') await this.kv.update(key, String(count + 1), entry.revision);
-        else await this.kv.create(key, String(count + 1));
-        return 0;
-      } catch {
-        // another replica counted at the same moment: read again
-      }
-    }
-    return 100;
   }
 }

@@ -1,23 +1,20 @@
-// Per-destination throttling: connection slots per domain and per host, messages per window, and
-// backing off a failing destination as a whole.
+// delivery-agent's own limits: connection slots per MX host, and backing off a failing destination.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseDomainLimits, Throttle } from './throttle.js';
+import { Throttle } from './throttle.js';
 
-const defaults = { maxConnections: 2, maxMessagesPerWindow: 3, windowMs: 60_000 };
-
-test('at most maxConnections deliveries to one domain at once; the next waits for a slot', async () => {
-  const throttle = new Throttle(defaults, new Map(), 10, 1000);
-  const a = await throttle.domainSlot('example.com');
-  const b = await throttle.domainSlot('example.com');
+test('at most maxConnectionsPerHost connections to one host at once; the next waits for a slot', async () => {
+  const throttle = new Throttle(2, 1000);
+  const a = await throttle.hostSlot('mx.example.com:25');
+  const b = await throttle.hostSlot('MX.example.com:25');
   let third = false;
-  const pending = throttle.domainSlot('example.com').then((release) => {
+  const pending = throttle.hostSlot('mx.example.com:25').then((release) => {
     third = true;
     return release;
   });
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(third, false, 'the third waits');
-  const other = await throttle.domainSlot('other.example'); // another domain is not blocked
+  const other = await throttle.hostSlot('mx.other.example:25'); // another host is not blocked
   a();
   (await pending)();
   assert.equal(third, true);
@@ -25,32 +22,9 @@ test('at most maxConnections deliveries to one domain at once; the next waits fo
   other();
 });
 
-test('messages per window: the fourth message waits until the oldest leaves the window', () => {
-  let now = 1_000_000;
-  const throttle = new Throttle(defaults, new Map(), 10, 1000, () => now);
-  for (let i = 0; i < 3; i++) {
-    assert.equal(throttle.rateDelay('example.com'), 0);
-    throttle.recordSent('example.com');
-    now += 1000;
-  }
-  assert.equal(throttle.rateDelay('example.com'), 57_000);
-  now += 57_000;
-  assert.equal(throttle.rateDelay('example.com'), 0);
-});
-
-test('per-domain overrides replace the defaults', () => {
-  const overrides = parseDomainLimits('slow.example=1/10, fast.example=50', defaults);
-  assert.deepEqual(overrides.get('slow.example'), { maxConnections: 1, maxMessagesPerWindow: 10, windowMs: 60_000 });
-  assert.deepEqual(overrides.get('fast.example'), { maxConnections: 50, maxMessagesPerWindow: 3, windowMs: 60_000 });
-  assert.throws(() => parseDomainLimits('bad', defaults), /not domain=connections/);
-  const throttle = new Throttle(defaults, overrides, 10, 1000);
-  assert.equal(throttle.limitsFor('SLOW.example').maxConnections, 1);
-  assert.equal(throttle.limitsFor('unknown.example').maxConnections, 2);
-});
-
 test('a destination that failed is backed off as a whole until the back-off passes', () => {
   let now = 0;
-  const throttle = new Throttle(defaults, new Map(), 10, 30_000, () => now);
+  const throttle = new Throttle(10, 30_000, () => now);
   throttle.backOff('domain:example.com', 'connection refused');
   assert.equal(throttle.backedOff('domain:example.com'), 'connection refused');
   now = 29_999;
@@ -60,4 +34,10 @@ test('a destination that failed is backed off as a whole until the back-off pass
   throttle.backOff('host:mx', 'x');
   throttle.clearBackoff('host:mx');
   assert.equal(throttle.backedOff('host:mx'), undefined);
+});
+
+test('a back-off of 0 turns backing off off', () => {
+  const throttle = new Throttle(10, 0);
+  throttle.backOff('domain:example.com', 'refused');
+  assert.equal(throttle.backedOff('domain:example.com'), undefined);
 });

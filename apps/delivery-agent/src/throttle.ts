@@ -1,28 +1,6 @@
-// Per-destination throttling in this process: at most N connections at once per recipient domain and
-// per MX host, at most M messages per window per domain, and a destination that just failed at the
-// connection level is backed off as a whole instead of being tried again message by message.
-
-export interface DestinationLimits {
-  maxConnections: number;
-  /** Messages per window; 0 = unlimited. */
-  maxMessagesPerWindow: number;
-  windowMs: number;
-}
-
-/** Parses overrides: "example.com=2/100,slow.test=1/10" (connections/messages per window). */
-export function parseDomainLimits(text: string, defaults: DestinationLimits): Map<string, DestinationLimits> {
-  const map = new Map<string, DestinationLimits>();
-  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
-    const match = /^([^=]+)=(\d+)(?:\/(\d+))?$/.exec(entry);
-    if (!match) throw new Error(`domain limit "${entry}" is not domain=connections[/messages]`);
-    map.set(match[1]!.toLowerCase(), {
-      ...defaults,
-      maxConnections: Math.max(1, Number(match[2])),
-      maxMessagesPerWindow: match[3] === undefined ? defaults.maxMessagesPerWindow : Number(match[3]),
-    });
-  }
-  return map;
-}
+// What delivery-agent still limits itself (queue-manager admits jobs per domain and rate): at most N
+// connections at once per MX host, which several domains may share, and a host or domain that just
+// failed at the connection level is backed off as a whole instead of being tried message by message.
 
 class Semaphore {
   private active = 0;
@@ -48,36 +26,14 @@ class Semaphore {
 }
 
 export class Throttle {
-  private readonly domainSlots = new Map<string, Semaphore>();
   private readonly hostSlots = new Map<string, Semaphore>();
-  private readonly sent = new Map<string, number[]>();
   private readonly backoffUntil = new Map<string, { until: number; reason: string }>();
 
   constructor(
-    private readonly defaults: DestinationLimits,
-    private readonly overrides: Map<string, DestinationLimits>,
     private readonly maxConnectionsPerHost: number,
     private readonly backoffMs: number,
     private readonly now: () => number = Date.now,
   ) {}
-
-  limitsFor(domain: string): DestinationLimits {
-    return this.overrides.get(domain.toLowerCase()) ?? this.defaults;
-  }
-
-  /** Milliseconds until the domain may take another message (0 = now), by its rate limit. */
-  rateDelay(domain: string): number {
-    const limits = this.limitsFor(domain);
-    if (limits.maxMessagesPerWindow <= 0) return 0;
-    const since = this.now() - limits.windowMs;
-    const times = (this.sent.get(domain) ?? []).filter((t) => t > since);
-    this.sent.set(domain, times);
-    return times.length < limits.maxMessagesPerWindow ? 0 : times[0]! + limits.windowMs - this.now();
-  }
-
-  recordSent(domain: string): void {
-    this.sent.set(domain, [...(this.sent.get(domain) ?? []), this.now()]);
-  }
 
   /** The reason a destination is backed off, or undefined. */
   backedOff(key: string): string | undefined {
@@ -91,28 +47,22 @@ export class Throttle {
   }
 
   backOff(key: string, reason: string): void {
-    this.backoffUntil.set(key, { until: this.now() + this.backoffMs, reason });
+    if (this.backoffMs > 0) this.backoffUntil.set(key, { until: this.now() + this.backoffMs, reason });
   }
 
   clearBackoff(key: string): void {
     this.backoffUntil.delete(key);
   }
 
-  domainSlot(domain: string): Promise<() => void> {
-    return this.slot(this.domainSlots, domain.toLowerCase(), this.limitsFor(domain).maxConnections);
-  }
-
-  hostSlot(host: string): Promise<() => void> {
-    return this.slot(this.hostSlots, host.toLowerCase(), this.maxConnectionsPerHost);
-  }
-
-  private async slot(table: Map<string, Semaphore>, key: string, limit: number): Promise<() => void> {
-    let semaphore = table.get(key);
-    if (!semaphore) table.set(key, (semaphore = new Semaphore(limit)));
+  /** Waits for a connection slot to the host; call the returned function to give it back. */
+  async hostSlot(host: string): Promise<() => void> {
+    const key = host.toLowerCase();
+    let semaphore = this.hostSlots.get(key);
+    if (!semaphore) this.hostSlots.set(key, (semaphore = new Semaphore(this.maxConnectionsPerHost)));
     const release = await semaphore.acquire();
     return () => {
       release();
-      if (semaphore.idle) table.delete(key);
+      if (semaphore.idle) this.hostSlots.delete(key);
     };
   }
 }

@@ -15,6 +15,8 @@ function age(ms: number, now = Date.now()): string {
 function nextAttempt(message: QueuedMessage): string {
   if (message.held) return 'held';
   if (message.pending === 0) return '-';
+  const waiting = message.destinations.filter((d) => d.state === 'pending' && !d.inFlight);
+  if (waiting.length === 0) return 'being delivered';
   return message.nextAttemptAtMs <= Date.now() ? 'now' : new Date(message.nextAttemptAtMs).toISOString();
 }
 
@@ -36,13 +38,15 @@ export function registerQueueCommands(program: Command): void {
     .action(
       action(async (c, options: { json?: boolean }) => {
         const admin = c.queue();
-        const { messages } = await unary(admin.listQueue.bind(admin), {}, c.timeout);
+        const { messages, unplanned } = await unary(admin.listQueue.bind(admin), {}, c.timeout);
+        // Accepted with 250 but not yet made queue entries: part of the queue all the same.
+        const arriving = unplanned > 0 ? `; ${unplanned} more accepted, being queued` : '';
         if (options.json) {
           console.log(JSON.stringify(messages.map(toJson), null, 2));
           return;
         }
         if (messages.length === 0) {
-          console.log('mail queue is empty');
+          console.log(unplanned > 0 ? `-- 0 message(s)${arriving}` : 'mail queue is empty');
           return;
         }
         console.log(['QUEUE ID'.padEnd(20), 'AGE'.padStart(5), 'LEFT'.padStart(4), 'NEXT ATTEMPT'.padEnd(24), 'SENDER', '/ LAST ERROR'].join('  '));
@@ -50,7 +54,7 @@ export function registerQueueCommands(program: Command): void {
           console.log([m.queueId.padEnd(20), age(m.receivedAtMs).padStart(5), String(m.pending).padStart(4), nextAttempt(m).padEnd(24), m.sender || '<>'].join('  '));
           if (m.lastError) console.log(`${' '.repeat(22)}${m.lastError}`);
         }
-        console.log(`-- ${messages.length} message(s)`);
+        console.log(`-- ${messages.length} message(s)${arriving}`);
       }),
     );
   queue

@@ -2,11 +2,15 @@
 import type { Logger } from 'pino';
 import type { QueueAdminServer, QueuedMessage } from '@mail/contracts';
 import { grpc, RpcError, toServiceError } from '@mail/platform';
-import type { QueueEntry } from '@mail/contracts';
-import type { Scheduler } from './scheduler.js';
+import type { NatsContext } from '@mail/platform';
+import type { QueueCore } from './core/queue-core.js';
+import type { QueueEntry } from './core/entry.js';
+import { unplannedCount } from './metrics.js';
 
 export function describeEntry(entry: QueueEntry): QueuedMessage {
   const pending = entry.destinations.filter((d) => d.state === 'pending');
+  // Destinations without a job out: the next attempt concerns them.
+  const waiting = pending.filter((d) => !d.job);
   const lastError = [...entry.destinations].filter((d) => d.state !== 'delivered' && d.lastReply).sort((a, b) => b.lastAttemptAt - a.lastAttemptAt)[0];
   return {
     queueId: entry.queueId,
@@ -15,7 +19,7 @@ export function describeEntry(entry: QueueEntry): QueuedMessage {
     receivedAtMs: entry.receivedAt,
     held: entry.held,
     pending: pending.length,
-    nextAttemptAtMs: pending.length ? Math.min(...pending.map((d) => d.nextAttemptAt)) : 0,
+    nextAttemptAtMs: waiting.length ? Math.min(...waiting.map((d) => d.nextAttemptAt)) : 0,
     lastError: lastError?.lastReply ?? '',
     bounceOf: entry.bounceOf,
     destinations: entry.destinations.map((d) => ({
@@ -25,6 +29,7 @@ export function describeEntry(entry: QueueEntry): QueuedMessage {
       lastReply: d.lastReply,
       nextAttemptAtMs: d.nextAttemptAt,
       remoteMta: d.remoteMta,
+      inFlight: d.state === 'pending' && d.job !== '',
     })),
   };
 }
@@ -43,7 +48,7 @@ function handler<Req, Res>(logger: Logger, run: (req: Req) => Promise<Res>): grp
 
 const notFound = (queueId: string) => new RpcError(grpc.status.NOT_FOUND, `no message ${queueId} in the queue`);
 
-export function createAdminService(scheduler: Scheduler, logger: Logger): QueueAdminServer {
+export function createAdminService(queue: QueueCore, nats: NatsContext, logger: Logger): QueueAdminServer {
   const one = async (queueId: string, action: () => Promise<number>) => {
     if (!queueId) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'a queue id is needed');
     const affected = await action();
@@ -51,18 +56,18 @@ export function createAdminService(scheduler: Scheduler, logger: Logger): QueueA
     return { affected };
   };
   return {
-    listQueue: handler(logger, async () => ({ messages: (await scheduler.list()).map(describeEntry) })),
+    listQueue: handler(logger, async () => ({ messages: queue.list().map(describeEntry), unplanned: await unplannedCount(nats) })),
     showMessage: handler(logger, async (req) => {
-      const entry = await scheduler.show(req.queueId);
+      const entry = queue.show(req.queueId);
       if (!entry) throw notFound(req.queueId);
       return describeEntry(entry);
     }),
     retry: handler(logger, async (req) => {
-      if (req.all) return { affected: await scheduler.retry((await scheduler.list()).map((e) => e.queueId)) };
-      return one(req.queueId, () => scheduler.retry([req.queueId]));
+      if (req.all) return { affected: await queue.retry(queue.list().map((e) => e.queueId)) };
+      return one(req.queueId, () => queue.retry([req.queueId]));
     }),
-    hold: handler(logger, (req) => one(req.queueId, () => scheduler.hold(req.queueId, true))),
-    release: handler(logger, (req) => one(req.queueId, () => scheduler.hold(req.queueId, false))),
-    delete: handler(logger, (req) => one(req.queueId, () => scheduler.delete(req.queueId, req.bounce))),
+    hold: handler(logger, (req) => one(req.queueId, () => queue.hold(req.queueId, true))),
+    release: handler(logger, (req) => one(req.queueId, () => queue.hold(req.queueId, false))),
+    delete: handler(logger, (req) => one(req.queueId, () => queue.delete(req.queueId, req.bounce))),
   };
 }

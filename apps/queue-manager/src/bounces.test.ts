@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseMessage } from '@mail/mime';
-import { QueueEntry } from '@mail/contracts';
+import { QueueEntry } from './core/entry.js';
 import { buildNotice, derivedQueueId } from './bounces.js';
 
 const entry = (sender: string) =>

@@ -3,7 +3,7 @@
 // (RFC 5321 §4.5.5), so a bounce can never bounce.
 import { createHash } from 'node:crypto';
 import { buildDsn, type DsnRecipient } from '@mail/mime';
-import type { Destination, QueueEntry } from '@mail/contracts';
+import type { Destination, QueueEntry } from './core/entry.js';
 
 export interface Notice {
   /** Deterministic queue id: repeating the same notice after a crash finds the one already queued. */

@@ -17,6 +17,26 @@ const schema = z.object({
   ackWaitMs: intSetting(30_000, 1000),
   /** Back-off after each failed attempt; the last step repeats. */
   retrySchedule: parsedSetting('1m,5m,15m,30m,1h', parseSchedule),
+  /** Back-off of local deliveries (mailbox-store unavailable, disk full); the last step repeats. */
+  localRetrySchedule: parsedSetting('5s,15s,30s,1m,5m,15m,30m,1h', parseSchedule),
+  /** A delivery job with no result after this long is taken as lost and tried again. */
+  jobTimeout: duration('15m'),
+  /** The active replica's lease: a standby takes the queue over this long after the active one vanished. */
+  leaderLease: duration('10s'),
+  /** This replica's name in the lease; a restarted process with the same name takes its lease back at once. Default: host name and gRPC port. */
+  instance: z.string().default(''),
+  /** Delivery jobs in flight at once, all destinations together, per lane. */
+  localInFlight: intSetting(64, 1),
+  remoteInFlight: intSetting(256, 1),
+  /** The concurrency a remote destination starts with; it grows with successes up to its limit (Postfix: initial_destination_concurrency). */
+  initialDestinationConcurrency: intSetting(5, 1),
+  /** Connections (jobs) at once per remote domain. */
+  maxConnectionsPerDomain: intSetting(10, 1),
+  /** Jobs started per window per remote domain; 0 = unlimited. */
+  maxMessagesPerWindow: intSetting(0, 0),
+  rateWindowMs: intSetting(60_000, 1),
+  /** Per-domain overrides: "domain=connections/messages,...". */
+  domainLimits: z.string().default(''),
   /** A message still undelivered after this long is returned to its sender. */
   maxLifetime: duration('5d'),
   /** Tell the sender once that a message is delayed after this long; 0 = never. */
@@ -40,6 +60,18 @@ export const loadQueueManagerConfig = (env: NodeJS.ProcessEnv = process.env): Qu
       ackWaitMs: 'QUEUE_ACK_WAIT_MS',
       retrySchedule: 'QUEUE_RETRY_SCHEDULE',
       maxLifetime: 'QUEUE_MAX_LIFETIME',
+      localRetrySchedule: 'QUEUE_LOCAL_RETRY_SCHEDULE',
+      jobTimeout: 'QUEUE_JOB_TIMEOUT',
+      leaderLease: 'QUEUE_LEADER_LEASE',
+      instance: 'QUEUE_INSTANCE',
+      localInFlight: 'QUEUE_LOCAL_IN_FLIGHT',
+      remoteInFlight: 'QUEUE_REMOTE_IN_FLIGHT',
+      initialDestinationConcurrency: 'QUEUE_INITIAL_DESTINATION_CONCURRENCY',
+      // The delivery policy keeps the names operators know; queue-manager, which admits jobs, reads it.
+      maxConnectionsPerDomain: 'DELIVERY_MAX_CONNECTIONS_PER_DOMAIN',
+      maxMessagesPerWindow: 'DELIVERY_MAX_MESSAGES_PER_WINDOW',
+      rateWindowMs: 'DELIVERY_RATE_WINDOW_MS',
+      domainLimits: 'DELIVERY_DOMAIN_LIMITS',
       delayWarning: 'QUEUE_DELAY_WARNING',
       reportingMta: 'QUEUE_REPORTING_MTA',
     },

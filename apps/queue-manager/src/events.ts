@@ -12,7 +12,12 @@ export type QueueEvent =
   | { event: 'message-removed'; queueId: string }
   | { event: 'notice-queued'; queueId: string; bounceOf: string; recipient: string }
   | { event: 'notice-suppressed'; queueId: string; recipients: string[] }
-  | { event: 'postmaster-action'; queueId: string; action: 'hold' | 'release' | 'retry' | 'delete' | 'delete-with-bounce' };
+  | { event: 'postmaster-action'; queueId: string; action: 'hold' | 'release' | 'retry' | 'delete' | 'delete-with-bounce' }
+  | { event: 'job-lost'; queueId: string; jobId: string; timeoutMs: number }
+  | { event: 'late-event-ignored'; queueId: string }
+  | { event: 'entry-orphaned'; queueId: string; recipients: string[] }
+  | { event: 'queue-error'; queueId: string; error: string }
+  | { event: 'leadership'; instance: string; role: 'active' | 'standby' | 'lost' };
 
 const CATALOGUE: EventCatalogue<QueueEvent> = {
   'message-queued': { level: 'info', message: 'queued' },
@@ -23,6 +28,11 @@ const CATALOGUE: EventCatalogue<QueueEvent> = {
   'notice-queued': { level: 'info', message: 'delivery status notification queued' },
   'notice-suppressed': { level: 'warn', message: 'not delivered; null reverse-path, so no notice' },
   'postmaster-action': { level: 'warn', message: 'queue changed by the postmaster' },
+  'job-lost': { level: 'warn', message: 'no result for a delivery job in time; taken as a temporary failure' },
+  'late-event-ignored': { level: 'info', message: 'accepted event for a message that already left the queue; ignored' },
+  'entry-orphaned': { level: 'error', message: 'queue entry without message bytes in the spool; removed, recipients not delivered' },
+  'queue-error': { level: 'error', message: 'queue step failed; will retry' },
+  'leadership': { level: 'warn', message: 'queue ownership changed' },
 };
 
 export class QueueEvents extends EventLog<QueueEvent> {
@@ -30,6 +40,7 @@ export class QueueEvents extends EventLog<QueueEvent> {
     super(logger, CATALOGUE, (event) => {
       if (event.event === 'destination-deferred') queueMetrics.retries.inc();
       if (event.event === 'notice-queued') queueMetrics.bounces.inc();
+      if (event.event === 'job-lost') queueMetrics.lostJobs.inc();
     });
   }
 }

@@ -1,4 +1,7 @@
-// queue-manager: owns the mail queue. Wiring only.
+// queue-manager: owns the mail queue — its entries, its clock and admission to each destination.
+// Wiring only. Every replica mirrors the queue and serves the admin API; the one holding the lease
+// (leadership.ts) takes accepted messages and results and dispatches jobs.
+import { hostname } from 'node:os';
 import {
   ACCEPTED_CONSUMER,
   ACCEPTED_STREAM,
@@ -7,9 +10,6 @@ import {
   QueueAdminService,
   RESULT_CONSUMER,
   RESULT_STREAM,
-  SCHEDULE_CONSUMER,
-  SCHEDULE_STREAM,
-  ScheduleTick,
   decodePayload,
 } from '@mail/contracts';
 import {
@@ -28,51 +28,88 @@ import {
 } from '@mail/platform';
 import { createAdminService } from './admin-service.js';
 import { loadQueueManagerConfig } from './config.js';
+import { Admission, parseDomainLimits } from './core/admission.js';
+import { NatsQueuePort } from './core/nats-queue-port.js';
+import { QueueCore } from './core/queue-core.js';
 import { QueueEvents } from './events.js';
+import { campaign } from './leadership.js';
 import { exportQueueGauges } from './metrics.js';
-import { QueueStore } from './queue-store.js';
 import { RetrySchedule } from './retry-schedule.js';
-import { Scheduler } from './scheduler.js';
 
 const logger = createLogger('queue-manager');
 
 async function main(): Promise<void> {
   const config = loadQueueManagerConfig();
+  const defaults = { maxConnections: config.maxConnectionsPerDomain, maxMessagesPerWindow: config.maxMessagesPerWindow, windowMs: config.rateWindowMs };
+  const overrides = parseDomainLimits(config.domainLimits, defaults);
   const nats = await connectNats(config.natsUrl, 'queue-manager', logger);
   await ensureStreams(nats, 1024 * 1024);
-  const queue = await QueueStore.open(nats);
-  exportQueueGauges(queue);
-  const scheduler = new Scheduler(
-    nats,
-    queue,
-    await openSpoolBucket(nats),
-    {
-      schedule: new RetrySchedule(config.retrySchedule, config.maxLifetime),
+  const port = await NatsQueuePort.open(nats, await openSpoolBucket(nats));
+  const events = new QueueEvents(logger);
+  const core = new QueueCore(port, {
+    policy: {
+      remoteRetry: new RetrySchedule(config.retrySchedule, config.maxLifetime),
+      localRetry: new RetrySchedule(config.localRetrySchedule, config.maxLifetime),
+      maxLifetimeMs: config.maxLifetime,
       delayWarningMs: config.delayWarning,
-      reportingMta: config.reportingMta,
+      jobTimeoutMs: config.jobTimeout,
     },
-    new QueueEvents(logger),
-  );
-  const common = { ackWaitMs: config.ackWaitMs, concurrency: config.concurrency, logger };
-  const stops = [
-    await runConsumer(nats, { ...common, stream: ACCEPTED_STREAM, durable: ACCEPTED_CONSUMER, handle: (data) => scheduler.onAccepted(decodePayload(AcceptedMessage, data)) }),
-    await runConsumer(nats, { ...common, stream: RESULT_STREAM, durable: RESULT_CONSUMER, handle: (data) => scheduler.onResult(decodePayload(DeliveryResult, data)) }),
-    await runConsumer(nats, { ...common, stream: SCHEDULE_STREAM, durable: SCHEDULE_CONSUMER, handle: (data) => scheduler.onTick(decodePayload(ScheduleTick, data)) }),
-  ];
+    admission: new Admission({
+      limitsFor: (domain) => overrides.get(domain) ?? defaults,
+      laneLimits: { local: config.localInFlight, remote: config.remoteInFlight },
+      initialConcurrency: config.initialDestinationConcurrency,
+    }),
+    events,
+    reportingMta: config.reportingMta,
+  });
+  const mirror = await port.mirror((queueId, stored) => void core.onStoredChange(queueId, stored));
+  core.load(mirror.initial);
+
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
-    server.addService(QueueAdminService, createAdminService(scheduler, logger)),
+    server.addService(QueueAdminService, createAdminService(core, nats, logger)),
     serverCredentials(loadGrpcTlsSettings()),
   );
+  exportQueueGauges(core, nats);
   const observability = await startObservability({
     service: 'queue-manager',
     host: config.httpHost,
     port: config.httpPort,
     ready: () => nats.connected(),
   });
-  logger.info({ http: observability.port, grpc: `${config.grpcHost}:${grpcServer.port}` }, 'queue-manager running');
+  const instance = config.instance || `${hostname()}:${grpcServer.port}`;
+  logger.info({ http: observability.port, grpc: `${config.grpcHost}:${grpcServer.port}`, instance, entries: core.size }, 'queue-manager running');
+
+  const stops: ((graceMs?: number) => Promise<void>)[] = [];
+  let shuttingDown = false;
+  const leadership = await campaign(nats, instance, config.leaderLease, () => {
+    events.emit({ event: 'leadership', instance, role: 'lost' });
+    // Another replica has the queue now: stop at once; the process manager starts a standby again.
+    process.exit(75);
+  });
+  events.emit({ event: 'leadership', instance, role: 'standby' });
+  void leadership.acquired.then(async () => {
+    if (shuttingDown) return;
+    events.emit({ event: 'leadership', instance, role: 'active' });
+    await core.activate();
+    const common = { ackWaitMs: config.ackWaitMs, concurrency: config.concurrency, logger };
+    stops.push(
+      await runConsumer(nats, {
+        ...common,
+        stream: ACCEPTED_STREAM,
+        durable: ACCEPTED_CONSUMER,
+        handle: (data, info) => core.onAccepted(decodePayload(AcceptedMessage, data), info.deliveryCount > 1),
+      }),
+      await runConsumer(nats, { ...common, stream: RESULT_STREAM, durable: RESULT_CONSUMER, handle: (data) => core.onResult(decodePayload(DeliveryResult, data)) }),
+    );
+  }).catch((err: unknown) => exitOnStartupError(logger, err));
+
   onShutdown(logger, async () => {
+    shuttingDown = true;
     await stopGrpcServer(grpcServer.server);
     for (const stop of stops) await stop();
+    core.deactivate();
+    await leadership.release();
+    mirror.stop();
     await observability.close();
     await nats.nc.drain();
   });

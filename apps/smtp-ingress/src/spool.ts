@@ -20,6 +20,7 @@ export class Spool {
       queueId,
       sender: envelope.sender,
       recipients: envelope.recipients,
+      localRecipients: envelope.localRecipients,
       size: message.length,
       receivedAt: Date.now(),
       smtputf8: envelope.smtputf8,

@@ -1,13 +1,16 @@
 // NATS JetStream topology and message payloads shared by the services. The one place that names
 // subjects, streams, consumers and buckets; payloads are validated with zod at every consumer.
 //
-//   smtp-ingress  --put-->     object store  mail-spool    (key: queue id, the message bytes)
-//   smtp-ingress  --publish--> mail.accepted               (stream MAIL_ACCEPTED, consumer queue-manager)
-//   queue-manager --KV-->      mail-queue                  (key: queue id, the QueueEntry; only queue-manager writes)
-//   queue-manager --publish--> mail.delivery.<queue id>    (stream MAIL_DELIVERY, consumer delivery-agent)
-//   delivery-agent --publish-> mail.result.<queue id>      (stream MAIL_RESULTS, consumer queue-manager-results)
-//   queue-manager --publish--> mail.schedule.<queue id>    (stream MAIL_SCHEDULE, consumer queue-manager-schedule):
-//                              a timer; the consumer holds it back (nak with delay) until the next attempt is due
+//   smtp-ingress  --put-->     object store  mail-spool      (key: queue id, the message bytes)
+//   smtp-ingress  --publish--> mail.accepted                 (stream MAIL_ACCEPTED, consumer queue-manager)
+//   queue-manager --KV-->      mail-queue                    (key: queue id, its queue entry; only queue-manager reads and writes it)
+//   queue-manager --publish--> mail.job.local.<queue id>     (stream MAIL_LOCAL_JOBS, consumer delivery-agent-local)
+//   queue-manager --publish--> mail.job.remote.<queue id>    (stream MAIL_REMOTE_JOBS, consumer delivery-agent-remote)
+//   delivery-agent --publish-> mail.result.<queue id>        (stream MAIL_RESULTS, consumer queue-manager-results)
+//
+// queue-manager owns time and admission: it publishes a job only when the job's destination has room,
+// and keeps every wait (retry back-off, rate windows) in its own due-time index, never in a consumer.
+// Local and remote jobs are separate streams with separate consumers, so neither waits for the other.
 import { z } from 'zod';
 
 export const SPOOL_BUCKET = 'mail-spool';
@@ -17,34 +20,25 @@ export const ACCEPTED_STREAM = 'MAIL_ACCEPTED';
 export const ACCEPTED_SUBJECT = 'mail.accepted';
 export const ACCEPTED_CONSUMER = 'queue-manager';
 
-export const DELIVERY_STREAM = 'MAIL_DELIVERY';
-export const deliverySubject = (queueId: string): string => `mail.delivery.${queueId}`;
-export const DELIVERY_CONSUMER = 'delivery-agent';
+/** Where a job is delivered: mailbox-store (local) or another SMTP server (remote). */
+export type DeliveryLane = 'local' | 'remote';
+export const JOB_STREAMS: Record<DeliveryLane, string> = { local: 'MAIL_LOCAL_JOBS', remote: 'MAIL_REMOTE_JOBS' };
+export const jobSubject = (lane: DeliveryLane, queueId: string): string => `mail.job.${lane}.${queueId}`;
+export const JOB_CONSUMERS: Record<DeliveryLane, string> = { local: 'delivery-agent-local', remote: 'delivery-agent-remote' };
 
 export const RESULT_STREAM = 'MAIL_RESULTS';
 export const resultSubject = (queueId: string): string => `mail.result.${queueId}`;
 export const RESULT_CONSUMER = 'queue-manager-results';
 
-export const SCHEDULE_STREAM = 'MAIL_SCHEDULE';
-export const scheduleSubject = (queueId: string): string => `mail.schedule.${queueId}`;
-export const SCHEDULE_CONSUMER = 'queue-manager-schedule';
-
 /** Stream definitions; every service ensures the ones it touches at start-up (idempotent). */
 export const STREAMS = [
   { name: ACCEPTED_STREAM, subjects: [ACCEPTED_SUBJECT] },
-  { name: DELIVERY_STREAM, subjects: ['mail.delivery.>'] },
+  { name: JOB_STREAMS.local, subjects: ['mail.job.local.>'] },
+  { name: JOB_STREAMS.remote, subjects: ['mail.job.remote.>'] },
   { name: RESULT_STREAM, subjects: ['mail.result.>'] },
-  { name: SCHEDULE_STREAM, subjects: ['mail.schedule.>'] },
 ] as const;
 
 const address = z.string().max(512);
-
-/** The timer message that wakes the scheduler for one queue entry. */
-export const ScheduleTick = z.object({
-  queueId: z.string(),
-  dueAt: z.number().int(),
-});
-export type ScheduleTick = z.infer<typeof ScheduleTick>;
 
 /** Published by smtp-ingress once the message bytes are in the spool: the queue entry's seed. */
 export const AcceptedMessage = z.object({
@@ -52,6 +46,8 @@ export const AcceptedMessage = z.object({
   /** Reverse-path without angle brackets; '' is the null reverse-path. */
   sender: address,
   recipients: z.array(address).min(1),
+  /** The recipients mailbox-store keeps mail for (smtp-ingress learnt it at RCPT): the local lane. */
+  localRecipients: z.array(address).default([]),
   size: z.number().int().nonnegative(),
   receivedAt: z.number().int(),
   smtputf8: z.boolean().default(false),
@@ -59,43 +55,6 @@ export const AcceptedMessage = z.object({
   clientAddress: z.string().default(''),
 });
 export type AcceptedMessage = z.infer<typeof AcceptedMessage>;
-
-/** pending: to be attempted; delivered: done; failed: permanent failure or expiry (a bounce is owed or sent). */
-export const DestinationState = z.enum(['pending', 'delivered', 'failed']);
-export type DestinationState = z.infer<typeof DestinationState>;
-
-/** One recipient of a queued message and where its delivery stands. */
-export const Destination = z.object({
-  recipient: address,
-  state: DestinationState,
-  attempts: z.number().int().nonnegative(),
-  lastReply: z.string().default(''),
-  /** When the next attempt is due (ms since epoch); 0 = now. */
-  nextAttemptAt: z.number().int().default(0),
-  lastAttemptAt: z.number().int().default(0),
-  /** The remote host that gave `lastReply`, if any. */
-  remoteMta: z.string().default(''),
-  /** A failure notice for this destination has been queued (or none is due: null reverse-path). */
-  bounced: z.boolean().default(false),
-});
-export type Destination = z.infer<typeof Destination>;
-
-/** The queue's record of one message: kept in the mail-queue KV bucket, written only by queue-manager. */
-export const QueueEntry = z.object({
-  queueId: z.string(),
-  sender: address,
-  size: z.number().int().nonnegative(),
-  receivedAt: z.number().int(),
-  smtputf8: z.boolean(),
-  destinations: z.array(Destination),
-  /** Held by an operator: no delivery attempts until released. */
-  held: z.boolean().default(false),
-  /** A delay warning has been sent to the reverse-path. */
-  delayWarned: z.boolean().default(false),
-  /** The queue id of the message this one reports on, for bounces; '' otherwise. */
-  bounceOf: z.string().default(''),
-});
-export type QueueEntry = z.infer<typeof QueueEntry>;
 
 /** A unit of work for delivery-agent: one message to one group of recipients. */
 export const DeliveryJob = z.object({
@@ -127,6 +86,11 @@ export const DeliveryResult = z.object({
   queueId: z.string(),
   jobId: z.string(),
   results: z.array(RecipientResult),
+  /**
+   * The message's bytes were not in the spool: the job is stale (its message already left the queue)
+   * or the spool lost it. queue-manager checks which; `results` is empty then.
+   */
+  spoolMissing: z.boolean().default(false),
 });
 export type DeliveryResult = z.input<typeof DeliveryResult>;
 

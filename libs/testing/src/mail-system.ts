@@ -193,7 +193,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
         const child = execFile(
           process.execPath,
           [join(REPO_ROOT, 'apps', 'mailctl', 'dist', 'main.js'), '--mailbox-store', grpcAddress, '--queue-manager', queueAdminAddress, ...args],
-          { env },
+          { env, maxBuffer: 64 * 1024 * 1024 },
           (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
         );
         child.stdin!.end(stdin ?? '');

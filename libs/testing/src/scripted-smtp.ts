@@ -21,6 +21,8 @@ export interface Script {
   data?: (attempt: number) => string;
   /** Wait this long before answering the end of data (a slow server). */
   dataDelayMs?: number;
+  /** Wait this long before every reply, the greeting included (a server that answers, slowly). */
+  replyDelayMs?: number;
 }
 
 export class ScriptedSmtpServer {
@@ -53,7 +55,11 @@ export class ScriptedSmtpServer {
     this.maxConcurrent = Math.max(this.maxConcurrent, this.sockets.size);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
-    const write = (line: string) => socket.write(`${line}\r\n`);
+    const send = (line: string) => {
+      if (!socket.destroyed) socket.write(`${line}\r\n`);
+    };
+    // Timers of equal delay fire in order, so delayed replies keep their order.
+    const write = (line: string) => (this.script.replyDelayMs ? setTimeout(() => send(line), this.script.replyDelayMs) : send(line));
     write(this.script.greeting ?? '220 scripted.test ESMTP');
     let buffer = Buffer.alloc(0);
     let inData = false;
@@ -112,7 +118,7 @@ export class ScriptedSmtpServer {
         } else if (verb === 'RSET' || verb === 'NOOP') write('250 2.0.0 ok');
         else if (verb === 'QUIT') {
           write('221 2.0.0 bye');
-          socket.end();
+          setTimeout(() => socket.end(), this.script.replyDelayMs ?? 0);
         } else write('502 5.5.1 not implemented');
       }
     });

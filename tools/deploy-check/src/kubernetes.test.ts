@@ -265,10 +265,11 @@ for (const overlay of OVERLAYS) {
       if (overlay === 'production') {
         const scaled = find(objects(), 'ScaledObject', 'delivery-agent');
         assert.ok(scaled, 'ScaledObject/delivery-agent');
+        // One trigger per delivery lane (the job streams and consumers of libs/contracts nats.ts).
+        const lanes = (scaled.spec.triggers as { metadata: { stream: string; consumer: string } }[]).map((t) => `${t.metadata.stream}/${t.metadata.consumer}`);
+        assert.deepEqual(lanes.sort(), ['MAIL_LOCAL_JOBS/delivery-agent-local', 'MAIL_REMOTE_JOBS/delivery-agent-remote']);
         const trigger = scaled.spec.triggers[0];
         assert.equal(trigger.type, 'nats-jetstream');
-        assert.equal(trigger.metadata.stream, 'MAIL_DELIVERY');
-        assert.equal(trigger.metadata.consumer, 'delivery-agent');
         const [host, port] = (trigger.metadata.natsServerMonitoringEndpoint as string).split(':');
         const service = find(objects(), 'Service', host!.split('.')[0]!);
         assert.ok(service, `the monitoring endpoint ${host} is a Service`);

@@ -503,6 +503,7 @@ test('an accepted message is answered 250 with its queue id once enqueued', asyn
   assert.deepEqual(entry!.envelope, {
     sender: 'sender@remote.example',
     recipients: ['alice@example.com'],
+    localRecipients: ['alice@example.com'],
     smtputf8: false,
     eightBitMime: false,
   });

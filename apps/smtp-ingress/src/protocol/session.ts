@@ -19,6 +19,8 @@ export type RecipientVerdict = 'local' | 'unknown-user' | 'remote';
 export interface Envelope {
   sender: string;
   recipients: string[];
+  /** The recipients mailbox-store keeps mail for: queue-manager delivers them on the local lane. */
+  localRecipients: string[];
   smtputf8: boolean;
   eightBitMime: boolean;
   declaredSize?: number;
@@ -301,7 +303,7 @@ export class SmtpSession {
     if (this.authenticatedAs && this.context.enforceSenderOwnership && address !== '' && address.toLowerCase() !== this.authenticatedAs.toLowerCase()) {
       return Replies.senderNotOwned(this.authenticatedAs);
     }
-    const envelope: Envelope = { sender: address, recipients: [], smtputf8: false, eightBitMime: false };
+    const envelope: Envelope = { sender: address, recipients: [], localRecipients: [], smtputf8: false, eightBitMime: false };
     for (const [name, value] of parameters) {
       if (!this.esmtp) return Replies.unknownParameter(name);
       switch (name) {
@@ -358,6 +360,7 @@ export class SmtpSession {
     // Each recipient gets one copy even if named twice.
     if (!duplicate) {
       envelope.recipients.push(address);
+      if (verdict === 'local') envelope.localRecipients.push(address);
       this.recipientsAccepted++;
     }
     this.state = 'Recipients';

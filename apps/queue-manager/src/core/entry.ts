@@ -1,0 +1,97 @@
+// The queue's record of one message, as queue-manager keeps it in the mail-queue KV bucket. Only
+// queue-manager reads or writes it (mailctl sees it through the admin gRPC API), so it lives here.
+import { z } from 'zod';
+
+const address = z.string().max(512);
+
+/** Where a destination is delivered: mailbox-store (local) or another server (remote). */
+export type Lane = 'local' | 'remote';
+
+/** pending: to be attempted; delivered: done; failed: permanent failure or expiry (a bounce is owed or sent). */
+export const DestinationState = z.enum(['pending', 'delivered', 'failed']);
+export type DestinationState = z.infer<typeof DestinationState>;
+
+/** One recipient of a queued message and where its delivery stands. */
+export const Destination = z.object({
+  recipient: address,
+  state: DestinationState,
+  attempts: z.number().int().nonnegative(),
+  lastReply: z.string().default(''),
+  /** When the next attempt is due (ms since epoch); 0 = now. */
+  nextAttemptAt: z.number().int().default(0),
+  lastAttemptAt: z.number().int().default(0),
+  /** The remote host that gave `lastReply`, if any. */
+  remoteMta: z.string().default(''),
+  /** A failure notice for this destination has been queued (or none is due: null reverse-path). */
+  bounced: z.boolean().default(false),
+  /** Delivered by mailbox-store (decided once, by smtp-ingress at RCPT). */
+  local: z.boolean().default(false),
+  /** The delivery job in flight for this destination ('' = none): its result is awaited. */
+  job: z.string().default(''),
+  /** When that job was handed to delivery-agent. */
+  dispatchedAt: z.number().int().default(0),
+});
+export type Destination = z.infer<typeof Destination>;
+
+export const QueueEntry = z.object({
+  queueId: z.string(),
+  sender: address,
+  size: z.number().int().nonnegative(),
+  receivedAt: z.number().int(),
+  smtputf8: z.boolean(),
+  destinations: z.array(Destination),
+  /** Held by an operator: no delivery attempts until released. */
+  held: z.boolean().default(false),
+  /** A delay warning has been sent to the reverse-path. */
+  delayWarned: z.boolean().default(false),
+  /** The queue id of the message this one reports on, for bounces; '' otherwise. */
+  bounceOf: z.string().default(''),
+  /** Jobs handed out so far: the next job id is `<queueId>.<dispatches>`, so a replay repeats the id. */
+  dispatches: z.number().int().nonnegative().default(0),
+});
+export type QueueEntry = z.infer<typeof QueueEntry>;
+
+export const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+
+export const pendingOf = (entry: QueueEntry): Destination[] => entry.destinations.filter((d) => d.state === 'pending');
+
+export const laneOf = (destination: Destination): Lane => (destination.local ? 'local' : 'remote');
+
+export interface NewEntry {
+  queueId: string;
+  sender: string;
+  recipients: string[];
+  /** The recipients mailbox-store keeps mail for. */
+  localRecipients: ReadonlySet<string>;
+  size: number;
+  receivedAt: number;
+  smtputf8: boolean;
+  bounceOf?: string;
+}
+
+export function newEntry(seed: NewEntry): QueueEntry {
+  return {
+    queueId: seed.queueId,
+    sender: seed.sender,
+    size: seed.size,
+    receivedAt: seed.receivedAt,
+    smtputf8: seed.smtputf8,
+    held: false,
+    delayWarned: false,
+    bounceOf: seed.bounceOf ?? '',
+    dispatches: 0,
+    destinations: seed.recipients.map((recipient) => ({
+      recipient,
+      state: 'pending',
+      attempts: 0,
+      lastReply: '',
+      nextAttemptAt: 0,
+      lastAttemptAt: 0,
+      remoteMta: '',
+      bounced: false,
+      local: seed.localRecipients.has(recipient),
+      job: '',
+      dispatchedAt: 0,
+    })),
+  };
+}

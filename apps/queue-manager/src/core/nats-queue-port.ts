@@ -1,0 +1,109 @@
+// QueuePort on JetStream: entries in the mail-queue KV bucket (compare-and-set by revision), message
+// bytes in the mail-spool object store, jobs on the lane's work-queue stream with the job id as message
+// id (a repeat within the duplicate window is dropped by the server).
+import { Kvm, type KV } from '@nats-io/kv';
+import { StorageType } from '@nats-io/jetstream';
+import type { ObjectStore } from '@nats-io/obj';
+import { JOB_STREAMS, QUEUE_BUCKET, decodePayload, encodePayload, jobSubject, type DeliveryJob } from '@mail/contracts';
+import type { NatsContext } from '@mail/platform';
+import { QueueEntry, type Lane } from './entry.js';
+import type { QueuePort, StoredEntry } from './queue-port.js';
+
+export class NatsQueuePort implements QueuePort {
+  private constructor(
+    private readonly nats: NatsContext,
+    readonly kv: KV,
+    private readonly spool: ObjectStore,
+  ) {}
+
+  static async open(nats: NatsContext, spool: ObjectStore): Promise<NatsQueuePort> {
+    const kv = await new Kvm(nats.js).create(QUEUE_BUCKET, { history: 1, storage: StorageType.File, replicas: nats.settings.streamReplicas });
+    return new NatsQueuePort(nats, kv, spool);
+  }
+
+  async get(queueId: string): Promise<StoredEntry | undefined> {
+    const found = await this.kv.get(queueId);
+    if (!found || found.operation !== 'PUT' || found.length === 0) return undefined;
+    return { entry: decodePayload(QueueEntry, found.value), revision: found.revision };
+  }
+
+  async create(entry: QueueEntry): Promise<number | undefined> {
+    try {
+      return await this.kv.create(entry.queueId, encodePayload(entry));
+    } catch (err) {
+      if (await this.get(entry.queueId)) return undefined;
+      throw err;
+    }
+  }
+
+  async replace(entry: QueueEntry, revision: number): Promise<number | undefined> {
+    try {
+      return await this.kv.update(entry.queueId, encodePayload(entry), revision);
+    } catch (err) {
+      const current = await this.get(entry.queueId);
+      if (!current || current.revision !== revision) return undefined;
+      throw err;
+    }
+  }
+
+  async remove(queueId: string): Promise<void> {
+    await this.kv.purge(queueId);
+  }
+
+  async publishJob(lane: Lane, job: DeliveryJob): Promise<void> {
+    await this.nats.js.publish(jobSubject(lane, job.queueId), encodePayload(job), { msgID: job.jobId, expect: { streamName: JOB_STREAMS[lane] } });
+  }
+
+  readMessage(queueId: string): Promise<Uint8Array | null> {
+    return this.spool.getBlob(queueId);
+  }
+
+  async messageExists(queueId: string): Promise<boolean> {
+    const info = await this.spool.info(queueId);
+    return info !== null && !info.deleted;
+  }
+
+  async storeMessage(queueId: string, message: Uint8Array): Promise<void> {
+    await this.spool.putBlob({ name: queueId }, message);
+  }
+
+  async deleteMessage(queueId: string): Promise<void> {
+    await this.spool.delete(queueId);
+  }
+
+  /**
+   * Reads every entry, then reports each later change (undefined: removed) until stopped. Resolves
+   * once the entries present at the start have all been read.
+   */
+  async mirror(onChange: (queueId: string, stored: StoredEntry | undefined) => void): Promise<{ initial: StoredEntry[]; stop: () => void }> {
+    const initial = new Map<string, StoredEntry>();
+    const watcher = await this.kv.watch();
+    let loaded!: () => void;
+    const done = new Promise<void>((resolve) => (loaded = resolve));
+    let initialising = true;
+    if ((await this.kv.status()).values === 0) {
+      initialising = false;
+      loaded();
+    }
+    void (async () => {
+      for await (const e of watcher) {
+        let stored: StoredEntry | undefined;
+        try {
+          stored = e.operation === 'PUT' && e.length > 0 ? { entry: decodePayload(QueueEntry, e.value), revision: e.revision } : undefined;
+        } catch {
+          continue; // not an entry this version can read: left alone, as get() would fail on it too
+        }
+        if (initialising) {
+          if (stored) initial.set(e.key, stored);
+          else initial.delete(e.key);
+          if (e.isUpdate || e.delta === 0) {
+            initialising = false;
+            loaded();
+          }
+        } else onChange(e.key, stored);
+      }
+    })();
+    await done;
+    return { initial: [...initial.values()], stop: () => watcher.stop() };
+  }
+}

@@ -1,0 +1,648 @@
+// The effects room of the queue: it holds the entries (a mirror of the mail-queue bucket), the
+// due-time index, admission control and the jobs in flight, and turns the pure decisions of
+// decisions.ts into writes and publishes — compare-and-set first, publish after, so a crash between
+// the two leaves a job recorded as in flight (published again on restart, dropped by the stream as a
+// repeat) rather than one sent but not recorded.
+//
+// Every replica keeps the mirror (the admin API reads it); only the active one (the leader, see
+// leadership.ts) takes events, keeps time and dispatches. Work on one entry is serialised by a lock
+// per queue id.
+import type { AcceptedMessage, DeliveryJob, DeliveryResult } from '@mail/contracts';
+import { buildNotice } from '../bounces.js';
+import type { QueueEvents } from '../events.js';
+import { Admission, destinationKey } from './admission.js';
+import { applyTime, isFinished, markDispatched, nextDueAt, readyGroups, settleResult, takeNotices, type DestinationChange, type Group, type QueuePolicy } from './decisions.js';
+import { DueIndex } from './due-index.js';
+import { domainOf, laneOf, newEntry, pendingOf, type Destination, type Lane, type QueueEntry } from './entry.js';
+import type { QueuePort, StoredEntry } from './queue-port.js';
+
+export interface CoreOptions {
+  policy: QueuePolicy;
+  admission: Admission;
+  events: QueueEvents;
+  /** The name in DSNs (Reporting-MTA) and their From: MAILER-DAEMON@name. */
+  reportingMta: string;
+  now?: () => number;
+  /** Entries handled at once when many fall due together. */
+  dueBatch?: number;
+}
+
+interface JobInFlight {
+  queueId: string;
+  lane: Lane;
+  domain: string;
+}
+
+/** Entries waiting for admission to one destination, in arrival order. */
+interface WaitingLine {
+  lane: Lane;
+  domain: string;
+  queueIds: Set<string>;
+  /** A timer is set for when the destination's rate window lets the next job go. */
+  timer?: NodeJS.Timeout;
+}
+
+export class QueueCore {
+  private readonly entries = new Map<string, StoredEntry>();
+  private readonly due = new DueIndex();
+  private readonly jobs = new Map<string, JobInFlight>();
+  private readonly waiting = new Map<string, WaitingLine>();
+  /** Jobs recorded in an entry but not yet accepted by the stream (publish failed): sent again by the clock. */
+  private readonly unpublished = new Map<string, { lane: Lane; job: DeliveryJob }>();
+  private readonly locks = new Map<string, Promise<void>>();
+  /** Domains seen with local recipients, so that notices to them take the local lane too. */
+  private readonly localDomains = new Set<string>();
+  private active = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private ticking = false;
+  private readonly now: () => number;
+  private readonly policy: QueuePolicy;
+  private readonly admission: Admission;
+  private readonly events: QueueEvents;
+
+  constructor(
+    private readonly port: QueuePort,
+    private readonly options: CoreOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.policy = options.policy;
+    this.admission = options.admission;
+    this.events = options.events;
+  }
+
+  // ---- The mirror: loaded at start, then kept by own writes and the bucket's watch.
+
+  /** Entries as read from the bucket at start-up (every replica). */
+  load(stored: Iterable<StoredEntry>): void {
+    for (const s of stored) {
+      const known = this.entries.get(s.entry.queueId);
+      if (!known || known.revision < s.revision) this.entries.set(s.entry.queueId, s);
+    }
+  }
+
+  /** A change seen in the bucket (another replica's write, an operator's, or the echo of our own). */
+  async onStoredChange(queueId: string, stored: StoredEntry | undefined): Promise<void> {
+    await this.locked(queueId, async () => {
+      const current = this.entries.get(queueId);
+      if (stored && current && current.revision >= stored.revision) return; // ours, already known
+      if (!stored && !current) return;
+      if (stored) this.entries.set(queueId, stored);
+      else this.entries.delete(queueId);
+      if (!this.active) return;
+      this.reconcileJobs(queueId, stored?.entry);
+      if (stored) await this.advance(queueId);
+      else this.due.set(queueId, undefined);
+    });
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  list(): QueueEntry[] {
+    return [...this.entries.values()].map((s) => s.entry).sort((a, b) => a.receivedAt - b.receivedAt);
+  }
+
+  show(queueId: string): QueueEntry | undefined {
+    return this.entries.get(queueId)?.entry;
+  }
+
+  oldestReceivedAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const { entry } of this.entries.values()) oldest = Math.min(oldest ?? entry.receivedAt, entry.receivedAt);
+    return oldest;
+  }
+
+  jobsInFlight(lane: Lane): number {
+    return this.admission.inFlight(lane);
+  }
+
+  // ---- Activation: this replica takes the queue over (or gives it up).
+
+  /** Takes the queue over: counts the jobs already out, sends again those that may not have left, and starts the clock. */
+  async activate(): Promise<void> {
+    if (this.active) return;
+    this.active = true;
+    for (const { entry } of this.entries.values()) {
+      for (const d of entry.destinations) if (d.local) this.localDomains.add(domainOf(d.recipient));
+      this.reconcileJobs(entry.queueId, entry);
+      // A predecessor may have recorded a job and died before publishing it: publish again (the
+      // stream drops the repeat when it did get out).
+      for (const job of this.jobsOf(entry)) this.unpublished.set(job.job.jobId, job);
+    }
+    await this.flushUnpublished();
+    for (const queueId of [...this.entries.keys()]) await this.locked(queueId, () => this.advance(queueId));
+    this.armTimer();
+  }
+
+  deactivate(): void {
+    this.active = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    for (const line of this.waiting.values()) if (line.timer) clearTimeout(line.timer);
+    this.waiting.clear();
+  }
+
+  // ---- Events.
+
+  /** An accepted message becomes an entry, and its recipients go out as far as admission allows. */
+  async onAccepted(message: AcceptedMessage, redelivered: boolean): Promise<void> {
+    const local = new Set(message.localRecipients);
+    for (const recipient of local) this.localDomains.add(domainOf(recipient));
+    const created = await this.createEntry(
+      newEntry({ ...message, localRecipients: local }),
+      // A redelivered event may be late: its message may have left the queue already (its bytes are then gone).
+      redelivered,
+    );
+    this.events.emit({ event: 'message-queued', queueId: message.queueId, destinations: message.recipients.length, created });
+  }
+
+  /** A delivery result settles destinations, frees the job's admission slot, and lets the next job of its destination go. */
+  async onResult(result: DeliveryResult): Promise<void> {
+    const job = this.jobs.get(result.jobId);
+    await this.locked(result.queueId, async () => {
+      for (;;) {
+        const stored = await this.current(result.queueId);
+        if (!stored) {
+          this.releaseJob(result.jobId, 'neutral');
+          return; // the entry is gone: a repeated result
+        }
+        const entry = structuredClone(stored.entry);
+        const now = this.now();
+        if (result.spoolMissing) {
+          if (await this.port.messageExists(entry.queueId)) {
+            // Read while the spool was failing over, say: try again later.
+            const { changes } = settleResult(entry, { ...result, results: this.jobRecipients(entry, result.jobId).map((recipient) => ({ recipient, outcome: 'temporary', reply: '451 4.3.0 message not readable from the spool' })) }, now, this.policy);
+            if (!(await this.write(entry, stored.revision, changes))) continue;
+          } else {
+            await this.removeOrphan(entry);
+          }
+          this.releaseJob(result.jobId, 'neutral');
+          break;
+        }
+        const { changes, feedback } = settleResult(entry, result, now, this.policy);
+        if (!(await this.write(entry, stored.revision, changes))) continue;
+        this.releaseJob(result.jobId, feedback);
+        break;
+      }
+    });
+    if (job) await this.pumpDestination(job.lane, job.domain);
+  }
+
+  // ---- Time.
+
+  /** Handles every entry due now; returns how many. Called by the clock, and by tests with a fake clock. */
+  async runDue(): Promise<number> {
+    const batch = this.options.dueBatch ?? 64;
+    let handled = 0;
+    for (;;) {
+      const due = this.due.takeDue(this.now(), batch);
+      if (due.length === 0) break;
+      await Promise.all(due.map((queueId) => this.locked(queueId, () => this.advance(queueId))));
+      handled += due.length;
+    }
+    await this.flushUnpublished();
+    return handled;
+  }
+
+  /** Lets every line of waiting entries try again now (a rate window may have reopened). */
+  async pumpAll(): Promise<void> {
+    for (const [key, line] of [...this.waiting]) {
+      if (line.timer) clearTimeout(line.timer);
+      line.timer = undefined;
+      await this.pumpLine(key);
+    }
+  }
+
+  /** When the clock fires next (for tests and metrics). */
+  nextDue(): number | undefined {
+    return this.due.next();
+  }
+
+  private armTimer(): void {
+    if (!this.active) return;
+    const next = this.unpublished.size > 0 ? this.now() + 1000 : this.due.next();
+    if (next === undefined) return;
+    if (this.timer && next >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = next;
+    // Timers are capped at 2^31-1 ms; a far due time simply re-arms.
+    const delay = Math.min(Math.max(0, next - this.now()), 2 ** 31 - 1);
+    this.timer = setTimeout(() => void this.tick(), delay);
+    this.timer.unref?.();
+  }
+
+  private async tick(): Promise<void> {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.ticking || !this.active) return;
+    this.ticking = true;
+    try {
+      await this.runDue();
+    } catch (err) {
+      this.events.emit({ event: 'queue-error', queueId: '', error: err instanceof Error ? err.message : String(err) });
+    } finally {
+      this.ticking = false;
+      this.armTimer();
+    }
+  }
+
+  // ---- Administration (mailctl queue ...): any replica; the leader sees the change in the bucket.
+
+  /** Attempt now: clears the wait of every pending destination. Returns the entries changed. */
+  async retry(queueIds: string[]): Promise<number> {
+    let affected = 0;
+    for (const queueId of queueIds) {
+      const changed = await this.change(queueId, (entry) => {
+        for (const d of pendingOf(entry)) if (!d.job) d.nextAttemptAt = 0;
+      });
+      if (!changed) continue;
+      affected++;
+      this.events.emit({ event: 'postmaster-action', queueId, action: 'retry' });
+    }
+    return affected;
+  }
+
+  async hold(queueId: string, held: boolean): Promise<number> {
+    const changed = await this.change(queueId, (entry) => {
+      entry.held = held;
+    });
+    if (!changed) return 0;
+    this.events.emit({ event: 'postmaster-action', queueId, action: held ? 'hold' : 'release' });
+    return 1;
+  }
+
+  async delete(queueId: string, bounce: boolean): Promise<number> {
+    let affected = 0;
+    await this.locked(queueId, async () => {
+      const stored = await this.current(queueId);
+      if (!stored) return;
+      const entry = structuredClone(stored.entry);
+      if (bounce) {
+        for (const d of pendingOf(entry)) {
+          d.state = 'failed';
+          d.lastReply = `5.0.0 deleted from the queue by the postmaster${d.lastReply ? `; last error: ${d.lastReply}` : ''}`;
+        }
+        await this.sendNotices(entry, this.now());
+      }
+      await this.removeEntry(entry);
+      affected = 1;
+    });
+    if (affected) this.events.emit({ event: 'postmaster-action', queueId, action: bounce ? 'delete-with-bounce' : 'delete' });
+    return affected;
+  }
+
+  // ---- The steps.
+
+  /** Applies an operator's change to an entry with compare-and-set; false when there is no entry. */
+  private async change(queueId: string, edit: (entry: QueueEntry) => void): Promise<boolean> {
+    let found = false;
+    await this.locked(queueId, async () => {
+      for (;;) {
+        const stored = await this.current(queueId);
+        if (!stored) return;
+        found = true;
+        const entry = structuredClone(stored.entry);
+        edit(entry);
+        if (await this.write(entry, stored.revision, [])) return;
+      }
+    });
+    return found;
+  }
+
+  /** A new entry (an accepted message or a notice of ours), and its first jobs. */
+  private async createEntry(entry: QueueEntry, checkSpool: boolean): Promise<boolean> {
+    let created = false;
+    await this.locked(entry.queueId, async () => {
+      let existing = await this.current(entry.queueId);
+      if (!existing) {
+        if (checkSpool && !(await this.port.messageExists(entry.queueId))) {
+          this.events.emit({ event: 'late-event-ignored', queueId: entry.queueId });
+          return;
+        }
+        const admitted = this.active ? this.admit(entry) : [];
+        const revision = await this.port.create(entry);
+        if (revision !== undefined) {
+          this.entries.set(entry.queueId, { entry, revision });
+          await this.afterWrite(entry, admitted);
+          created = true;
+          return;
+        }
+        for (const job of admitted) this.admission.release(job.lane, job.domain, 'neutral');
+        for (const group of admitted) this.leaveLine(group.lane, group.domain, entry.queueId);
+        existing = await this.refresh(entry.queueId);
+        if (!existing) return;
+      }
+      // A repeated event: make sure the jobs recorded for it did get out.
+      for (const job of this.jobsOf(existing.entry)) this.unpublished.set(job.job.jobId, job);
+      await this.flushUnpublished();
+    });
+    return created;
+  }
+
+  /** What time (and admission) does to an entry now: expiry, lost jobs, notices, jobs that may go. */
+  private async advance(queueId: string): Promise<void> {
+    for (;;) {
+      const stored = this.entries.get(queueId);
+      if (!stored) {
+        this.due.set(queueId, undefined);
+        return;
+      }
+      const entry = structuredClone(stored.entry);
+      const now = this.now();
+      const { changes, lostJobs } = applyTime(entry, now, this.policy);
+      if (!(await this.write(entry, stored.revision, changes, changes.length === 0 && lostJobs.length === 0))) continue;
+      for (const jobId of lostJobs) {
+        this.events.emit({ event: 'job-lost', queueId, jobId, timeoutMs: this.policy.jobTimeoutMs });
+        const job = this.jobs.get(jobId);
+        this.releaseJob(jobId, 'failure');
+        if (job) void this.pumpDestination(job.lane, job.domain);
+      }
+      return;
+    }
+  }
+
+  /**
+   * Settles an entry after a change: sends the notices owed, removes it when nothing is left, or
+   * dispatches what is ready and writes it. `skipIfUnchanged` avoids a write when nothing changed and
+   * nothing can go. False when the entry changed meanwhile (the caller reads it again).
+   */
+  private async write(entry: QueueEntry, revision: number, changes: DestinationChange[], skipIfUnchanged = false): Promise<boolean> {
+    const now = this.now();
+    const snapshot = skipIfUnchanged ? JSON.stringify(entry) : '';
+    await this.sendNotices(entry, now);
+    if (isFinished(entry)) {
+      await this.removeEntry(entry, changes);
+      return true;
+    }
+    const admitted = this.active ? this.admit(entry) : [];
+    if (skipIfUnchanged && JSON.stringify(entry) === snapshot) {
+      this.index(entry);
+      return true;
+    }
+    const next = await this.port.replace(entry, revision);
+    if (next === undefined) {
+      for (const job of admitted) this.admission.release(job.lane, job.domain, 'neutral');
+      await this.refresh(entry.queueId); // changed by someone else: the caller decides again on what is there now
+      return false;
+    }
+    this.entries.set(entry.queueId, { entry, revision: next });
+    this.emitChanges(entry.queueId, changes);
+    await this.afterWrite(entry, admitted);
+    return true;
+  }
+
+  /** Takes admission slots for the entry's ready groups and marks them dispatched; the rest wait in line. */
+  private admit(entry: QueueEntry): (Group & { jobId: string })[] {
+    const now = this.now();
+    const admitted: (Group & { jobId: string })[] = [];
+    for (const group of readyGroups(entry, now)) {
+      const verdict = this.admission.tryAdmit(group.lane, group.domain);
+      if (verdict.ok) {
+        admitted.push({ ...group, jobId: markDispatched(entry, group, now) });
+        this.leaveLine(group.lane, group.domain, entry.queueId);
+      } else this.joinLine(group.lane, group.domain, entry.queueId, verdict.waitMs);
+    }
+    return admitted;
+  }
+
+  /** After a write: the admitted jobs go out and the entry's next due time is set. */
+  private async afterWrite(entry: QueueEntry, admitted: (Group & { jobId: string })[]): Promise<void> {
+    for (const group of admitted) {
+      this.jobs.set(group.jobId, { queueId: entry.queueId, lane: group.lane, domain: group.domain });
+      this.unpublished.set(group.jobId, { lane: group.lane, job: this.jobFor(entry, group.jobId, group.domain) });
+    }
+    await this.flushUnpublished();
+    this.index(entry);
+  }
+
+  private index(entry: QueueEntry): void {
+    if (!this.active) return;
+    this.due.set(entry.queueId, nextDueAt(entry, this.policy, this.now()));
+    this.armTimer();
+  }
+
+  /** Publishes the jobs recorded but not yet sent; those that fail stay for the next tick. */
+  private async flushUnpublished(): Promise<void> {
+    if (!this.active) return;
+    for (const [jobId, { lane, job }] of [...this.unpublished]) {
+      if (!this.unpublished.has(jobId)) continue;
+      try {
+        await this.port.publishJob(lane, job);
+        this.unpublished.delete(jobId);
+      } catch (err) {
+        this.events.emit({ event: 'queue-error', queueId: job.queueId, error: `job ${jobId} not published yet: ${err instanceof Error ? err.message : String(err)}` });
+        break;
+      }
+    }
+    if (this.unpublished.size > 0) this.armTimer();
+  }
+
+  private jobFor(entry: QueueEntry, jobId: string, domain: string): DeliveryJob {
+    return {
+      queueId: entry.queueId,
+      jobId,
+      sender: entry.sender,
+      recipients: this.jobRecipients(entry, jobId),
+      smtputf8: entry.smtputf8,
+      domain,
+    };
+  }
+
+  private jobRecipients(entry: QueueEntry, jobId: string): string[] {
+    return entry.destinations.filter((d) => d.state === 'pending' && d.job === jobId).map((d) => d.recipient);
+  }
+
+  /** The jobs an entry records as out. */
+  private jobsOf(entry: QueueEntry): { lane: Lane; job: DeliveryJob }[] {
+    const byJob = new Map<string, Destination>();
+    for (const d of pendingOf(entry)) if (d.job && !byJob.has(d.job)) byJob.set(d.job, d);
+    return [...byJob].map(([jobId, d]) => ({ lane: laneOf(d), job: this.jobFor(entry, jobId, domainOf(d.recipient)) }));
+  }
+
+  /** Makes the jobs map (and admission) agree with what an entry records as in flight. */
+  private reconcileJobs(queueId: string, entry: QueueEntry | undefined): void {
+    const recorded = new Map<string, Destination>();
+    for (const d of entry ? pendingOf(entry) : []) if (d.job) recorded.set(d.job, d);
+    for (const [jobId, job] of this.jobs) if (job.queueId === queueId && !recorded.has(jobId)) this.releaseJob(jobId, 'neutral');
+    for (const [jobId, d] of recorded) {
+      if (this.jobs.has(jobId)) continue;
+      const lane = laneOf(d);
+      const domain = domainOf(d.recipient);
+      this.jobs.set(jobId, { queueId, lane, domain });
+      this.admission.restore(lane, domain);
+    }
+  }
+
+  private releaseJob(jobId: string, feedback: 'success' | 'failure' | 'neutral'): void {
+    const job = this.jobs.get(jobId);
+    if (!job) return;
+    this.jobs.delete(jobId);
+    this.unpublished.delete(jobId);
+    this.admission.release(job.lane, job.domain, feedback);
+  }
+
+  // ---- Waiting for admission.
+
+  private joinLine(lane: Lane, domain: string, queueId: string, waitMs: number | undefined): void {
+    const key = destinationKey(lane, domain);
+    let line = this.waiting.get(key);
+    if (!line) this.waiting.set(key, (line = { lane, domain, queueIds: new Set() }));
+    line.queueIds.add(queueId);
+    if (waitMs !== undefined && !line.timer && this.active) {
+      line.timer = setTimeout(() => {
+        line.timer = undefined;
+        void this.pumpDestination(lane, domain);
+      }, Math.max(1, waitMs));
+      line.timer.unref?.();
+    }
+  }
+
+  private leaveLine(lane: Lane, domain: string, queueId: string): void {
+    const key = destinationKey(lane, domain);
+    const line = this.waiting.get(key);
+    if (!line) return;
+    line.queueIds.delete(queueId);
+    if (line.queueIds.size === 0) {
+      if (line.timer) clearTimeout(line.timer);
+      this.waiting.delete(key);
+    }
+  }
+
+  /**
+   * A slot of the destination (or its lane) may be free: the entries waiting in its line go, in
+   * order, while admission allows; then the other lines of the lane, since a lane-wide limit may have
+   * held them back.
+   */
+  private async pumpDestination(lane: Lane, domain: string): Promise<void> {
+    if (!this.active) return;
+    await this.pumpLine(destinationKey(lane, domain));
+    for (const [key, line] of [...this.waiting]) {
+      if (line.lane !== lane || key === destinationKey(lane, domain)) continue;
+      if (this.admission.inFlight(lane) >= this.admission.laneLimit(lane)) break;
+      await this.pumpLine(key);
+    }
+  }
+
+  private async pumpLine(key: string): Promise<void> {
+    for (;;) {
+      const line = this.waiting.get(key);
+      if (!line || line.timer) return; // empty, or the rate window is closed
+      if (!this.admission.canAdmit(line.lane, line.domain)) return;
+      const [queueId] = line.queueIds;
+      if (queueId === undefined) return;
+      const before = this.admission.inFlight(line.lane);
+      line.queueIds.delete(queueId);
+      if (line.queueIds.size === 0) this.waiting.delete(key);
+      await this.locked(queueId, () => this.advance(queueId));
+      // Not admitted (it joined the line again): the destination is full for now.
+      if (this.admission.inFlight(line.lane) <= before && this.waiting.get(key)?.queueIds.has(queueId)) return;
+    }
+  }
+
+  // ---- Notices and removal.
+
+  /** Failure notices for newly failed destinations, and the one-time delay warning. Marks them in `entry`. */
+  private async sendNotices(entry: QueueEntry, now: number): Promise<void> {
+    const { failed, delayed } = takeNotices(entry, now, this.policy);
+    if (failed.length === 0 && delayed.length === 0) return;
+    if (entry.sender === '') {
+      // RFC 5321 §4.5.5: never a notice about a message from <> (a bounce must not bounce).
+      const recipients = [...failed, ...delayed].map((d) => d.recipient);
+      this.events.emit({ event: 'notice-suppressed', queueId: entry.queueId, recipients });
+      return;
+    }
+    const original = (await this.port.readMessage(entry.queueId)) ?? new Uint8Array();
+    for (const [destinations, action] of [
+      [failed, 'failed'],
+      [delayed, 'delayed'],
+    ] as const) {
+      const notice = buildNotice({
+        entry,
+        destinations,
+        action,
+        reportingMta: this.options.reportingMta,
+        originalMessage: original,
+        willRetryUntil: new Date(entry.receivedAt + this.policy.maxLifetimeMs),
+        now: new Date(now),
+      });
+      if (!notice) continue;
+      if (!(await this.port.messageExists(notice.queueId))) await this.port.storeMessage(notice.queueId, notice.message);
+      const local = new Set(this.localDomains.has(domainOf(notice.recipient)) ? [notice.recipient] : []);
+      const noticeEntry = newEntry({ queueId: notice.queueId, sender: '', recipients: [notice.recipient], localRecipients: local, size: notice.message.length, receivedAt: now, smtputf8: false, bounceOf: entry.queueId });
+      // Another entry's lock: notices have their own ids, so this cannot wait on the caller's.
+      await this.createNotice(noticeEntry);
+    }
+  }
+
+  private async createNotice(entry: QueueEntry): Promise<void> {
+    if (this.entries.has(entry.queueId) || (await this.port.get(entry.queueId))) return; // queued before a crash
+    const admitted = this.active ? this.admit(entry) : [];
+    const revision = await this.port.create(entry);
+    if (revision === undefined) {
+      for (const job of admitted) this.admission.release(job.lane, job.domain, 'neutral');
+      return;
+    }
+    this.entries.set(entry.queueId, { entry, revision });
+    await this.afterWrite(entry, admitted);
+    this.events.emit({ event: 'notice-queued', queueId: entry.queueId, bounceOf: entry.bounceOf, recipient: entry.destinations[0]!.recipient });
+  }
+
+  /** The message leaves the queue: spool first, entry last (a crash in between finds the entry and finishes). */
+  private async removeEntry(entry: QueueEntry, changes: DestinationChange[] = []): Promise<void> {
+    await this.port.deleteMessage(entry.queueId).catch(() => undefined);
+    await this.port.remove(entry.queueId);
+    this.entries.delete(entry.queueId);
+    this.due.set(entry.queueId, undefined);
+    this.reconcileJobs(entry.queueId, undefined);
+    for (const key of [...this.waiting.keys()]) {
+      const line = this.waiting.get(key)!;
+      this.leaveLine(line.lane, line.domain, entry.queueId);
+    }
+    this.emitChanges(entry.queueId, changes);
+    this.events.emit({ event: 'message-removed', queueId: entry.queueId });
+  }
+
+  /** An entry whose message bytes are gone: it can never be delivered. Said loudly, then removed. */
+  private async removeOrphan(entry: QueueEntry): Promise<void> {
+    this.events.emit({ event: 'entry-orphaned', queueId: entry.queueId, recipients: pendingOf(entry).map((d) => d.recipient) });
+    await this.removeEntry(entry);
+  }
+
+  private emitChanges(queueId: string, changes: DestinationChange[]): void {
+    for (const change of changes) {
+      const base = { queueId, recipient: change.recipient, reply: change.reply };
+      if (change.state === 'delivered') this.events.emit({ event: 'destination-delivered', ...base });
+      else if (change.state === 'failed') this.events.emit({ event: 'destination-failed', ...base });
+      else this.events.emit({ event: 'destination-deferred', ...base, nextAttemptAt: change.nextAttemptAt });
+    }
+  }
+
+  // ---- Plumbing.
+
+  /** The entry as this process knows it; read from the bucket when the mirror has none (a passive replica's start). */
+  private async current(queueId: string): Promise<StoredEntry | undefined> {
+    return this.entries.get(queueId) ?? (this.active ? undefined : await this.refresh(queueId));
+  }
+
+  private async refresh(queueId: string): Promise<StoredEntry | undefined> {
+    const stored = await this.port.get(queueId);
+    if (stored) this.entries.set(queueId, stored);
+    else this.entries.delete(queueId);
+    if (this.active) this.reconcileJobs(queueId, stored?.entry);
+    return stored;
+  }
+
+  private async locked(queueId: string, work: () => Promise<void>): Promise<void> {
+    const previous = this.locks.get(queueId) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const tail = run.catch(() => undefined);
+    this.locks.set(queueId, tail);
+    void tail.then(() => {
+      if (this.locks.get(queueId) === tail) this.locks.delete(queueId);
+    });
+    return run;
+  }
+}
