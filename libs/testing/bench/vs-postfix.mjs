@@ -8,22 +8,15 @@
 //
 // Usage: node bench/vs-postfix.mjs [messages=2000] [connections=16] [bytes=1024] [rounds=3]
 // Needs root for Postfix (installed with apt-get when missing).
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startMailSystem, waitForPort } from '../dist/index.js';
+import { startMailSystem } from '../dist/index.js';
+import { ensurePostfix, startPostfix } from './postfix-instance.mjs';
 
 const [messages = 2000, connections = 16, size = 1024, rounds = 3] = process.argv.slice(2).map(Number);
-
-function ensurePostfix() {
-  if (existsSync('/usr/sbin/postfix') && existsSync('/usr/sbin/smtp-source')) return;
-  console.log('installing postfix with apt-get (the baseline and its smtp-source load generator)');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  execFileSync('debconf-set-selections', { input: "postfix postfix/main_mailer_type select 'No configuration'\n", env });
-  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'postfix'], { stdio: 'inherit', env });
-}
 
 /** Busy and total jiffies of the whole machine. */
 function cpuTicks() {
@@ -32,95 +25,34 @@ function cpuTicks() {
   const idle = fields[3] + fields[4]; // idle + iowait
   return { busy: total - idle, total };
 }
-const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim() || 100);
-
-/** A private Postfix instance: its own config, queue and maildir, listening on loopback. */
-async function startPostfix() {
-  const root = await mkdtemp(join(tmpdir(), 'pf-bench-'));
-  const etc = join(root, 'etc');
-  const port = await freePort();
-  for (const dir of [etc, join(root, 'queue'), join(root, 'data'), join(root, 'mail')]) mkdirSync(dir, { recursive: true });
-  execFileSync('chown', ['-R', 'postfix:postfix', join(root, 'data')]);
-  const uid = Number(execFileSync('id', ['-u', 'nobody']).toString());
-  const gid = Number(execFileSync('id', ['-g', 'nobody']).toString());
-  execFileSync('chown', ['-R', `${uid}:${gid}`, join(root, 'mail')]);
-  writeFileSync(join(etc, 'vmailbox'), 'bench@bench.test bench.test/bench/\n');
-  writeFileSync(
-    join(etc, 'main.cf'),
-    [
-      'compatibility_level = 3.6',
-      `queue_directory = ${join(root, 'queue')}`,
-      `data_directory = ${join(root, 'data')}`,
-      'mail_owner = postfix',
-      'setgid_group = postdrop',
-      'inet_interfaces = 127.0.0.1',
-      'inet_protocols = ipv4',
-      'myhostname = bench.local',
-      'mydestination =',
-      'mynetworks = 127.0.0.0/8',
-      'smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination',
-      'virtual_mailbox_domains = bench.test',
-      `virtual_mailbox_base = ${join(root, 'mail')}`,
-      `virtual_mailbox_maps = texthash:${join(etc, 'vmailbox')}`,
-      `virtual_uid_maps = static:${uid}`,
-      `virtual_gid_maps = static:${gid}`,
-      'virtual_minimum_uid = 1',
-      'smtpd_client_connection_count_limit = 0',
-      'smtpd_client_connection_rate_limit = 0',
-      'default_process_limit = 100',
-      'biff = no',
-      'maillog_file = /dev/null',
-      '',
-    ].join('\n'),
-  );
-  const service = (name, type, priv, limit, command) => `${name} ${type} ${priv} - n - ${limit} ${command}`;
-  writeFileSync(
-    join(etc, 'master.cf'),
-    [
-      service(`127.0.0.1:${port}`, 'inet', 'n', '-', 'smtpd'),
-      service('cleanup', 'unix', 'n', '0', 'cleanup'),
-      service('qmgr', 'unix', 'n', '1', 'qmgr'),
-      service('rewrite', 'unix', '-', '-', 'trivial-rewrite'),
-      service('bounce', 'unix', '-', '0', 'bounce'),
-      service('defer', 'unix', '-', '0', 'bounce'),
-      service('trace', 'unix', '-', '0', 'bounce'),
-      service('verify', 'unix', '-', '1', 'verify'),
-      service('flush', 'unix', 'n', '0', 'flush'),
-      service('proxymap', 'unix', '-', '-', 'proxymap'),
-      service('smtp', 'unix', '-', '-', 'smtp'),
-      service('relay', 'unix', '-', '-', 'smtp'),
-      service('showq', 'unix', 'n', '-', 'showq'),
-      service('error', 'unix', '-', '-', 'error'),
-      service('retry', 'unix', '-', '-', 'error'),
-      service('discard', 'unix', '-', '-', 'discard'),
-      service('local', 'unix', '-', '-', 'local'),
-      service('virtual', 'unix', '-', '-', 'virtual'),
-      service('anvil', 'unix', '-', '1', 'anvil'),
-      service('scache', 'unix', '-', '1', 'scache'),
-      service('postlog', 'unix-dgram', 'n', '1', 'postlogd'),
-      service('pickup', 'unix', 'n', '1', 'pickup'),
-      '',
-    ].join('\n'),
-  );
-  execFileSync('postfix', ['-c', etc, 'check'], { stdio: 'inherit' });
-  execFileSync('postfix', ['-c', etc, 'start'], { stdio: 'inherit' });
-  await waitForPort(port);
-  const maildir = join(root, 'mail', 'bench.test', 'bench', 'new');
-  return {
-    name: 'Postfix',
-    port,
-    recipient: 'bench@bench.test',
-    delivered: () => (existsSync(maildir) ? readdirSync(maildir).length : 0),
-    stop: () => {
-      spawnSync('postfix', ['-c', etc, 'stop']);
-      rmSync(root, { recursive: true, force: true });
-    },
-  };
+/** CPU jiffies per process group now: our services by name, nats-server, everything else by command name. */
+function processTicks() {
+  const groups = new Map();
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+      let name = comm;
+      if (comm === 'node') {
+        const service = /apps\/([a-z0-9-]+)\/dist\/main\.js/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+        if (!service) continue;
+        name = service[1];
+      }
+      groups.set(name, (groups.get(name) ?? 0) + ticks);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return groups;
 }
+
+const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim() || 100);
 
 async function startOurs() {
   const dataDir = await mkdtemp(join(tmpdir(), 'mail-bench-'));
-  const system = await startMailSystem({ dataDir, env: { LOG_LEVEL: 'warn' } });
+  const system = await startMailSystem({ dataDir });
   await system.mailctl(['domain', 'add', 'example.test']);
   await system.mailctl(['user', 'add', 'bench@example.test'], 'bench-password\n');
   const cur = join(dataDir, 'mailbox-store', 'mailboxes', encodeURIComponent('bench@example.test'), 'cur');
@@ -136,6 +68,7 @@ async function startOurs() {
 /** One run: smtp-source sends `messages`, then wait until all are delivered. */
 async function run(target) {
   const before = target.delivered();
+  const perProcess0 = processTicks();
   const cpu0 = cpuTicks();
   const started = process.hrtime.bigint();
   const source = spawn('/usr/sbin/smtp-source', ['-c', '-l', String(size), '-m', String(messages), '-s', String(connections), '-f', 'load@remote.test', '-t', target.recipient, `127.0.0.1:${target.port}`], {
@@ -152,8 +85,14 @@ async function run(target) {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu1 = cpuTicks();
   await sourceDone;
+  const perProcess1 = processTicks();
   const cpuMs = (cpu1.busy - cpu0.busy) * TICK_MS;
-  return { rate: messages / seconds, cpuPerMessage: cpuMs / messages, seconds };
+  // Where the CPU went (processes alive at both ends; short-lived ones count only machine-wide).
+  const breakdown = [...perProcess1]
+    .map(([name, ticks]) => [name, ((ticks - (perProcess0.get(name) ?? 0)) * TICK_MS) / messages])
+    .filter(([, ms]) => ms >= 0.05)
+    .sort((a, b) => b[1] - a[1]);
+  return { rate: messages / seconds, cpuPerMessage: cpuMs / messages, seconds, breakdown };
 }
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -172,6 +111,7 @@ try {
       const r = await run(target);
       results[target.name].push(r);
       console.log(`round ${round} ${target.name.padEnd(12)} ${r.rate.toFixed(0).padStart(5)} msg/s  ${r.cpuPerMessage.toFixed(2).padStart(6)} ms CPU/msg  (${r.seconds.toFixed(1)} s)`);
+      console.log(`    ms CPU/msg by process: ${r.breakdown.map(([name, ms]) => `${name} ${ms.toFixed(2)}`).join(', ')}`);
     }
   }
 } finally {
