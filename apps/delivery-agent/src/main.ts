@@ -8,7 +8,7 @@ import {
   grpcClientSetup,
   loadGrpcTlsSettings,
   onShutdown,
-  openSpoolBucket,
+  Spool,
   runConsumer,
   startObservability,
 } from '@mail/platform';
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     sharedBackoff,
   );
   const local = new LocalDelivery(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.deliverTimeoutMs);
-  const worker = new DeliveryWorker(nats, await openSpoolBucket(nats), local, remote, events);
+  const worker = new DeliveryWorker(nats, new Spool(nats), local, remote, events);
   // Two lanes, two consumers: local deliveries never wait behind remote ones.
   const lanes: [DeliveryLane, number][] = [
     ['local', config.localConcurrency],

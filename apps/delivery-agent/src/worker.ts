@@ -3,9 +3,8 @@
 // happened, because queue-manager counts the job against its destination until the result comes.
 // Waiting is not done here: queue-manager sends a job only when its destination has room, and owns
 // every retry. The only wait left is for a connection slot to one MX host shared by several domains.
-import type { ObjectStore } from '@nats-io/obj';
 import { encodePayload, resultSubject, RESULT_STREAM, type DeliveryJob, type DeliveryLane, type DeliveryResult, type RecipientResult } from '@mail/contracts';
-import type { NatsContext } from '@mail/platform';
+import type { NatsContext, Spool } from '@mail/platform';
 import type { LocalDelivery } from './local-delivery.js';
 import type { RemoteDelivery } from './remote-delivery.js';
 import type { DeliveryEvents } from './events.js';
@@ -15,7 +14,7 @@ const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1
 export class DeliveryWorker {
   constructor(
     private readonly nats: NatsContext,
-    private readonly spool: ObjectStore,
+    private readonly spool: Spool,
     private readonly local: LocalDelivery,
     private readonly remote: RemoteDelivery,
     private readonly events: DeliveryEvents,
@@ -23,7 +22,7 @@ export class DeliveryWorker {
 
   async handle(job: DeliveryJob, lane: DeliveryLane): Promise<void> {
     const domain = job.domain || domainOf(job.recipients[0]!);
-    const message = await this.spool.getBlob(job.queueId);
+    const message = await this.spool.read(job.queueId);
     if (!message) {
       // Only queue-manager removes spooled bytes, once every destination is settled: a stale job, or a
       // lost spool. queue-manager tells which; it must hear of it either way.

@@ -4,8 +4,8 @@
 import { hostname } from 'node:os';
 import {
   ACCEPTED_CONSUMER,
-  ACCEPTED_STREAM,
-  AcceptedMessage,
+  ACCEPTED_FILTER,
+  SPOOL_STREAM,
   DeliveryResult,
   QueueAdminService,
   RESULT_CONSUMER,
@@ -18,7 +18,8 @@ import {
   ensureStreams,
   exitOnStartupError,
   onShutdown,
-  openSpoolBucket,
+  envelopeOf,
+  Spool,
   runConsumer,
   loadGrpcTlsSettings,
   serverCredentials,
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   const overrides = parseDomainLimits(config.domainLimits, defaults);
   const nats = await connectNats(config.natsUrl, 'queue-manager', logger);
   await ensureStreams(nats, 1024 * 1024);
-  const port = await NatsQueuePort.open(nats, await openSpoolBucket(nats));
+  const port = await NatsQueuePort.open(nats, new Spool(nats));
   const events = new QueueEvents(logger);
   const core = new QueueCore(port, {
     policy: {
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
     events,
     reportingMta: config.reportingMta,
   });
-  const mirror = await port.mirror((queueId, stored) => void core.onStoredChange(queueId, stored));
+  const mirror = await port.mirror((queueId, revision, read) => void core.onStoredChange(queueId, revision, read));
   core.load(mirror.initial);
 
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
@@ -95,9 +96,12 @@ async function main(): Promise<void> {
     stops.push(
       await runConsumer(nats, {
         ...common,
-        stream: ACCEPTED_STREAM,
+        stream: SPOOL_STREAM,
         durable: ACCEPTED_CONSUMER,
-        handle: (data, info) => core.onAccepted(decodePayload(AcceptedMessage, data), info.deliveryCount > 1),
+        // The heads of spooled messages, headers only: the envelope is all queue-manager needs.
+        filterSubject: ACCEPTED_FILTER,
+        headersOnly: true,
+        handle: (_data, info) => core.onAccepted(envelopeOf(info.headers), info.deliveryCount > 1, info.streamSequence),
       }),
       await runConsumer(nats, { ...common, stream: RESULT_STREAM, durable: RESULT_CONSUMER, handle: (data) => core.onResult(decodePayload(DeliveryResult, data)) }),
     );

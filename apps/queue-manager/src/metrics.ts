@@ -1,7 +1,7 @@
 // queue-manager metrics (deploy/observability/METRICS.md). Depth and age come from the queue's
 // mirror in memory (every replica keeps one), so a scrape costs nothing however long the queue is.
 import { Counter, Gauge } from 'prom-client';
-import { ACCEPTED_CONSUMER, ACCEPTED_STREAM } from '@mail/contracts';
+import { ACCEPTED_CONSUMER, SPOOL_STREAM } from '@mail/contracts';
 import { registry, type NatsContext } from '@mail/platform';
 import type { QueueCore } from './core/queue-core.js';
 
@@ -11,9 +11,9 @@ export const queueMetrics = {
   lostJobs: new Counter({ name: 'delivery_jobs_lost_total', help: 'Delivery jobs without a result within the job timeout', registers: [registry] }),
 };
 
-/** Accepted messages not yet turned into queue entries (waiting in the accepted stream). */
+/** Accepted messages not yet turned into queue entries (spool heads queue-manager has not yet acknowledged). */
 export async function unplannedCount(nats: NatsContext): Promise<number> {
-  const info = await nats.jsm.consumers.info(ACCEPTED_STREAM, ACCEPTED_CONSUMER).catch(() => undefined);
+  const info = await nats.jsm.consumers.info(SPOOL_STREAM, ACCEPTED_CONSUMER).catch(() => undefined);
   return info ? info.num_pending + info.num_ack_pending : 0;
 }
 

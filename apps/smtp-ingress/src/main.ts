@@ -9,7 +9,7 @@ import {
   loadGrpcTlsSettings,
   listen,
   onShutdown,
-  openSpoolBucket,
+  Spool as SpoolStream,
   parseNetworks,
   startObservability,
   TlsMaterial,
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const tls = await TlsMaterial.load(config.tls, logger);
   const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger);
   await ensureStreams(nats, 1024 * 1024);
-  const spool = new Spool(nats, await openSpoolBucket(nats), config.backendTimeoutMs);
+  const spool = new Spool(new SpoolStream(nats, config.backendTimeoutMs));
   const directory = new MailboxDirectory(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.backendTimeoutMs, (user, client, result) =>
     events.emit({ event: 'auth', user, client, result }),
   );

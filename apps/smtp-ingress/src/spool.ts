@@ -1,39 +1,31 @@
-// Makes an accepted message durable: its bytes go to the JetStream object store, then the "accepted"
-// event that seeds the queue entry is published with the queue id as message id (the server drops a
-// repeat). Only when both are acknowledged does the session answer 250.
+// Makes an accepted message durable: one publish to the spool (libs/platform spool.ts) carries the
+// bytes and the envelope that seeds its queue entry, with the queue id as message id (the server drops
+// a repeat). Only when JetStream has acknowledged it does the session answer 250.
 import { randomBytes } from 'node:crypto';
-import type { ObjectStore } from '@nats-io/obj';
-import { ACCEPTED_SUBJECT, encodePayload, type AcceptedMessage } from '@mail/contracts';
-import type { NatsContext } from '@mail/platform';
+import type { Spool as SpoolStream } from '@mail/platform';
 import type { Envelope } from './protocol/session.js';
 
 export class Spool {
-  constructor(
-    private readonly nats: NatsContext,
-    private readonly bucket: ObjectStore,
-    private readonly timeoutMs: number,
-  ) {}
+  constructor(private readonly spool: SpoolStream) {}
 
   async enqueue(queueId: string, envelope: Envelope, message: Buffer, clientAddress: string): Promise<void> {
-    await this.bucket.putBlob({ name: queueId }, message, { timeout: this.timeoutMs });
-    const accepted: AcceptedMessage = {
-      queueId,
-      sender: envelope.sender,
-      recipients: envelope.recipients,
-      localRecipients: envelope.localRecipients,
-      size: message.length,
-      receivedAt: Date.now(),
-      smtputf8: envelope.smtputf8,
-      eightBitMime: envelope.eightBitMime,
-      clientAddress,
-    };
-    try {
-      await this.nats.js.publish(ACCEPTED_SUBJECT, encodePayload(accepted), { msgID: queueId, timeout: this.timeoutMs });
-    } catch (err) {
-      // Not queued: the client will be told 451 and retry, so the spooled bytes are garbage.
-      await this.bucket.delete(queueId).catch(() => undefined);
-      throw err;
-    }
+    await this.spool.put(
+      {
+        queueId,
+        sender: envelope.sender,
+        recipients: envelope.recipients,
+        localRecipients: envelope.localRecipients,
+        size: message.length,
+        receivedAt: Date.now(),
+        smtputf8: envelope.smtputf8,
+        eightBitMime: envelope.eightBitMime,
+        clientAddress,
+        chunks: 0,
+        chunkSeqs: [],
+        bounceOf: '',
+      },
+      message,
+    );
   }
 }
 

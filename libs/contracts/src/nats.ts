@@ -1,8 +1,9 @@
 // NATS JetStream topology and message payloads shared by the services. The one place that names
 // subjects, streams, consumers and buckets; payloads are validated with zod at every consumer.
 //
-//   smtp-ingress  --put-->     object store  mail-spool      (key: queue id, the message bytes)
-//   smtp-ingress  --publish--> mail.accepted                 (stream MAIL_ACCEPTED, consumer queue-manager)
+//   smtp-ingress  --publish--> mail.spool.<queue id>         (stream MAIL_SPOOL: the bytes, the envelope in a header;
+//                              [mail.spool.<queue id>.<n>]   chunks of a large message first; consumer queue-manager-spool
+//                                                            reads the heads, headers only; purged when the message leaves)
 //   queue-manager --KV-->      mail-queue                    (key: queue id, its queue entry; only queue-manager reads and writes it)
 //   queue-manager --publish--> mail.job.local.<queue id>     (stream MAIL_LOCAL_JOBS, consumer delivery-agent-local)
 //   queue-manager --publish--> mail.job.remote.<queue id>    (stream MAIL_REMOTE_JOBS, consumer delivery-agent-remote)
@@ -13,12 +14,15 @@
 // Local and remote jobs are separate streams with separate consumers, so neither waits for the other.
 import { z } from 'zod';
 
-export const SPOOL_BUCKET = 'mail-spool';
 export const QUEUE_BUCKET = 'mail-queue';
 
-export const ACCEPTED_STREAM = 'MAIL_ACCEPTED';
-export const ACCEPTED_SUBJECT = 'mail.accepted';
-export const ACCEPTED_CONSUMER = 'queue-manager';
+export const SPOOL_STREAM = 'MAIL_SPOOL';
+/** The head of a spooled message: the bytes (or nothing, when chunked) and the envelope header. */
+export const spoolSubject = (queueId: string): string => `mail.spool.${queueId}`;
+export const spoolChunkSubject = (queueId: string, n: number): string => `mail.spool.${queueId}.${n}`;
+/** queue-manager's consumer of the heads: an unacknowledged head is a message accepted but not yet planned. */
+export const ACCEPTED_CONSUMER = 'queue-manager-spool';
+export const ACCEPTED_FILTER = 'mail.spool.*';
 
 /** Where a job is delivered: mailbox-store (local) or another SMTP server (remote). */
 export type DeliveryLane = 'local' | 'remote';
@@ -30,17 +34,20 @@ export const RESULT_STREAM = 'MAIL_RESULTS';
 export const resultSubject = (queueId: string): string => `mail.result.${queueId}`;
 export const RESULT_CONSUMER = 'queue-manager-results';
 
-/** Stream definitions; every service ensures the ones it touches at start-up (idempotent). */
-export const STREAMS = [
-  { name: ACCEPTED_STREAM, subjects: [ACCEPTED_SUBJECT] },
-  { name: JOB_STREAMS.local, subjects: ['mail.job.local.>'] },
-  { name: JOB_STREAMS.remote, subjects: ['mail.job.remote.>'] },
-  { name: RESULT_STREAM, subjects: ['mail.result.>'] },
-] as const;
+/**
+ * Stream definitions; every service ensures the ones it touches at start-up (idempotent). Work queues
+ * drop a message once acknowledged; the spool keeps each until it is purged.
+ */
+export const STREAMS: readonly { name: string; subjects: readonly string[]; retention: 'workqueue' | 'limits' }[] = [
+  { name: SPOOL_STREAM, subjects: ['mail.spool.>'], retention: 'limits' },
+  { name: JOB_STREAMS.local, subjects: ['mail.job.local.>'], retention: 'workqueue' },
+  { name: JOB_STREAMS.remote, subjects: ['mail.job.remote.>'], retention: 'workqueue' },
+  { name: RESULT_STREAM, subjects: ['mail.result.>'], retention: 'workqueue' },
+];
 
 const address = z.string().max(512);
 
-/** Published by smtp-ingress once the message bytes are in the spool: the queue entry's seed. */
+/** The envelope of a spooled message (its head's Mail-Envelope header): the queue entry's seed. */
 export const AcceptedMessage = z.object({
   queueId: z.string().min(1),
   /** Reverse-path without angle brackets; '' is the null reverse-path. */
@@ -53,6 +60,12 @@ export const AcceptedMessage = z.object({
   smtputf8: z.boolean().default(false),
   eightBitMime: z.boolean().default(false),
   clientAddress: z.string().default(''),
+  /** For a notice of ours (a bounce or delay warning): the queue id of the message it reports on. */
+  bounceOf: z.string().default(''),
+  /** The bytes are in this many chunks before the head (a large message); 0 = in the head. */
+  chunks: z.number().int().nonnegative().default(0),
+  /** Their sequence numbers in the spool stream, so that removal deletes exactly them. */
+  chunkSeqs: z.array(z.number().int().nonnegative()).default([]),
 });
 export type AcceptedMessage = z.infer<typeof AcceptedMessage>;
 

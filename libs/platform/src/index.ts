@@ -4,6 +4,7 @@ export * from './logger.js';
 export * from './observability.js';
 export * from './grpc.js';
 export * from './nats.js';
+export * from './spool.js';
 export * from './lifecycle.js';
 export * from './net.js';
 export * from './dot-stuffing.js';

@@ -1,13 +1,12 @@
 // NATS connection and JetStream topology. Streams are file-backed work queues: a message stays until
 // its consumer acknowledges it, so a crash between receipt and effect redelivers instead of losing.
 import { readFileSync } from 'node:fs';
-import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, nkeyAuthenticator, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { boolSetting, intSetting, loadConfig } from './config.js';
 import { natsClientErrors } from './metrics.js';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { Objm, type ObjectStore } from '@nats-io/obj';
-import { SPOOL_BUCKET, STREAMS } from '@mail/contracts';
+import { STREAMS } from '@mail/contracts';
 import type { Logger } from 'pino';
 
 const natsSchema = z.object({
@@ -96,7 +95,7 @@ export async function ensureStreams(nats: NatsContext, maxMessageBytes: number):
       name: stream.name,
       num_replicas: nats.settings.streamReplicas,
       subjects: [...stream.subjects],
-      retention: RetentionPolicy.Workqueue,
+      retention: stream.retention === 'limits' ? RetentionPolicy.Limits : RetentionPolicy.Workqueue,
       storage: StorageType.File,
       max_msg_size: maxMessageBytes,
       // Publishers set a message id; the server drops repeats within this window (nanoseconds).
@@ -120,13 +119,17 @@ export async function ensureStreams(nats: NatsContext, maxMessageBytes: number):
 export interface ConsumerOptions {
   stream: string;
   durable: string;
+  /** Only the stream's messages on this subject (e.g. the spool's heads, not their chunks). */
+  filterSubject?: string;
+  /** Deliver headers only (the handler reads `headers`; `data` is empty). */
+  headersOnly?: boolean;
   /** Redelivery after this long without an ack (a crashed or stuck worker). */
   ackWaitMs: number;
   /** Messages handled at once by this process. */
   concurrency: number;
   logger: Logger;
   /** Handles one message; resolve when its effect is durable. Throwing schedules a redelivery. */
-  handle: (data: Uint8Array, info: { deliveryCount: number; subject: string }) => Promise<void>;
+  handle: (data: Uint8Array, info: { deliveryCount: number; subject: string; headers?: MsgHdrs; streamSequence: number }) => Promise<void>;
 }
 
 /** Thrown by a handler to have its message delivered again after exactly `delayMs` (a timer, not a failure). */
@@ -150,6 +153,8 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
     ack_wait: options.ackWaitMs * 1_000_000,
     max_deliver: -1,
     max_ack_pending: Math.max(options.concurrency * 4, 64),
+    ...(options.filterSubject ? { filter_subject: options.filterSubject } : {}),
+    ...(options.headersOnly ? { headers_only: true } : {}),
   });
   const consumer = await nats.js.consumers.get(options.stream, options.durable);
   const messages = await consumer.consume({ max_messages: options.concurrency * 2 });
@@ -166,7 +171,7 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
         // stays short for the case that matters: a worker that died.
         const heartbeat = setInterval(() => message.working(), Math.max(1000, options.ackWaitMs / 3));
         try {
-          await options.handle(message.data, { deliveryCount, subject: message.subject });
+          await options.handle(message.data, { deliveryCount, subject: message.subject, headers: message.headers, streamSequence: message.seq });
           await message.ackAck().catch(() => message.ack());
         } catch (err) {
           if (err instanceof RetryLater) {
@@ -209,11 +214,6 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
       for (const message of handling) message.nak();
     }
   };
-}
-
-/** The object store that holds message bytes from acceptance until the queue lets them go. */
-export function openSpoolBucket(nats: NatsContext): Promise<ObjectStore> {
-  return new Objm(nats.js).create(SPOOL_BUCKET, { storage: StorageType.File, replicas: nats.settings.streamReplicas });
 }
 
 const isMalformedPayload = (err: unknown): boolean =>

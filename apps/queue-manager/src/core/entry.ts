@@ -46,6 +46,8 @@ export const QueueEntry = z.object({
   delayWarned: z.boolean().default(false),
   /** The queue id of the message this one reports on, for bounces; '' otherwise. */
   bounceOf: z.string().default(''),
+  /** Sequence numbers of the message's parts in the spool stream (chunks, then head): what removal deletes. */
+  spoolSeqs: z.array(z.number().int().nonnegative()).default([]),
   /** Jobs handed out so far: the next job id is `<queueId>.<dispatches>`, so a replay repeats the id. */
   dispatches: z.number().int().nonnegative().default(0),
 });
@@ -67,6 +69,7 @@ export interface NewEntry {
   receivedAt: number;
   smtputf8: boolean;
   bounceOf?: string;
+  spoolSeqs?: number[];
 }
 
 export function newEntry(seed: NewEntry): QueueEntry {
@@ -79,6 +82,7 @@ export function newEntry(seed: NewEntry): QueueEntry {
     held: false,
     delayWarned: false,
     bounceOf: seed.bounceOf ?? '',
+    spoolSeqs: seed.spoolSeqs ?? [],
     dispatches: 0,
     destinations: seed.recipients.map((recipient) => ({
       recipient,

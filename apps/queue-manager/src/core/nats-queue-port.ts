@@ -1,11 +1,10 @@
 // QueuePort on JetStream: entries in the mail-queue KV bucket (compare-and-set by revision), message
-// bytes in the mail-spool object store, jobs on the lane's work-queue stream with the job id as message
+// bytes in the spool stream (libs/platform spool.ts), jobs on the lane's work-queue stream with the job id as message
 // id (a repeat within the duplicate window is dropped by the server).
-import { Kvm, type KV } from '@nats-io/kv';
+import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
-import type { ObjectStore } from '@nats-io/obj';
-import { JOB_STREAMS, QUEUE_BUCKET, decodePayload, encodePayload, jobSubject, type DeliveryJob } from '@mail/contracts';
-import type { NatsContext } from '@mail/platform';
+import { JOB_STREAMS, QUEUE_BUCKET, decodePayload, encodePayload, jobSubject, type AcceptedMessage, type DeliveryJob } from '@mail/contracts';
+import type { NatsContext, Spool } from '@mail/platform';
 import { QueueEntry, type Lane } from './entry.js';
 import type { QueuePort, StoredEntry } from './queue-port.js';
 
@@ -13,10 +12,10 @@ export class NatsQueuePort implements QueuePort {
   private constructor(
     private readonly nats: NatsContext,
     readonly kv: KV,
-    private readonly spool: ObjectStore,
+    private readonly spool: Spool,
   ) {}
 
-  static async open(nats: NatsContext, spool: ObjectStore): Promise<NatsQueuePort> {
+  static async open(nats: NatsContext, spool: Spool): Promise<NatsQueuePort> {
     const kv = await new Kvm(nats.js).create(QUEUE_BUCKET, { history: 1, storage: StorageType.File, replicas: nats.settings.streamReplicas });
     return new NatsQueuePort(nats, kv, spool);
   }
@@ -55,27 +54,27 @@ export class NatsQueuePort implements QueuePort {
   }
 
   readMessage(queueId: string): Promise<Uint8Array | null> {
-    return this.spool.getBlob(queueId);
+    return this.spool.read(queueId);
   }
 
-  async messageExists(queueId: string): Promise<boolean> {
-    const info = await this.spool.info(queueId);
-    return info !== null && !info.deleted;
+  messageExists(queueId: string): Promise<boolean> {
+    return this.spool.exists(queueId);
   }
 
-  async storeMessage(queueId: string, message: Uint8Array): Promise<void> {
-    await this.spool.putBlob({ name: queueId }, message);
+  async enqueueMessage(envelope: AcceptedMessage, message: Uint8Array): Promise<void> {
+    await this.spool.put(envelope, message);
   }
 
-  async deleteMessage(queueId: string): Promise<void> {
-    await this.spool.delete(queueId);
+  deleteMessage(queueId: string, seqs: number[]): Promise<void> {
+    return this.spool.remove(queueId, seqs);
   }
 
   /**
-   * Reads every entry, then reports each later change (undefined: removed) until stopped. Resolves
-   * once the entries present at the start have all been read.
+   * Reads every entry, then reports each later change until stopped: its revision, and a function that
+   * decodes it (undefined: removed), called only when the change is news to the caller. Resolves once
+   * the entries present at the start have all been read.
    */
-  async mirror(onChange: (queueId: string, stored: StoredEntry | undefined) => void): Promise<{ initial: StoredEntry[]; stop: () => void }> {
+  async mirror(onChange: (queueId: string, revision: number, read: () => StoredEntry | undefined) => void): Promise<{ initial: StoredEntry[]; stop: () => void }> {
     const initial = new Map<string, StoredEntry>();
     const watcher = await this.kv.watch();
     let loaded!: () => void;
@@ -85,22 +84,24 @@ export class NatsQueuePort implements QueuePort {
       initialising = false;
       loaded();
     }
+    const decode = (e: KvWatchEntry): StoredEntry | undefined => {
+      try {
+        return e.operation === 'PUT' && e.length > 0 ? { entry: decodePayload(QueueEntry, e.value), revision: e.revision } : undefined;
+      } catch {
+        return undefined; // not an entry this version can read: left alone, as get() would fail on it too
+      }
+    };
     void (async () => {
       for await (const e of watcher) {
-        let stored: StoredEntry | undefined;
-        try {
-          stored = e.operation === 'PUT' && e.length > 0 ? { entry: decodePayload(QueueEntry, e.value), revision: e.revision } : undefined;
-        } catch {
-          continue; // not an entry this version can read: left alone, as get() would fail on it too
-        }
         if (initialising) {
+          const stored = decode(e);
           if (stored) initial.set(e.key, stored);
           else initial.delete(e.key);
           if (e.isUpdate || e.delta === 0) {
             initialising = false;
             loaded();
           }
-        } else onChange(e.key, stored);
+        } else onChange(e.key, e.revision, () => decode(e));
       }
     })();
     await done;

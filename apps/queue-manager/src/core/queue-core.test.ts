@@ -49,7 +49,7 @@ function setup(options: { limits?: Record<string, Partial<DestinationLimits>>; l
 let counter = 0;
 function accepted(recipients: string[], local: string[] = [], sender = 'sender@elsewhere.test', clock?: { now: number }): AcceptedMessage {
   const queueId = `Q${String(++counter).padStart(8, '0')}`;
-  return { queueId, sender, recipients, localRecipients: local, size: 10, receivedAt: clock?.now ?? 1_000_000, smtputf8: false, eightBitMime: false, clientAddress: '' };
+  return { queueId, sender, recipients, localRecipients: local, size: 10, receivedAt: clock?.now ?? 1_000_000, smtputf8: false, eightBitMime: false, clientAddress: '', bounceOf: '', chunks: 0, chunkSeqs: [] };
 }
 
 async function accept(s: Setup, recipients: string[], local: string[] = [], sender?: string): Promise<string> {
@@ -67,6 +67,11 @@ function result(jobId: string, outcomes: Record<string, 'delivered' | 'temporary
     results: Object.entries(outcomes).map(([recipient, outcome]) => ({ recipient, outcome, reply: outcome === 'delivered' ? '250 ok' : outcome === 'temporary' ? '451 later' : '550 no' })),
     ...extra,
   };
+}
+
+/** Hands the messages the core queued itself (notices) back to it, as the spool's consumer would. */
+async function drainNotices(s: Setup): Promise<void> {
+  for (const envelope of s.port.enqueued.splice(0)) await s.core.onAccepted(envelope, false);
 }
 
 const jobsTo = (s: Setup, domain: string) => s.port.jobs.filter((j) => j.job.domain === domain);
@@ -164,6 +169,7 @@ test('past its lifetime an entry fails and bounces on the clock alone, with no r
   s.clock.now += 5 * MINUTE; // ...the next would be due in 5 minutes, but the lifetime ends first
   assert.equal(await s.core.runDue(), 1);
   assert.equal(s.port.entries.has(id), false, 'gone from the queue');
+  await drainNotices(s);
   const bounce = [...s.port.entries.values()].find((e) => e.entry.bounceOf === id);
   assert.ok(bounce, 'a failure notice is queued');
   assert.equal(bounce.entry.destinations[0]!.recipient, 'sender@elsewhere.test');
@@ -180,11 +186,13 @@ test('the delay warning goes out once, on time, with no other event', async () =
   await s.core.onResult(result(s.port.jobs[1]!.job.jobId, { 'x@remote.test': 'temporary' }));
   s.clock.now += 30 * MINUTE;
   await s.core.runDue();
+  await drainNotices(s);
   const notices = [...s.port.entries.values()].filter((e) => e.entry.bounceOf === id);
   assert.equal(notices.length, 1);
   assert.match(new TextDecoder().decode(s.port.messages.get(notices[0]!.entry.queueId)), /Action: delayed/);
   s.clock.now += 60 * MINUTE;
   await s.core.runDue();
+  await drainNotices(s);
   assert.equal([...s.port.entries.values()].filter((e) => e.entry.bounceOf === id).length, 1, 'only once');
 });
 
@@ -269,6 +277,7 @@ test('held entries are not attempted until released; delete with bounce reports 
   await s.core.hold(id, false);
   assert.equal(s.port.jobs.length, 2, 'released: attempted at once');
   await s.core.delete(id, true);
+  await drainNotices(s);
   assert.equal(s.port.entries.has(id), false);
   assert.ok([...s.port.entries.values()].some((e) => e.entry.bounceOf === id));
 });
@@ -288,6 +297,7 @@ test('a notice to a local sender takes the local lane', async () => {
   await accept(s, ['alice@local.test'], ['alice@local.test']);
   const id = await accept(s, ['nobody@remote.test'], [], 'alice@local.test');
   await s.core.onResult(result(s.port.jobs.find((j) => j.job.queueId === id)!.job.jobId, { 'nobody@remote.test': 'permanent' }));
+  await drainNotices(s);
   const notice = s.port.jobs.find((j) => j.job.recipients[0] === 'alice@local.test' && j.job.sender === '');
   assert.equal(notice?.lane, 'local');
 });

@@ -50,6 +50,8 @@ export class QueueCore {
   /** Jobs recorded in an entry but not yet accepted by the stream (publish failed): sent again by the clock. */
   private readonly unpublished = new Map<string, { lane: Lane; job: DeliveryJob }>();
   private readonly locks = new Map<string, Promise<void>>();
+  /** Entries this process removed, with their last revision, until the removal comes back through the watch. */
+  private readonly removed = new Map<string, number>();
   /** Domains seen with local recipients, so that notices to them take the local lane too. */
   private readonly localDomains = new Set<string>();
   private active = false;
@@ -81,11 +83,22 @@ export class QueueCore {
     }
   }
 
-  /** A change seen in the bucket (another replica's write, an operator's, or the echo of our own). */
-  async onStoredChange(queueId: string, stored: StoredEntry | undefined): Promise<void> {
+  /**
+   * A change seen in the bucket (another replica's write, an operator's, or the echo of our own):
+   * `read` decodes it, and is not called for an echo of what this process wrote itself.
+   */
+  async onStoredChange(queueId: string, revision: number, read: () => StoredEntry | undefined): Promise<void> {
+    if ((this.entries.get(queueId)?.revision ?? this.removed.get(queueId) ?? -1) >= revision) return; // ours, already known
     await this.locked(queueId, async () => {
       const current = this.entries.get(queueId);
-      if (stored && current && current.revision >= stored.revision) return; // ours, already known
+      if (current && current.revision >= revision) return;
+      const stored = read();
+      if (this.removed.has(queueId)) {
+        // We removed it: a late echo of an earlier write must not bring it back.
+        if (!stored) this.removed.delete(queueId);
+        if (!stored || stored.revision <= this.removed.get(queueId)!) return;
+        this.removed.delete(queueId);
+      }
       if (!stored && !current) return;
       if (stored) this.entries.set(queueId, stored);
       else this.entries.delete(queueId);
@@ -148,11 +161,11 @@ export class QueueCore {
   // ---- Events.
 
   /** An accepted message becomes an entry, and its recipients go out as far as admission allows. */
-  async onAccepted(message: AcceptedMessage, redelivered: boolean): Promise<void> {
+  async onAccepted(message: AcceptedMessage, redelivered: boolean, headSeq?: number): Promise<void> {
     const local = new Set(message.localRecipients);
     for (const recipient of local) this.localDomains.add(domainOf(recipient));
     const created = await this.createEntry(
-      newEntry({ ...message, localRecipients: local }),
+      newEntry({ ...message, localRecipients: local, bounceOf: message.bounceOf, spoolSeqs: headSeq === undefined ? [] : [...message.chunkSeqs, headSeq] }),
       // A redelivered event may be late: its message may have left the queue already (its bytes are then gone).
       redelivered,
     );
@@ -569,31 +582,21 @@ export class QueueCore {
         now: new Date(now),
       });
       if (!notice) continue;
-      if (!(await this.port.messageExists(notice.queueId))) await this.port.storeMessage(notice.queueId, notice.message);
-      const local = new Set(this.localDomains.has(domainOf(notice.recipient)) ? [notice.recipient] : []);
-      const noticeEntry = newEntry({ queueId: notice.queueId, sender: '', recipients: [notice.recipient], localRecipients: local, size: notice.message.length, receivedAt: now, smtputf8: false, bounceOf: entry.queueId });
-      // Another entry's lock: notices have their own ids, so this cannot wait on the caller's.
-      await this.createNotice(noticeEntry);
+      // Queued like any message: a deterministic id, so a repeat after a crash is dropped by the spool.
+      const local = this.localDomains.has(domainOf(notice.recipient)) ? [notice.recipient] : [];
+      await this.port.enqueueMessage(
+        { queueId: notice.queueId, sender: '', recipients: [notice.recipient], localRecipients: local, size: notice.message.length, receivedAt: now, smtputf8: false, eightBitMime: false, clientAddress: '', chunks: 0, chunkSeqs: [], bounceOf: entry.queueId },
+        notice.message,
+      );
+      this.events.emit({ event: 'notice-queued', queueId: notice.queueId, bounceOf: entry.queueId, recipient: notice.recipient });
     }
-  }
-
-  private async createNotice(entry: QueueEntry): Promise<void> {
-    if (this.entries.has(entry.queueId) || (await this.port.get(entry.queueId))) return; // queued before a crash
-    const admitted = this.active ? this.admit(entry) : [];
-    const revision = await this.port.create(entry);
-    if (revision === undefined) {
-      for (const job of admitted) this.admission.release(job.lane, job.domain, 'neutral');
-      return;
-    }
-    this.entries.set(entry.queueId, { entry, revision });
-    await this.afterWrite(entry, admitted);
-    this.events.emit({ event: 'notice-queued', queueId: entry.queueId, bounceOf: entry.bounceOf, recipient: entry.destinations[0]!.recipient });
   }
 
   /** The message leaves the queue: spool first, entry last (a crash in between finds the entry and finishes). */
   private async removeEntry(entry: QueueEntry, changes: DestinationChange[] = []): Promise<void> {
-    await this.port.deleteMessage(entry.queueId).catch(() => undefined);
+    await this.port.deleteMessage(entry.queueId, entry.spoolSeqs).catch(() => undefined);
     await this.port.remove(entry.queueId);
+    this.removed.set(entry.queueId, this.entries.get(entry.queueId)?.revision ?? 0);
     this.entries.delete(entry.queueId);
     this.due.set(entry.queueId, undefined);
     this.reconcileJobs(entry.queueId, undefined);

@@ -1,7 +1,7 @@
 // What the queue core needs from the outside world, as one interface: the entries (compare-and-set
 // by revision), the spooled message bytes, and the job streams. nats-queue-port.ts implements it on
 // JetStream; MemoryQueuePort below is the fake the core's unit tests run on.
-import type { DeliveryJob } from '@mail/contracts';
+import type { AcceptedMessage, DeliveryJob } from '@mail/contracts';
 import type { Lane, QueueEntry } from './entry.js';
 
 export interface StoredEntry {
@@ -20,8 +20,10 @@ export interface QueuePort {
   publishJob(lane: Lane, job: DeliveryJob): Promise<void>;
   readMessage(queueId: string): Promise<Uint8Array | null>;
   messageExists(queueId: string): Promise<boolean>;
-  storeMessage(queueId: string, message: Uint8Array): Promise<void>;
-  deleteMessage(queueId: string): Promise<void>;
+  /** Queues a message of our own (a notice) the way smtp-ingress does: it comes back as an accepted event. */
+  enqueueMessage(envelope: AcceptedMessage, message: Uint8Array): Promise<void>;
+  /** Removes the message's bytes: the spool parts `seqs` (looked up when empty). */
+  deleteMessage(queueId: string, seqs: number[]): Promise<void>;
 }
 
 /** An in-memory QueuePort that records what was published: for unit tests of the core. */
@@ -29,6 +31,8 @@ export class MemoryQueuePort implements QueuePort {
   readonly entries = new Map<string, StoredEntry>();
   readonly messages = new Map<string, Uint8Array>();
   readonly jobs: { lane: Lane; job: DeliveryJob }[] = [];
+  /** Messages queued with enqueueMessage, for the test to hand to the core as accepted events. */
+  readonly enqueued: AcceptedMessage[] = [];
   private revision = 0;
   /** Set to make the next publishes fail (a broker outage). */
   failPublishes = 0;
@@ -74,11 +78,13 @@ export class MemoryQueuePort implements QueuePort {
     return this.messages.has(queueId);
   }
 
-  async storeMessage(queueId: string, message: Uint8Array): Promise<void> {
-    this.messages.set(queueId, message);
+  async enqueueMessage(envelope: AcceptedMessage, message: Uint8Array): Promise<void> {
+    if (this.messages.has(envelope.queueId)) return; // the spool drops a repeat of the same id
+    this.messages.set(envelope.queueId, message);
+    this.enqueued.push(structuredClone(envelope));
   }
 
-  async deleteMessage(queueId: string): Promise<void> {
+  async deleteMessage(queueId: string, _seqs: number[]): Promise<void> {
     this.messages.delete(queueId);
   }
 }

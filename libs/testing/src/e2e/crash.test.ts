@@ -1,13 +1,17 @@
 // Crash safety: kill -9 delivery-agent, mailbox-store and queue-manager in the middle of a stream of
-// messages, restart them, and show that every message accepted with 250 arrives exactly once.
+// messages, restart them, and show that every message accepted with 250 arrives exactly once — with
+// 1,000 deferred entries (mail for a domain whose server is down) in the queue all along, which must
+// all still be there, deferred, at the end.
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
-import { poplibFetch, RawClient } from '../clients.js';
+import { poplibFetch, RawClient, smtplibSend } from '../clients.js';
+import { freePort } from '../ports.js';
 import { SERVICE_NAMES, type MailSystem, type ServiceName } from '../mail-system.js';
 import { PASSWORD, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
 const USER = 'crash@example.test';
 const TOTAL = 120;
+const DEFERRED = 1000;
 
 /** One SMTP transaction; resolves with the final reply code (0 when the connection failed). */
 async function sendOne(port: number, n: number): Promise<number> {
@@ -34,7 +38,20 @@ async function sendOne(port: number, n: number): Promise<number> {
 describe('crash safety of the queue and the store', () => {
   let system: MailSystem;
   before(async () => {
-    system = await startSystemWithUsers([USER], { env: { DELIVERY_ACK_WAIT_MS: '5000', QUEUE_ACK_WAIT_MS: '5000' } });
+    const downPort = await freePort(); // nothing listens: every attempt to down.test fails
+    system = await startSystemWithUsers([USER], {
+      env: {
+        DELIVERY_ACK_WAIT_MS: '5000',
+        QUEUE_ACK_WAIT_MS: '5000',
+        SMTP_RELAY_NETWORKS: '127.0.0.1/32',
+        DELIVERY_TRANSPORT_MAP: `down.test=127.0.0.1:${downPort}`,
+        QUEUE_RETRY_SCHEDULE: '10m',
+      },
+    });
+    for (let i = 0; i < DEFERRED; i += 100) {
+      const batch = Array.from({ length: 100 }, (_, j) => ({ from: 'load@remote.test', to: [`r${i + j}@down.test`], data: Buffer.from(`Subject: deferred ${i + j}\r\n\r\nx\r\n`) }));
+      assert.ok((await smtplibSend(system.smtpPort, batch)).every((r) => r.ok));
+    }
   });
   after(async () => {
     await system?.stop();
@@ -83,5 +100,10 @@ describe('crash safety of the queue and the store', () => {
       accepted,
       'the maildrop holds exactly the accepted messages, each once',
     );
+    const list = await system.mailctl(['queue', 'list', '--json']);
+    const queued = JSON.parse(list.stdout) as { destinations: { recipient: string; state: string; attempts: number }[] }[];
+    const deferred = queued.flatMap((m) => m.destinations).filter((d) => d.recipient.endsWith('@down.test'));
+    assert.equal(deferred.length, DEFERRED, 'every deferred entry survived the crashes');
+    assert.ok(deferred.every((d) => d.state === 'pending'), 'and is still pending');
   });
 });

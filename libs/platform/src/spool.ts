@@ -1,0 +1,100 @@
+// The spool: each accepted message, bytes and envelope, from acceptance until queue-manager lets it
+// go, in the JetStream stream MAIL_SPOOL (limits retention: a message stays until it is purged).
+//
+// One publish makes a message durable *and* announces it: the head message `mail.spool.<queue id>`
+// carries the envelope in the `Mail-Envelope` header and the bytes as payload, and queue-manager's
+// durable consumer reads the heads, headers only. A message too large for one NATS message goes first
+// in chunks (`mail.spool.<queue id>.<n>`), then its head with an empty payload and the chunk count.
+// Reads are single stream-message gets by subject (no consumer is created per read). Removal deletes
+// the message's parts by sequence number — never a purge by subject, which (seen on nats-server 2.9)
+// moves a consumer's position past heads it has not yet delivered: accepted mail would be skipped.
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import { AcceptedMessage, SPOOL_STREAM, spoolChunkSubject, spoolSubject } from '@mail/contracts';
+import type { NatsContext } from './nats.js';
+
+export const ENVELOPE_HEADER = 'Mail-Envelope';
+/** Head payloads up to this size (bytes + envelope) go in one message; NATS's default max_payload is 1 MiB. */
+const INLINE_LIMIT = 768 * 1024;
+const CHUNK_BYTES = 512 * 1024;
+
+/** The envelope of a spooled message, from its head's headers. Throws on a malformed one. */
+export function envelopeOf(headers: MsgHdrs | undefined): AcceptedMessage {
+  const value = headers?.get(ENVELOPE_HEADER);
+  if (!value) throw new SyntaxError(`spool message without a ${ENVELOPE_HEADER} header`);
+  return AcceptedMessage.parse(JSON.parse(value));
+}
+
+export class Spool {
+  constructor(
+    private readonly nats: NatsContext,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  /**
+   * Makes the message durable and queues it; resolves once JetStream has acknowledged every part,
+   * with the sequence numbers of the parts (chunks first, the head last).
+   */
+  async put(envelope: AcceptedMessage, message: Uint8Array): Promise<number[]> {
+    const { queueId } = envelope;
+    const json = JSON.stringify(envelope);
+    const inline = message.length + json.length <= INLINE_LIMIT;
+    const chunks = inline ? 0 : Math.max(1, Math.ceil(message.length / CHUNK_BYTES));
+    const seqs: number[] = [];
+    try {
+      for (let i = 0; i < chunks; i++) {
+        const part = message.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
+        const ack = await this.nats.js.publish(spoolChunkSubject(queueId, i), part, { msgID: `${queueId}.${i}`, timeout: this.timeoutMs, expect: { streamName: SPOOL_STREAM } });
+        seqs.push(ack.seq);
+      }
+      const headers = natsHeaders();
+      headers.set(ENVELOPE_HEADER, chunks ? JSON.stringify({ ...envelope, chunks, chunkSeqs: seqs }) : json);
+      const ack = await this.nats.js.publish(spoolSubject(queueId), chunks ? new Uint8Array() : message, {
+        msgID: queueId,
+        headers,
+        timeout: this.timeoutMs,
+        expect: { streamName: SPOOL_STREAM },
+      });
+      seqs.push(ack.seq);
+      return seqs;
+    } catch (err) {
+      // Not queued: the client is told 451 and sends again, so whatever got stored is garbage.
+      await this.remove(queueId, seqs).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The message's bytes, or null when it is not (or no longer) in the spool. */
+  async read(queueId: string): Promise<Uint8Array | null> {
+    const head = await this.nats.jsm.streams.getMessage(SPOOL_STREAM, { last_by_subj: spoolSubject(queueId) });
+    if (!head) return null;
+    const { chunks } = envelopeOf(head.header);
+    if (!chunks) return head.data;
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < chunks; i++) {
+      const part = await this.nats.jsm.streams.getMessage(SPOOL_STREAM, { last_by_subj: spoolChunkSubject(queueId, i) });
+      if (!part) return null;
+      parts.push(part.data);
+    }
+    return Buffer.concat(parts);
+  }
+
+  async exists(queueId: string): Promise<boolean> {
+    return (await this.nats.jsm.streams.getMessage(SPOOL_STREAM, { last_by_subj: spoolSubject(queueId) })) !== null;
+  }
+
+  /**
+   * Removes the message: the parts with the sequence numbers given (chunks and head, as its consumer
+   * saw them), or, without them, the parts found by looking the head up. A no-op when it is gone.
+   */
+  async remove(queueId: string, seqs: number[] = []): Promise<void> {
+    let parts = seqs;
+    if (parts.length === 0) {
+      const head = await this.nats.jsm.streams.getMessage(SPOOL_STREAM, { last_by_subj: spoolSubject(queueId) });
+      if (!head) return;
+      parts = [...envelopeOf(head.header).chunkSeqs, head.seq];
+    }
+    await Promise.all(parts.map((seq) => this.nats.jsm.streams.deleteMessage(SPOOL_STREAM, seq, false).catch((err: unknown) => {
+      if (!/no message found|not found/i.test(String(err))) throw err;
+    })));
+  }
+}
