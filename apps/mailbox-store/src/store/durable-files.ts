@@ -12,14 +12,56 @@ export async function syncDirectory(path: string): Promise<void> {
   }
 }
 
+/**
+ * Group commit of directory entries: `sync(dir)` resolves once an fsync of `dir` that *started after*
+ * the call has finished. Callers that arrive while one fsync runs share the next one, so N renames
+ * into a mailbox during one fsync cost two fsyncs, not N — and each caller still gets a sync that
+ * covers its own rename.
+ */
+export class DirectorySyncer {
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly next = new Map<string, Promise<void>>();
+
+  sync(dir: string): Promise<void> {
+    const queued = this.next.get(dir);
+    if (queued) return queued;
+    const current = this.running.get(dir);
+    if (!current) return this.start(dir);
+    const after = current.catch(() => undefined).then(() => {
+      this.next.delete(dir);
+      return this.start(dir);
+    });
+    this.next.set(dir, after);
+    return after;
+  }
+
+  private start(dir: string): Promise<void> {
+    const run = syncDirectory(dir).finally(() => {
+      if (this.running.get(dir) === run) this.running.delete(dir);
+    });
+    this.running.set(dir, run);
+    return run;
+  }
+}
+
+/** Runs `act` on a path in `dir`, making `dir` first if it turns out to be missing (no mkdir per message). */
+export async function inDirectory<T>(dir: string, act: () => Promise<T>): Promise<T> {
+  try {
+    return await act();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await mkdir(dir, { recursive: true });
+    return act();
+  }
+}
+
 /** Writes chunks to a private temporary file and fsyncs it; returns the byte count. */
 export async function writeTempFile(
   tmpPath: string,
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   maxBytes = Number.POSITIVE_INFINITY,
 ): Promise<number> {
-  await mkdir(dirname(tmpPath), { recursive: true });
-  const handle = await open(tmpPath, 'w', 0o600);
+  const handle = await inDirectory(dirname(tmpPath), () => open(tmpPath, 'w', 0o600));
   let size = 0;
   try {
     for await (const chunk of chunks) {

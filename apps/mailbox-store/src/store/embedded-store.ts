@@ -6,9 +6,9 @@
 // Failed-login records live in memory only: one process serves every edge, and a restart forgets them.
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { publishFile, replaceFileDurably, syncDirectory, writeTempFile } from './durable-files.js';
+import { DirectorySyncer, inDirectory, replaceFileDurably, syncDirectory, writeTempFile } from './durable-files.js';
 import { LeaseTable } from './leases.js';
 import {
   deliveryUidl,
@@ -38,6 +38,10 @@ export class EmbeddedStore implements MailStore {
   private readonly indexes = new Map<string, Promise<Map<string, StoredMessage>>>();
   /** Serialises changes to one mailbox (check-then-rename of deliveries, deletions). */
   private readonly mailboxLocks = new Map<string, Promise<unknown>>();
+  /** One directory fsync for all the deliveries renamed into a mailbox meanwhile (group commit). */
+  private readonly directories = new DirectorySyncer();
+  /** Deliveries renamed into place whose directory fsync has not finished: not yet visible, but taken. */
+  private readonly committing = new Set<string>();
   private accountsLock: Promise<unknown> = Promise.resolve();
   private readonly leases = new LeaseTable();
   /** Failed-login records by key: each failure with the time it stops counting, and the lock. */
@@ -218,18 +222,30 @@ export class EmbeddedStore implements MailStore {
       if (err instanceof RangeError) throw new StoreError('too-large', err.message);
       throw err;
     }
-    return this.withMailboxLock(mailbox, async () => {
+    const message = { uidl, size, receivedAtMs: Date.now() };
+    const published = await this.withMailboxLock(mailbox, async () => {
       const index = await this.index(mailbox);
-      if (index.has(uidl)) {
+      if (index.has(uidl) || this.committing.has(`${mailbox}\n${uidl}`)) {
         await unlink(tmpPath);
-        return { uidl, duplicate: true };
+        return false;
       }
-      const message = { uidl, size, receivedAtMs: Date.now() };
-      await mkdir(join(dir, 'cur'), { recursive: true });
-      await publishFile(tmpPath, this.messagePath(mailbox, message));
-      index.set(uidl, message);
-      return { uidl, duplicate: false };
+      await inDirectory(join(dir, 'cur'), () => rename(tmpPath, this.messagePath(mailbox, message)));
+      this.committing.add(`${mailbox}\n${uidl}`);
+      return true;
     });
+    if (!published) {
+      // Delivered before (or being committed by a repeat of this delivery): one copy, whatever happens.
+      await this.directories.sync(join(dir, 'cur'));
+      return { uidl, duplicate: true };
+    }
+    try {
+      // Outside the lock, shared with the other deliveries of the moment: the rename is durable when this returns.
+      await this.directories.sync(join(dir, 'cur'));
+      (await this.index(mailbox)).set(uidl, message);
+    } finally {
+      this.committing.delete(`${mailbox}\n${uidl}`);
+    }
+    return { uidl, duplicate: false };
   }
 
   async listMessages(mailbox: string): Promise<StoredMessage[]> {
