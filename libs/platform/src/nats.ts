@@ -5,6 +5,7 @@ import { connect, credsAuthenticator, nkeyAuthenticator, type MsgHdrs, type Nats
 import { z } from 'zod';
 import { boolSetting, intSetting, loadConfig } from './config.js';
 import { natsClientErrors } from './metrics.js';
+import { skipErrorsOfAnsweredRequests } from './nats-request-shim.js';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { STREAMS } from '@mail/contracts';
 import type { Logger } from 'pino';
@@ -71,6 +72,7 @@ export interface NatsContext {
 }
 
 export async function connectNats(url: string, name: string, logger: Logger, settings: NatsSettings = loadNatsSettings()): Promise<NatsContext> {
+  skipErrorsOfAnsweredRequests();
   // noAsyncTraces: the client would otherwise build an Error (a stack capture) for every request and
   // publish ack just in case it fails — measured at a third of queue-manager's CPU under load.
   const nc = await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true, ...natsConnectionOptions(settings) });
@@ -174,7 +176,9 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
         const heartbeat = setInterval(() => message.working(), Math.max(1000, options.ackWaitMs / 3));
         try {
           await options.handle(message.data, { deliveryCount, subject: message.subject, headers: message.headers, streamSequence: message.seq });
-          await message.ackAck().catch(() => message.ack());
+          // A plain ack, not a request: every handler is idempotent, so an ack lost on the way only
+          // means one more (harmless) delivery, and the round trip it saves is on every message.
+          message.ack();
         } catch (err) {
           if (err instanceof RetryLater) {
             message.nak(Math.max(0, Math.ceil(err.delayMs)));

@@ -1,0 +1,81 @@
+// The NATS client as libs/platform sets it up, against a real nats-server: a successful request (a
+// JetStream publish ack) builds no error object, a failing one still rejects with one, and the spool
+// keeps a message a consumer has not yet seen when an earlier one is removed.
+import { strict as assert } from 'node:assert';
+import { mkdtemp } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { AckPolicy } from '@nats-io/jetstream';
+import { SPOOL_STREAM, ACCEPTED_CONSUMER, ACCEPTED_FILTER, type AcceptedMessage } from '@mail/contracts';
+import { connectNats, ensureStreams, envelopeOf, Spool } from '@mail/platform';
+import { startNatsServer } from '../nats-server.js';
+
+const require = createRequire(import.meta.url);
+
+async function withNats(run: (nats: Awaited<ReturnType<typeof connectNats>>) => Promise<void>) {
+  const server = await startNatsServer(await mkdtemp(join(tmpdir(), 'nats-cost-')));
+  const nats = await connectNats(server.url, 'test', pino({ level: 'silent' }));
+  try {
+    await run(nats);
+  } finally {
+    await nats.nc.close();
+    await server.stop();
+  }
+}
+
+test('successful requests build no RequestError; a failing request still rejects with an error', async () => {
+  // The client's error classes live in a CommonJS module; count what gets constructed.
+  const errorsPath = join(dirname(require.resolve('@nats-io/nats-core')), 'errors.js');
+  const errors = require(errorsPath) as { RequestError: new (...args: unknown[]) => Error };
+  const Original = errors.RequestError;
+  let built = 0;
+  errors.RequestError = class extends Original {
+    constructor(...args: unknown[]) {
+      super(...args);
+      built++;
+    }
+  };
+  try {
+    await withNats(async (nats) => {
+      await ensureStreams(nats, 1024 * 1024);
+      for (let i = 0; i < 200; i++) await nats.js.publish(`mail.result.Q${i}`, new Uint8Array([1]));
+      assert.equal(built, 0, 'no error objects for answered requests');
+      await assert.rejects(nats.js.publish('no.stream.here', new Uint8Array([1]), { timeout: 2000 }));
+    });
+  } finally {
+    errors.RequestError = Original;
+  }
+});
+
+test('removing a spooled message never makes the heads consumer skip a later one', async () => {
+  await withNats(async (nats) => {
+    await ensureStreams(nats, 1024 * 1024);
+    const spool = new Spool(nats);
+    await nats.jsm.consumers.add(SPOOL_STREAM, { durable_name: ACCEPTED_CONSUMER, ack_policy: AckPolicy.Explicit, filter_subject: ACCEPTED_FILTER, headers_only: true });
+    const envelope = (queueId: string): AcceptedMessage => ({ queueId, sender: 's@x.test', recipients: ['r@y.test'], localRecipients: [], size: 1, receivedAt: 0, smtputf8: false, eightBitMime: false, clientAddress: '', bounceOf: '', chunks: 0, chunkSeqs: [] });
+    const first = await spool.put(envelope('A0000000000000000001'), new TextEncoder().encode('one'));
+    const big = new Uint8Array(2 * 1024 * 1024).fill(65); // chunked
+    await spool.put(envelope('A0000000000000000002'), big);
+    await spool.put(envelope('A0000000000000000003'), new TextEncoder().encode('three'));
+    const consumer = await nats.js.consumers.get(SPOOL_STREAM, ACCEPTED_CONSUMER);
+    const head = await consumer.next({ expires: 2000 });
+    assert.equal(envelopeOf(head!.headers).queueId, 'A0000000000000000001');
+    head!.ack();
+    await spool.remove('A0000000000000000001', first);
+    assert.equal(await spool.exists('A0000000000000000001'), false);
+    assert.ok(Buffer.from(big).equals(Buffer.from((await spool.read('A0000000000000000002'))!)), 'a chunked message reads back whole');
+    const seen: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const next = await consumer.next({ expires: 2000 });
+      assert.ok(next, 'the later heads are still delivered');
+      seen.push(envelopeOf(next.headers).queueId);
+      next.ack();
+    }
+    assert.deepEqual(seen, ['A0000000000000000002', 'A0000000000000000003']);
+    await spool.remove('A0000000000000000002');
+    assert.equal(await spool.read('A0000000000000000002'), null, 'chunks and head removed');
+  });
+});
