@@ -51,6 +51,7 @@ export class ScriptedSmtpServer {
 
   private session(socket: Socket): void {
     this.connections++;
+    socket.setNoDelay(true); // replies are written line by line, like a real MTA's
     this.sockets.add(socket);
     this.maxConcurrent = Math.max(this.maxConcurrent, this.sockets.size);
     socket.on('close', () => this.sockets.delete(socket));
