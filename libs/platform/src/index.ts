@@ -5,6 +5,7 @@ export * from './observability.js';
 export * from './grpc.js';
 export * from './nats.js';
 export * from './spool.js';
+export * from './keyed-lock.js';
 export * from './lifecycle.js';
 export * from './net.js';
 export * from './dot-stuffing.js';

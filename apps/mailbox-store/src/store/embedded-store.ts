@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { KeyedLock } from '@mail/platform';
 import { DirectorySyncer, inDirectory, replaceFileDurably, syncDirectory, writeTempFile } from './durable-files.js';
 import { LeaseTable } from './leases.js';
 import {
@@ -37,7 +38,7 @@ export class EmbeddedStore implements MailStore {
    */
   private readonly indexes = new Map<string, Promise<Map<string, StoredMessage>>>();
   /** Serialises changes to one mailbox (check-then-rename of deliveries, deletions). */
-  private readonly mailboxLocks = new Map<string, Promise<unknown>>();
+  private readonly mailboxLocks = new KeyedLock();
   /** One directory fsync for all the deliveries renamed into a mailbox meanwhile (group commit). */
   private readonly directories = new DirectorySyncer();
   /** Deliveries renamed into place whose directory fsync has not finished: not yet visible, but taken. */
@@ -76,15 +77,7 @@ export class EmbeddedStore implements MailStore {
   }
 
   private withMailboxLock<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const mailbox = name.toLowerCase();
-    const previous = this.mailboxLocks.get(mailbox) ?? Promise.resolve();
-    const next = previous.then(work, work);
-    const settled = next.catch(() => undefined);
-    this.mailboxLocks.set(mailbox, settled);
-    void settled.then(() => {
-      if (this.mailboxLocks.get(mailbox) === settled) this.mailboxLocks.delete(mailbox);
-    });
-    return next;
+    return this.mailboxLocks.run(name.toLowerCase(), work);
   }
 
   private changeAccounts(change: (file: AccountsFile) => void): Promise<void> {
@@ -340,6 +333,6 @@ export class EmbeddedStore implements MailStore {
 
   async close(): Promise<void> {
     await this.accountsLock;
-    await Promise.all([...this.mailboxLocks.values()]);
+    await this.mailboxLocks.idle();
   }
 }

@@ -8,6 +8,7 @@
 // leadership.ts) takes events, keeps time and dispatches. Work on one entry is serialised by a lock
 // per queue id.
 import type { AcceptedMessage, DeliveryJob, DeliveryResult } from '@mail/contracts';
+import { KeyedLock } from '@mail/platform';
 import { buildNotice } from '../bounces.js';
 import type { QueueEvents } from '../events.js';
 import { Admission, destinationKey } from './admission.js';
@@ -49,7 +50,7 @@ export class QueueCore {
   private readonly waiting = new Map<string, WaitingLine>();
   /** Jobs recorded in an entry but not yet accepted by the stream (publish failed): sent again by the clock. */
   private readonly unpublished = new Map<string, { lane: Lane; job: DeliveryJob }>();
-  private readonly locks = new Map<string, Promise<void>>();
+  private readonly locks = new KeyedLock();
   /** Entries this process removed, with their last revision, until the removal comes back through the watch. */
   private readonly removed = new Map<string, number>();
   /** Domains seen with local recipients, so that notices to them take the local lane too. */
@@ -638,14 +639,7 @@ export class QueueCore {
     return stored;
   }
 
-  private async locked(queueId: string, work: () => Promise<void>): Promise<void> {
-    const previous = this.locks.get(queueId) ?? Promise.resolve();
-    const run = previous.then(work, work);
-    const tail = run.catch(() => undefined);
-    this.locks.set(queueId, tail);
-    void tail.then(() => {
-      if (this.locks.get(queueId) === tail) this.locks.delete(queueId);
-    });
-    return run;
+  private locked(queueId: string, work: () => Promise<void>): Promise<void> {
+    return this.locks.run(queueId, work);
   }
 }
