@@ -10,6 +10,8 @@ want=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || [ -n "${NATS_SERVER_BIN:-}" ] || want+=(nats-server)
 if [ "${1:-}" = "--test-tools" ]; then
   command -v swaks >/dev/null 2>&1 || want+=(swaks)
+  # swaks -tls (the README's submission example) needs Perl's Net::SSLeay, only a "Recommends" of swaks.
+  perl -MNet::SSLeay -e 1 >/dev/null 2>&1 || want+=(libnet-ssleay-perl)
   command -v mpop >/dev/null 2>&1 || want+=(mpop)
   command -v fetchmail >/dev/null 2>&1 || want+=(fetchmail)
   [ -x /usr/sbin/smtp-sink ] || want+=(postfix)   # smtp-sink plays a remote MX in the delivery tests
