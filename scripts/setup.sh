@@ -6,8 +6,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A current nats-server, built from the Go module proxy into .tools/ (the version deploy/ runs): Debian's
+# 2.9.10 deadlocks on a full disk and does not give deleted storage back. Without Go, Debian's is used.
+NATS_SERVER_VERSION=v2.15.2
+if [ -z "${NATS_SERVER_BIN:-}" ] && ! { [ -x .tools/nats-server ] && .tools/nats-server --version | grep -q "${NATS_SERVER_VERSION#v}"; }; then
+  if command -v go >/dev/null 2>&1; then
+    echo "setup: building nats-server $NATS_SERVER_VERSION into .tools/nats-server"
+    mkdir -p .tools
+    GOBIN="$PWD/.tools" CGO_ENABLED=0 go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+  fi
+fi
+
 want=()
-command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || [ -n "${NATS_SERVER_BIN:-}" ] || want+=(nats-server)
+[ -x .tools/nats-server ] || command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || [ -n "${NATS_SERVER_BIN:-}" ] || want+=(nats-server)
 if [ "${1:-}" = "--test-tools" ]; then
   command -v swaks >/dev/null 2>&1 || want+=(swaks)
   # swaks -tls (the README's submission example) needs Perl's Net::SSLeay, only a "Recommends" of swaks.

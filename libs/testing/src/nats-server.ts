@@ -1,13 +1,19 @@
 // A real nats-server with JetStream on a free loopback port and a private store directory.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort, waitForPort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
 
-/** nats-server from NATS_SERVER_BIN, the project's .tools, or PATH (Debian installs /usr/sbin/nats-server). */
+/** The nats-server scripts/setup.sh builds from the Go module proxy (the version deploy/ runs). */
+const PROJECT_NATS_SERVER = fileURLToPath(new URL('../../../.tools/nats-server', import.meta.url));
+
+/**
+ * nats-server from NATS_SERVER_BIN, the project's .tools (a current release, built by setup), or PATH
+ * (Debian's 2.9.10 as a last resort: it deadlocks on a full disk and lacks per-message TTLs).
+ */
 export function findNatsServer(): string {
-  const candidates = [process.env.NATS_SERVER_BIN, join(process.cwd(), '.tools', 'nats-server'), '/usr/sbin/nats-server', '/usr/bin/nats-server'];
+  const candidates = [process.env.NATS_SERVER_BIN, PROJECT_NATS_SERVER, '/usr/sbin/nats-server', '/usr/bin/nats-server'];
   for (const candidate of candidates) if (candidate && existsSync(candidate)) return candidate;
   try {
     return execFileSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' }).trim();
