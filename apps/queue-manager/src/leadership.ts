@@ -11,7 +11,7 @@ export const LEADER_BUCKET = 'queue-leader';
 const LEADER_KEY = 'queue-manager';
 
 export interface Leadership {
-  /** Resolves when this process holds the lease. */
+  /** Resolves when this process holds the lease (never, if released first). */
   acquired: Promise<void>;
   /** Gives the lease up (shutdown) so another replica takes over at once. */
   release(): Promise<void>;
@@ -55,6 +55,7 @@ export async function campaign(
 
   const acquired = (async () => {
     while (!stopped && !(await tryTake().catch(() => false))) await new Promise((r) => setTimeout(r, Math.max(200, leaseMs / 4)));
+    if (stopped) return new Promise<void>(() => undefined); // released before it was ever held: never acquired
     let renewedAt = Date.now();
     const renew = async () => {
       if (stopped) return;
