@@ -17,8 +17,11 @@ const schema = z.object({
   ackWaitMs: intSetting(30_000, 1000),
   /** Back-off after each failed attempt; the last step repeats. */
   retrySchedule: parsedSetting('1m,5m,15m,30m,1h', parseSchedule),
-  /** Back-off of local deliveries (mailbox-store unavailable, disk full); the last step repeats. */
-  localRetrySchedule: parsedSetting('5s,15s,30s,1m,5m,15m,30m,1h', parseSchedule),
+  /**
+   * Back-off of local deliveries (mailbox-store unavailable, disk full); the last step repeats. Our own
+   * store: a minute at most, so mail flows again soon after it is back.
+   */
+  localRetrySchedule: parsedSetting('5s,15s,30s,1m', parseSchedule),
   /** A delivery job with no result after this long is taken as lost and tried again. */
   jobTimeout: duration('15m'),
   /** The active replica's lease: a standby takes the queue over this long after the active one vanished. */
