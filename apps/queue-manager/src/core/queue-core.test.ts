@@ -301,3 +301,14 @@ test('a notice to a local sender takes the local lane', async () => {
   const notice = s.port.jobs.find((j) => j.job.recipients[0] === 'alice@local.test' && j.job.sender === '');
   assert.equal(notice?.lane, 'local');
 });
+
+test('deleting an entry whose job is out frees its slot for the next in line', async () => {
+  const s = setup({ limits: { 'one.test': { maxConnections: 1 } } });
+  const first = await accept(s, ['a@one.test']);
+  await accept(s, ['b@one.test']);
+  assert.equal(jobsTo(s, 'one.test').length, 1);
+  await s.core.delete(first, false);
+  for (let i = 0; i < 10 && jobsTo(s, 'one.test').length < 2; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(jobsTo(s, 'one.test').length, 2, 'b went out');
+  assert.equal(jobsTo(s, 'one.test')[1]!.job.recipients[0], 'b@one.test');
+});

@@ -480,7 +480,12 @@ export class QueueCore {
   private reconcileJobs(queueId: string, entry: QueueEntry | undefined): void {
     const recorded = new Map<string, Destination>();
     for (const d of entry ? pendingOf(entry) : []) if (d.job) recorded.set(d.job, d);
-    for (const [jobId, job] of this.jobs) if (job.queueId === queueId && !recorded.has(jobId)) this.releaseJob(jobId, 'neutral');
+    for (const [jobId, job] of this.jobs) {
+      if (job.queueId !== queueId || recorded.has(jobId)) continue;
+      this.releaseJob(jobId, 'neutral');
+      // A slot came free outside a result (the entry was removed or changed elsewhere): the next in line may go.
+      if (this.active) void this.pumpDestination(job.lane, job.domain).catch(() => undefined);
+    }
     for (const [jobId, d] of recorded) {
       if (this.jobs.has(jobId)) continue;
       const lane = laneOf(d);
