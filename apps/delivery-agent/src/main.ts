@@ -1,6 +1,7 @@
 // delivery-agent: takes delivery jobs from JetStream and delivers them. Wiring only.
 import { JOB_CONSUMERS, JOB_STREAMS, DeliveryJob, decodePayload, type DeliveryLane } from '@mail/contracts';
 import {
+  probeJetStream,
   connectNats,
   createLogger,
   ensureStreams,
@@ -72,12 +73,13 @@ async function main(): Promise<void> {
       }),
     );
   }
+  const jetStream = probeJetStream(nats);
   const observability = await startObservability({
     service: 'delivery-agent',
     host: config.httpHost,
     port: config.httpPort,
     // Remote delivery needs only NATS, but local delivery needs mailbox-store: both, to be ready.
-    ready: () => nats.connected() && local.ready(),
+    ready: () => jetStream.healthy() && local.ready(),
   });
   logger.info({ http: observability.port }, 'delivery-agent running');
   onShutdown(logger, async () => {

@@ -23,6 +23,11 @@ const schema = z.object({
   maxMessageBytes: intSetting(50 * 1024 * 1024, 1),
   /** A maildrop lease that is not renewed expires after this many seconds (a vanished POP3 session). */
   maxLeaseSeconds: intSetting(900, 1),
+  /**
+   * How many days a delivery deleted by its user is still recognised as delivered, so that a repeated
+   * delivery does not bring it back; keep it above the queue's lifetime (QUEUE_MAX_LIFETIME).
+   */
+  deliveryRecordDays: intSetting(7, 1),
 });
 
 export type MailboxStoreConfig = z.infer<typeof schema> & {
@@ -56,6 +61,7 @@ const loadStoreConfig = (env: NodeJS.ProcessEnv) =>
       mongoSweepIntervalSeconds: 'MONGODB_SWEEP_INTERVAL_SECONDS',
       postmasterFallback: 'MAILBOX_POSTMASTER_FALLBACK',
       maxMessageBytes: 'MAX_MESSAGE_BYTES',
+      deliveryRecordDays: 'MAILBOX_DELIVERY_RECORD_DAYS',
       maxLeaseSeconds: 'MAILBOX_MAX_LEASE_SECONDS',
     },
     env,

@@ -12,6 +12,7 @@ const logger = createLogger('mailbox-store');
 /** The backend chosen by MAIL_STORE. Headroom over the message limit leaves room for the trace headers. */
 function openStore(config: MailboxStoreConfig): Promise<MailStore> {
   const maxMessageBytes = config.maxMessageBytes + 1024;
+  const deliveryRecordMs = config.deliveryRecordDays * 24 * 60 * 60 * 1000;
   if (config.backend === 'mongo') {
     return MongoStore.open({
       uri: config.mongoUri!,
@@ -19,9 +20,10 @@ function openStore(config: MailboxStoreConfig): Promise<MailStore> {
       maxMessageBytes,
       serverSelectionTimeoutMS: config.mongoServerSelectionTimeoutMs,
       sweepIntervalMs: config.mongoSweepIntervalSeconds * 1000,
+      deliveryRecordMs,
     });
   }
-  return EmbeddedStore.open(config.dataDir, maxMessageBytes);
+  return EmbeddedStore.open(config.dataDir, maxMessageBytes, deliveryRecordMs);
 }
 
 const storeLocation = (config: MailboxStoreConfig) =>

@@ -13,6 +13,7 @@ import {
   decodePayload,
 } from '@mail/contracts';
 import {
+  probeJetStream,
   connectNats,
   createLogger,
   ensureStreams,
@@ -71,11 +72,12 @@ async function main(): Promise<void> {
     serverCredentials(loadGrpcTlsSettings()),
   );
   exportQueueGauges(core, nats);
+  const jetStream = probeJetStream(nats);
   const observability = await startObservability({
     service: 'queue-manager',
     host: config.httpHost,
     port: config.httpPort,
-    ready: () => nats.connected(),
+    ready: () => jetStream.healthy(),
   });
   const instance = config.instance || `${hostname()}:${grpcServer.port}`;
   logger.info({ http: observability.port, grpc: `${config.grpcHost}:${grpcServer.port}`, instance, entries: core.size }, 'queue-manager running');

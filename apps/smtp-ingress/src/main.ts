@@ -9,6 +9,7 @@ import {
   loadGrpcTlsSettings,
   listen,
   onShutdown,
+  probeJetStream,
   Spool as SpoolStream,
   parseNetworks,
   startObservability,
@@ -77,11 +78,13 @@ async function main(): Promise<void> {
     servers.push(smtp);
     bound[profile.name] = `${config.host}:${await listen(smtp.server, port, config.host)}`;
   }
+  const jetStream = probeJetStream(nats);
   const observability = await startObservability({
     service: 'smtp-ingress',
     host: config.httpHost,
     port: config.httpPort,
-    ready: () => nats.connected() && directory.ready(),
+    // Ready = can make mail durable (a timed JetStream round trip) and check recipients.
+    ready: () => jetStream.healthy() && directory.ready(),
   });
   logger.info({ ...bound, http: observability.port, tls: Boolean(tls) }, 'smtp-ingress listening');
   onShutdown(logger, async () => {

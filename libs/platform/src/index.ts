@@ -6,6 +6,7 @@ export * from './grpc.js';
 export * from './nats.js';
 export * from './spool.js';
 export * from './keyed-lock.js';
+export * from './jetstream-probe.js';
 export * from './lifecycle.js';
 export * from './net.js';
 export * from './dot-stuffing.js';

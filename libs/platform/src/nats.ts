@@ -87,7 +87,13 @@ export async function connectNats(url: string, name: string, logger: Logger, set
       }
     }
   })();
-  const jsm = await jetstreamManager(nc);
+  let jsm: JetStreamManager;
+  try {
+    jsm = await jetstreamManager(nc);
+  } catch (err) {
+    await nc.close(); // no JetStream: fail start-up cleanly rather than hold the connection open
+    throw err;
+  }
   return { nc, js: jetstream(nc), jsm, settings, connected: () => connected && !nc.isClosed() };
 }
 

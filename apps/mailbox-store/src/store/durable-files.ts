@@ -91,3 +91,14 @@ export async function replaceFileDurably(finalPath: string, content: Uint8Array)
   await writeTempFile(tmpPath, [content]);
   await publishFile(tmpPath, finalPath);
 }
+
+/** Appends text to a file (made when missing) and fsyncs it before returning. */
+export async function appendDurably(path: string, text: string): Promise<void> {
+  const handle = await inDirectory(dirname(path), () => open(path, 'a', 0o600));
+  try {
+    await handle.write(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -117,3 +117,19 @@ test('a half-written message left in tmp/ is removed on open and never listed', 
   }
 });
 
+
+test('a deleted delivery is remembered across restarts, and forgotten after the record time', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'embedded-record-'));
+  const key = { queueId: 'Q1', recipient: 'alice@example.com' };
+  const store = await EmbeddedStore.open(dir, 1024 * 1024, 60_000);
+  const { uidl } = await store.deliver('alice@example.com', key, body('Subject: x\r\n\r\nx\r\n'));
+  await store.deleteMessages('alice@example.com', [uidl]);
+  await store.close();
+  const reopened = await EmbeddedStore.open(dir, 1024 * 1024, 60_000);
+  assert.equal((await reopened.deliver('alice@example.com', key, body('again\r\n'))).duplicate, true, 'still known after a restart');
+  await reopened.close();
+  const later = await EmbeddedStore.open(dir, 1024 * 1024, 0);
+  assert.equal((await later.deliver('alice@example.com', key, body('again\r\n'))).duplicate, false, 'past the record time it is a new delivery');
+  assert.equal((await later.listMessages('alice@example.com')).length, 1);
+  await later.close();
+});

@@ -9,9 +9,10 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeyedLock } from '@mail/platform';
-import { DirectorySyncer, inDirectory, replaceFileDurably, syncDirectory, writeTempFile } from './durable-files.js';
+import { appendDurably, DirectorySyncer, inDirectory, replaceFileDurably, syncDirectory, writeTempFile } from './durable-files.js';
 import { LeaseTable } from './leases.js';
 import {
+  DEFAULT_DELIVERY_RECORD_MS,
   deliveryUidl,
   StoreError,
   type Account,
@@ -41,6 +42,12 @@ export class EmbeddedStore implements MailStore {
   private readonly mailboxLocks = new KeyedLock();
   /** One directory fsync for all the deliveries renamed into a mailbox meanwhile (group commit). */
   private readonly directories = new DirectorySyncer();
+  /**
+   * Deliveries deleted by their user, per mailbox (uidl → deletion time), kept for the delivery-record
+   * time in `mailboxes/<m>/deleted`: a repeat of a delivery (a result lost on the way back to the queue)
+   * must not bring a deleted message back. Loaded with the mailbox's index.
+   */
+  private readonly deletedDeliveries = new Map<string, Map<string, number>>();
   /** Deliveries renamed into place whose directory fsync has not finished: not yet visible, but taken. */
   private readonly committing = new Set<string>();
   private accountsLock: Promise<unknown> = Promise.resolve();
@@ -51,10 +58,12 @@ export class EmbeddedStore implements MailStore {
   private constructor(
     private readonly dataDir: string,
     private readonly maxMessageBytes: number,
+    private readonly deliveryRecordMs: number,
   ) {}
 
-  static async open(dataDir: string, maxMessageBytes: number): Promise<EmbeddedStore> {
-    const store = new EmbeddedStore(dataDir, maxMessageBytes);
+  /** `deliveryRecordMs`: how long a deleted delivery is still recognised as delivered (at least the queue lifetime). */
+  static async open(dataDir: string, maxMessageBytes: number, deliveryRecordMs = DEFAULT_DELIVERY_RECORD_MS): Promise<EmbeddedStore> {
+    const store = new EmbeddedStore(dataDir, maxMessageBytes, deliveryRecordMs);
     await mkdir(join(dataDir, 'mailboxes'), { recursive: true });
     try {
       store.accounts = JSON.parse(await readFile(join(dataDir, 'accounts.json'), 'utf8')) as AccountsFile;
@@ -192,7 +201,34 @@ export class EmbeddedStore implements MailStore {
       const uidl = name.slice(dot + 1);
       index.set(uidl, { uidl, size: info.size, receivedAtMs: Number(name.slice(0, dot)) });
     }
+    this.deletedDeliveries.set(mailbox, await this.loadDeletedDeliveries(mailbox));
     return index;
+  }
+
+  /** Reads the record of deleted deliveries, dropping (and rewriting without) those past the record time. */
+  private async loadDeletedDeliveries(mailbox: string): Promise<Map<string, number>> {
+    const path = join(this.mailboxDir(mailbox), 'deleted');
+    const kept = new Map<string, number>();
+    let text = '';
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const cutoff = Date.now() - this.deliveryRecordMs;
+    let expired = 0;
+    for (const line of text.split('\n')) {
+      const [uidl, at] = line.split(' ');
+      if (!uidl || !at) continue;
+      if (Number(at) < cutoff) expired++;
+      else kept.set(uidl, Number(at));
+    }
+    if (expired > 0) await replaceFileDurably(path, Buffer.from([...kept].map(([uidl, at]) => `${uidl} ${at}\n`).join('')));
+    return kept;
+  }
+
+  private isDeletedDelivery(mailbox: string, uidl: string): boolean {
+    return this.deletedDeliveries.get(mailbox.toLowerCase())?.has(uidl) ?? false;
   }
 
   private messagePath(mailbox: string, message: StoredMessage): string {
@@ -201,7 +237,7 @@ export class EmbeddedStore implements MailStore {
 
   async deliver(mailbox: string, key: DeliveryKey, body: AsyncIterable<Uint8Array>): Promise<DeliveryOutcome> {
     const uidl = deliveryUidl(key);
-    if ((await this.index(mailbox)).has(uidl)) {
+    if ((await this.index(mailbox)).has(uidl) || this.isDeletedDelivery(mailbox, uidl)) {
       for await (const _ of body); // drain what the caller is sending
       return { uidl, duplicate: true };
     }
@@ -218,7 +254,7 @@ export class EmbeddedStore implements MailStore {
     const message = { uidl, size, receivedAtMs: Date.now() };
     const published = await this.withMailboxLock(mailbox, async () => {
       const index = await this.index(mailbox);
-      if (index.has(uidl) || this.committing.has(`${mailbox}\n${uidl}`)) {
+      if (index.has(uidl) || this.isDeletedDelivery(mailbox, uidl) || this.committing.has(`${mailbox}\n${uidl}`)) {
         await unlink(tmpPath);
         return false;
       }
@@ -255,8 +291,16 @@ export class EmbeddedStore implements MailStore {
   async deleteMessages(mailbox: string, uidls: string[]): Promise<number> {
     return this.withMailboxLock(mailbox, async () => {
       const index = await this.index(mailbox);
+      const present = uidls.filter((uidl) => index.has(uidl));
+      if (present.length === 0) return 0;
+      // The record first (durably): a crash after the files are gone must still know them as delivered.
+      const now = Date.now();
+      await appendDurably(join(this.mailboxDir(mailbox), 'deleted'), present.map((uidl) => `${uidl} ${now}\n`).join(''));
+      const record = this.deletedDeliveries.get(mailbox.toLowerCase()) ?? new Map<string, number>();
+      for (const uidl of present) record.set(uidl, now);
+      this.deletedDeliveries.set(mailbox.toLowerCase(), record);
       let deleted = 0;
-      for (const uidl of uidls) {
+      for (const uidl of present) {
         const message = index.get(uidl);
         if (!message) continue;
         await unlink(this.messagePath(mailbox, message)).catch((err: NodeJS.ErrnoException) => {

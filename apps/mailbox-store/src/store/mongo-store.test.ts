@@ -57,6 +57,7 @@ test('every query path has an index, and (mailbox, uidl) is unique', async () =>
         .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
     assert.deepEqual(await keys('messages'), [
       { key: { _id: 1 }, unique: false },
+      { key: { deletedAt: 1 }, unique: false },
       { key: { mailbox: 1, receivedAt: 1, uidl: 1 }, unique: false },
       { key: { mailbox: 1, uidl: 1 }, unique: true },
     ]);
@@ -67,6 +68,21 @@ test('every query path has an index, and (mailbox, uidl) is unique', async () =>
     assert.ok((await keys('authFailures')).some((i) => i.key.expiresAt === 1));
     assert.ok((await keys('authLocks')).some((i) => i.key.key === 1 && i.key.until === 1));
     assert.ok((await keys('authLocks')).some((i) => i.key.until === 1 && !('key' in i.key)));
+  });
+});
+
+test('a deleted delivery is remembered, without its body, until the record time has passed', async () => {
+  await withStore(async (store, database) => {
+    const key = { queueId: 'GONE', recipient: ALICE };
+    const { uidl } = await store.deliver(ALICE, key, bodyOf(randomBytes(1_000_000)));
+    await store.deleteMessages(ALICE, [uidl]);
+    const record = await admin.db(database).collection('messages').findOne({ uidl });
+    assert.ok(record?.deletedAt, 'the record stays');
+    assert.equal(record.body, undefined);
+    assert.equal(record.bodyFileId, undefined, 'the body does not');
+    assert.equal(await store.pruneDeliveryRecords(Date.now()), 0, 'kept within the record time');
+    assert.equal(await store.pruneDeliveryRecords(Date.now() + 8 * 24 * 3600 * 1000), 1, 'forgotten after it');
+    assert.equal((await store.deliver(ALICE, key, bodyOf('again\r\n'))).duplicate, false);
   });
 });
 

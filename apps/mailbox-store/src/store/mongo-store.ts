@@ -32,6 +32,7 @@ import {
   type GridFSBucketWriteStream,
 } from 'mongodb';
 import {
+  DEFAULT_DELIVERY_RECORD_MS,
   deliveryUidl,
   StoreError,
   type Account,
@@ -53,6 +54,8 @@ export interface MongoStoreOptions {
   inlineBodyBytes?: number;
   /** A pending body older than this is considered abandoned by a crashed writer. */
   orphanGraceMs?: number;
+  /** How long a deleted delivery is still recognised as delivered (default: 7 days, beyond the queue lifetime). */
+  deliveryRecordMs?: number;
   /** How often the orphan sweep runs (0: only at start-up). */
   sweepIntervalMs?: number;
 }
@@ -78,7 +81,15 @@ interface MessageDocument {
   recipient: string;
   body?: Binary;
   bodyFileId?: ObjectId;
+  /**
+   * Deleted by its user: the document stays, without its body, as the record that this delivery was made
+   * (a repeat must not bring it back) until the delivery-record time has passed.
+   */
+  deletedAt?: Date;
 }
+
+/** Messages still in the maildrop (not just a record of a delivery since deleted). */
+const LIVE = { deletedAt: { $exists: false } } as const;
 
 interface PendingBodyDocument {
   _id: ObjectId;
@@ -173,6 +184,7 @@ export class MongoStore implements MailStore {
       store.sweepTimer = setInterval(() => {
         void store.sweepOrphanBodies().catch(() => undefined);
         void store.pruneAuthFailures(Date.now()).catch(() => undefined);
+        void store.pruneDeliveryRecords(Date.now()).catch(() => undefined);
       }, options.sweepIntervalMs);
       store.sweepTimer.unref();
     }
@@ -183,6 +195,7 @@ export class MongoStore implements MailStore {
     await this.accounts.createIndex({ domain: 1, _id: 1 }, { name: 'domain_address' });
     await this.messages.createIndex({ mailbox: 1, uidl: 1 }, { name: 'mailbox_uidl_unique', unique: true });
     await this.messages.createIndex({ mailbox: 1, receivedAt: 1, uidl: 1 }, { name: 'mailbox_arrival' });
+    await this.messages.createIndex({ deletedAt: 1 }, { name: 'deletedAt' });
     await this.pendingBodies.createIndex({ since: 1 }, { name: 'since' });
     await this.authFailures.createIndex({ key: 1, at: 1 }, { name: 'key_at' });
     await this.authFailures.createIndex({ expiresAt: 1 }, { name: 'expiresAt' });
@@ -355,14 +368,14 @@ export class MongoStore implements MailStore {
 
   async listMessages(mailbox: string): Promise<StoredMessage[]> {
     const docs = await this.messages
-      .find({ mailbox: mailbox.toLowerCase() }, { projection: { _id: 0, uidl: 1, size: 1, receivedAt: 1 } })
+      .find({ mailbox: mailbox.toLowerCase(), ...LIVE }, { projection: { _id: 0, uidl: 1, size: 1, receivedAt: 1 } })
       .sort({ receivedAt: 1, uidl: 1 })
       .toArray();
     return docs.map((d) => ({ uidl: d.uidl, size: d.size, receivedAtMs: d.receivedAt.getTime() }));
   }
 
   async *readMessage(mailbox: string, uidl: string): AsyncIterable<Uint8Array> {
-    const doc = await this.messages.findOne({ mailbox: mailbox.toLowerCase(), uidl });
+    const doc = await this.messages.findOne({ mailbox: mailbox.toLowerCase(), uidl, ...LIVE });
     if (!doc) throw new StoreError('not-found', `no message ${uidl}`);
     if (doc.bodyFileId) {
       yield* this.bodies.openDownloadStream(doc.bodyFileId);
@@ -376,7 +389,7 @@ export class MongoStore implements MailStore {
     const box = mailbox.toLowerCase();
     let deleted = 0;
     for (const uidl of uidls) {
-      const doc = await this.messages.findOne({ mailbox: box, uidl }, { projection: { _id: 1, bodyFileId: 1 } });
+      const doc = await this.messages.findOne({ mailbox: box, uidl, ...LIVE }, { projection: { _id: 1, bodyFileId: 1 } });
       if (!doc) continue;
       // Record the intent first, so that a crash after the metadata is gone still frees the body.
       if (doc.bodyFileId) {
@@ -386,8 +399,9 @@ export class MongoStore implements MailStore {
           { upsert: true },
         );
       }
-      const { deletedCount } = await this.messages.deleteOne({ _id: doc._id });
-      if (deletedCount === 0) continue; // deleted meanwhile by another replica
+      // The document stays as the record of the delivery; only its body goes.
+      const { modifiedCount } = await this.messages.updateOne({ _id: doc._id, ...LIVE }, { $set: { deletedAt: new Date() }, $unset: { body: '', bodyFileId: '' } });
+      if (modifiedCount === 0) continue; // deleted meanwhile by another replica
       deleted++;
       if (doc.bodyFileId) await this.discardBody(doc.bodyFileId);
     }
@@ -417,6 +431,12 @@ export class MongoStore implements MailStore {
       freed++;
     }
     return freed;
+  }
+
+  /** Forgets deleted deliveries older than the delivery-record time; returns how many. */
+  async pruneDeliveryRecords(now: number): Promise<number> {
+    const { deletedCount } = await this.messages.deleteMany({ deletedAt: { $lt: new Date(now - (this.options.deliveryRecordMs ?? DEFAULT_DELIVERY_RECORD_MS)) } });
+    return deletedCount;
   }
 
   // --- Maildrop leases ------------------------------------------------------------------------------------

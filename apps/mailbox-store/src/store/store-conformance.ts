@@ -252,6 +252,19 @@ export function defineStoreConformance(backend: StoreBackend): void {
       });
     });
 
+    test('a delivery repeated after the user deleted the message is still a duplicate, not a second copy', async () => {
+      await withStore(async (store) => {
+        const key = { queueId: 'Q1', recipient: ALICE };
+        const first = await store.deliver(ALICE, key, bodyOf(MESSAGE));
+        assert.equal(await store.deleteMessages(ALICE, [first.uidl]), 1);
+        const again = await store.deliver(ALICE, key, bodyOf(MESSAGE));
+        assert.deepEqual(again, { uidl: first.uidl, duplicate: true });
+        assert.deepEqual(await store.listMessages(ALICE), [], 'the deleted message does not come back');
+        assert.equal(await store.deleteMessages(ALICE, [first.uidl]), 0, 'and cannot be deleted twice');
+        assert.equal((await store.deliver(ALICE, { queueId: 'Q2', recipient: ALICE }, bodyOf(MESSAGE))).duplicate, false, 'other deliveries are not affected');
+      });
+    });
+
     test('concurrent identical deliveries store one copy', async () => {
       await withStore(async (store) => {
         const key = { queueId: 'Q1', recipient: ALICE };

@@ -81,6 +81,13 @@ export interface MailStore {
   close(): Promise<void>;
 }
 
+/**
+ * How long a delivery stays recognised after its message was deleted by its user, so that a repeated
+ * delivery (a result lost on its way back to the queue) does not bring it back: the queue's lifetime
+ * (5 days by default) and then some.
+ */
+export const DEFAULT_DELIVERY_RECORD_MS = 7 * 24 * 60 * 60 * 1000;
+
 /** The key by which a delivery is idempotent, also used as the POP3 unique-id (RFC 1939: 0x21-0x7E, <= 70). */
 export function deliveryUidl(key: DeliveryKey): string {
   return createHash('sha256').update(key.queueId).update('\0').update(key.recipient.toLowerCase()).digest('hex').slice(0, 40);

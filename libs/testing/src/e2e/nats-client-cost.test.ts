@@ -1,6 +1,7 @@
 // The NATS client as libs/platform sets it up, against a real nats-server: a successful request (a
-// JetStream publish ack) builds no error object, a failing one still rejects with one, and the spool
-// keeps a message a consumer has not yet seen when an earlier one is removed.
+// JetStream publish ack) builds no error object, a failing one still rejects with one; the spool
+// keeps a message a consumer has not yet seen when an earlier one is removed; readiness follows a
+// JetStream round trip, not the connection.
 import { strict as assert } from 'node:assert';
 import { mkdtemp } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -10,7 +11,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { AckPolicy } from '@nats-io/jetstream';
 import { SPOOL_STREAM, ACCEPTED_CONSUMER, ACCEPTED_FILTER, type AcceptedMessage } from '@mail/contracts';
-import { connectNats, ensureStreams, envelopeOf, Spool } from '@mail/platform';
+import { connectNats, ensureStreams, envelopeOf, probeJetStream, Spool } from '@mail/platform';
 import { startNatsServer } from '../nats-server.js';
 
 const require = createRequire(import.meta.url);
@@ -78,4 +79,30 @@ test('removing a spooled message never makes the heads consumer skip a later one
     await spool.remove('A0000000000000000002');
     assert.equal(await spool.read('A0000000000000000002'), null, 'chunks and head removed');
   });
+});
+
+test('readiness follows a timed JetStream round trip: a stalled server is not ready though still connected', async () => {
+  const server = await startNatsServer(await mkdtemp(join(tmpdir(), 'nats-probe-')));
+  const nats = await connectNats(server.url, 'probe', pino({ level: 'silent' }));
+  const probe = probeJetStream(nats, { intervalMs: 200, timeoutMs: 500 });
+  const until = async (want: boolean) => {
+    const deadline = Date.now() + 5000;
+    while (probe.healthy() !== want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    return probe.healthy();
+  };
+  try {
+    await ensureStreams(nats, 1024 * 1024);
+    assert.equal(await until(true), true, 'ready');
+    // Stalled (as a wedged JetStream is): the TCP connection stays up, nothing gets answered.
+    process.kill(server.process.child.pid!, 'SIGSTOP');
+    assert.equal(await until(false), false, 'not ready while stalled');
+    assert.equal(nats.connected(), true, 'though the client still counts itself connected');
+    process.kill(server.process.child.pid!, 'SIGCONT');
+    assert.equal(await until(true), true, 'ready again');
+  } finally {
+    process.kill(server.process.child.pid!, 'SIGCONT');
+    probe.stop();
+    await nats.nc.close();
+    await server.stop();
+  }
 });
