@@ -2,30 +2,12 @@
 // connections): the back-off of a failing destination.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
-import { connectNats, type NatsContext } from '@mail/platform';
-import { startNatsServer } from '@mail/testing';
+import { withTwoNatsClients } from '@mail/testing';
 import { SharedDomainBackoff, domainKey } from './shared-limits.js';
 
-async function withNats(run: (a: NatsContext, b: NatsContext) => Promise<void>) {
-  const server = await startNatsServer(await mkdtemp(join(tmpdir(), 'limits-')));
-  const logger = pino({ level: 'silent' });
-  const a = await connectNats(server.url, 'a', logger);
-  const b = await connectNats(server.url, 'b', logger);
-  try {
-    await run(a, b);
-  } finally {
-    await a.nc.close();
-    await b.nc.close();
-    await server.stop();
-  }
-}
 
 test('a back-off set by one replica is seen by the other, clears, and expires by itself', async () => {
-  await withNats(async (a, b) => {
+  await withTwoNatsClients(async (a, b) => {
     const one = await SharedDomainBackoff.open(a, 1500);
     const two = await SharedDomainBackoff.open(b, 1500);
     await one.set('failing.example', 'connection refused');

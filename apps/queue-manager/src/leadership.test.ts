@@ -2,35 +2,17 @@
 // the same instance taking its own lease back at once after a restart, and a holder that finds the
 // lease in other hands told so.
 import { strict as assert } from 'node:assert';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { pino } from 'pino';
 import { Kvm } from '@nats-io/kv';
-import { connectNats, type NatsContext } from '@mail/platform';
-import { startNatsServer } from '@mail/testing';
+import { withTwoNatsClients } from '@mail/testing';
 import { campaign, LEADER_BUCKET } from './leadership.js';
 
-async function withNats(run: (a: NatsContext, b: NatsContext) => Promise<void>) {
-  const server = await startNatsServer(await mkdtemp(join(tmpdir(), 'lease-')));
-  const logger = pino({ level: 'silent' });
-  const a = await connectNats(server.url, 'a', logger);
-  const b = await connectNats(server.url, 'b', logger);
-  try {
-    await run(a, b);
-  } finally {
-    await a.nc.close();
-    await b.nc.close();
-    await server.stop();
-  }
-}
 
 const settledWithin = (promise: Promise<unknown>, ms: number) =>
   Promise.race([promise.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms))]);
 
 test('one holder at a time; the other takes over as soon as the holder releases', async () => {
-  await withNats(async (a, b) => {
+  await withTwoNatsClients(async (a, b) => {
     const first = await campaign(a, 'replica-1', 3000, () => assert.fail('replica-1 lost its lease'));
     await first.acquired;
     const second = await campaign(b, 'replica-2', 3000, () => undefined);
@@ -42,7 +24,7 @@ test('one holder at a time; the other takes over as soon as the holder releases'
 });
 
 test('a restarted process with the same instance name takes its lease back without waiting', async () => {
-  await withNats(async (a, b) => {
+  await withTwoNatsClients(async (a, b) => {
     const before = await campaign(a, 'replica-1', 10_000, () => undefined);
     await before.acquired;
     // The process dies (no release); its successor, same name, comes up well inside the lease.
@@ -54,7 +36,7 @@ test('a restarted process with the same instance name takes its lease back witho
 });
 
 test('a holder whose lease is now held by another replica is told, and stops', async () => {
-  await withNats(async (a, b) => {
+  await withTwoNatsClients(async (a, b) => {
     let lost = false;
     const holder = await campaign(a, 'replica-1', 1500, () => (lost = true));
     await holder.acquired;

@@ -1,7 +1,12 @@
 // A real nats-server with JetStream on a free loopback port and a private store directory.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { connectNats, type NatsContext } from '@mail/platform';
 import { freePort, waitForPort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
 
@@ -50,4 +55,22 @@ export async function startNatsServer(storeDir: string, options: { port?: number
     throw err;
   }
   return { url: `nats://127.0.0.1:${port}`, port, process: process_, stop: () => process_.stop() };
+}
+
+/**
+ * A fresh nats-server and two connections to it, as two replicas of a service would have; all closed
+ * and stopped after `run`.
+ */
+export async function withTwoNatsClients(run: (a: NatsContext, b: NatsContext) => Promise<void>): Promise<void> {
+  const server = await startNatsServer(await mkdtemp(join(tmpdir(), 'nats-pair-')));
+  const logger = pino({ level: 'silent' });
+  const a = await connectNats(server.url, 'a', logger);
+  const b = await connectNats(server.url, 'b', logger);
+  try {
+    await run(a, b);
+  } finally {
+    await a.nc.close();
+    await b.nc.close();
+    await server.stop();
+  }
 }
