@@ -10,8 +10,11 @@ const schema = z.object({
   httpPort: portSetting(9103),
   natsUrl: z.string().default('nats://127.0.0.1:4222'),
   mailboxStoreAddress: z.string().default('127.0.0.1:50051'),
-  /** Remote delivery jobs worked on at once by one process. */
-  concurrency: intSetting(8, 1),
+  /**
+   * Remote delivery jobs worked on at once by one process. queue-manager admits per destination; this
+   * is how many slow servers one process can wait on at once before healthy ones wait behind them.
+   */
+  concurrency: intSetting(32, 1),
   /** Local delivery jobs (to mailbox-store) worked on at once by one process: a lane of their own. */
   localConcurrency: intSetting(16, 1),
   /** A job not acknowledged within this time is handed to another worker. */
