@@ -3,7 +3,6 @@
 import { Counter, Gauge } from 'prom-client';
 import { ACCEPTED_CONSUMER, SPOOL_STREAM } from '@mail/contracts';
 import { registry, type NatsContext } from '@mail/platform';
-import type { QueueCore } from './core/queue-core.js';
 
 export const queueMetrics = {
   retries: new Counter({ name: 'delivery_retries_total', help: 'Deliveries scheduled again after a temporary failure', registers: [registry] }),
@@ -17,7 +16,14 @@ export async function unplannedCount(nats: NatsContext): Promise<number> {
   return info ? info.num_pending + info.num_ack_pending : 0;
 }
 
-export function exportQueueGauges(core: QueueCore, nats: NatsContext): void {
+/** What the gauges read from the queue (the queue core's mirror). */
+export interface QueueFigures {
+  readonly size: number;
+  oldestReceivedAt(): number | undefined;
+  jobsInFlight(lane: 'local' | 'remote'): number;
+}
+
+export function exportQueueGauges(core: QueueFigures, nats: NatsContext): void {
   new Gauge({
     name: 'queue_depth',
     help: 'Messages in the queue (accepted but not yet planned included)',
