@@ -11,11 +11,12 @@ import type { AcceptedMessage, DeliveryJob, DeliveryResult } from '@mail/contrac
 import { KeyedLock } from '@mail/platform';
 import { buildNotice } from '../bounces.js';
 import type { QueueEvents } from '../events.js';
-import { Admission, destinationKey } from './admission.js';
+import type { Admission } from './admission.js';
 import { applyTime, isFinished, markDispatched, nextDueAt, readyGroups, settleResult, takeNotices, type DestinationChange, type Group, type QueuePolicy } from './decisions.js';
 import { DueIndex } from './due-index.js';
 import { domainOf, laneOf, newEntry, pendingOf, type Destination, type Lane, type QueueEntry } from './entry.js';
 import type { QueuePort, StoredEntry } from './queue-port.js';
+import { WaitingLines } from './waiting-lines.js';
 
 export interface CoreOptions {
   policy: QueuePolicy;
@@ -34,20 +35,12 @@ interface JobInFlight {
   domain: string;
 }
 
-/** Entries waiting for admission to one destination, in arrival order. */
-interface WaitingLine {
-  lane: Lane;
-  domain: string;
-  queueIds: Set<string>;
-  /** A timer is set for when the destination's rate window lets the next job go. */
-  timer?: NodeJS.Timeout;
-}
-
 export class QueueCore {
   private readonly entries = new Map<string, StoredEntry>();
   private readonly due = new DueIndex();
   private readonly jobs = new Map<string, JobInFlight>();
-  private readonly waiting = new Map<string, WaitingLine>();
+  /** Due entries without admission yet, one line per destination; a reopened rate window lets the next go. */
+  private readonly waiting = new WaitingLines((lane, domain) => void this.pumpDestination(lane, domain));
   /** Jobs recorded in an entry but not yet accepted by the stream (publish failed): sent again by the clock. */
   private readonly unpublished = new Map<string, { lane: Lane; job: DeliveryJob }>();
   private readonly locks = new KeyedLock();
@@ -155,7 +148,6 @@ export class QueueCore {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
-    for (const line of this.waiting.values()) if (line.timer) clearTimeout(line.timer);
     this.waiting.clear();
   }
 
@@ -223,11 +215,8 @@ export class QueueCore {
 
   /** Lets every line of waiting entries try again now (a rate window may have reopened). */
   async pumpAll(): Promise<void> {
-    for (const [key, line] of [...this.waiting]) {
-      if (line.timer) clearTimeout(line.timer);
-      line.timer = undefined;
-      await this.pumpLine(key);
-    }
+    this.waiting.openAll();
+    for (const { lane, domain } of this.waiting.destinations()) await this.pumpLine(lane, domain);
   }
 
   /** When the clock fires next (for tests and metrics). */
@@ -345,7 +334,7 @@ export class QueueCore {
           return;
         }
         for (const job of admitted) this.admission.release(job.lane, job.domain, 'neutral');
-        for (const group of admitted) this.leaveLine(group.lane, group.domain, entry.queueId);
+        for (const group of admitted) this.waiting.leave(group.lane, group.domain, entry.queueId);
         existing = await this.refresh(entry.queueId);
         if (!existing) return;
       }
@@ -416,8 +405,8 @@ export class QueueCore {
       const verdict = this.admission.tryAdmit(group.lane, group.domain);
       if (verdict.ok) {
         admitted.push({ ...group, jobId: markDispatched(entry, group, now) });
-        this.leaveLine(group.lane, group.domain, entry.queueId);
-      } else this.joinLine(group.lane, group.domain, entry.queueId, verdict.waitMs);
+        this.waiting.leave(group.lane, group.domain, entry.queueId);
+      } else this.waiting.join(group.lane, group.domain, entry.queueId, this.active ? verdict.waitMs : undefined);
     }
     return admitted;
   }
@@ -505,31 +494,6 @@ export class QueueCore {
 
   // ---- Waiting for admission.
 
-  private joinLine(lane: Lane, domain: string, queueId: string, waitMs: number | undefined): void {
-    const key = destinationKey(lane, domain);
-    let line = this.waiting.get(key);
-    if (!line) this.waiting.set(key, (line = { lane, domain, queueIds: new Set() }));
-    line.queueIds.add(queueId);
-    if (waitMs !== undefined && !line.timer && this.active) {
-      line.timer = setTimeout(() => {
-        line.timer = undefined;
-        void this.pumpDestination(lane, domain);
-      }, Math.max(1, waitMs));
-      line.timer.unref?.();
-    }
-  }
-
-  private leaveLine(lane: Lane, domain: string, queueId: string): void {
-    const key = destinationKey(lane, domain);
-    const line = this.waiting.get(key);
-    if (!line) return;
-    line.queueIds.delete(queueId);
-    if (line.queueIds.size === 0) {
-      if (line.timer) clearTimeout(line.timer);
-      this.waiting.delete(key);
-    }
-  }
-
   /**
    * A slot of the destination (or its lane) may be free: the entries waiting in its line go, in
    * order, while admission allows; then the other lines of the lane, since a lane-wide limit may have
@@ -537,27 +501,22 @@ export class QueueCore {
    */
   private async pumpDestination(lane: Lane, domain: string): Promise<void> {
     if (!this.active) return;
-    await this.pumpLine(destinationKey(lane, domain));
-    for (const [key, line] of [...this.waiting]) {
-      if (line.lane !== lane || key === destinationKey(lane, domain)) continue;
+    await this.pumpLine(lane, domain);
+    for (const other of this.waiting.destinations(lane)) {
+      if (other.domain === domain) continue;
       if (this.admission.inFlight(lane) >= this.admission.laneLimit(lane)) break;
-      await this.pumpLine(key);
+      await this.pumpLine(other.lane, other.domain);
     }
   }
 
-  private async pumpLine(key: string): Promise<void> {
-    for (;;) {
-      const line = this.waiting.get(key);
-      if (!line || line.timer) return; // empty, or the rate window is closed
-      if (!this.admission.canAdmit(line.lane, line.domain)) return;
-      const [queueId] = line.queueIds;
-      if (queueId === undefined) return;
-      const before = this.admission.inFlight(line.lane);
-      line.queueIds.delete(queueId);
-      if (line.queueIds.size === 0) this.waiting.delete(key);
+  private async pumpLine(lane: Lane, domain: string): Promise<void> {
+    while (this.admission.canAdmit(lane, domain)) {
+      const queueId = this.waiting.takeFirst(lane, domain);
+      if (queueId === undefined) return; // empty, or the rate window is closed
+      const before = this.admission.inFlight(lane);
       await this.locked(queueId, () => this.advance(queueId));
       // Not admitted (it joined the line again): the destination is full for now.
-      if (this.admission.inFlight(line.lane) <= before && this.waiting.get(key)?.queueIds.has(queueId)) return;
+      if (this.admission.inFlight(lane) <= before && this.waiting.has(lane, domain, queueId)) return;
     }
   }
 
@@ -606,10 +565,7 @@ export class QueueCore {
     this.entries.delete(entry.queueId);
     this.due.set(entry.queueId, undefined);
     this.reconcileJobs(entry.queueId, undefined);
-    for (const key of [...this.waiting.keys()]) {
-      const line = this.waiting.get(key)!;
-      this.leaveLine(line.lane, line.domain, entry.queueId);
-    }
+    this.waiting.leaveAll(entry.queueId);
     this.emitChanges(entry.queueId, changes);
     this.events.emit({ event: 'message-removed', queueId: entry.queueId });
   }
