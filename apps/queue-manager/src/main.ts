@@ -50,8 +50,8 @@ async function main(): Promise<void> {
   const events = new QueueEvents(logger);
   const core = new QueueCore(port, {
     policy: {
-      remoteRetry: new RetrySchedule(config.retrySchedule, config.maxLifetime),
-      localRetry: new RetrySchedule(config.localRetrySchedule, config.maxLifetime),
+      remoteRetry: new RetrySchedule(config.retrySchedule),
+      localRetry: new RetrySchedule(config.localRetrySchedule),
       maxLifetimeMs: config.maxLifetime,
       delayWarningMs: config.delayWarning,
       jobTimeoutMs: config.jobTimeout,

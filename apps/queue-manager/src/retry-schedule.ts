@@ -1,5 +1,5 @@
 // When to try a deferred destination again: a configurable back-off list whose last step repeats,
-// until the message's maximum queue lifetime; durations are written like "1m,5m,15m,30m,1h".
+// (the queue lifetime is the queue policy's, core/decisions.ts); durations are written like "1m,5m,15m,30m,1h".
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -17,18 +17,11 @@ export function parseSchedule(text: string): number[] {
 }
 
 export class RetrySchedule {
-  constructor(
-    private readonly steps: number[],
-    readonly maxLifetimeMs: number,
-  ) {}
+  constructor(private readonly steps: number[]) {}
 
   /** Delay after the `attempts`-th failed attempt (1-based): the schedule's step, the last one repeating. */
   delayAfter(attempts: number): number {
     return this.steps[Math.min(Math.max(attempts, 1), this.steps.length) - 1]!;
   }
 
-  /** True when a message received at `receivedAt` may not be tried again at `now`. */
-  expired(receivedAt: number, now: number): boolean {
-    return now - receivedAt >= this.maxLifetimeMs;
-  }
 }

@@ -1,7 +1,7 @@
 // Group commit of directory fsyncs: many deliveries into one mailbox share fsyncs, and every caller
 // still waits for an fsync that began after its own rename.
 import { strict as assert } from 'node:assert';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -38,4 +38,5 @@ test('inDirectory makes a missing directory once the operation finds it missing'
   const dir = join(root, 'a', 'b');
   await inDirectory(dir, () => writeFile(join(dir, 'x'), 'x'));
   await inDirectory(dir, () => writeFile(join(dir, 'y'), 'y'));
+  assert.deepEqual((await readdir(dir)).sort(), ['x', 'y']);
 });

@@ -133,12 +133,8 @@ export class Admission {
     if (state.inFlight === 0 && state.started.length === 0) this.destinations.delete(key);
   }
 
-  /** For metrics and tests: jobs in flight per lane and the destination's window. */
+  /** Jobs in flight in a lane (metrics, and the lane-wide check of the waiting lines). */
   inFlight(lane: Lane): number {
     return this.laneInFlight[lane];
-  }
-
-  windowOf(lane: Lane, domain: string): number {
-    return this.destinations.get(destinationKey(lane, domain))?.window ?? Math.min(this.limits(lane, domain).maxConnections, this.settings.initialConcurrency);
   }
 }

@@ -12,10 +12,6 @@ export class DueIndex {
   private readonly heap: Item[] = [];
   private readonly live = new Map<string, number>();
 
-  get size(): number {
-    return this.live.size;
-  }
-
   /** Sets (or with undefined, clears) when the entry is next due. */
   set(queueId: string, dueAt: number | undefined): void {
     if (dueAt === undefined) {
@@ -27,10 +23,6 @@ export class DueIndex {
     this.push({ dueAt, queueId });
     // Superseded items pile up when entries are rescheduled often; compact now and then.
     if (this.heap.length > 2 * this.live.size + 1024) this.rebuild();
-  }
-
-  dueAt(queueId: string): number | undefined {
-    return this.live.get(queueId);
   }
 
   /** The earliest due time, or undefined when nothing waits. */

@@ -27,8 +27,8 @@ function setup(options: { limits?: Record<string, Partial<DestinationLimits>>; l
   const port = options.port ?? new MemoryQueuePort();
   const defaults: DestinationLimits = { maxConnections: 10, maxMessagesPerWindow: 0, windowMs: MINUTE };
   const policy: QueuePolicy = {
-    remoteRetry: new RetrySchedule([MINUTE, 5 * MINUTE], 5 * DAY),
-    localRetry: new RetrySchedule([5000], 5 * DAY),
+    remoteRetry: new RetrySchedule([MINUTE, 5 * MINUTE]),
+    localRetry: new RetrySchedule([5000]),
     maxLifetimeMs: 5 * DAY,
     delayWarningMs: 0,
     jobTimeoutMs: 15 * MINUTE,
@@ -180,7 +180,7 @@ test('the delay warning goes out once, on time, with no other event', async () =
   const s = setup({ policy: { delayWarningMs: 30 * MINUTE } });
   const id = await accept(s, ['x@remote.test']);
   await s.core.onResult(result(s.port.jobs[0]!.job.jobId, { 'x@remote.test': 'temporary' }));
-  (s.policy as { remoteRetry: RetrySchedule }).remoteRetry = new RetrySchedule([DAY], 5 * DAY);
+  (s.policy as { remoteRetry: RetrySchedule }).remoteRetry = new RetrySchedule([DAY]);
   s.clock.now += MINUTE;
   await s.core.runDue();
   await s.core.onResult(result(s.port.jobs[1]!.job.jobId, { 'x@remote.test': 'temporary' }));

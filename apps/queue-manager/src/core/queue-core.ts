@@ -374,14 +374,13 @@ export class QueueCore {
    */
   private async write(entry: QueueEntry, revision: number, changes: DestinationChange[], skipIfUnchanged = false): Promise<boolean> {
     const now = this.now();
-    const snapshot = skipIfUnchanged ? JSON.stringify(entry) : '';
-    await this.sendNotices(entry, now);
+    const noticed = await this.sendNotices(entry, now);
     if (isFinished(entry)) {
       await this.removeEntry(entry, changes);
       return true;
     }
     const admitted = this.active ? this.admit(entry) : [];
-    if (skipIfUnchanged && JSON.stringify(entry) === snapshot) {
+    if (skipIfUnchanged && !noticed && admitted.length === 0) {
       this.index(entry);
       return true;
     }
@@ -522,15 +521,15 @@ export class QueueCore {
 
   // ---- Notices and removal.
 
-  /** Failure notices for newly failed destinations, and the one-time delay warning. Marks them in `entry`. */
-  private async sendNotices(entry: QueueEntry, now: number): Promise<void> {
+  /** Failure notices for newly failed destinations, and the one-time delay warning. Marks them in `entry`; true if any was owed. */
+  private async sendNotices(entry: QueueEntry, now: number): Promise<boolean> {
     const { failed, delayed } = takeNotices(entry, now, this.policy);
-    if (failed.length === 0 && delayed.length === 0) return;
+    if (failed.length === 0 && delayed.length === 0) return false;
     if (entry.sender === '') {
       // RFC 5321 §4.5.5: never a notice about a message from <> (a bounce must not bounce).
       const recipients = [...failed, ...delayed].map((d) => d.recipient);
       this.events.emit({ event: 'notice-suppressed', queueId: entry.queueId, recipients });
-      return;
+      return true;
     }
     const original = (await this.port.readMessage(entry.queueId)) ?? new Uint8Array();
     for (const [destinations, action] of [
@@ -555,6 +554,7 @@ export class QueueCore {
       );
       this.events.emit({ event: 'notice-queued', queueId: notice.queueId, bounceOf: entry.queueId, recipient: notice.recipient });
     }
+    return true;
   }
 
   /** The message leaves the queue: spool first, entry last (a crash in between finds the entry and finishes). */
