@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   core.load(mirror.initial);
 
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
-    server.addService(QueueAdminService, createAdminService(core, nats, logger)),
+    server.addService(QueueAdminService, createAdminService(core, logger)),
     serverCredentials(loadGrpcTlsSettings()),
   );
   exportQueueGauges(core, nats);

@@ -9,7 +9,7 @@
 // the message's parts by sequence number — never a purge by subject, which (seen on nats-server 2.9)
 // moves a consumer's position past heads it has not yet delivered: accepted mail would be skipped.
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
-import { AcceptedMessage, SPOOL_STREAM, spoolChunkSubject, spoolSubject } from '@mail/contracts';
+import { ACCEPTED_FILTER, AcceptedMessage, SPOOL_STREAM, spoolChunkSubject, spoolSubject } from '@mail/contracts';
 import type { NatsContext } from './nats.js';
 
 export const ENVELOPE_HEADER = 'Mail-Envelope';
@@ -80,6 +80,36 @@ export class Spool {
 
   async exists(queueId: string): Promise<boolean> {
     return (await this.nats.jsm.streams.getMessage(SPOOL_STREAM, { last_by_subj: spoolSubject(queueId) })) !== null;
+  }
+
+  /**
+   * Every message in the spool now, oldest first: its envelope and the sequence number of its head.
+   * Reads the heads only (headers, no bytes) through a throwaway ordered consumer, so it costs one
+   * small message per queued mail; for takeover and for the operator's view, not the message path.
+   */
+  async *heads(): AsyncGenerator<{ envelope: AcceptedMessage; seq: number }> {
+    const consumer = await this.nats.js.consumers.get(SPOOL_STREAM, { filter_subjects: [ACCEPTED_FILTER], headers_only: true });
+    try {
+      let pending = (await consumer.info(true)).num_pending;
+      while (pending > 0) {
+        const batch = await consumer.fetch({ max_messages: Math.min(pending, 1000), expires: this.timeoutMs });
+        let got = 0;
+        for await (const m of batch) {
+          got++;
+          pending = m.info.pending;
+          let envelope: AcceptedMessage;
+          try {
+            envelope = envelopeOf(m.headers);
+          } catch {
+            continue; // not a head this version can read: left for the consumer to report
+          }
+          yield { envelope, seq: m.seq };
+        }
+        if (got === 0) break; // the stream changed under us (heads removed meanwhile)
+      }
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
   }
 
   /**

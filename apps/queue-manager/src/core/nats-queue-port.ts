@@ -69,6 +69,10 @@ export class NatsQueuePort implements QueuePort {
     return this.spool.remove(queueId, seqs);
   }
 
+  spoolHeads(): AsyncIterable<{ envelope: AcceptedMessage; seq: number }> {
+    return this.spool.heads();
+  }
+
   /**
    * Reads every entry, then reports each later change until stopped: its revision, and a function that
    * decodes it (undefined: removed), called only when the change is news to the caller. Resolves once

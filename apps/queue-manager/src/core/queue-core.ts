@@ -7,6 +7,12 @@
 // Every replica keeps the mirror (the admin API reads it); only the active one (the leader, see
 // leadership.ts) takes events, keeps time and dispatches. Work on one entry is serialised by a lock
 // per queue id.
+//
+// A message's first attempt runs from memory: its spool head is the durable record until something
+// must be remembered (a deferral, a partial delivery, an operator's change), and only then is the entry
+// written to the bucket. Most mail is delivered at once and never costs a bucket write. A successor
+// finds such messages again by reading the spool's heads (activate) and sends them out afresh; delivery
+// is idempotent, so a job the predecessor had out does no harm.
 import type { AcceptedMessage, DeliveryJob, DeliveryResult } from '@mail/contracts';
 import { KeyedLock } from '@mail/platform';
 import { buildNotice } from '../bounces.js';
@@ -28,6 +34,9 @@ export interface CoreOptions {
   /** Entries handled at once when many fall due together. */
   dueBatch?: number;
 }
+
+/** The revision of an entry that lives in memory only (bucket revisions start at 1). */
+export const UNSTORED = 0;
 
 interface JobInFlight {
   queueId: string;
@@ -140,7 +149,34 @@ export class QueueCore {
     }
     await this.flushUnpublished();
     for (const queueId of [...this.entries.keys()]) await this.locked(queueId, () => this.advance(queueId));
+    await this.recoverFirstAttempts();
     this.armTimer();
+  }
+
+  /**
+   * Messages in the spool without an entry in the bucket were in their first attempt under a
+   * predecessor (or not yet read at all): they start again. Their job ids are numbered past any the
+   * predecessor can have used, so the new jobs are not dropped by the job stream as repeats of jobs
+   * whose results may already have been consumed.
+   */
+  private async recoverFirstAttempts(): Promise<void> {
+    for await (const { envelope, seq } of this.port.spoolHeads()) {
+      if (this.entries.has(envelope.queueId)) continue;
+      const entry = this.entryOf(envelope, seq);
+      entry.dispatches = entry.destinations.length;
+      await this.createEntry(entry, false);
+    }
+  }
+
+  /** Spool heads with no entry here: accepted mail not (yet) known to this replica, for the operator's view. */
+  async *unknownSpooled(): AsyncGenerator<QueueEntry> {
+    for await (const { envelope, seq } of this.port.spoolHeads()) if (!this.entries.has(envelope.queueId)) yield this.entryOf(envelope, seq);
+  }
+
+  private entryOf(message: AcceptedMessage, headSeq: number | undefined): QueueEntry {
+    const local = new Set(message.localRecipients);
+    for (const recipient of local) this.localDomains.add(domainOf(recipient));
+    return newEntry({ ...message, localRecipients: local, bounceOf: message.bounceOf, spoolSeqs: headSeq === undefined ? [] : [...message.chunkSeqs, headSeq] });
   }
 
   deactivate(): void {
@@ -155,10 +191,8 @@ export class QueueCore {
 
   /** An accepted message becomes an entry, and its recipients go out as far as admission allows. */
   async onAccepted(message: AcceptedMessage, redelivered: boolean, headSeq?: number): Promise<void> {
-    const local = new Set(message.localRecipients);
-    for (const recipient of local) this.localDomains.add(domainOf(recipient));
     const created = await this.createEntry(
-      newEntry({ ...message, localRecipients: local, bounceOf: message.bounceOf, spoolSeqs: headSeq === undefined ? [] : [...message.chunkSeqs, headSeq] }),
+      this.entryOf(message, headSeq),
       // A redelivered event may be late: its message may have left the queue already (its bytes are then gone).
       redelivered,
     );
@@ -325,16 +359,20 @@ export class QueueCore {
           this.events.emit({ event: 'late-event-ignored', queueId: entry.queueId });
           return;
         }
-        const admitted = this.active ? this.admit(entry) : [];
-        const revision = await this.port.create(entry);
-        if (revision !== undefined) {
-          this.entries.set(entry.queueId, { entry, revision });
+        if (this.active) {
+          // The first attempt, from memory (see the top of this file).
+          const admitted = this.admit(entry);
+          this.entries.set(entry.queueId, { entry, revision: UNSTORED });
           await this.afterWrite(entry, admitted);
           created = true;
           return;
         }
-        for (const job of admitted) this.admission.release(job.lane, job.domain, 'neutral');
-        for (const group of admitted) this.waiting.leave(group.lane, group.domain, entry.queueId);
+        const revision = await this.port.create(entry);
+        if (revision !== undefined) {
+          this.entries.set(entry.queueId, { entry, revision });
+          created = true;
+          return;
+        }
         existing = await this.refresh(entry.queueId);
         if (!existing) return;
       }
@@ -384,7 +422,8 @@ export class QueueCore {
       this.index(entry);
       return true;
     }
-    const next = await this.port.replace(entry, revision);
+    // Something to remember: an entry in memory only is written for the first time.
+    const next = revision === UNSTORED ? await this.port.create(entry) : await this.port.replace(entry, revision);
     if (next === undefined) {
       for (const job of admitted) this.admission.release(job.lane, job.domain, 'neutral');
       await this.refresh(entry.queueId); // changed by someone else: the caller decides again on what is there now
@@ -560,8 +599,11 @@ export class QueueCore {
   /** The message leaves the queue: spool first, entry last (a crash in between finds the entry and finishes). */
   private async removeEntry(entry: QueueEntry, changes: DestinationChange[] = []): Promise<void> {
     await this.port.deleteMessage(entry.queueId, entry.spoolSeqs).catch(() => undefined);
-    await this.port.remove(entry.queueId);
-    this.removed.set(entry.queueId, this.entries.get(entry.queueId)?.revision ?? 0);
+    const revision = this.entries.get(entry.queueId)?.revision ?? UNSTORED;
+    if (revision !== UNSTORED || !this.active) {
+      await this.port.remove(entry.queueId);
+      this.removed.set(entry.queueId, revision);
+    }
     this.entries.delete(entry.queueId);
     this.due.set(entry.queueId, undefined);
     this.reconcileJobs(entry.queueId, undefined);

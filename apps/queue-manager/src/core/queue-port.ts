@@ -24,6 +24,8 @@ export interface QueuePort {
   enqueueMessage(envelope: AcceptedMessage, message: Uint8Array): Promise<void>;
   /** Removes the message's bytes: the spool parts `seqs` (looked up when empty). */
   deleteMessage(queueId: string, seqs: number[]): Promise<void>;
+  /** Every message in the spool now, oldest first: envelope and head sequence. */
+  spoolHeads(): AsyncIterable<{ envelope: AcceptedMessage; seq: number }>;
 }
 
 /** An in-memory QueuePort that records what was published: for unit tests of the core. */
@@ -86,5 +88,17 @@ export class MemoryQueuePort implements QueuePort {
 
   async deleteMessage(queueId: string, _seqs: number[]): Promise<void> {
     this.messages.delete(queueId);
+  }
+
+  /** Set by tests for messages put in `messages` directly (a spool written by a predecessor). */
+  readonly envelopes = new Map<string, AcceptedMessage>();
+
+  async *spoolHeads(): AsyncGenerator<{ envelope: AcceptedMessage; seq: number }> {
+    let seq = 0;
+    for (const queueId of [...this.messages.keys()]) {
+      seq++;
+      const envelope = this.envelopes.get(queueId) ?? this.enqueued.find((e) => e.queueId === queueId);
+      if (envelope && this.messages.has(queueId)) yield { envelope: structuredClone(envelope), seq };
+    }
   }
 }
