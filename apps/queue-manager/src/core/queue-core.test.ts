@@ -119,6 +119,19 @@ test('a slow remote domain holds its own slot only: local mail and other domains
   assert.equal(jobsTo(s, 'slow.test').length, 2);
 });
 
+test('deliveries that empty their entries widen the destination window (success feedback reaches admission)', async () => {
+  const s = setup();
+  for (let i = 0; i < 20; i++) await accept(s, [`r${i}@wide.test`]);
+  assert.equal(jobsTo(s, 'wide.test').length, 5, 'the initial window');
+  const open = () => jobsTo(s, 'wide.test').filter((j) => queued(s, j.job.queueId));
+  // Each success adds 1/window (qmgr's feedback): six of them take the window from 5 past 6.
+  for (let i = 0; i < 6; i++) {
+    const { job } = open()[0]!;
+    await s.core.onResult(result(job.jobId, { [job.recipients[0]!]: 'delivered' }));
+  }
+  assert.equal(open().length, 6, 'six successes widened the window to six jobs in flight');
+});
+
 test('the rate limit of a domain lets jobs go as its window allows, counted once per job', async () => {
   const s = setup({ limits: { 'rated.test': { maxMessagesPerWindow: 2 } } });
   for (let i = 0; i < 5; i++) await accept(s, [`r${i}@rated.test`]);
@@ -211,6 +224,7 @@ test('a job with no result within the job timeout is taken as lost: its slot com
   assert.equal(jobsTo(s, 'one.test').length, 1);
   s.clock.now += 10 * MINUTE;
   await s.core.runDue();
+  for (let i = 0; i < 10 && jobsTo(s, 'one.test').length < 2; i++) await new Promise((r) => setImmediate(r));
   assert.equal(jobsTo(s, 'one.test').length, 2, 'the slot went to the waiting message');
   assert.equal(jobsTo(s, 'one.test')[1]!.job.recipients[0], 'b@one.test');
   // The lost job's late "delivered" still counts; a late "temporary" of a superseded job does not.
@@ -237,6 +251,16 @@ test('a late redelivery of an accepted event for a message already gone creates 
   assert.equal(s.core.size, 0);
   await s.core.onAccepted(message, true);
   assert.equal(s.core.size, 0, 'no entry made again');
+});
+
+test('messages accepted side by side publish each job once', async () => {
+  const s = setup();
+  await s.core.activate();
+  const messages = Array.from({ length: 50 }, (_, i) => accepted([`r${i}@local.test`], [`r${i}@local.test`]));
+  for (const m of messages) s.port.messages.set(m.queueId, new Uint8Array(1));
+  await Promise.all(messages.map((m) => s.core.onAccepted(m, false)));
+  assert.equal(s.port.jobs.length, 50);
+  assert.equal(s.port.publishAttempts, 50, 'no flush publishes the jobs of another entry again');
 });
 
 test('a repeated accepted event publishes the recorded jobs again, under the same ids', async () => {

@@ -52,6 +52,8 @@ export class QueueCore {
   private readonly waiting = new WaitingLines((lane, domain) => void this.pumpDestination(lane, domain));
   /** Jobs recorded in an entry but not yet accepted by the stream (publish failed): sent again by the clock. */
   private readonly unpublished = new Map<string, { lane: Lane; job: DeliveryJob }>();
+  /** Jobs whose publish is under way: another flush leaves them alone (no second publish of the same job). */
+  private readonly publishing = new Set<string>();
   private readonly locks = new KeyedLock();
   /** Entries this process removed, with their last revision, until the removal comes back through the watch. */
   private readonly removed = new Map<string, number>();
@@ -223,8 +225,9 @@ export class QueueCore {
           break;
         }
         const { changes, feedback } = settleResult(entry, result, now, this.policy);
-        if (!(await this.write(entry, stored.revision, changes))) continue;
+        // Released before the write: removing a finished entry frees its jobs too, but without feedback.
         this.releaseJob(result.jobId, feedback);
+        if (!(await this.write(entry, stored.revision, changes))) continue;
         break;
       }
     });
@@ -377,8 +380,9 @@ export class QueueCore {
         if (!existing) return;
       }
       // A repeated event: make sure the jobs recorded for it did get out.
-      for (const job of this.jobsOf(existing.entry)) this.unpublished.set(job.job.jobId, job);
-      await this.flushUnpublished();
+      const again = this.jobsOf(existing.entry);
+      for (const job of again) this.unpublished.set(job.job.jobId, job);
+      await this.flushUnpublished(again.map((job) => job.job.jobId));
     });
     return created;
   }
@@ -455,7 +459,7 @@ export class QueueCore {
       this.jobs.set(group.jobId, { queueId: entry.queueId, lane: group.lane, domain: group.domain });
       this.unpublished.set(group.jobId, { lane: group.lane, job: this.jobFor(entry, group.jobId, group.domain) });
     }
-    await this.flushUnpublished();
+    if (admitted.length > 0) await this.flushUnpublished(admitted.map((group) => group.jobId));
     this.index(entry);
   }
 
@@ -465,19 +469,30 @@ export class QueueCore {
     this.armTimer();
   }
 
-  /** Publishes the jobs recorded but not yet sent; those that fail stay for the next tick. */
-  private async flushUnpublished(): Promise<void> {
+  /**
+   * Publishes jobs recorded but not yet sent: the ones given (at once, side by side), or all of them
+   * (the clock's retry: one after the other, stopping at the first failure, so a broker outage costs
+   * one timeout per tick). Those that fail stay for the next tick.
+   */
+  private async flushUnpublished(jobIds?: string[]): Promise<void> {
     if (!this.active) return;
-    for (const [jobId, { lane, job }] of [...this.unpublished]) {
-      if (!this.unpublished.has(jobId)) continue;
+    const publish = async (jobId: string): Promise<boolean> => {
+      const pending = this.unpublished.get(jobId);
+      if (!pending || this.publishing.has(jobId)) return true;
+      this.publishing.add(jobId);
       try {
-        await this.port.publishJob(lane, job);
-        this.unpublished.delete(jobId);
+        await this.port.publishJob(pending.lane, pending.job);
+        if (this.unpublished.get(jobId) === pending) this.unpublished.delete(jobId);
+        return true;
       } catch (err) {
-        this.events.emit({ event: 'queue-error', queueId: job.queueId, error: `job ${jobId} not published yet: ${err instanceof Error ? err.message : String(err)}` });
-        break;
+        this.events.emit({ event: 'queue-error', queueId: pending.job.queueId, error: `job ${jobId} not published yet: ${err instanceof Error ? err.message : String(err)}` });
+        return false;
+      } finally {
+        this.publishing.delete(jobId);
       }
-    }
+    };
+    if (jobIds) await Promise.all(jobIds.map(publish));
+    else for (const jobId of [...this.unpublished.keys()]) if (!(await publish(jobId))) break;
     if (this.unpublished.size > 0) this.armTimer();
   }
 

@@ -63,7 +63,12 @@ export class MemoryQueuePort implements QueuePort {
     this.entries.delete(queueId);
   }
 
+  /** Every publish tried, repeats included (the stream would drop them, but each costs a round trip). */
+  publishAttempts = 0;
+
   async publishJob(lane: Lane, job: DeliveryJob): Promise<void> {
+    this.publishAttempts++;
+    await new Promise((resolve) => setImmediate(resolve)); // a round trip: other work runs meanwhile
     if (this.failPublishes > 0) {
       this.failPublishes--;
       throw new Error('publish failed (test)');
