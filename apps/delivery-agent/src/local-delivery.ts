@@ -1,9 +1,18 @@
-// Local delivery: hands a message to mailbox-store's Deliver for each local recipient and classifies
-// the answer as delivered, permanent (a bounce) or temporary (try again later).
-import { MailboxStoreClient, RecipientKind, type DeliverReply, type RecipientResult } from '@mail/contracts';
+// Local delivery: hands a message to mailbox-store for each local recipient and classifies the answer
+// as delivered, permanent (a bounce) or temporary (try again later). Small messages travel together:
+// the deliveries of the moment are gathered into one DeliverMany call (a batch leaves at once when a
+// call slot is free, so a lone delivery waits for nothing); large ones stream through Deliver.
+import { MailboxStoreClient, RecipientKind, type DeliveryHeader, type DeliveryItem, type DeliveryItemReply, type RecipientResult } from '@mail/contracts';
 import { channelReady, deadline, grpc, unary } from '@mail/platform';
 
 const CHUNK_BYTES = 256 * 1024;
+/** Messages up to this size go in DeliverMany batches; larger ones stream on their own. */
+const BATCH_ITEM_BYTES = 256 * 1024;
+/** A batch stays well under gRPC's default 4 MiB message limit. */
+const BATCH_BYTES = 3 * 1024 * 1024;
+const BATCH_ITEMS = 64;
+/** DeliverMany calls out at once; while they run, the next batch gathers. */
+const BATCH_CALLS = 4;
 
 /** gRPC codes that no retry will change. */
 const PERMANENT: ReadonlyMap<grpc.status, string> = new Map([
@@ -15,12 +24,22 @@ const PERMANENT: ReadonlyMap<grpc.status, string> = new Map([
 export class LocalDelivery {
   private readonly client: MailboxStoreClient;
 
+  private readonly batches: DeliveryBatcher;
+
   constructor(
     address: string,
     grpcTls: { credentials: grpc.ChannelCredentials; options: grpc.ClientOptions },
     private readonly timeoutMs: number,
   ) {
     this.client = new MailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
+    this.batches = new DeliveryBatcher(
+      (items) =>
+        new Promise((resolve, reject) =>
+          this.client.deliverMany({ items }, new grpc.Metadata(), { deadline: deadline(this.timeoutMs), waitForReady: true } as Partial<grpc.CallOptions>, (err, reply) =>
+            err ? reject(err) : reply.replies.length === items.length ? resolve(reply.replies) : reject(new Error(`DeliverMany answered ${reply.replies.length} of ${items.length} items`)),
+          ),
+        ),
+    );
   }
 
   private readonly localDomains = new Map<string, { local: boolean; until: number }>();
@@ -36,21 +55,28 @@ export class LocalDelivery {
   }
 
   async deliver(queueId: string, sender: string, recipient: string, message: Uint8Array): Promise<RecipientResult> {
+    const header = { queueId, recipient, returnPath: sender, size: message.length };
+    let reply: DeliveryItemReply;
     try {
-      const reply = await this.send(queueId, sender, recipient, message);
-      return { recipient, outcome: 'delivered', reply: `250 2.0.0 delivered as ${reply.uidl}${reply.duplicate ? ' (already stored)' : ''}` };
+      reply = message.length <= BATCH_ITEM_BYTES ? await this.batches.add({ header, data: Buffer.from(message.buffer, message.byteOffset, message.byteLength) }) : await this.stream(header, message);
     } catch (err) {
-      const code = (err as grpc.ServiceError).code;
-      const permanent = PERMANENT.get(code);
-      if (permanent) return { recipient, outcome: 'permanent', reply: `${permanent}: ${(err as grpc.ServiceError).details ?? ''}`.trim() };
       return { recipient, outcome: 'temporary', reply: `451 4.3.0 mailbox store unavailable: ${(err as Error).message}` };
     }
+    if (reply.code === grpc.status.OK) return { recipient, outcome: 'delivered', reply: `250 2.0.0 delivered as ${reply.uidl}${reply.duplicate ? ' (already stored)' : ''}` };
+    const permanent = PERMANENT.get(reply.code);
+    if (permanent) return { recipient, outcome: 'permanent', reply: `${permanent}: ${reply.details}`.trim() };
+    return { recipient, outcome: 'temporary', reply: `451 4.3.0 mailbox store unavailable: ${reply.details}` };
   }
 
-  private send(queueId: string, sender: string, recipient: string, message: Uint8Array): Promise<DeliverReply> {
+  /** One large message through the streaming Deliver; a refusal comes back as an item reply, like DeliverMany's. */
+  private stream(header: DeliveryHeader, message: Uint8Array): Promise<DeliveryItemReply> {
     return new Promise((resolve, reject) => {
-      const call = this.client.deliver({ deadline: deadline(this.timeoutMs), waitForReady: true } as Partial<grpc.CallOptions>, (err, reply) => (err ? reject(err) : resolve(reply)));
-      call.write({ part: { $case: 'header', value: { queueId, recipient, returnPath: sender, size: message.length } } });
+      const call = this.client.deliver({ deadline: deadline(this.timeoutMs), waitForReady: true } as Partial<grpc.CallOptions>, (err, reply) => {
+        if (!err) resolve({ code: grpc.status.OK, details: '', ...reply });
+        else if (PERMANENT.has(err.code)) resolve({ code: err.code, details: err.details ?? '', uidl: '', duplicate: false });
+        else reject(err);
+      });
+      call.write({ part: { $case: 'header', value: header } });
       for (let offset = 0; offset < message.length; offset += CHUNK_BYTES) {
         const slice = message.subarray(offset, offset + CHUNK_BYTES);
         call.write({ part: { $case: 'data', value: Buffer.from(slice.buffer, slice.byteOffset, slice.byteLength) } });
@@ -66,5 +92,62 @@ export class LocalDelivery {
 
   close(): void {
     this.client.close();
+  }
+}
+
+interface Waiting {
+  item: DeliveryItem;
+  resolve: (reply: DeliveryItemReply) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Gathers deliveries into batches: a batch leaves on the next turn of the event loop when fewer than
+ * BATCH_CALLS calls are out, otherwise as soon as one comes back. Under load the batches grow by
+ * themselves; alone, a delivery goes at once.
+ */
+export class DeliveryBatcher {
+  private readonly waiting: Waiting[] = [];
+  private calls = 0;
+  private scheduled = false;
+
+  constructor(private readonly send: (items: DeliveryItem[]) => Promise<DeliveryItemReply[]>) {}
+
+  add(item: DeliveryItem): Promise<DeliveryItemReply> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.calls >= BATCH_CALLS || this.waiting.length === 0) return;
+    this.scheduled = true;
+    // The next turn, not now: the deliveries started in this turn travel together.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.calls < BATCH_CALLS && this.waiting.length > 0) {
+      const batch: Waiting[] = [];
+      let bytes = 0;
+      while (batch.length < BATCH_ITEMS && this.waiting.length > 0) {
+        const size = this.waiting[0]!.item.data.length;
+        if (batch.length > 0 && bytes + size > BATCH_BYTES) break;
+        bytes += size;
+        batch.push(this.waiting.shift()!);
+      }
+      this.calls++;
+      this.send(batch.map((w) => w.item)).then(
+        (replies) => batch.forEach((w, i) => w.resolve(replies[i]!)),
+        (err: unknown) => batch.forEach((w) => w.reject(err)),
+      ).finally(() => {
+        this.calls--;
+        this.schedule();
+      });
+    }
   }
 }

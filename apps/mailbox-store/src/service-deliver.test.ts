@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { DeliverChunk, DeliverReply } from '@mail/contracts';
+import type { DeliverChunk, DeliverManyReply, DeliverReply } from '@mail/contracts';
 import { createMailboxService } from './service.js';
 import { EmbeddedStore } from './store/embedded-store.js';
 
@@ -15,12 +16,7 @@ const THROTTLE = { maxFailures: 3, windowMs: 60_000, lockMs: 10_000, baseDelayMs
 
 /** Calls Deliver with the given stream, as grpc-js would hand it to the handler. */
 function deliver(service: ReturnType<typeof createMailboxService>, chunks: DeliverChunk[], cancelled = false) {
-  const call = Object.assign(
-    (async function* () {
-      yield* chunks;
-    })(),
-    { cancelled },
-  );
+  const call = Object.assign(Readable.from(chunks), { cancelled });
   return new Promise<{ err: { code?: number } | null; reply: DeliverReply | null }>((resolve) =>
     (service.deliver as unknown as (c: unknown, cb: (err: { code?: number } | null, reply: DeliverReply | null) => void) => void)(call, (err, reply) =>
       resolve({ err, reply }),
@@ -55,6 +51,43 @@ test('a truncated or cancelled Deliver stores nothing; the complete retry stores
     const bytes = [];
     for await (const chunk of store.readMessage('alice@example.test', stored[0]!.uidl)) bytes.push(Buffer.from(chunk));
     assert.equal(Buffer.concat(bytes).toString(), `Return-Path: <a@remote.test>\r\n${message}`);
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('DeliverMany answers each item on its own, in order: stored, refused, incomplete, repeated', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'service-deliver-many-'));
+  const store = await EmbeddedStore.open(dir, 1024 * 1024);
+  await store.addDomain('example.test');
+  await store.addAccount({ address: 'alice@example.test', passwordHash: 'x' });
+  const service = createMailboxService(store, quietLogger, { postmasterFallback: 'postmaster@localhost', maxLeaseSeconds: 60, authThrottle: THROTTLE });
+  const item = (queueId: string, recipient: string, text: string, size = text.length) => ({
+    header: { queueId, recipient, returnPath: 'a@remote.test', size },
+    data: Buffer.from(text),
+  });
+  const call = (items: ReturnType<typeof item>[]) =>
+    new Promise<DeliverManyReply>((resolve, reject) =>
+      (service.deliverMany as unknown as (c: unknown, cb: (err: unknown, reply: DeliverManyReply | null) => void) => void)({ request: { items } }, (err, reply) =>
+        err ? reject(err) : resolve(reply!),
+      ),
+    );
+  try {
+    const reply = await call([
+      item('Q1', 'alice@example.test', 'Subject: one\r\n\r\n1\r\n'),
+      item('Q2', 'nobody@example.test', 'Subject: two\r\n\r\n2\r\n'),
+      item('Q3', 'alice@example.test', 'Subject: three\r\n\r\n3\r\n', 999),
+      item('Q1', 'alice@example.test', 'Subject: one\r\n\r\n1\r\n'),
+    ]);
+    assert.deepEqual(
+      reply.replies.map((r) => r.code),
+      [0, 5 /* NOT_FOUND */, 10 /* ABORTED */, 0],
+    );
+    assert.equal(reply.replies[0]!.duplicate !== reply.replies[3]!.duplicate, true, 'the same delivery twice in one batch is stored once');
+    assert.equal(reply.replies[0]!.uidl, reply.replies[3]!.uidl);
+    const stored = await store.listMessages('alice@example.test');
+    assert.equal(stored.length, 1, 'only the complete message for a real mailbox is stored');
   } finally {
     await store.close();
     await rm(dir, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import {
   type AuthenticateReply,
   type AuthenticateRequest,
   type DeliverChunk,
+  type DeliveryHeader,
   type MailboxStoreServer,
 } from '@mail/contracts';
 import {
@@ -161,6 +162,21 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
     return { kind: RecipientKind.RECIPIENT_KIND_UNKNOWN_USER, mailbox: '' };
   }
 
+  /** One delivery into the recipient's mailbox, with the Return-Path line of RFC 5321 §4.4 in front. */
+  async function deliverTo(header: DeliveryHeader, data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<{ uidl: string; duplicate: boolean }> {
+    const target = await resolveRecipient(header.recipient);
+    if (target.kind !== RecipientKind.RECIPIENT_KIND_LOCAL_USER) {
+      throw new RpcError(grpc.status.NOT_FOUND, `no mailbox for ${header.recipient}`);
+    }
+    const body = (async function* () {
+      yield Buffer.from(`Return-Path: <${header.returnPath}>\r\n`);
+      yield* data;
+    })();
+    const outcome = await store.deliver(target.mailbox, { queueId: header.queueId, recipient: header.recipient }, body);
+    events.emit({ event: 'delivered', queueId: header.queueId, mailbox: target.mailbox, uidl: outcome.uidl, duplicate: outcome.duplicate });
+    return outcome;
+  }
+
   return {
     addDomain: unaryHandler(events, 'AddDomain', async (req) => {
       await store.addDomain(requireDomain(req.domain));
@@ -193,19 +209,15 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
 
     deliver: (call, callback) => {
       void (async () => {
-        const messages = (call as AsyncIterable<DeliverChunk>)[Symbol.asyncIterator]();
+        // Not destroyed when the loop below ends: destroying a finished call costs an AbortError and a
+        // write-after-end error per delivery.
+        const messages = call.iterator({ destroyOnReturn: false }) as AsyncIterator<DeliverChunk>;
         const first = await messages.next();
         if (first.done || first.value.part?.$case !== 'header') {
           throw new RpcError(grpc.status.INVALID_ARGUMENT, 'the first Deliver message must be the header');
         }
         const header = first.value.part.value;
-        const target = await resolveRecipient(header.recipient);
-        if (target.kind !== RecipientKind.RECIPIENT_KIND_LOCAL_USER) {
-          throw new RpcError(grpc.status.NOT_FOUND, `no mailbox for ${header.recipient}`);
-        }
-        const body = (async function* () {
-          // RFC 5321 §4.4: final delivery records the reverse-path in Return-Path.
-          yield Buffer.from(`Return-Path: <${header.returnPath}>\r\n`);
+        return deliverTo(header, (async function* () {
           let received = 0;
           for (let next = await messages.next(); !next.done; next = await messages.next()) {
             if (next.value.part?.$case === 'data') {
@@ -218,10 +230,7 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
           if (call.cancelled || (header.size > 0 && received !== header.size)) {
             throw new RpcError(grpc.status.ABORTED, `message data incomplete: ${received} of ${header.size} bytes`);
           }
-        })();
-        const outcome = await store.deliver(target.mailbox, { queueId: header.queueId, recipient: header.recipient }, body);
-        events.emit({ event: 'delivered', queueId: header.queueId, mailbox: target.mailbox, uidl: outcome.uidl, duplicate: outcome.duplicate });
-        return outcome;
+        })());
       })().then(
         (outcome) => callback(null, outcome),
         (err: unknown) => {
@@ -230,6 +239,24 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
         },
       );
     },
+
+    deliverMany: unaryHandler(events, 'DeliverMany', async (req) => ({
+      // Side by side: the store's group commit shares one directory sync among them.
+      replies: await Promise.all(
+        req.items.map(async ({ header, data }) => {
+          try {
+            if (!header) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'a DeliverMany item needs its header');
+            if (header.size > 0 && data.length !== header.size) throw new RpcError(grpc.status.ABORTED, `message data incomplete: ${data.length} of ${header.size} bytes`);
+            const outcome = await deliverTo(header, [data]);
+            return { code: grpc.status.OK, details: '', ...outcome };
+          } catch (err) {
+            if (!(err instanceof StoreError) && !(err instanceof RpcError)) events.emit({ event: 'rpc-failed', rpc: 'DeliverMany', error: errorText(err) });
+            const failure = rpcFailure(err);
+            return { code: failure.code ?? grpc.status.UNKNOWN, details: failure.details ?? '', uidl: '', duplicate: false };
+          }
+        }),
+      ),
+    })),
 
     openMaildrop: unaryHandler(events, 'OpenMaildrop', async (req) => {
       const mailbox = normaliseAddress(req.mailbox);
