@@ -167,3 +167,29 @@ test('a large attachment streams out without the parser holding it', () => {
   assert.equal(decoded, 500 * 1000 * 57);
   assert.ok(growth < 16 << 20, `memory grew by ${growth}`);
 });
+
+test('a second inline text/plain part is message text, not an attachment (RFC 2046 5.1.3, RFC 2183 2.1)', () => {
+  const m = parseMessage(
+    'Content-Type: multipart/mixed; boundary=b\r\n\r\n' +
+      '--b\r\nContent-Type: text/plain\r\n\r\nfirst\r\n' +
+      '--b\r\nContent-Type: image/png\r\nContent-Disposition: inline; filename=a.png\r\n\r\npng\r\n' +
+      '--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsecond\r\n' +
+      '--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment\r\n\r\nfile\r\n' +
+      '--b\r\nContent-Type: text/plain; name=notes.txt\r\n\r\nnamed\r\n--b--\r\n',
+  );
+  assert.equal(m.text, 'first\nsecond');
+  assert.deepEqual(m.bodyParts.map((p) => p.path), ['1', '3']);
+  assert.deepEqual(m.attachments.map((p) => p.path), ['2', '4', '5']);
+});
+
+test('of a multipart/alternative one alternative is message text; a footer part after it is too', () => {
+  const m = parseMessage(
+    'Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n' +
+      '--a\r\nContent-Type: text/plain\r\n\r\nhello\r\n--a\r\nContent-Type: text/html\r\n\r\n<p>hello</p>\r\n--a--\r\n' +
+      '--o\r\nContent-Type: text/plain\r\n\r\n-- \nfooter\r\n--o--\r\n',
+  );
+  assert.equal(m.text, 'hello\n-- \nfooter');
+  assert.equal(m.html, '<p>hello</p>');
+  assert.deepEqual(m.attachments, []);
+  assert.equal(m.bodyParts.length, 3);
+});
