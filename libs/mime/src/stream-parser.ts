@@ -4,6 +4,7 @@
 
 import { CR, LF, asBuffer } from './bytes.js';
 import { HeaderBlockReader } from './headers.js';
+import { LoneCrLineEndings } from './line-endings.js';
 import { describePart, type Defect, type PartInfo } from './part.js';
 import { createTransferDecoder, type TransferDecoder } from './transfer-encoding.js';
 
@@ -77,6 +78,7 @@ export class MimeStreamParser {
   private partCount = 0;
   private partsCapped = false;
   private first = true;
+  private readonly lineEndings = new LoneCrLineEndings();
 
   private readonly parentPath: string | null;
   private readonly baseDepth: number;
@@ -95,7 +97,11 @@ export class MimeStreamParser {
 
   write(chunk: Uint8Array): void {
     if (this.ended || chunk.byteLength === 0) return;
-    const incoming = asBuffer(chunk);
+    this.push(this.lineEndings.write(asBuffer(chunk)));
+  }
+
+  private push(incoming: Buffer): void {
+    if (incoming.length === 0) return;
     if (this.pos >= this.buf.length) this.buf = incoming;
     else this.buf = Buffer.concat([this.buf.subarray(this.pos), incoming]);
     this.pos = 0;
@@ -108,6 +114,7 @@ export class MimeStreamParser {
 
   end(): void {
     if (this.ended) return;
+    this.push(this.lineEndings.end());
     this.run(true);
     this.ended = true;
     if (this.inHeaders) this.finishHeaders();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { MimeStreamParser, parseMessage, walkParts, type PartInfo } from './index.js';
+import { MimeStreamParser, parseHeaderBlock, parseMessage, walkParts, type PartInfo } from './index.js';
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../test-data/${name}`, import.meta.url));
 const shape = (raw: string | Uint8Array): string[] => walkParts(parseMessage(raw).root).map((p) => `${p.path} ${p.kind} ${p.contentType.mimeType}`);
@@ -192,4 +192,26 @@ test('of a multipart/alternative one alternative is message text; a footer part 
   assert.equal(m.html, '<p>hello</p>');
   assert.deepEqual(m.attachments, []);
   assert.equal(m.bodyParts.length, 3);
+});
+
+test('lone CR line endings (old Mac mail) are line breaks', () => {
+  const raw = 'From: a@example.com\rSubject: old mac\rContent-Type: multipart/mixed; boundary=b\r\r--b\rContent-Type: text/plain\r\rhello\rworld\r--b\rContent-Type: text/html\r\r<p>x</p>\r--b--\r';
+  const m = parseMessage(raw);
+  assert.equal(m.subject, 'old mac');
+  assert.deepEqual(m.from, [{ name: '', address: 'a@example.com' }]);
+  assert.deepEqual(shape(raw), ['TEXT multipart multipart/mixed', '1 leaf text/plain', '2 leaf text/html']);
+  assert.equal(m.text, 'hello\nworld');
+  assert.equal(m.html, '<p>x</p>');
+  assert.deepEqual(m.defects, []);
+  // the same in one-byte writes (a CR at the end of a chunk waits for the next byte)
+  const paths: string[] = [];
+  const parser = new MimeStreamParser({ onPartStart: (p) => paths.push(`${p.path} ${p.contentType.mimeType}`) });
+  for (let i = 0; i < raw.length; i++) parser.write(Buffer.from(raw[i]!, 'latin1'));
+  parser.end();
+  assert.deepEqual(paths, ['TEXT multipart/mixed', '1 text/plain', '2 text/html']);
+  const block = parseHeaderBlock('Subject: s\rTo: t\r\rbody');
+  assert.deepEqual(block.headers.map((h) => h.value), ['s', 't']);
+  assert.equal(block.bodyOffset, 18);
+  // CRLF and LF input is untouched: a CR inside a line stays a CR
+  assert.equal(text(parseMessage('Subject: x\r\n\r\na\rb\r\n').root.content), 'a\rb\r\n');
 });
