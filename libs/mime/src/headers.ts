@@ -58,6 +58,13 @@ export class HeaderBlockReader {
     return 'field';
   }
 
+  /** Name of the field being read ('' between fields). */
+  currentFieldName(): string {
+    const first = this.lines[0];
+    if (first === undefined) return '';
+    return first.slice(0, first.indexOf(':')).trimEnd();
+  }
+
   /** Ends the last field (call at end of input). */
   finish(): HeaderField[] {
     this.finishField();

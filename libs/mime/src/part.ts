@@ -14,6 +14,8 @@ export interface Defect {
   path: string;
   /** Defect name, e.g. `CloseBoundaryNotFound`, `InvalidBase64Characters`, `PartLimitExceeded`. */
   name: string;
+  /** What a limit cut (e.g. how many header fields were dropped), when there is more to say. */
+  detail?: string;
 }
 
 export interface PartInfo {

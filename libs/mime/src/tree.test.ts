@@ -215,3 +215,43 @@ test('lone CR line endings (old Mac mail) are line breaks', () => {
   // CRLF and LF input is untouched: a CR inside a line stays a CR
   assert.equal(text(parseMessage('Subject: x\r\n\r\na\rb\r\n').root.content), 'a\rb\r\n');
 });
+
+test('a header section over the cap keeps its structural fields and says what it dropped', () => {
+  let head = '';
+  for (let i = 0; i < 50_000; i++) head += `X-Field-${String(i).padStart(5, '0')}: some value\r\n`; // 1.35 MB
+  const m = parseMessage(head + 'Content-Type: text/html;\r\n charset=utf-8\r\nContent-Transfer-Encoding: base64\r\nSubject: lost\r\n\r\nPHA+aGk8L3A+\r\n');
+  assert.equal(m.root.contentType.mimeType, 'text/html');
+  assert.equal(m.root.contentType.params['charset'], 'utf-8');
+  assert.equal(m.html, '<p>hi</p>');
+  assert.equal(m.subject, undefined);
+  const defect = m.defects.find((d) => d.name === 'HeaderTooLarge');
+  assert.ok(defect, 'HeaderTooLarge reported');
+  const kept = m.root.headers.length - 2;
+  assert.match(defect.detail!, new RegExp(`: ${50_001 - kept} field\\(s\\) \\(\\d+ bytes\\) dropped`));
+  // a structural field that crosses the cap is kept whole, continuation lines included
+  const small = parseMessage('X-Pad: ' + 'p'.repeat(80) + '\r\nContent-Type: multipart/mixed;\r\n boundary=b\r\nX-Late: x\r\n\r\n--b\r\n\r\none\r\n--b--\r\n', { maxHeaderBytes: 100 });
+  assert.equal(small.root.kind, 'multipart');
+  assert.deepEqual(small.root.headers.map((h) => h.name), ['X-Pad', 'Content-Type']);
+  assert.equal(small.defects.find((d) => d.name === 'HeaderTooLarge')?.detail, 'header section over 100 bytes: 1 field(s) (11 bytes) dropped; Content-Type, Content-Transfer-Encoding, Content-Disposition and MIME-Version kept');
+});
+
+test('nesting deeper than maxDepth (100) is one leaf and a reported defect', () => {
+  let deep = '';
+  for (let i = 0; i < 150; i++) deep += `Content-Type: multipart/mixed; boundary=b${i}\r\n\r\n--b${i}\r\n`;
+  const m = parseMessage(deep + '\r\nend\r\n');
+  const parts = walkParts(m.root);
+  assert.equal(parts.length, 101);
+  const leaf = parts[100]!;
+  assert.equal(leaf.depth, 100);
+  assert.equal(leaf.kind, 'leaf');
+  assert.ok(text(leaf.content).startsWith('--b100\r\nContent-Type: multipart/mixed; boundary=b101'));
+  assert.deepEqual(
+    m.defects.filter((d) => d.name === 'DepthLimitExceeded'),
+    [{ path: leaf.path, name: 'DepthLimitExceeded', detail: 'nested deeper than maxDepth (100): kept as one leaf with its raw body' }],
+  );
+  let chain = '';
+  for (let i = 0; i < 150; i++) chain += 'Content-Type: message/rfc822\r\n\r\n';
+  const messages = parseMessage(chain + 'Subject: innermost\r\n\r\nx\r\n');
+  assert.equal(walkParts(messages.root).length, 101);
+  assert.equal(messages.defects.filter((d) => d.name === 'DepthLimitExceeded').length, 1);
+});
