@@ -55,3 +55,13 @@ test('white space and comments around "/" and "=" are allowed (RFC 2045 5.1, RFC
   assert.equal(m.html, '<p>hi</p>');
   assert.equal(m.text, undefined);
 });
+
+test('RFC 2231 values are not RFC 2047 decoded: "=?" in them is literal text', () => {
+  const literal = '=?utf-8?B?w6k=?=.txt';
+  const header = "attachment; filename*=utf-8''%3D%3Futf-8%3FB%3Fw6k%3D%3F%3D.txt";
+  assert.equal(parseContentDisposition(header).params['filename'], literal);
+  assert.equal(parseContentDisposition("attachment; filename*0*=utf-8''%3D%3Futf-8%3FB%3F; filename*1=w6k=?=.txt").params['filename'], literal);
+  const m = parseMessage(`Content-Type: application/octet-stream; name*=utf-8''%3D%3Futf-8%3FQ%3Fx%3F%3D\r\nContent-Disposition: ${header}\r\n\r\nx`);
+  assert.equal(m.root.filename, literal);
+  assert.equal(parseMessage("Content-Type: text/plain; name*=''%3D%3Futf-8%3FQ%3Fx%3F%3D\r\n\r\nx").root.filename, '=?utf-8?Q?x?=');
+});

@@ -103,7 +103,8 @@ function percentDecode(value: string): number[] {
 }
 
 /**
- * Joins RFC 2231 sections (`name*0*=utf-8''a%20b; name*1=c`) and decodes charsets. The first
+ * Joins RFC 2231 sections (`name*0*=utf-8''a%20b; name*1=c`) and decodes charsets. Plain values
+ * (quoted or not) are leniently RFC 2047 decoded, as mail clients do; RFC 2231 values are not. The first
  * occurrence of a plain parameter wins; an RFC 2231 form wins over a plain one of the same name.
  */
 export function parseParams(text: string, start = 0): Params {
@@ -144,7 +145,11 @@ export function parseParams(text: string, start = 0): Params {
       }
     }
     seen = new Set();
-    params[name] = decodeEncodedWords(decodeText(Uint8Array.from(bytes), charset || 'utf-8'));
+    const text = decodeText(Uint8Array.from(bytes), charset || 'utf-8');
+    // An RFC 2231 extended value (name*= or name*0*=) is already encoded its own way and is never
+    // RFC 2047 decoded: '=?' in it is literal text. Plain continuations (name*0="…") are quoted
+    // strings split in pieces and get the same lenient decoding as a plain value.
+    params[name] = list.some((p) => p.extended) ? text : decodeEncodedWords(text);
   }
   return params;
 }
