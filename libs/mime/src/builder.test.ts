@@ -103,3 +103,27 @@ test('downgrade re-encodes 8-bit parts and headers and keeps the content', () =>
   const ascii = Buffer.from('Subject: x\r\n\r\nplain\r\n');
   assert.equal(downgradeTo7bit(ascii), ascii);
 });
+
+test('literal "=?...?=" text in an ASCII subject, display name or filename is encoded (RFC 2047 5)', () => {
+  const subject = 'Re: =?utf-8?Q?caf=C3=A9?= is how you write it';
+  const name = 'Eve =?utf-8?B?QWRtaW4=?=';
+  const filename = '=?utf-8?B?w6k=?=.txt';
+  const raw = buildMessage({ from: { name, address: 'eve@example.com' }, subject, text: 'x', attachments: [{ filename, content: 'data' }] });
+  const head = Buffer.from(raw).toString('latin1');
+  for (const literal of [subject, name, filename]) assert.ok(!head.includes(literal), `${literal} written as is`);
+  const m = parseMessage(raw);
+  assert.equal(m.subject, subject);
+  assert.equal(m.from![0]!.name, name);
+  assert.equal(m.attachments[0]!.filename, filename);
+});
+
+test('a word too long for a 998-character line is folded by encoding, not by inserting a space', () => {
+  const word = 'x'.repeat(1500);
+  for (const subject of [word, `Re: ${word} end`]) {
+    const raw = buildMessage({ from: 'a@b.c', subject, text: 'y' });
+    for (const line of lines(raw)) assert.ok(line.length <= 998, `line of ${line.length}`);
+    assert.equal(parseMessage(raw).subject, subject);
+  }
+  // a short ASCII subject stays readable
+  assert.ok(lines(buildMessage({ from: 'a@b.c', subject: 'Plain words', text: 'y' })).includes('Subject: Plain words'));
+});

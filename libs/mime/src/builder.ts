@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { formatAddress } from './address.js';
 import { utf8Encode } from './bytes.js';
 import { formatDate } from './date.js';
-import { encodeUnstructured, foldHeader, formatParam } from './fold.js';
+import { needsEncoding } from './encoded-word.js';
+import { encodeUnstructured, foldHeader, foldUnstructured, formatParam } from './fold.js';
 import { encodeBase64Lines, encodeQuotedPrintable, type TransferEncoding } from './transfer-encoding.js';
 
 /** One entity to build: a leaf with content, or a multipart with children. */
@@ -162,7 +163,7 @@ function mailbox(input: MailboxInput | string): MailboxInput {
 function addressHeader(list: (MailboxInput | string)[]): string {
   return list
     .map(mailbox)
-    .map((m) => formatAddress({ address: m.address, name: m.name === undefined ? '' : /^[\x20-\x7e]*$/.test(m.name) ? m.name : encodeUnstructured(m.name) }))
+    .map((m) => formatAddress({ address: m.address, name: m.name === undefined ? '' : needsEncoding(m.name) ? encodeUnstructured(m.name) : m.name }))
     .join(', ');
 }
 
@@ -210,7 +211,7 @@ export function buildMessage(input: MessageInput): Uint8Array {
   ];
   const body = input.body ?? messageBody(input);
   const head = top
-    .map(([name, value]) => (name === 'Subject' || /^[\x20-\x7e]*$/.test(value) ? headerLine(name, value) : foldHeader(name, value)))
+    .map(([name, value]) => (name === 'Subject' ? foldUnstructured(name, value) : /^[\x20-\x7e]*$/.test(value) ? headerLine(name, value) : foldHeader(name, value)))
     .join('\r\n');
   return Buffer.concat([utf8Encode(head + '\r\n'), buildPart(body)]);
 }

@@ -94,7 +94,8 @@ function isBlank(value: string, from: number, to: number): boolean {
 
 const SAFE_Q = /^[A-Za-z0-9!*+\-/ ]$/;
 
-function needsEncoding(text: string): boolean {
+/** Not printable ASCII, or contains `=?` (text that could be read as an encoded word, RFC 2047 §5). */
+export function needsEncoding(text: string): boolean {
   // eslint-disable-next-line no-control-regex
   return /[^\x20-\x7e]|=\?/.test(text);
 }
@@ -102,10 +103,10 @@ function needsEncoding(text: string): boolean {
 /**
  * Encodes text as UTF-8 encoded words of at most 75 characters each (RFC 2047 §2), never
  * splitting a character. Uses Q when most of the text is ASCII, B otherwise. ASCII text
- * without `=?` is returned unchanged.
+ * without `=?` is returned unchanged unless `force` is set.
  */
-export function encodeEncodedWords(text: string): string {
-  if (!needsEncoding(text)) return text;
+export function encodeEncodedWords(text: string, force = false): string {
+  if (!force && !needsEncoding(text)) return text;
   const chars = Array.from(text);
   const nonAscii = chars.filter((c) => c.charCodeAt(0) >= 0x80).length;
   const useQ = nonAscii * 3 < chars.length;
