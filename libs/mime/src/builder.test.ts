@@ -127,3 +127,33 @@ test('a word too long for a 998-character line is folded by encoding, not by ins
   // a short ASCII subject stays readable
   assert.ok(lines(buildMessage({ from: 'a@b.c', subject: 'Plain words', text: 'y' })).includes('Subject: Plain words'));
 });
+
+test('message/rfc822 parts are 7bit or 8bit, never base64 (RFC 2046 5.2.1); downgrade encodes their parts', () => {
+  const ascii = 'From: x@example.com\r\nSubject: inner one\r\n\r\nascii body\r\n';
+  const eight = 'From: x@example.com\nSubject: inner two\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nschöne Grüße\n';
+  const raw = buildMessage({
+    from: 'a@example.com',
+    text: 'see attached',
+    attachments: [
+      { contentType: 'message/rfc822', content: ascii, filename: 'one.eml' },
+      { contentType: 'message/rfc822', content: Buffer.from(eight) },
+    ],
+  });
+  const m = parseMessage(raw);
+  assert.deepEqual(m.attachments.map((p) => [p.kind, p.transferEncoding]), [['message', '7bit'], ['message', '8bit']]);
+  assert.equal(m.attachments[1]!.children[0]!.text, 'schöne Grüße\r\n');
+  const down = downgradeTo7bit(raw);
+  assert.ok(Buffer.from(down).every((b) => b < 0x80), 'output is 7-bit');
+  const after = parseMessage(down);
+  assert.deepEqual(after.attachments.map((p) => p.transferEncoding), ['7bit', '7bit']);
+  assert.equal(after.attachments[1]!.children[0]!.transferEncoding, 'quoted-printable');
+  assert.equal(after.attachments[1]!.children[0]!.text, 'schöne Grüße\r\n');
+  assert.deepEqual(after.defects, []);
+  // a message/rfc822 that arrived base64 encoded is written out decoded and labelled 7bit
+  const inner = Buffer.from('Subject: wrapped\r\n\r\nbody\r\n').toString('base64');
+  const encoded = Buffer.from(`Subject: Grüße\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n${inner}\r\n--b--\r\n`);
+  const mended = parseMessage(downgradeTo7bit(encoded));
+  assert.equal(mended.root.children[0]!.transferEncoding, '7bit');
+  assert.equal(getHeader(mended.root.children[0]!.children[0]!.headers, 'subject'), 'wrapped');
+  assert.deepEqual(mended.defects, []);
+});

@@ -102,6 +102,42 @@ export function chooseTransferEncoding(bytes: Uint8Array, text: boolean): Transf
   return high * 6 < bytes.length && !bareControl ? 'quoted-printable' : 'base64';
 }
 
+/**
+ * message/rfc822 may only be 7bit, 8bit or binary (RFC 2046 §5.2.1): 7bit when the message is
+ * ASCII with lines of at most 998 characters, 8bit when only the bytes are 8-bit, else binary.
+ * The content is in canonical form (CRLF line breaks) by then.
+ */
+export function chooseMessageEncoding(bytes: Uint8Array): TransferEncoding {
+  let high = false;
+  let nul = false;
+  let lineLength = 0;
+  let longLines = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (c === 0x0d && bytes[i + 1] === 0x0a) {
+      lineLength = 0;
+      i++;
+      continue;
+    }
+    if (c >= 0x80) high = true;
+    else if (c === 0) nul = true;
+    if (++lineLength > 998) longLines = true;
+  }
+  if (longLines || nul) return 'binary';
+  return high ? '8bit' : '7bit';
+}
+
+/** Lone CR or LF line breaks become CRLF (RFC 5322 §2.3, the canonical form of a message). */
+function canonicalLineBreaks(bytes: Uint8Array): Uint8Array {
+  let bare = false;
+  for (let i = 0; i < bytes.length && !bare; i++) {
+    const c = bytes[i]!;
+    if (c === 0x0a && (i === 0 || bytes[i - 1] !== 0x0d)) bare = true;
+    else if (c === 0x0d && bytes[i + 1] !== 0x0a) bare = true;
+  }
+  return bare ? Buffer.from(Buffer.from(bytes).toString('latin1').replace(/\r\n|\r|\n/g, '\r\n'), 'latin1') : bytes;
+}
+
 function headerLine(name: string, value: string): string {
   // eslint-disable-next-line no-control-regex
   return foldHeader(name, /^[\x20-\x7e]*$/.test(value) ? value : encodeUnstructured(value));
@@ -140,7 +176,15 @@ function writePart(part: BuildPart, out: Uint8Array[], _top: boolean): void {
     bytes = part.content ?? new Uint8Array(0);
   }
   if (part.filename !== undefined && part.disposition === undefined) params['name'] = part.filename;
-  const cte = part.transferEncoding ?? chooseTransferEncoding(bytes, text);
+  let cte = part.transferEncoding ?? chooseTransferEncoding(bytes, text);
+  if (part.contentType.toLowerCase() === 'message/rfc822') {
+    // never base64 or quoted-printable (RFC 2046 §5.2.1); 8-bit inner parts are re-encoded
+    // by downgradeTo7bit when a peer needs 7-bit
+    bytes = canonicalLineBreaks(bytes);
+    const needed = chooseMessageEncoding(bytes);
+    const forced = part.transferEncoding;
+    cte = forced === '8bit' && needed === '7bit' ? '8bit' : forced === 'binary' ? 'binary' : needed;
+  }
   lines.push(foldHeader('Content-Type', part.contentType + Object.entries(params).map(([k, v]) => formatParam(k, v)).join('')));
   lines.push(`Content-Transfer-Encoding: ${cte}`);
   if (part.disposition) {

@@ -67,8 +67,11 @@ function writeEntity(part: MimePart, problems: string[], chunks: Uint8Array[]): 
     chunks.push(typeof body === 'string' ? Buffer.from(body, 'latin1') : body);
     return;
   }
-  // a message/rfc822 or multipart whose content is now 7-bit: say so
-  const relabel = part.transferEncoding === '8bit' || part.transferEncoding === 'binary' ? '7bit' : null;
+  // A message/rfc822 or multipart is written part by part, each now 7-bit: say so. This also
+  // mends a message/rfc822 that arrived base64 or quoted-printable encoded (RFC 2046 §5.2.1
+  // allows only 7bit, 8bit and binary; it was decoded when parsed).
+  const cte = part.transferEncoding;
+  const relabel = cte !== '' && cte !== '7bit' ? '7bit' : null;
   writeHeaders(part, relabel, problems, head);
   chunks.push(utf8Encode(head.join('\r\n') + '\r\n\r\n'));
   if (part.kind === 'message') {
