@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildDsn, buildMessage, downgradeTo7bit, getHeader, parseHeaders, parseMessage, walkParts } from './index.js';
+import { buildDsn, buildMessage, downgradeTo7bit, downgradeTo7bitDetailed, getHeader, getHeaders, parseHeaders, parseMessage, walkParts } from './index.js';
 
 const lines = (bytes: Uint8Array): string[] => Buffer.from(bytes).toString('latin1').split('\r\n');
 
@@ -156,4 +156,36 @@ test('message/rfc822 parts are 7bit or 8bit, never base64 (RFC 2046 5.2.1); down
   assert.equal(mended.root.children[0]!.transferEncoding, '7bit');
   assert.equal(getHeader(mended.root.children[0]!.children[0]!.headers, 'subject'), 'wrapped');
   assert.deepEqual(mended.defects, []);
+});
+
+test('downgrade never labels a multipart base64 (RFC 2045 6.4); a multipart without boundary becomes opaque data', () => {
+  const raw = Buffer.from('Subject: x\r\nContent-Type: multipart/mixed\r\n\r\nno boundary, 8-bit: Grüße\r\n', 'utf8');
+  const result = downgradeTo7bitDetailed(raw);
+  assert.ok(Buffer.from(result.message).every((b) => b < 0x80), 'output is 7-bit');
+  const after = parseMessage(result.message);
+  assert.equal(after.root.contentType.mimeType, 'application/octet-stream');
+  assert.equal(after.root.transferEncoding, 'base64');
+  assert.equal(Buffer.from(after.root.content).toString('utf8'), 'no boundary, 8-bit: Grüße\r\n');
+  assert.deepEqual(result.retyped, ['1: multipart/mixed']);
+  assert.equal(getHeaders(after.headers, 'content-type').length, 1);
+});
+
+test('downgrade writes 8-bit filenames as RFC 2231 values (7-bit), not raw', () => {
+  const raw = Buffer.from(
+    'Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n' +
+      'Content-Type: text/plain; charset=utf-8; name="Übersicht.txt"\r\nContent-Disposition: attachment; filename="Übersicht.txt"; size=3\r\nContent-Transfer-Encoding: 8bit\r\n\r\nü\r\n--b--\r\n',
+    'utf8',
+  );
+  const result = downgradeTo7bitDetailed(raw);
+  assert.deepEqual(result.problems, []);
+  assert.ok(Buffer.from(result.message).every((b) => b < 0x80), 'output is 7-bit');
+  const head = Buffer.from(result.message).toString('latin1');
+  assert.ok(head.includes("filename*=utf-8''%C3%9Cbersicht.txt"), head);
+  const part = parseMessage(result.message).root.children[0]!;
+  assert.equal(part.filename, 'Übersicht.txt');
+  assert.equal(part.contentType.params['name'], 'Übersicht.txt');
+  assert.equal(part.contentType.params['charset'], 'utf-8');
+  assert.equal(part.disposition.type, 'attachment');
+  assert.equal(part.disposition.params['size'], '3');
+  assert.equal(part.text, 'ü');
 });
