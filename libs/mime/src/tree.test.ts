@@ -255,3 +255,16 @@ test('nesting deeper than maxDepth (100) is one leaf and a reported defect', () 
   assert.equal(walkParts(messages.root).length, 101);
   assert.equal(messages.defects.filter((d) => d.name === 'DepthLimitExceeded').length, 1);
 });
+
+test('a large base64 body decodes in slices to the same bytes (line lengths not a multiple of 4 too)', () => {
+  const data = Buffer.alloc(1_500_000);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7919) & 0xff;
+  const b64 = data.toString('base64');
+  for (const width of [76, 74, 1000]) {
+    const lines: string[] = [];
+    for (let i = 0; i < b64.length; i += width) lines.push(b64.slice(i, i + width));
+    const m = parseMessage(`Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${lines.join('\r\n')}\r\n`);
+    assert.ok(Buffer.from(m.root.content).equals(data), `width ${width}`);
+    assert.deepEqual(m.defects, []);
+  }
+});
