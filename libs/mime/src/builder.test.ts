@@ -189,3 +189,22 @@ test('downgrade writes 8-bit filenames as RFC 2231 values (7-bit), not raw', () 
   assert.equal(part.disposition.params['size'], '3');
   assert.equal(part.text, 'ü');
 });
+
+test('groups are written as RFC 5322 3.4 group syntax and read back', () => {
+  const raw = buildMessage({
+    from: 'a@example.com',
+    to: [{ group: 'undisclosed-recipients', members: [] }],
+    cc: [{ group: 'team', members: ['x@example.com', { name: 'Bé', address: 'y@example.com' }] }, 'z@example.com', { group: 'Équipe, Paris', members: ['p@example.fr'] }],
+    text: 'x',
+  });
+  const head = lines(raw);
+  assert.ok(head.includes('To: undisclosed-recipients:;'), head.join('\n'));
+  const m = parseMessage(raw);
+  assert.deepEqual(m.to, []);
+  assert.deepEqual(m.cc, [
+    { name: '', address: 'x@example.com', group: 'team' },
+    { name: 'Bé', address: 'y@example.com', group: 'team' },
+    { name: '', address: 'z@example.com' },
+    { name: '', address: 'p@example.fr', group: 'Équipe, Paris' },
+  ]);
+});

@@ -31,6 +31,14 @@ export interface MailboxInput {
   address: string;
 }
 
+/** An RFC 5322 §3.4 group: `team: a@x, b@y;`, or `undisclosed-recipients:;` with no members. */
+export interface GroupInput {
+  group: string;
+  members: (MailboxInput | string)[];
+}
+
+export type AddressInput = MailboxInput | GroupInput | string;
+
 export interface AttachmentInput {
   filename?: string;
   content: Uint8Array | string;
@@ -42,8 +50,9 @@ export interface AttachmentInput {
 
 export interface MessageInput {
   from: MailboxInput | string;
-  to?: (MailboxInput | string)[];
-  cc?: (MailboxInput | string)[];
+  /** Mailboxes and groups (RFC 5322 §3.4), e.g. `[{ group: 'undisclosed-recipients', members: [] }]`. */
+  to?: AddressInput[];
+  cc?: AddressInput[];
   replyTo?: MailboxInput | string;
   subject?: string;
   date?: Date;
@@ -204,10 +213,20 @@ function mailbox(input: MailboxInput | string): MailboxInput {
   return typeof input === 'string' ? { address: input } : input;
 }
 
-function addressHeader(list: (MailboxInput | string)[]): string {
+function formatMailbox(input: MailboxInput | string): string {
+  const m = mailbox(input);
+  return formatAddress({ address: m.address, name: m.name === undefined ? '' : needsEncoding(m.name) ? encodeUnstructured(m.name) : m.name });
+}
+
+/** A group's display name is a phrase: an atom sequence, else encoded words or a quoted string. */
+function groupName(name: string): string {
+  if (needsEncoding(name)) return encodeUnstructured(name);
+  return /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$/.test(name) ? name : `"${name.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+function addressHeader(list: AddressInput[]): string {
   return list
-    .map(mailbox)
-    .map((m) => formatAddress({ address: m.address, name: m.name === undefined ? '' : needsEncoding(m.name) ? encodeUnstructured(m.name) : m.name }))
+    .map((item) => (typeof item === 'object' && 'group' in item ? `${groupName(item.group)}:${item.members.length ? ' ' + item.members.map(formatMailbox).join(', ') : ''};` : formatMailbox(item)))
     .join(', ');
 }
 
