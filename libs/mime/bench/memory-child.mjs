@@ -1,34 +1,39 @@
-// Child process for bench/run.mjs: parses one generated 20 MB message with one parser and
-// prints the peak of heapUsed + arrayBuffers (sampled every 1 ms and after parsing) above the
-// baseline that already holds the input. Garbage not yet collected counts too.
-import { randomBytes } from 'node:crypto';
-import { buildMessage, MimeStreamParser } from '../dist/index.js';
+// Child process for bench/memory.mjs: reads the input file, parses it with one parser (or not
+// at all: "idle", the baseline) and prints the peak resident set size of the whole process, in
+// bytes: VmHWM from /proc/self/status, the kernel's high-water mark of this process's memory.
+// (process.resourceUsage().maxRSS is not used: Linux carries the ru_maxrss of the forking
+// parent over fork and exec, so a child of a large parent reports the parent's peak.)
+// Every parser and input runs in a fresh process; all children load the same modules and read
+// the same input, so peak(parser) - peak(idle) is what parsing cost at its worst moment.
+// Usage: node bench/memory-child.mjs <idle|ours|ours-stream|mailparser|postal-mime> <file> [offsets.json]
+import { readFileSync } from 'node:fs';
+
+function peakRss() {
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : process.resourceUsage().maxRSS * 1024;
+}
+import { MimeStreamParser } from '../dist/index.js';
 import { parsers } from './peers.mjs';
 
-const name = process.argv[2];
-const big = buildMessage({ from: 'a@example.com', to: ['b@example.com'], subject: 'big', text: 'see attachment', attachments: [{ filename: 'big.bin', content: randomBytes(15 * 1024 * 1024 - 1000) }] });
-globalThis.gc();
-const base = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
-let heapPeak = 0;
-const sample = () => {
-  const m = process.memoryUsage();
-  heapPeak = Math.max(heapPeak, m.heapUsed + m.arrayBuffers);
-};
-const timer = setInterval(sample, 1);
-if (name === 'ours-stream') {
-  // the streaming API: the attachment goes out in decoded chunks, 64 KB writes
-  let bytes = 0;
-  const parser = new MimeStreamParser({ onPartData: (_p, c) => { bytes += c.length; } });
-  for (let i = 0; i < big.length; i += 65536) {
-    parser.write(big.subarray(i, i + 65536));
-    if (i % (1 << 20) === 0) { sample(); await new Promise((r) => setImmediate(r)); }
+const [name, file, offsetsFile] = process.argv.slice(2);
+const data = readFileSync(file);
+const offsets = offsetsFile ? JSON.parse(readFileSync(offsetsFile, 'utf8')) : [0, data.length];
+const messages = [];
+for (let i = 0; i + 1 < offsets.length; i++) messages.push(data.subarray(offsets[i], offsets[i + 1]));
+
+let parsedBytes = 0;
+for (const message of messages) {
+  if (name === 'idle') continue;
+  if (name === 'ours-stream') {
+    // the streaming API, 64 KB writes, decoded chunks handed on (counted) and not kept
+    const parser = new MimeStreamParser({ onPartData: (_p, chunk) => void (parsedBytes += chunk.length) });
+    for (let i = 0; i < message.length; i += 65536) parser.write(message.subarray(i, i + 65536));
+    parser.end();
+  } else {
+    // the whole result stays reachable until the next message is parsed
+    const result = await parsers[name].parse(message);
+    parsedBytes += message.length;
+    void result;
   }
-  parser.end();
-} else {
-  const result = await parsers[name].parse(big);
-  sample();
-  void result;
 }
-clearInterval(timer);
-sample();
-process.stdout.write(JSON.stringify({ heapPeak: heapPeak - base }));
+process.stdout.write(JSON.stringify({ name, messages: messages.length, parsedBytes, maxRss: peakRss() }));

@@ -1,39 +1,17 @@
 // Throughput and peak memory of @mail/mime vs mailparser (simpleParser) and postal-mime on
 // the shared corpus, 1,000 generated ~120 KB messages with attachments, and one 20 MB message.
-// Usage: npm run bench   (in libs/mime; builds first). Peak memory is measured in child
-// processes (one per parser) so that each starts from the same baseline.
+// Usage: npm run bench   (in libs/mime; builds first). Peak memory: bench/memory.mjs (peak RSS
+// of a fresh child process per parser and input, minus an idle child's).
 // Throughput counts a parse as done when the parser's whole result is available.
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { buildMessage } from '../dist/index.js';
 import { corpusAvailable, listCorpus, readMessage } from '../dist/testing/oracle-compare.js';
+import { makeBig, makeTypical } from './inputs.mjs';
+import { measureMemory, printMemory } from './memory.mjs';
 import { parsers } from './peers.mjs';
 import { scorePeers } from './oracle-score.mjs';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-
-function typicalMessage(i) {
-  const words = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor'.split(' ');
-  const text = Array.from({ length: 150 }, (_, k) => words[(i + k) % words.length]).join(' ').replace(/(.{70}) /g, '$1\n');
-  return buildMessage({
-    from: { name: 'Sender Name', address: 'sender@example.com' },
-    to: ['rcpt@example.org'],
-    subject: `Report ${i} — quarterly numbers`,
-    text,
-    html: `<html><body><p>${text.replace(/\n/g, '<br>')}</p></body></html>`,
-    attachments: [
-      { filename: `report-${i}.pdf`, content: randomBytes(60_000), contentType: 'application/pdf' },
-      { filename: `photo-${i}.jpg`, content: randomBytes(25_000), contentType: 'image/jpeg' },
-    ],
-  });
-}
-
 export function makeInputs() {
   const corpus = corpusAvailable() ? listCorpus().map((f) => readMessage(f)) : [];
-  const typical = Array.from({ length: 1000 }, (_, i) => typicalMessage(i));
-  const big = buildMessage({ from: 'a@example.com', to: ['b@example.com'], subject: 'big', text: 'see attachment', attachments: [{ filename: 'big.bin', content: randomBytes(15 * 1024 * 1024 - 1000) }] });
-  return { corpus, typical, big: [big] };
+  return { corpus, typical: makeTypical(), big: [makeBig()] };
 }
 
 async function throughput(parser, messages, rounds) {
@@ -43,11 +21,6 @@ async function throughput(parser, messages, rounds) {
   for (let r = 0; r < rounds; r++) for (const m of messages) await parser.parse(m);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   return { mbPerSec: (bytes * rounds) / 1e6 / seconds, msgPerSec: (messages.length * rounds) / seconds };
-}
-
-function peakMemory(name) {
-  const out = execFileSync(process.execPath, ['--expose-gc', `${here}memory-child.mjs`, name], { encoding: 'utf8' });
-  return JSON.parse(out);
 }
 
 const inputs = makeInputs();
@@ -71,11 +44,8 @@ for (const row of rows) {
   for (const [name, r] of Object.entries(row.result)) console.log(`  ${name.padEnd(12)} ${r.mbPerSec.toFixed(1).padStart(8)} MB/s ${r.msgPerSec.toFixed(0).padStart(8)} msg/s`);
   console.log(`  ours / faster peer: ${row.ratio.toFixed(2)}x`);
 }
-console.log('\npeak memory parsing the 20 MB message (heap + buffers above a baseline that holds the input):');
-for (const name of ['ours-stream', 'ours', 'mailparser', 'postal-mime']) {
-  const m = peakMemory(name);
-  console.log(`  ${name.padEnd(12)} ${(m.heapPeak / 1e6).toFixed(1).padStart(7)} MB`);
-}
+console.log('');
+printMemory(measureMemory(3));
 const scores = await scorePeers();
 if (scores) {
   console.log(`\nagreement with the oracle (${scores.total} corpus messages):`);

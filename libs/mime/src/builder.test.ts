@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildDsn, buildMessage, downgradeTo7bit, getHeader, parseHeaders, parseMessage, walkParts } from './index.js';
+import { buildDsn, buildMessage, downgradeTo7bit, downgradeTo7bitDetailed, getHeader, getHeaders, parseHeaders, parseMessage, walkParts } from './index.js';
 
 const lines = (bytes: Uint8Array): string[] => Buffer.from(bytes).toString('latin1').split('\r\n');
 
@@ -102,4 +102,109 @@ test('downgrade re-encodes 8-bit parts and headers and keeps the content', () =>
   assert.deepEqual(leaves(after).map((p) => p.transferEncoding), ['quoted-printable', 'base64']);
   const ascii = Buffer.from('Subject: x\r\n\r\nplain\r\n');
   assert.equal(downgradeTo7bit(ascii), ascii);
+});
+
+test('literal "=?...?=" text in an ASCII subject, display name or filename is encoded (RFC 2047 5)', () => {
+  const subject = 'Re: =?utf-8?Q?caf=C3=A9?= is how you write it';
+  const name = 'Eve =?utf-8?B?QWRtaW4=?=';
+  const filename = '=?utf-8?B?w6k=?=.txt';
+  const raw = buildMessage({ from: { name, address: 'eve@example.com' }, subject, text: 'x', attachments: [{ filename, content: 'data' }] });
+  const head = Buffer.from(raw).toString('latin1');
+  for (const literal of [subject, name, filename]) assert.ok(!head.includes(literal), `${literal} written as is`);
+  const m = parseMessage(raw);
+  assert.equal(m.subject, subject);
+  assert.equal(m.from![0]!.name, name);
+  assert.equal(m.attachments[0]!.filename, filename);
+});
+
+test('a word too long for a 998-character line is folded by encoding, not by inserting a space', () => {
+  const word = 'x'.repeat(1500);
+  for (const subject of [word, `Re: ${word} end`]) {
+    const raw = buildMessage({ from: 'a@b.c', subject, text: 'y' });
+    for (const line of lines(raw)) assert.ok(line.length <= 998, `line of ${line.length}`);
+    assert.equal(parseMessage(raw).subject, subject);
+  }
+  // a short ASCII subject stays readable
+  assert.ok(lines(buildMessage({ from: 'a@b.c', subject: 'Plain words', text: 'y' })).includes('Subject: Plain words'));
+});
+
+test('message/rfc822 parts are 7bit or 8bit, never base64 (RFC 2046 5.2.1); downgrade encodes their parts', () => {
+  const ascii = 'From: x@example.com\r\nSubject: inner one\r\n\r\nascii body\r\n';
+  const eight = 'From: x@example.com\nSubject: inner two\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nschöne Grüße\n';
+  const raw = buildMessage({
+    from: 'a@example.com',
+    text: 'see attached',
+    attachments: [
+      { contentType: 'message/rfc822', content: ascii, filename: 'one.eml' },
+      { contentType: 'message/rfc822', content: Buffer.from(eight) },
+    ],
+  });
+  const m = parseMessage(raw);
+  assert.deepEqual(m.attachments.map((p) => [p.kind, p.transferEncoding]), [['message', '7bit'], ['message', '8bit']]);
+  assert.equal(m.attachments[1]!.children[0]!.text, 'schöne Grüße\r\n');
+  const down = downgradeTo7bit(raw);
+  assert.ok(Buffer.from(down).every((b) => b < 0x80), 'output is 7-bit');
+  const after = parseMessage(down);
+  assert.deepEqual(after.attachments.map((p) => p.transferEncoding), ['7bit', '7bit']);
+  assert.equal(after.attachments[1]!.children[0]!.transferEncoding, 'quoted-printable');
+  assert.equal(after.attachments[1]!.children[0]!.text, 'schöne Grüße\r\n');
+  assert.deepEqual(after.defects, []);
+  // a message/rfc822 that arrived base64 encoded is written out decoded and labelled 7bit
+  const inner = Buffer.from('Subject: wrapped\r\n\r\nbody\r\n').toString('base64');
+  const encoded = Buffer.from(`Subject: Grüße\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n${inner}\r\n--b--\r\n`);
+  const mended = parseMessage(downgradeTo7bit(encoded));
+  assert.equal(mended.root.children[0]!.transferEncoding, '7bit');
+  assert.equal(getHeader(mended.root.children[0]!.children[0]!.headers, 'subject'), 'wrapped');
+  assert.deepEqual(mended.defects, []);
+});
+
+test('downgrade never labels a multipart base64 (RFC 2045 6.4); a multipart without boundary becomes opaque data', () => {
+  const raw = Buffer.from('Subject: x\r\nContent-Type: multipart/mixed\r\n\r\nno boundary, 8-bit: Grüße\r\n', 'utf8');
+  const result = downgradeTo7bitDetailed(raw);
+  assert.ok(Buffer.from(result.message).every((b) => b < 0x80), 'output is 7-bit');
+  const after = parseMessage(result.message);
+  assert.equal(after.root.contentType.mimeType, 'application/octet-stream');
+  assert.equal(after.root.transferEncoding, 'base64');
+  assert.equal(Buffer.from(after.root.content).toString('utf8'), 'no boundary, 8-bit: Grüße\r\n');
+  assert.deepEqual(result.retyped, ['1: multipart/mixed']);
+  assert.equal(getHeaders(after.headers, 'content-type').length, 1);
+});
+
+test('downgrade writes 8-bit filenames as RFC 2231 values (7-bit), not raw', () => {
+  const raw = Buffer.from(
+    'Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n' +
+      'Content-Type: text/plain; charset=utf-8; name="Übersicht.txt"\r\nContent-Disposition: attachment; filename="Übersicht.txt"; size=3\r\nContent-Transfer-Encoding: 8bit\r\n\r\nü\r\n--b--\r\n',
+    'utf8',
+  );
+  const result = downgradeTo7bitDetailed(raw);
+  assert.deepEqual(result.problems, []);
+  assert.ok(Buffer.from(result.message).every((b) => b < 0x80), 'output is 7-bit');
+  const head = Buffer.from(result.message).toString('latin1');
+  assert.ok(head.includes("filename*=utf-8''%C3%9Cbersicht.txt"), head);
+  const part = parseMessage(result.message).root.children[0]!;
+  assert.equal(part.filename, 'Übersicht.txt');
+  assert.equal(part.contentType.params['name'], 'Übersicht.txt');
+  assert.equal(part.contentType.params['charset'], 'utf-8');
+  assert.equal(part.disposition.type, 'attachment');
+  assert.equal(part.disposition.params['size'], '3');
+  assert.equal(part.text, 'ü');
+});
+
+test('groups are written as RFC 5322 3.4 group syntax and read back', () => {
+  const raw = buildMessage({
+    from: 'a@example.com',
+    to: [{ group: 'undisclosed-recipients', members: [] }],
+    cc: [{ group: 'team', members: ['x@example.com', { name: 'Bé', address: 'y@example.com' }] }, 'z@example.com', { group: 'Équipe, Paris', members: ['p@example.fr'] }],
+    text: 'x',
+  });
+  const head = lines(raw);
+  assert.ok(head.includes('To: undisclosed-recipients:;'), head.join('\n'));
+  const m = parseMessage(raw);
+  assert.deepEqual(m.to, []);
+  assert.deepEqual(m.cc, [
+    { name: '', address: 'x@example.com', group: 'team' },
+    { name: 'Bé', address: 'y@example.com', group: 'team' },
+    { name: '', address: 'z@example.com' },
+    { name: '', address: 'p@example.fr', group: 'Équipe, Paris' },
+  ]);
 });

@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { formatAddress } from './address.js';
 import { utf8Encode } from './bytes.js';
 import { formatDate } from './date.js';
-import { encodeUnstructured, foldHeader, formatParam } from './fold.js';
+import { needsEncoding } from './encoded-word.js';
+import { encodeUnstructured, foldHeader, foldUnstructured, formatParam } from './fold.js';
 import { encodeBase64Lines, encodeQuotedPrintable, type TransferEncoding } from './transfer-encoding.js';
 
 /** One entity to build: a leaf with content, or a multipart with children. */
@@ -30,6 +31,14 @@ export interface MailboxInput {
   address: string;
 }
 
+/** An RFC 5322 §3.4 group: `team: a@x, b@y;`, or `undisclosed-recipients:;` with no members. */
+export interface GroupInput {
+  group: string;
+  members: (MailboxInput | string)[];
+}
+
+export type AddressInput = MailboxInput | GroupInput | string;
+
 export interface AttachmentInput {
   filename?: string;
   content: Uint8Array | string;
@@ -41,8 +50,9 @@ export interface AttachmentInput {
 
 export interface MessageInput {
   from: MailboxInput | string;
-  to?: (MailboxInput | string)[];
-  cc?: (MailboxInput | string)[];
+  /** Mailboxes and groups (RFC 5322 §3.4), e.g. `[{ group: 'undisclosed-recipients', members: [] }]`. */
+  to?: AddressInput[];
+  cc?: AddressInput[];
   replyTo?: MailboxInput | string;
   subject?: string;
   date?: Date;
@@ -101,6 +111,42 @@ export function chooseTransferEncoding(bytes: Uint8Array, text: boolean): Transf
   return high * 6 < bytes.length && !bareControl ? 'quoted-printable' : 'base64';
 }
 
+/**
+ * message/rfc822 may only be 7bit, 8bit or binary (RFC 2046 §5.2.1): 7bit when the message is
+ * ASCII with lines of at most 998 characters, 8bit when only the bytes are 8-bit, else binary.
+ * The content is in canonical form (CRLF line breaks) by then.
+ */
+export function chooseMessageEncoding(bytes: Uint8Array): TransferEncoding {
+  let high = false;
+  let nul = false;
+  let lineLength = 0;
+  let longLines = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (c === 0x0d && bytes[i + 1] === 0x0a) {
+      lineLength = 0;
+      i++;
+      continue;
+    }
+    if (c >= 0x80) high = true;
+    else if (c === 0) nul = true;
+    if (++lineLength > 998) longLines = true;
+  }
+  if (longLines || nul) return 'binary';
+  return high ? '8bit' : '7bit';
+}
+
+/** Lone CR or LF line breaks become CRLF (RFC 5322 §2.3, the canonical form of a message). */
+function canonicalLineBreaks(bytes: Uint8Array): Uint8Array {
+  let bare = false;
+  for (let i = 0; i < bytes.length && !bare; i++) {
+    const c = bytes[i]!;
+    if (c === 0x0a && (i === 0 || bytes[i - 1] !== 0x0d)) bare = true;
+    else if (c === 0x0d && bytes[i + 1] !== 0x0a) bare = true;
+  }
+  return bare ? Buffer.from(Buffer.from(bytes).toString('latin1').replace(/\r\n|\r|\n/g, '\r\n'), 'latin1') : bytes;
+}
+
 function headerLine(name: string, value: string): string {
   // eslint-disable-next-line no-control-regex
   return foldHeader(name, /^[\x20-\x7e]*$/.test(value) ? value : encodeUnstructured(value));
@@ -139,7 +185,15 @@ function writePart(part: BuildPart, out: Uint8Array[], _top: boolean): void {
     bytes = part.content ?? new Uint8Array(0);
   }
   if (part.filename !== undefined && part.disposition === undefined) params['name'] = part.filename;
-  const cte = part.transferEncoding ?? chooseTransferEncoding(bytes, text);
+  let cte = part.transferEncoding ?? chooseTransferEncoding(bytes, text);
+  if (part.contentType.toLowerCase() === 'message/rfc822') {
+    // never base64 or quoted-printable (RFC 2046 §5.2.1); 8-bit inner parts are re-encoded
+    // by downgradeTo7bit when a peer needs 7-bit
+    bytes = canonicalLineBreaks(bytes);
+    const needed = chooseMessageEncoding(bytes);
+    const forced = part.transferEncoding;
+    cte = forced === '8bit' && needed === '7bit' ? '8bit' : forced === 'binary' ? 'binary' : needed;
+  }
   lines.push(foldHeader('Content-Type', part.contentType + Object.entries(params).map(([k, v]) => formatParam(k, v)).join('')));
   lines.push(`Content-Transfer-Encoding: ${cte}`);
   if (part.disposition) {
@@ -159,10 +213,20 @@ function mailbox(input: MailboxInput | string): MailboxInput {
   return typeof input === 'string' ? { address: input } : input;
 }
 
-function addressHeader(list: (MailboxInput | string)[]): string {
+function formatMailbox(input: MailboxInput | string): string {
+  const m = mailbox(input);
+  return formatAddress({ address: m.address, name: m.name === undefined ? '' : needsEncoding(m.name) ? encodeUnstructured(m.name) : m.name });
+}
+
+/** A group's display name is a phrase: an atom sequence, else encoded words or a quoted string. */
+function groupName(name: string): string {
+  if (needsEncoding(name)) return encodeUnstructured(name);
+  return /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$/.test(name) ? name : `"${name.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+function addressHeader(list: AddressInput[]): string {
   return list
-    .map(mailbox)
-    .map((m) => formatAddress({ address: m.address, name: m.name === undefined ? '' : /^[\x20-\x7e]*$/.test(m.name) ? m.name : encodeUnstructured(m.name) }))
+    .map((item) => (typeof item === 'object' && 'group' in item ? `${groupName(item.group)}:${item.members.length ? ' ' + item.members.map(formatMailbox).join(', ') : ''};` : formatMailbox(item)))
     .join(', ');
 }
 
@@ -210,7 +274,7 @@ export function buildMessage(input: MessageInput): Uint8Array {
   ];
   const body = input.body ?? messageBody(input);
   const head = top
-    .map(([name, value]) => (name === 'Subject' || /^[\x20-\x7e]*$/.test(value) ? headerLine(name, value) : foldHeader(name, value)))
+    .map(([name, value]) => (name === 'Subject' ? foldUnstructured(name, value) : /^[\x20-\x7e]*$/.test(value) ? headerLine(name, value) : foldHeader(name, value)))
     .join('\r\n');
   return Buffer.concat([utf8Encode(head + '\r\n'), buildPart(body)]);
 }

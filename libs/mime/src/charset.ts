@@ -1,7 +1,9 @@
-// Charset labels and text decoding. Node's TextDecoder (full ICU) does the work;
-// this file owns the label aliases mail uses that the WHATWG list lacks, and UTF-7.
+// Charset labels and text decoding. Node's TextDecoder (full ICU) does most of the work;
+// this file owns the label aliases mail uses that the WHATWG list lacks, windows-1252 (and the
+// labels the WHATWG Encoding standard maps to it) and UTF-7.
 
 import { TextDecoder } from 'node:util';
+import { latin1Decode } from './bytes.js';
 
 const ALIASES: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, {
   'utf8': 'utf-8',
@@ -29,6 +31,34 @@ const ALIASES: Record<string, string> = Object.assign(Object.create(null) as Rec
   'unicode-1-1-utf-7': 'utf-7',
   'x-unicode20utf8': 'utf-8',
 });
+
+/**
+ * Labels the WHATWG Encoding standard (§4.2) maps to windows-1252, as normalizeCharset leaves
+ * them. Mail software writes iso-8859-1 and us-ascii but means windows-1252 (smart quotes, €).
+ */
+const WINDOWS_1252 = new Set([
+  'windows-1252', 'x-cp1252', 'cp1252', 'us-ascii', 'ascii', 'ansi_x3.4-1968', 'iso-8859-1', 'iso-ir-100',
+  'iso88591', 'iso_8859-1', 'iso_8859-1:1987', 'l1', 'latin1', 'csisolatin1', 'cp819', 'ibm819',
+]);
+
+// windows-1252 bytes 0x80-0x9F (WHATWG index-windows-1252); the other bytes equal their code point.
+// Written out here because Node 20's TextDecoder decodes windows-1252 as Latin-1 (C1 controls).
+const CP1252_80_9F =
+  '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+  '\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+
+/** windows-1252 without the runtime's table: Latin-1 plus the 32 code points above. */
+export function decodeWindows1252(bytes: Uint8Array): string {
+  const text = latin1Decode(bytes);
+  let c1 = false;
+  for (let i = 0; i < bytes.length; i++) {
+    if ((bytes[i]! & 0xe0) === 0x80) {
+      c1 = true;
+      break;
+    }
+  }
+  return c1 ? text.replace(/[\x80-\x9f]/g, (c) => CP1252_80_9F[c.charCodeAt(0) - 0x80]!) : text;
+}
 
 const decoderCache = new Map<string, TextDecoder | null>();
 
@@ -63,7 +93,7 @@ function decoderFor(charset: string): TextDecoder | null {
 /** True when text in this charset can be decoded (TextDecoder knows it, or it is UTF-7). */
 export function isKnownCharset(label: string): boolean {
   const name = normalizeCharset(label);
-  return name === 'utf-7' || decoderFor(name) !== null;
+  return name === 'utf-7' || WINDOWS_1252.has(name) || decoderFor(name) !== null;
 }
 
 /**
@@ -73,6 +103,7 @@ export function isKnownCharset(label: string): boolean {
 export function decodeCharset(bytes: Uint8Array, label: string | undefined): { text: string; known: boolean } {
   const name = label ? normalizeCharset(label) : 'us-ascii';
   if (name === 'utf-7') return { text: decodeUtf7(bytes), known: true };
+  if (WINDOWS_1252.has(name)) return { text: decodeWindows1252(bytes), known: true };
   const decoder = decoderFor(name);
   if (decoder) return { text: decoder.decode(bytes), known: true };
   return { text: decoderFor('utf-8')!.decode(bytes), known: false };

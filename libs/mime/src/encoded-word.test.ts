@@ -47,3 +47,36 @@ test('encoding produces words of at most 75 characters that decode back', () => 
   assert.equal(decodeEncodedWords(encoded), text);
   assert.equal(encodeEncodedWords('plain ascii'), 'plain ascii');
 });
+
+test('adjacent ISO-2022-JP words are each decoded on their own (RFC 2047 5)', () => {
+  // three self-contained words, each ESC $ B ... ESC ( B: "日本語" "の" "件名"
+  const words = ['\x1b$BF|K\\8l\x1b(B', '\x1b$B$N\x1b(B', '\x1b$B7oL>\x1b(B'].map((w) => `=?iso-2022-jp?B?${Buffer.from(w, 'latin1').toString('base64')}?=`);
+  assert.equal(decodeEncodedWords(words.join('\r\n ')), '日本語の件名');
+  assert.equal(decodeEncodedWords(`Re: ${words.join(' ')} x`), 'Re: 日本語の件名 x');
+});
+
+test('decoding a run of same-charset words is linear in its length', () => {
+  // A run of n adjacent words of 45 bytes each: 8 times the words must take about 8 times the
+  // work (linear), not 64 times (each word copying the run so far, as before).
+  const word = `=?utf-8?B?${Buffer.from('é'.repeat(22) + 'x').toString('base64')}?=`;
+  const run = (n: number): string => Array.from({ length: n }, () => word).join(' ');
+  // CPU time of this process (not wall-clock), best of a few rounds: other load on the
+  // machine does not count
+  const time = (s: string, rounds: number): number => {
+    let best = Infinity;
+    for (let r = 0; r < rounds; r++) {
+      const t0 = process.cpuUsage();
+      decodeEncodedWords(s);
+      const t = process.cpuUsage(t0);
+      best = Math.min(best, t.user + t.system);
+    }
+    return best;
+  };
+  const small = run(5_000);
+  const large = run(40_000);
+  assert.equal(decodeEncodedWords(small), ('é'.repeat(22) + 'x').repeat(5_000));
+  time(small, 2); // warm-up
+  const ratio = time(large, 3) / time(small, 5);
+  // linear is ~8x, quadratic ~64x; the bound is generous for a shared, noisy machine
+  assert.ok(ratio < 24, `40k words took ${ratio.toFixed(1)}x the time of 5k`);
+});

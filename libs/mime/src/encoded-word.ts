@@ -1,16 +1,18 @@
-// RFC 2047 encoded words: decoding (B and Q, adjacent words joined, lenient about
+// RFC 2047 encoded words: decoding (B and Q, adjacent words of stateless charsets joined, lenient about
 // words glued to text) and encoding of non-ASCII header text for the builder.
 
-import { utf8Encode } from './bytes.js';
-import { decodeText } from './charset.js';
+import { concatBytes, utf8Encode } from './bytes.js';
+import { decodeText, normalizeCharset } from './charset.js';
 import { decodeBase64 } from './transfer-encoding.js';
 
 // Charset may carry an RFC 2231 language suffix (utf-8*en); Q text never contains '?'.
 const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=/g;
 
-interface WordSegment {
+/** A run of adjacent encoded words in one charset whose bytes are decoded together. */
+interface WordRun {
   charset: string;
-  bytes: Uint8Array;
+  chunks: Uint8Array[];
+  length: number;
 }
 
 function decodeQ(text: string): Uint8Array {
@@ -33,39 +35,47 @@ function charsetOf(label: string): string {
 }
 
 /**
+ * Stateful encodings (ISO-2022-*, HZ, UTF-7) start and end every encoded word in their initial
+ * state, so each word is complete and is decoded on its own: joining them puts an escape
+ * sequence right after another, which decoders rightly report as an error (U+FFFD).
+ */
+function isStateful(charset: string): boolean {
+  const name = normalizeCharset(charset);
+  return name.startsWith('iso-2022-') || name === 'hz-gb-2312' || name === 'utf-7';
+}
+
+/**
  * Decodes every encoded word in a header value. Whitespace between two adjacent encoded
- * words is dropped (RFC 2047 §6.2), and the bytes of adjacent words in the same charset are
- * joined before decoding so a multi-byte character split across words survives.
+ * words is dropped (RFC 2047 §6.2). Each encoded word is decoded on its own (RFC 2047 §5),
+ * except that the bytes of adjacent words in the same stateless charset are joined before
+ * decoding, so a multi-byte UTF-8 or Shift_JIS character split across words survives.
+ * Linear in the length of the value: a run's bytes are collected and copied once.
  */
 export function decodeEncodedWords(value: string): string {
   if (value.indexOf('=?') < 0) return value;
   let out = '';
   let last = 0;
-  let pending: WordSegment | null = null;
+  let run: WordRun | null = null;
   const flush = (): void => {
-    if (pending) out += decodeText(pending.bytes, pending.charset);
-    pending = null;
+    if (run) out += decodeText(concatBytes(run.chunks, run.length), run.charset);
+    run = null;
   };
   ENCODED_WORD.lastIndex = 0;
   for (let m = ENCODED_WORD.exec(value); m; m = ENCODED_WORD.exec(value)) {
-    const between = value.slice(last, m.index);
     const charset = charsetOf(m[1]!);
     const bytes = m[2] === 'b' || m[2] === 'B' ? decodeBase64(m[3]!) : decodeQ(m[3]!);
-    if (pending && /^[ \t\r\n]*$/.test(between)) {
-      const prev: WordSegment = pending;
-      if (prev.charset === charset) {
-        const joined = new Uint8Array(prev.bytes.length + bytes.length);
-        joined.set(prev.bytes);
-        joined.set(bytes, prev.bytes.length);
-        pending = { charset, bytes: joined };
-      } else {
-        flush();
-        pending = { charset, bytes };
-      }
+    const adjacent = run !== null && isBlank(value, last, m.index);
+    if (!adjacent) {
+      flush();
+      out += value.slice(last, m.index);
+    }
+    const current = run as WordRun | null;
+    if (current && current.charset === charset && !isStateful(charset)) {
+      current.chunks.push(bytes);
+      current.length += bytes.length;
     } else {
       flush();
-      out += between;
-      pending = { charset, bytes };
+      run = { charset, chunks: [bytes], length: bytes.length };
     }
     last = m.index + m[0].length;
   }
@@ -73,9 +83,19 @@ export function decodeEncodedWords(value: string): string {
   return out + value.slice(last);
 }
 
+/** True when value[from, to) is only white space (RFC 2047 §6.2 linear-white-space). */
+function isBlank(value: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = value.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a) return false;
+  }
+  return true;
+}
+
 const SAFE_Q = /^[A-Za-z0-9!*+\-/ ]$/;
 
-function needsEncoding(text: string): boolean {
+/** Not printable ASCII, or contains `=?` (text that could be read as an encoded word, RFC 2047 §5). */
+export function needsEncoding(text: string): boolean {
   // eslint-disable-next-line no-control-regex
   return /[^\x20-\x7e]|=\?/.test(text);
 }
@@ -83,10 +103,10 @@ function needsEncoding(text: string): boolean {
 /**
  * Encodes text as UTF-8 encoded words of at most 75 characters each (RFC 2047 §2), never
  * splitting a character. Uses Q when most of the text is ASCII, B otherwise. ASCII text
- * without `=?` is returned unchanged.
+ * without `=?` is returned unchanged unless `force` is set.
  */
-export function encodeEncodedWords(text: string): string {
-  if (!needsEncoding(text)) return text;
+export function encodeEncodedWords(text: string, force = false): string {
+  if (!force && !needsEncoding(text)) return text;
   const chars = Array.from(text);
   const nonAscii = chars.filter((c) => c.charCodeAt(0) >= 0x80).length;
   const useQ = nonAscii * 3 < chars.length;

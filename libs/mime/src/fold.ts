@@ -30,21 +30,39 @@ export function foldHeader(name: string, value: string): string {
   return lines.join('\r\n');
 }
 
-/** Unstructured text (Subject, display names): encoded words when not plain ASCII. */
+/**
+ * Unstructured text (Subject, display names): encoded words when not printable ASCII or when it
+ * contains `=?`, which a reader would otherwise decode as an encoded word (RFC 2047 §5).
+ */
 export function encodeUnstructured(text: string): string {
   return encodeEncodedWords(text.replace(/[\r\n]+/g, ' '));
+}
+
+/**
+ * A whole unstructured field (RFC 5322 §3.6.5 Subject, Comments): as encodeUnstructured, and a
+ * word too long to fit a 998-character line is not cut (a fold would insert a space into it)
+ * but the text is written as encoded words, which split anywhere and decode back unchanged.
+ */
+export function foldUnstructured(name: string, text: string): string {
+  const clean = text.replace(/[\r\n]+/g, ' ');
+  let longest = 0;
+  for (const word of clean.split(/[ \t]+/)) longest = Math.max(longest, word.length);
+  const tooLong = name.length + 2 + longest > HARD_LIMIT;
+  return foldHeader(name, encodeEncodedWords(clean, tooLong));
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
- * One `; name=value` parameter: a token as is, ASCII as a quoted string, anything else as
+ * One `; name=value` parameter: a token as is, ASCII as a quoted string (unless it contains `=?`),
+ * anything else as
  * RFC 2231 `name*=utf-8''…` (split into `name*0*`, `name*1*` sections when long).
  */
 export function formatParam(name: string, value: string): string {
   if (TOKEN.test(value)) return `; ${name}=${value}`;
   // eslint-disable-next-line no-control-regex
-  if (/^[\x20-\x7e]*$/.test(value) && value.length < 60) return `; ${name}="${value.replace(/(["\\])/g, '\\$1')}"`;
+  // a quoted value with '=?' would be RFC 2047 decoded by lenient readers: RFC 2231 keeps it literal
+  if (/^[\x20-\x7e]*$/.test(value) && value.length < 60 && !value.includes('=?')) return `; ${name}="${value.replace(/(["\\])/g, '\\$1')}"`;
   const encoded = encodeURIComponent(value).replace(/['()*!]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
   if (encoded.length <= 60) return `; ${name}*=utf-8''${encoded}`;
   const sections: string[] = [];

@@ -2,8 +2,9 @@
 // raw and unfolded values, and case-insensitive lookup. Names are plain strings kept
 // in arrays, so `__proto__` or `constructor` are ordinary header names.
 
-import { CR, LF, headerBytesToString, toBytes } from './bytes.js';
+import { CR, LF, asBuffer, headerBytesToString, toBytes } from './bytes.js';
 import { decodeEncodedWords } from './encoded-word.js';
+import { LoneCrLineEndings } from './line-endings.js';
 
 export interface HeaderField {
   /** The field name as written (case preserved). */
@@ -57,6 +58,13 @@ export class HeaderBlockReader {
     return 'field';
   }
 
+  /** Name of the field being read ('' between fields). */
+  currentFieldName(): string {
+    const first = this.lines[0];
+    if (first === undefined) return '';
+    return first.slice(0, first.indexOf(':')).trimEnd();
+  }
+
   /** Ends the last field (call at end of input). */
   finish(): HeaderField[] {
     this.finishField();
@@ -104,7 +112,11 @@ export interface ParsedHeaderBlock {
 
 /** Reads the header section at the start of `input` up to the blank line that ends it. */
 export function parseHeaderBlock(input: Uint8Array | string): ParsedHeaderBlock {
-  const bytes = toBytes(input);
+  // lone CR line breaks become LF; the length (and so bodyOffset) is unchanged
+  const lineEndings = new LoneCrLineEndings();
+  const head = lineEndings.write(asBuffer(toBytes(input)));
+  const tail = lineEndings.end();
+  const bytes = tail.length ? Buffer.concat([head, tail]) : head;
   const reader = new HeaderBlockReader();
   let pos = 0;
   const n = bytes.length;

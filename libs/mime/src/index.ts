@@ -20,7 +20,7 @@ export {
 export type { PartInfo, PartKind, Defect } from './part.js';
 export { MimeStreamParser, type StreamHandlers, type ParserLimits } from './stream-parser.js';
 export { parseMessage, walkParts, isBodyText, type MimePart, type ParsedMessage, type ParseOptions } from './tree.js';
-export { buildMessage, buildPart, messageBody, makeBoundary, chooseTransferEncoding, type BuildPart, type MessageInput, type MailboxInput, type AttachmentInput } from './builder.js';
+export { buildMessage, buildPart, messageBody, makeBoundary, chooseTransferEncoding, type BuildPart, type MessageInput, type MailboxInput, type GroupInput, type AddressInput, type AttachmentInput } from './builder.js';
 export { foldHeader, formatParam, encodeUnstructured } from './fold.js';
 export { buildDsn, type DsnInput, type DsnRecipient, type DsnAction } from './dsn.js';
 export { downgradeTo7bit, downgradeTo7bitDetailed, type DowngradeResult } from './downgrade.js';

@@ -103,7 +103,8 @@ function percentDecode(value: string): number[] {
 }
 
 /**
- * Joins RFC 2231 sections (`name*0*=utf-8''a%20b; name*1=c`) and decodes charsets. The first
+ * Joins RFC 2231 sections (`name*0*=utf-8''a%20b; name*1=c`) and decodes charsets. Plain values
+ * (quoted or not) are leniently RFC 2047 decoded, as mail clients do; RFC 2231 values are not. The first
  * occurrence of a plain parameter wins; an RFC 2231 form wins over a plain one of the same name.
  */
 export function parseParams(text: string, start = 0): Params {
@@ -144,7 +145,11 @@ export function parseParams(text: string, start = 0): Params {
       }
     }
     seen = new Set();
-    params[name] = decodeEncodedWords(decodeText(Uint8Array.from(bytes), charset || 'utf-8'));
+    const text = decodeText(Uint8Array.from(bytes), charset || 'utf-8');
+    // An RFC 2231 extended value (name*= or name*0*=) is already encoded its own way and is never
+    // RFC 2047 decoded: '=?' in it is literal text. Plain continuations (name*0="…") are quoted
+    // strings split in pieces and get the same lenient decoding as a plain value.
+    params[name] = list.some((p) => p.extended) ? text : decodeEncodedWords(text);
   }
   return params;
 }
@@ -170,21 +175,57 @@ function stripComments(text: string): string {
   return out;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z{}]+$/;
+/** RFC 2045 §5.1 token character: US-ASCII printable except SPACE and tspecials. */
+function isTokenChar(c: number): boolean {
+  return c > 0x20 && c < 0x7f && '()<>@,;:\\"/[]?='.indexOf(String.fromCharCode(c)) < 0;
+}
+
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
+}
+
+function skipBlanks(text: string, i: number): number {
+  while (i < text.length && isBlank(text.charCodeAt(i))) i++;
+  return i;
+}
+
+function skipToken(text: string, i: number): number {
+  while (i < text.length && isTokenChar(text.charCodeAt(i))) i++;
+  return i;
+}
 
 /**
- * Parses a Content-Type value. A missing or invalid type (no single `/`, or not tokens)
- * becomes `fallback` (text/plain, or message/rfc822 inside multipart/digest) with
- * `defaulted: true`; its parameters are still read (RFC 2045 §5.2).
+ * Parses a Content-Type value. RFC 2045 §5.1 follows RFC 822 lexical rules, so white space
+ * and comments may stand around the `/` (and around `=` in parameters): `TEXT / HTML` is
+ * text/html. A missing or invalid type (no `/`, or not tokens) becomes `fallback` (text/plain,
+ * or message/rfc822 inside multipart/digest) with `defaulted: true`; its parameters are still
+ * read (RFC 2045 §5.2). A missing `;` before the first parameter is tolerated.
  */
 export function parseContentType(value: string | undefined, fallback = 'text/plain'): ContentType {
   const text = value === undefined ? '' : stripComments(value);
-  let end = 0;
-  while (end < text.length && text[end] !== ';' && text[end] !== ' ' && text[end] !== '\t' && text[end] !== '\r' && text[end] !== '\n') end++;
-  const token = text.slice(0, end).trim().toLowerCase();
-  const slash = token.indexOf('/');
-  const valid = slash > 0 && slash === token.lastIndexOf('/') && slash < token.length - 1 && TOKEN.test(token.slice(0, slash)) && TOKEN.test(token.slice(slash + 1));
-  const params = parseParams(text, end);
+  const typeStart = skipBlanks(text, 0);
+  const typeEnd = skipToken(text, typeStart);
+  const slash = skipBlanks(text, typeEnd);
+  let valid = false;
+  let token = '';
+  let paramStart = 0;
+  if (typeEnd > typeStart && text[slash] === '/') {
+    const subStart = skipBlanks(text, slash + 1);
+    const subEnd = skipToken(text, subStart);
+    const after = subEnd < text.length ? text.charCodeAt(subEnd) : -1;
+    if (subEnd > subStart && (after === -1 || after === 0x3b || isBlank(after))) {
+      valid = true;
+      token = (text.slice(typeStart, typeEnd) + '/' + text.slice(subStart, subEnd)).toLowerCase();
+      paramStart = subEnd;
+    }
+  }
+  if (!valid) {
+    // parameters of an invalid type start after its first word
+    let end = typeStart;
+    while (end < text.length && text[end] !== ';' && !isBlank(text.charCodeAt(end))) end++;
+    paramStart = end;
+  }
+  const params = parseParams(text, paramStart);
   const mimeType = valid ? token : fallback;
   const cut = mimeType.indexOf('/');
   return { mimeType, type: mimeType.slice(0, cut), subtype: mimeType.slice(cut + 1), params, defaulted: !valid };

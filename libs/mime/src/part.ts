@@ -1,7 +1,6 @@
 // What the parser knows about one MIME entity once its header section is read:
 // IMAP section path, content type, disposition, transfer encoding and filename.
 
-import { decodeEncodedWords } from './encoded-word.js';
 import { getHeader, type HeaderField } from './headers.js';
 import { parseContentDisposition, parseContentType, type ContentDisposition, type ContentType } from './params.js';
 import { normalizeTransferEncoding } from './transfer-encoding.js';
@@ -14,6 +13,8 @@ export interface Defect {
   path: string;
   /** Defect name, e.g. `CloseBoundaryNotFound`, `InvalidBase64Characters`, `PartLimitExceeded`. */
   name: string;
+  /** What a limit cut (e.g. how many header fields were dropped), when there is more to say. */
+  detail?: string;
 }
 
 export interface PartInfo {
@@ -26,7 +27,7 @@ export interface PartInfo {
   disposition: ContentDisposition;
   /** Content-Transfer-Encoding, trimmed and lowercased; '' when absent. */
   transferEncoding: string;
-  /** Disposition `filename`, else Content-Type `name`; RFC 2231 and RFC 2047 decoded. */
+  /** Disposition `filename`, else Content-Type `name`; RFC 2231 decoded, or RFC 2047 decoded when a plain value. */
   filename: string | undefined;
   /** Content-ID without angle brackets. */
   contentId: string | undefined;
@@ -38,7 +39,7 @@ export interface PartInfo {
 export function describePart(headers: HeaderField[], path: string, depth: number, defaultType: string, isMessageRoot: boolean): PartInfo {
   const contentType = parseContentType(getHeader(headers, 'content-type'), defaultType);
   const disposition = parseContentDisposition(getHeader(headers, 'content-disposition'));
-  const rawName = disposition.params['filename'] ?? contentType.params['name'];
+  const name = disposition.params['filename'] ?? contentType.params['name'];
   const cid = getHeader(headers, 'content-id');
   return {
     path,
@@ -48,7 +49,8 @@ export function describePart(headers: HeaderField[], path: string, depth: number
     contentType,
     disposition,
     transferEncoding: normalizeTransferEncoding(getHeader(headers, 'content-transfer-encoding')),
-    filename: rawName === undefined ? undefined : decodeEncodedWords(rawName),
+    // parseParams already decoded it (RFC 2231, or lenient RFC 2047 for plain values)
+    filename: name,
     contentId: cid === undefined ? undefined : cid.replace(/^\s*<|>\s*$/g, ''),
     isMessageRoot,
   };

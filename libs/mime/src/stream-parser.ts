@@ -4,15 +4,25 @@
 
 import { CR, LF, asBuffer } from './bytes.js';
 import { HeaderBlockReader } from './headers.js';
+import { LoneCrLineEndings } from './line-endings.js';
 import { describePart, type Defect, type PartInfo } from './part.js';
 import { createTransferDecoder, type TransferDecoder } from './transfer-encoding.js';
 
 export interface ParserLimits {
   /** Most entities (parts) read; later ones are skipped. Default 50,000. */
   maxParts?: number;
-  /** Deepest nesting of multipart/message entities; deeper ones become leaves. Default 100. */
+  /**
+   * Deepest nesting of multipart/message entities: an entity at this depth (the root is depth 0)
+   * is not opened but kept as one leaf with its raw body, and `DepthLimitExceeded` is recorded.
+   * Default 100.
+   */
   maxDepth?: number;
-  /** Most bytes kept per header section; the rest is skipped. Default 1 MiB. */
+  /**
+   * Most bytes of ordinary fields kept per header section; later fields are skipped, except the
+   * structural ones (Content-Type, Content-Transfer-Encoding, Content-Disposition, MIME-Version),
+   * which are kept wherever they stand (up to the same number of bytes again). What was skipped
+   * is reported as `HeaderTooLarge` with a detail. Default 1 MiB.
+   */
   maxHeaderBytes?: number;
   /** Most preamble bytes kept per multipart (also the whole body when no delimiter appears). Default 16 MiB. */
   maxPreambleBytes?: number;
@@ -71,12 +81,18 @@ export class MimeStreamParser {
   private header: HeaderBlockReader = new HeaderBlockReader();
   private headerBytes = 0;
   private headerOverflow = false;
+  /** After the cap: whether the current field is structural and kept. */
+  private keepingField = false;
+  private structuralBytes = 0;
+  private droppedFields = 0;
+  private droppedBytes = 0;
   private skippingLongLine = false;
   private atLineStart = true;
   private pendingParent: Entity | null = null;
   private partCount = 0;
   private partsCapped = false;
   private first = true;
+  private readonly lineEndings = new LoneCrLineEndings();
 
   private readonly parentPath: string | null;
   private readonly baseDepth: number;
@@ -95,7 +111,11 @@ export class MimeStreamParser {
 
   write(chunk: Uint8Array): void {
     if (this.ended || chunk.byteLength === 0) return;
-    const incoming = asBuffer(chunk);
+    this.push(this.lineEndings.write(asBuffer(chunk)));
+  }
+
+  private push(incoming: Buffer): void {
+    if (incoming.length === 0) return;
     if (this.pos >= this.buf.length) this.buf = incoming;
     else this.buf = Buffer.concat([this.buf.subarray(this.pos), incoming]);
     this.pos = 0;
@@ -108,6 +128,7 @@ export class MimeStreamParser {
 
   end(): void {
     if (this.ended) return;
+    this.push(this.lineEndings.end());
     this.run(true);
     this.ended = true;
     if (this.inHeaders) this.finishHeaders();
@@ -116,8 +137,8 @@ export class MimeStreamParser {
     this.pos = 0;
   }
 
-  private defect(path: string, name: string): void {
-    this.handlers.onDefect?.({ path, name });
+  private defect(path: string, name: string, detail?: string): void {
+    this.handlers.onDefect?.(detail === undefined ? { path, name } : { path, name, detail });
   }
 
   private run(final: boolean): void {
@@ -140,8 +161,13 @@ export class MimeStreamParser {
       if (!final) {
         if (end - start > this.limits.maxHeaderBytes) {
           // a single line larger than the cap: drop what we have and skip to its end
-          if (!this.skippingLongLine) this.noteHeaderOverflow();
+          if (!this.skippingLongLine) {
+            this.headerOverflow = true;
+            this.droppedFields++;
+            this.keepingField = false;
+          }
           this.skippingLongLine = true;
+          this.droppedBytes += end - start;
           this.pos = end;
         }
         return false;
@@ -151,6 +177,7 @@ export class MimeStreamParser {
     const next = nl < end ? nl + 1 : end;
     if (this.skippingLongLine) {
       this.skippingLongLine = false;
+      this.droppedBytes += next - start;
       this.pos = next;
       return true;
     }
@@ -175,11 +202,8 @@ export class MimeStreamParser {
       }
     }
     this.headerBytes += next - start;
-    if (this.headerBytes > this.limits.maxHeaderBytes) {
-      this.noteHeaderOverflow();
-      const blank = lineEnd === start;
+    if (this.headerBytes > this.limits.maxHeaderBytes && lineEnd > start && !this.keepOverCap(buf, start, lineEnd, next - start)) {
       this.pos = next;
-      if (blank) this.finishHeaders();
       return true;
     }
     const result = this.header.addLine(buf.subarray(start, lineEnd));
@@ -196,15 +220,34 @@ export class MimeStreamParser {
     return true;
   }
 
-  private noteHeaderOverflow(): void {
-    if (!this.headerOverflow) this.defect(this.pendingPath(), 'HeaderTooLarge');
-    this.headerOverflow = true;
-  }
-
-  private pendingPath(): string {
-    const parent = this.pendingParent;
-    if (!parent) return '';
-    return parent.info.kind === 'message' ? parent.info.path : childPrefix(parent) + (parent.childCount + 1);
+  /**
+   * A header line past the cap: kept when it belongs to a structural field (so the entity's
+   * type and encoding survive a huge header section), counted as dropped otherwise.
+   */
+  private keepOverCap(buf: Buffer, start: number, lineEnd: number, length: number): boolean {
+    const c0 = buf[start]!;
+    if (!this.headerOverflow) {
+      // the line that crosses the cap may continue a structural field begun before it
+      this.headerOverflow = true;
+      this.keepingField = isStructuralField(this.header.currentFieldName());
+    }
+    if (c0 !== 0x20 && c0 !== 0x09) {
+      const colon = buf.indexOf(0x3a, start);
+      const name = colon > start && colon < lineEnd ? buf.toString('latin1', start, colon) : '';
+      this.keepingField = isStructuralField(name);
+      if (!this.keepingField) this.droppedFields++;
+    }
+    if (this.keepingField && this.structuralBytes + length <= this.limits.maxHeaderBytes) {
+      this.structuralBytes += length;
+      return true;
+    }
+    if (this.keepingField) {
+      // even structural fields are bounded: the field is dropped from here on
+      this.keepingField = false;
+      this.droppedFields++;
+    }
+    this.droppedBytes += length;
+    return false;
   }
 
   /** Turns the collected header section into an entity and starts its body. */
@@ -212,9 +255,16 @@ export class MimeStreamParser {
     const parent = this.pendingParent;
     const headers = this.header.finish();
     const headerDefects = this.header.defects;
+    const overflow = this.headerOverflow
+      ? `header section over ${this.limits.maxHeaderBytes} bytes: ${this.droppedFields} field(s) (${this.droppedBytes} bytes) dropped; Content-Type, Content-Transfer-Encoding, Content-Disposition and MIME-Version kept`
+      : null;
     this.header = new HeaderBlockReader();
     this.headerBytes = 0;
     this.headerOverflow = false;
+    this.keepingField = false;
+    this.structuralBytes = 0;
+    this.droppedFields = 0;
+    this.droppedBytes = 0;
     this.inHeaders = false;
     this.atLineStart = true;
 
@@ -239,7 +289,7 @@ export class MimeStreamParser {
     if (parent) parent.childCount++;
     this.partCount++;
     if (this.partCount > this.limits.maxParts) {
-      if (!this.partsCapped) this.defect(parent ? parent.info.path : '', 'PartLimitExceeded');
+      if (!this.partsCapped) this.defect(parent ? parent.info.path : '', 'PartLimitExceeded', `more than maxParts (${this.limits.maxParts}) entities: later ones are skipped`);
       this.partsCapped = true;
       entity.skipped = true;
     }
@@ -260,8 +310,13 @@ export class MimeStreamParser {
     }
     info.path = parent ? pathFor(parent, info.kind) : this.rootPath(info.kind);
     for (const d of headerDefects) this.defect(info.path, d);
-    if (ct.type === 'multipart' && info.kind === 'leaf') this.defect(info.path, tooDeep ? 'DepthLimitExceeded' : 'NoBoundaryInMultipart');
-    if (info.kind === 'leaf' && tooDeep && (mt === 'message/rfc822' || mt === 'message/global')) this.defect(info.path, 'DepthLimitExceeded');
+    if (overflow) this.defect(info.path, 'HeaderTooLarge', overflow);
+    const depthDetail = `nested deeper than maxDepth (${this.limits.maxDepth}): kept as one leaf with its raw body`;
+    if (ct.type === 'multipart' && info.kind === 'leaf') {
+      if (tooDeep) this.defect(info.path, 'DepthLimitExceeded', depthDetail);
+      else this.defect(info.path, 'NoBoundaryInMultipart');
+    }
+    if (info.kind === 'leaf' && tooDeep && (mt === 'message/rfc822' || mt === 'message/global')) this.defect(info.path, 'DepthLimitExceeded', depthDetail);
 
     this.stack.push(entity);
     if (info.kind === 'multipart') {
@@ -533,6 +588,12 @@ export class MimeStreamParser {
     if (!entity.skipped) this.handlers.onPartEnd?.(info);
     if (entity.parent && this.pendingParent === entity) this.pendingParent = entity.parent;
   }
+}
+
+const STRUCTURAL_FIELDS = new Set(['content-type', 'content-transfer-encoding', 'content-disposition', 'mime-version']);
+
+function isStructuralField(name: string): boolean {
+  return STRUCTURAL_FIELDS.has(name.trimEnd().toLowerCase());
 }
 
 function isIdentityEncoding(cte: string): boolean {

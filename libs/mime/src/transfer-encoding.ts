@@ -20,6 +20,8 @@ for (let i = 0; i < 64; i++) B64_VALUE[B64_ALPHABET.charCodeAt(i)] = i;
 B64_VALUE[0x3d] = 64;
 for (const ws of [0x20, 0x09, 0x0d, 0x0a]) B64_VALUE[ws] = 65;
 const EMPTY = new Uint8Array(0);
+/** Encoded bytes turned into one string at a time by the base64 fast path. */
+const BASE64_SLICE = 256 * 1024;
 
 /** RFC 2045 §6.8: characters outside the alphabet are ignored; missing padding is tolerated. */
 export class Base64Decoder implements TransferDecoder {
@@ -73,16 +75,24 @@ export class Base64Decoder implements TransferDecoder {
 
   /**
    * Fast path: a chunk of whole quanta with only alphabet characters and line breaks (padding
-   * only at its very end) decodes natively with the same result as the loop below.
+   * only at its very end) decodes natively with the same result as the loop below. A large
+   * chunk is decoded slice by slice (each a whole number of quanta) straight into the output,
+   * so no string of the whole chunk is ever made (a 20 MB body would need a 20 MB string).
    */
   private writeWellFormed(chunk: Uint8Array): Uint8Array | null {
     let count = 0;
     let padAt = -1;
+    const cuts: number[] = [];
+    let lastCut = 0;
     for (let i = 0; i < chunk.length; i++) {
       const v = B64_VALUE[chunk[i]!]!;
       if (v < 64) {
         if (padAt >= 0) return null;
         count++;
+        if ((count & 3) === 0 && i + 1 - lastCut >= BASE64_SLICE) {
+          lastCut = i + 1;
+          cuts.push(lastCut);
+        }
       } else if (v === 64) {
         if (padAt < 0) padAt = count;
         count++;
@@ -93,7 +103,16 @@ export class Base64Decoder implements TransferDecoder {
       if (count - padAt > 2 || padAt % 4 < 2) return null;
       this.done = true;
     }
-    return Buffer.from(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1'), 'base64');
+    const input = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (!cuts.length) return Buffer.from(input.toString('latin1'), 'base64');
+    const out = Buffer.allocUnsafe((count / 4) * 3);
+    let written = 0;
+    let from = 0;
+    for (const to of [...cuts, input.length]) {
+      if (to > from) written += out.write(input.toString('latin1', from, to), written, 'base64');
+      from = to;
+    }
+    return out.subarray(0, written);
   }
 
   end(): Uint8Array {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { MimeStreamParser, parseMessage, walkParts, type PartInfo } from './index.js';
+import { MimeStreamParser, parseHeaderBlock, parseMessage, walkParts, type PartInfo } from './index.js';
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../test-data/${name}`, import.meta.url));
 const shape = (raw: string | Uint8Array): string[] => walkParts(parseMessage(raw).root).map((p) => `${p.path} ${p.kind} ${p.contentType.mimeType}`);
@@ -166,4 +166,105 @@ test('a large attachment streams out without the parser holding it', () => {
   parser.end();
   assert.equal(decoded, 500 * 1000 * 57);
   assert.ok(growth < 16 << 20, `memory grew by ${growth}`);
+});
+
+test('a second inline text/plain part is message text, not an attachment (RFC 2046 5.1.3, RFC 2183 2.1)', () => {
+  const m = parseMessage(
+    'Content-Type: multipart/mixed; boundary=b\r\n\r\n' +
+      '--b\r\nContent-Type: text/plain\r\n\r\nfirst\r\n' +
+      '--b\r\nContent-Type: image/png\r\nContent-Disposition: inline; filename=a.png\r\n\r\npng\r\n' +
+      '--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsecond\r\n' +
+      '--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment\r\n\r\nfile\r\n' +
+      '--b\r\nContent-Type: text/plain; name=notes.txt\r\n\r\nnamed\r\n--b--\r\n',
+  );
+  assert.equal(m.text, 'first\nsecond');
+  assert.deepEqual(m.bodyParts.map((p) => p.path), ['1', '3']);
+  assert.deepEqual(m.attachments.map((p) => p.path), ['2', '4', '5']);
+});
+
+test('of a multipart/alternative one alternative is message text; a footer part after it is too', () => {
+  const m = parseMessage(
+    'Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n' +
+      '--a\r\nContent-Type: text/plain\r\n\r\nhello\r\n--a\r\nContent-Type: text/html\r\n\r\n<p>hello</p>\r\n--a--\r\n' +
+      '--o\r\nContent-Type: text/plain\r\n\r\n-- \nfooter\r\n--o--\r\n',
+  );
+  assert.equal(m.text, 'hello\n-- \nfooter');
+  assert.equal(m.html, '<p>hello</p>');
+  assert.deepEqual(m.attachments, []);
+  assert.equal(m.bodyParts.length, 3);
+});
+
+test('lone CR line endings (old Mac mail) are line breaks', () => {
+  const raw = 'From: a@example.com\rSubject: old mac\rContent-Type: multipart/mixed; boundary=b\r\r--b\rContent-Type: text/plain\r\rhello\rworld\r--b\rContent-Type: text/html\r\r<p>x</p>\r--b--\r';
+  const m = parseMessage(raw);
+  assert.equal(m.subject, 'old mac');
+  assert.deepEqual(m.from, [{ name: '', address: 'a@example.com' }]);
+  assert.deepEqual(shape(raw), ['TEXT multipart multipart/mixed', '1 leaf text/plain', '2 leaf text/html']);
+  assert.equal(m.text, 'hello\nworld');
+  assert.equal(m.html, '<p>x</p>');
+  assert.deepEqual(m.defects, []);
+  // the same in one-byte writes (a CR at the end of a chunk waits for the next byte)
+  const paths: string[] = [];
+  const parser = new MimeStreamParser({ onPartStart: (p) => paths.push(`${p.path} ${p.contentType.mimeType}`) });
+  for (let i = 0; i < raw.length; i++) parser.write(Buffer.from(raw[i]!, 'latin1'));
+  parser.end();
+  assert.deepEqual(paths, ['TEXT multipart/mixed', '1 text/plain', '2 text/html']);
+  const block = parseHeaderBlock('Subject: s\rTo: t\r\rbody');
+  assert.deepEqual(block.headers.map((h) => h.value), ['s', 't']);
+  assert.equal(block.bodyOffset, 18);
+  // CRLF and LF input is untouched: a CR inside a line stays a CR
+  assert.equal(text(parseMessage('Subject: x\r\n\r\na\rb\r\n').root.content), 'a\rb\r\n');
+});
+
+test('a header section over the cap keeps its structural fields and says what it dropped', () => {
+  let head = '';
+  for (let i = 0; i < 50_000; i++) head += `X-Field-${String(i).padStart(5, '0')}: some value\r\n`; // 1.35 MB
+  const m = parseMessage(head + 'Content-Type: text/html;\r\n charset=utf-8\r\nContent-Transfer-Encoding: base64\r\nSubject: lost\r\n\r\nPHA+aGk8L3A+\r\n');
+  assert.equal(m.root.contentType.mimeType, 'text/html');
+  assert.equal(m.root.contentType.params['charset'], 'utf-8');
+  assert.equal(m.html, '<p>hi</p>');
+  assert.equal(m.subject, undefined);
+  const defect = m.defects.find((d) => d.name === 'HeaderTooLarge');
+  assert.ok(defect, 'HeaderTooLarge reported');
+  const kept = m.root.headers.length - 2;
+  assert.match(defect.detail!, new RegExp(`: ${50_001 - kept} field\\(s\\) \\(\\d+ bytes\\) dropped`));
+  // a structural field that crosses the cap is kept whole, continuation lines included
+  const small = parseMessage('X-Pad: ' + 'p'.repeat(80) + '\r\nContent-Type: multipart/mixed;\r\n boundary=b\r\nX-Late: x\r\n\r\n--b\r\n\r\none\r\n--b--\r\n', { maxHeaderBytes: 100 });
+  assert.equal(small.root.kind, 'multipart');
+  assert.deepEqual(small.root.headers.map((h) => h.name), ['X-Pad', 'Content-Type']);
+  assert.equal(small.defects.find((d) => d.name === 'HeaderTooLarge')?.detail, 'header section over 100 bytes: 1 field(s) (11 bytes) dropped; Content-Type, Content-Transfer-Encoding, Content-Disposition and MIME-Version kept');
+});
+
+test('nesting deeper than maxDepth (100) is one leaf and a reported defect', () => {
+  let deep = '';
+  for (let i = 0; i < 150; i++) deep += `Content-Type: multipart/mixed; boundary=b${i}\r\n\r\n--b${i}\r\n`;
+  const m = parseMessage(deep + '\r\nend\r\n');
+  const parts = walkParts(m.root);
+  assert.equal(parts.length, 101);
+  const leaf = parts[100]!;
+  assert.equal(leaf.depth, 100);
+  assert.equal(leaf.kind, 'leaf');
+  assert.ok(text(leaf.content).startsWith('--b100\r\nContent-Type: multipart/mixed; boundary=b101'));
+  assert.deepEqual(
+    m.defects.filter((d) => d.name === 'DepthLimitExceeded'),
+    [{ path: leaf.path, name: 'DepthLimitExceeded', detail: 'nested deeper than maxDepth (100): kept as one leaf with its raw body' }],
+  );
+  let chain = '';
+  for (let i = 0; i < 150; i++) chain += 'Content-Type: message/rfc822\r\n\r\n';
+  const messages = parseMessage(chain + 'Subject: innermost\r\n\r\nx\r\n');
+  assert.equal(walkParts(messages.root).length, 101);
+  assert.equal(messages.defects.filter((d) => d.name === 'DepthLimitExceeded').length, 1);
+});
+
+test('a large base64 body decodes in slices to the same bytes (line lengths not a multiple of 4 too)', () => {
+  const data = Buffer.alloc(1_500_000);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7919) & 0xff;
+  const b64 = data.toString('base64');
+  for (const width of [76, 74, 1000]) {
+    const lines: string[] = [];
+    for (let i = 0; i < b64.length; i += width) lines.push(b64.slice(i, i + width));
+    const m = parseMessage(`Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${lines.join('\r\n')}\r\n`);
+    assert.ok(Buffer.from(m.root.content).equals(data), `width ${width}`);
+    assert.deepEqual(m.defects, []);
+  }
 });

@@ -30,10 +30,20 @@ export interface ParsedMessage {
   /** Date header as milliseconds since the epoch; null when absent or invalid. */
   date: number | null;
   messageId: string | undefined;
-  /** First text/plain and text/html body parts that are not attachments. */
+  /**
+   * The message text as mail clients show it: every text/plain body part (see `bodyParts`) in
+   * order, joined with a line break; of a multipart/alternative only the first alternative that
+   * has such a part counts. Undefined when there is none. `html` likewise for text/html.
+   */
   text: string | undefined;
   html: string | undefined;
-  /** Leaves that are not the displayed text/html bodies. */
+  /**
+   * Leaves that are message text (RFC 2183 §2.1, RFC 2046 §5.1.3): text/plain and text/html
+   * without a filename and not `Content-Disposition: attachment`, in order. A second text part
+   * in multipart/mixed is one of these, not an attachment.
+   */
+  bodyParts: MimePart[];
+  /** Leaves that are not message text, and encapsulated messages (message/rfc822) as a whole. */
   attachments: MimePart[];
   defects: Defect[];
 }
@@ -124,28 +134,43 @@ export function isBodyText(part: MimePart): boolean {
   return (mt === 'text/plain' || mt === 'text/html') && part.disposition.type !== 'attachment' && part.filename === undefined;
 }
 
+interface ShownText {
+  plain: string[];
+  html: string[];
+}
+
+function joinShown(texts: string[]): string | undefined {
+  if (!texts.length) return undefined;
+  let out = texts[0]!;
+  for (let i = 1; i < texts.length; i++) out += (out === '' || out.endsWith('\n') ? '' : '\n') + texts[i];
+  return out;
+}
+
 function summarize(root: MimePart, defects: Defect[]): ParsedMessage {
   const headers = root.headers;
-  let text: string | undefined;
-  let html: string | undefined;
   const attachments: MimePart[] = [];
+  const bodyParts: MimePart[] = [];
   // Walk the top-level message only; encapsulated messages are attachments as a whole.
-  const walk = (part: MimePart): void => {
+  const walk = (part: MimePart): ShownText => {
     if (part.kind === 'multipart') {
-      for (const child of part.children) walk(child);
-      return;
+      const shown = part.children.map(walk);
+      if (part.contentType.subtype === 'alternative') {
+        // one of the alternatives is shown (RFC 2046 §5.1.4)
+        return { plain: shown.find((s) => s.plain.length)?.plain ?? [], html: shown.find((s) => s.html.length)?.html ?? [] };
+      }
+      return { plain: shown.flatMap((s) => s.plain), html: shown.flatMap((s) => s.html) };
     }
-    if (part.kind === 'message') {
+    if (part.kind === 'message' || !isBodyText(part)) {
       attachments.push(part);
-      return;
+      return { plain: [], html: [] };
     }
-    if (isBodyText(part)) {
-      if (part.contentType.subtype === 'plain' && text === undefined) return void (text = part.text);
-      if (part.contentType.subtype === 'html' && html === undefined) return void (html = part.text);
-    }
-    attachments.push(part);
+    bodyParts.push(part);
+    const text = part.text ?? '';
+    return part.contentType.subtype === 'plain' ? { plain: [text], html: [] } : { plain: [], html: [text] };
   };
-  walk(root);
+  const shown = walk(root);
+  const text = joinShown(shown.plain);
+  const html = joinShown(shown.html);
   const messageId = getHeader(headers, 'message-id');
   return {
     root,
@@ -158,6 +183,7 @@ function summarize(root: MimePart, defects: Defect[]): ParsedMessage {
     messageId,
     text,
     html,
+    bodyParts,
     attachments,
     defects,
   };
