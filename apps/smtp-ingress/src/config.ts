@@ -56,6 +56,12 @@ const schema = z.object({
   shutdownGraceMs: intSetting(20_000, 0),
   /** Deadline for the recipient lookup and for making a message durable. */
   backendTimeoutMs: intSetting(15_000, 1),
+  /**
+   * How long a recipient found to exist is believed without asking mailbox-store again; 0 = ask every
+   * time. Unknown recipients are always asked. A mailbox removed within this time may still get a 250,
+   * and its mail then comes back as a bounce from delivery.
+   */
+  recipientCacheMs: intSetting(10_000, 0),
 });
 
 export type SmtpIngressConfig = z.infer<typeof schema> & {
@@ -101,6 +107,7 @@ const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
       relayNetworks: 'SMTP_RELAY_NETWORKS',
       maxReceivedHeaders: 'SMTP_MAX_RECEIVED_HEADERS',
       backendTimeoutMs: 'SMTP_BACKEND_TIMEOUT_MS',
+      recipientCacheMs: 'SMTP_RECIPIENT_CACHE_MS',
       shutdownGraceMs: 'SMTP_SHUTDOWN_GRACE_MS',
     },
     env,

@@ -6,8 +6,13 @@ import { MailboxStoreClient, RecipientKind } from '@mail/contracts';
 import { channelReady, grpc, unary } from '@mail/platform';
 import type { AuthOutcome, RecipientVerdict } from './protocol/session.js';
 
+/** Entries the recipient cache holds at most; the oldest go first. */
+const CACHE_ENTRIES = 100_000;
+
 export class MailboxDirectory {
   private readonly client: MailboxStoreClient;
+  /** Recipients found to exist, until when to believe it (see recipientCacheMs in config.ts). */
+  private readonly known = new Map<string, { verdict: RecipientVerdict; until: number }>();
 
   constructor(
     address: string,
@@ -15,11 +20,25 @@ export class MailboxDirectory {
     private readonly timeoutMs: number,
     /** Told about every AUTH attempt's result (logging and metrics), never the password. */
     private readonly onAuth: (user: string, clientAddress: string, result: 'success' | 'failure' | 'locked') => void = () => undefined,
+    private readonly recipientCacheMs = 0,
+    private readonly now: () => number = Date.now,
   ) {
     this.client = new MailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
   }
 
   async check(address: string): Promise<RecipientVerdict> {
+    const cached = this.known.get(address);
+    if (cached && cached.until > this.now()) return cached.verdict;
+    const verdict = await this.lookup(address);
+    this.known.delete(address);
+    if (this.recipientCacheMs > 0 && verdict !== 'unknown-user') {
+      if (this.known.size >= CACHE_ENTRIES) this.known.delete(this.known.keys().next().value!);
+      this.known.set(address, { verdict, until: this.now() + this.recipientCacheMs });
+    }
+    return verdict;
+  }
+
+  private async lookup(address: string): Promise<RecipientVerdict> {
     const reply = await unary(this.client.lookupRecipient.bind(this.client), { address }, this.timeoutMs);
     switch (reply.kind) {
       case RecipientKind.RECIPIENT_KIND_LOCAL_USER:

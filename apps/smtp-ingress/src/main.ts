@@ -32,8 +32,12 @@ async function main(): Promise<void> {
   const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger);
   await ensureStreams(nats, 1024 * 1024);
   const spool = new Spool(new SpoolStream(nats, config.backendTimeoutMs));
-  const directory = new MailboxDirectory(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.backendTimeoutMs, (user, client, result) =>
-    events.emit({ event: 'auth', user, client, result }),
+  const directory = new MailboxDirectory(
+    config.mailboxStoreAddress,
+    grpcClientSetup(loadGrpcTlsSettings()),
+    config.backendTimeoutMs,
+    (user, client, result) => events.emit({ event: 'auth', user, client, result }),
+    config.recipientCacheMs,
   );
   const messageRate = new WindowRateLimit(config.maxMessagesPerAddress, config.rateWindowMs);
   const recipientRate = new WindowRateLimit(config.maxRecipientsPerAddress, config.rateWindowMs);

@@ -34,7 +34,8 @@ function processTicks() {
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
-      let name = comm;
+      // A kernel worker's name carries the work item it last ran, so it changes between samples: one group.
+      let name = comm.startsWith('kworker/') ? 'kernel workers' : comm;
       if (comm === 'node') {
         const service = /apps\/([a-z0-9-]+)\/dist\/main\.js/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
         if (!service) continue;

@@ -28,6 +28,7 @@ describe('listener limits and hostile input', () => {
         SMTP_MAX_CONNECTIONS: '6',
         SMTP_MAX_ERRORS: '5',
         POP3_IDLE_TIMEOUT_MS: '1500',
+        SMTP_RECIPIENT_CACHE_MS: '600000',
       },
     });
   });
@@ -45,6 +46,22 @@ describe('listener limits and hostile input', () => {
     assert.match(await client.reply(), /^500 5\.5\.2/);
     assert.match(await client.command('NOOP'), /^250 2\.0\.0/);
     client.close();
+  });
+
+  test('a recipient found to exist is believed for SMTP_RECIPIENT_CACHE_MS; an unknown one is asked every time', async () => {
+    const rcpt = async (address: string) => {
+      const client = await greeted(system.smtpPort);
+      await client.command('EHLO ok.test');
+      await client.command('MAIL FROM:<a@remote.test>');
+      const reply = await client.command(`RCPT TO:<${address}>`);
+      client.close();
+      return reply;
+    };
+    assert.match(await rcpt('late@example.test'), /^550 5\.1\.1/);
+    assert.equal((await system.mailctl(['user', 'add', 'late@example.test'], `${PASSWORD}\n`)).code, 0);
+    assert.match(await rcpt('late@example.test'), /^250 /, 'a new mailbox is accepted at once: refusals are not cached');
+    assert.equal((await system.mailctl(['user', 'remove', 'late@example.test'])).code, 0);
+    assert.match(await rcpt('late@example.test'), /^250 /, 'within the cache time the removed mailbox is still believed (its mail bounces at delivery)');
   });
 
   test('SIZE over the limit is refused at MAIL with 552 5.3.4', async () => {
