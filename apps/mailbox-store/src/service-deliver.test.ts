@@ -29,14 +29,23 @@ const header = (size: number): DeliverChunk => ({
 });
 const data = (text: string): DeliverChunk => ({ part: { $case: 'data', value: Buffer.from(text) } });
 
-test('a truncated or cancelled Deliver stores nothing; the complete retry stores the message once', async () => {
+/** A store with alice@example.test and the service over it, for one test; removed afterwards. */
+async function withService(run: (store: EmbeddedStore, service: ReturnType<typeof createMailboxService>) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'service-deliver-'));
   const store = await EmbeddedStore.open(dir, 1024 * 1024);
-  await store.addDomain('example.test');
-  await store.addAccount({ address: 'alice@example.test', passwordHash: 'x' });
-  const service = createMailboxService(store, quietLogger, { postmasterFallback: 'postmaster@localhost', maxLeaseSeconds: 60, authThrottle: THROTTLE });
-  const message = 'Subject: whole\r\n\r\nbody\r\n';
   try {
+    await store.addDomain('example.test');
+    await store.addAccount({ address: 'alice@example.test', passwordHash: 'x' });
+    await run(store, createMailboxService(store, quietLogger, { postmasterFallback: 'postmaster@localhost', maxLeaseSeconds: 60, authThrottle: THROTTLE }));
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('a truncated or cancelled Deliver stores nothing; the complete retry stores the message once', async () => {
+  await withService(async (store, service) => {
+    const message = 'Subject: whole\r\n\r\nbody\r\n';
     const truncated = await deliver(service, [header(message.length), data(message.slice(0, 9))]);
     assert.ok(truncated.err, 'an incomplete stream is refused');
     assert.deepEqual(await store.listMessages('alice@example.test'), []);
@@ -51,30 +60,26 @@ test('a truncated or cancelled Deliver stores nothing; the complete retry stores
     const bytes = [];
     for await (const chunk of store.readMessage('alice@example.test', stored[0]!.uidl)) bytes.push(Buffer.from(chunk));
     assert.equal(Buffer.concat(bytes).toString(), `Return-Path: <a@remote.test>\r\n${message}`);
-  } finally {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
 
+const item = (queueId: string, recipient: string, text: string, size = text.length) => ({
+  header: { queueId, recipient, returnPath: 'a@remote.test', size },
+  data: Buffer.from(text),
+});
+
+/** Calls DeliverMany as grpc-js would hand the request to the handler. */
+function deliverMany(service: ReturnType<typeof createMailboxService>, items: ReturnType<typeof item>[]): Promise<DeliverManyReply> {
+  return new Promise((resolve, reject) =>
+    (service.deliverMany as unknown as (c: unknown, cb: (err: unknown, reply: DeliverManyReply | null) => void) => void)({ request: { items } }, (err, reply) =>
+      err ? reject(err) : resolve(reply!),
+    ),
+  );
+}
+
 test('DeliverMany answers each item on its own, in order: stored, refused, incomplete, repeated', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'service-deliver-many-'));
-  const store = await EmbeddedStore.open(dir, 1024 * 1024);
-  await store.addDomain('example.test');
-  await store.addAccount({ address: 'alice@example.test', passwordHash: 'x' });
-  const service = createMailboxService(store, quietLogger, { postmasterFallback: 'postmaster@localhost', maxLeaseSeconds: 60, authThrottle: THROTTLE });
-  const item = (queueId: string, recipient: string, text: string, size = text.length) => ({
-    header: { queueId, recipient, returnPath: 'a@remote.test', size },
-    data: Buffer.from(text),
-  });
-  const call = (items: ReturnType<typeof item>[]) =>
-    new Promise<DeliverManyReply>((resolve, reject) =>
-      (service.deliverMany as unknown as (c: unknown, cb: (err: unknown, reply: DeliverManyReply | null) => void) => void)({ request: { items } }, (err, reply) =>
-        err ? reject(err) : resolve(reply!),
-      ),
-    );
-  try {
-    const reply = await call([
+  await withService(async (store, service) => {
+    const reply = await deliverMany(service, [
       item('Q1', 'alice@example.test', 'Subject: one\r\n\r\n1\r\n'),
       item('Q2', 'nobody@example.test', 'Subject: two\r\n\r\n2\r\n'),
       item('Q3', 'alice@example.test', 'Subject: three\r\n\r\n3\r\n', 999),
@@ -88,8 +93,5 @@ test('DeliverMany answers each item on its own, in order: stored, refused, incom
     assert.equal(reply.replies[0]!.uidl, reply.replies[3]!.uidl);
     const stored = await store.listMessages('alice@example.test');
     assert.equal(stored.length, 1, 'only the complete message for a real mailbox is stored');
-  } finally {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 });
