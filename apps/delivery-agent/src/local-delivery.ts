@@ -68,14 +68,12 @@ export class LocalDelivery {
     return { recipient, outcome: 'temporary', reply: `451 4.3.0 mailbox store unavailable: ${reply.details}` };
   }
 
-  /** One large message through the streaming Deliver; a refusal comes back as an item reply, like DeliverMany's. */
+  /** One large message through the streaming Deliver; its answer, failure included, as a DeliverMany item reply. */
   private stream(header: DeliveryHeader, message: Uint8Array): Promise<DeliveryItemReply> {
-    return new Promise((resolve, reject) => {
-      const call = this.client.deliver({ deadline: deadline(this.timeoutMs), waitForReady: true } as Partial<grpc.CallOptions>, (err, reply) => {
-        if (!err) resolve({ code: grpc.status.OK, details: '', ...reply });
-        else if (PERMANENT.has(err.code)) resolve({ code: err.code, details: err.details ?? '', uidl: '', duplicate: false });
-        else reject(err);
-      });
+    return new Promise((resolve) => {
+      const call = this.client.deliver({ deadline: deadline(this.timeoutMs), waitForReady: true } as Partial<grpc.CallOptions>, (err, reply) =>
+        resolve(err ? { code: err.code, details: err.details || err.message, uidl: '', duplicate: false } : { code: grpc.status.OK, details: '', ...reply }),
+      );
       call.write({ part: { $case: 'header', value: header } });
       for (let offset = 0; offset < message.length; offset += CHUNK_BYTES) {
         const slice = message.subarray(offset, offset + CHUNK_BYTES);

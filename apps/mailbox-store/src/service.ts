@@ -58,15 +58,18 @@ function rpcFailure(err: unknown): Partial<grpc.StatusObject> {
   return toServiceError(err);
 }
 
+/** The status a failed call answers with; an error that is not a refusal of ours is reported first. */
+function failureOf(events: MailboxEvents, rpc: string, err: unknown): Partial<grpc.StatusObject> {
+  if (!(err instanceof StoreError) && !(err instanceof RpcError)) events.emit({ event: 'rpc-failed', rpc, error: errorText(err) });
+  return rpcFailure(err);
+}
+
 /** Wraps an async unary handler: its result or its error reaches the callback exactly once. */
 function unaryHandler<Req, Res>(events: MailboxEvents, name: string, handle: (req: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     handle(call.request).then(
       (res) => callback(null, res),
-      (err: unknown) => {
-        if (!(err instanceof StoreError) && !(err instanceof RpcError)) events.emit({ event: 'rpc-failed', rpc: name, error: errorText(err) });
-        callback(rpcFailure(err), null);
-      },
+      (err: unknown) => callback(failureOf(events, name, err), null),
     );
   };
 }
@@ -233,10 +236,7 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
         })());
       })().then(
         (outcome) => callback(null, outcome),
-        (err: unknown) => {
-          if (!(err instanceof StoreError) && !(err instanceof RpcError)) events.emit({ event: 'rpc-failed', rpc: 'Deliver', error: errorText(err) });
-          callback(rpcFailure(err), null);
-        },
+        (err: unknown) => callback(failureOf(events, 'Deliver', err), null),
       );
     },
 
@@ -250,8 +250,7 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
             const outcome = await deliverTo(header, [data]);
             return { code: grpc.status.OK, details: '', ...outcome };
           } catch (err) {
-            if (!(err instanceof StoreError) && !(err instanceof RpcError)) events.emit({ event: 'rpc-failed', rpc: 'DeliverMany', error: errorText(err) });
-            const failure = rpcFailure(err);
+            const failure = failureOf(events, 'DeliverMany', err);
             return { code: failure.code ?? grpc.status.UNKNOWN, details: failure.details ?? '', uidl: '', duplicate: false };
           }
         }),
@@ -283,8 +282,8 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
         }
         call.end();
       })().catch((err: unknown) => {
-        if (!(err instanceof StoreError) && !(err instanceof RpcError)) events.emit({ event: 'rpc-failed', rpc: 'FetchMessage', error: errorText(err) });
-        call.destroy(Object.assign(new Error(rpcFailure(err).details ?? 'error'), rpcFailure(err)));
+        const failure = failureOf(events, 'FetchMessage', err);
+        call.destroy(Object.assign(new Error(failure.details ?? 'error'), failure));
       });
     },
     closeMaildrop: unaryHandler(events, 'CloseMaildrop', async (req) => {

@@ -54,13 +54,9 @@ export function createAdminService(queue: QueueCore, logger: Logger): QueueAdmin
     return { affected };
   };
   return {
-    listQueue: handler(logger, async () => {
-      // Spooled mail this replica has no entry for: not yet read by the active replica, or (seen from
-      // a standby) in its first attempt there, which lives in memory only.
-      let unplanned = 0;
-      for await (const _ of queue.unknownSpooled()) unplanned++;
-      return { messages: queue.list().map(describeEntry), unplanned };
-    }),
+    // `unplanned`: spooled mail this replica has no entry for — not yet read by the active replica, or
+    // (seen from a standby) in its first attempt there, which lives in memory only.
+    listQueue: handler(logger, async () => ({ messages: queue.list().map(describeEntry), unplanned: await queue.countUnknownSpooled() })),
     showMessage: handler(logger, async (req) => {
       const entry = queue.show(req.queueId);
       if (!entry) throw notFound(req.queueId);

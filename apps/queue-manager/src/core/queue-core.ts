@@ -170,9 +170,11 @@ export class QueueCore {
     }
   }
 
-  /** Spool heads with no entry here: accepted mail not (yet) known to this replica, for the operator's view. */
-  async *unknownSpooled(): AsyncGenerator<QueueEntry> {
-    for await (const { envelope, seq } of this.port.spoolHeads()) if (!this.entries.has(envelope.queueId)) yield this.entryOf(envelope, seq);
+  /** Spooled messages with no entry here: accepted mail not (yet) known to this replica, for the operator's view. */
+  async countUnknownSpooled(): Promise<number> {
+    let count = 0;
+    for await (const { envelope } of this.port.spoolHeads()) if (!this.entries.has(envelope.queueId)) count++;
+    return count;
   }
 
   private entryOf(message: AcceptedMessage, headSeq: number | undefined): QueueEntry {
@@ -352,32 +354,23 @@ export class QueueCore {
     return found;
   }
 
-  /** A new entry (an accepted message or a notice of ours), and its first jobs. */
+  /** A new entry (an accepted message or a notice of ours) and its first jobs; only the active replica takes messages in. */
   private async createEntry(entry: QueueEntry, checkSpool: boolean): Promise<boolean> {
+    if (!this.active) throw new Error('not the active queue-manager: accepted messages are left to the active one');
     let created = false;
     await this.locked(entry.queueId, async () => {
-      let existing = await this.current(entry.queueId);
+      const existing = this.entries.get(entry.queueId);
       if (!existing) {
         if (checkSpool && !(await this.port.messageExists(entry.queueId))) {
           this.events.emit({ event: 'late-event-ignored', queueId: entry.queueId });
           return;
         }
-        if (this.active) {
-          // The first attempt, from memory (see the top of this file).
-          const admitted = this.admit(entry);
-          this.entries.set(entry.queueId, { entry, revision: UNSTORED });
-          await this.afterWrite(entry, admitted);
-          created = true;
-          return;
-        }
-        const revision = await this.port.create(entry);
-        if (revision !== undefined) {
-          this.entries.set(entry.queueId, { entry, revision });
-          created = true;
-          return;
-        }
-        existing = await this.refresh(entry.queueId);
-        if (!existing) return;
+        // The first attempt, from memory (see the top of this file).
+        const admitted = this.admit(entry);
+        this.entries.set(entry.queueId, { entry, revision: UNSTORED });
+        await this.afterWrite(entry, admitted);
+        created = true;
+        return;
       }
       // A repeated event: make sure the jobs recorded for it did get out.
       const again = this.jobsOf(existing.entry);
@@ -615,7 +608,7 @@ export class QueueCore {
   private async removeEntry(entry: QueueEntry, changes: DestinationChange[] = []): Promise<void> {
     await this.port.deleteMessage(entry.queueId, entry.spoolSeqs).catch(() => undefined);
     const revision = this.entries.get(entry.queueId)?.revision ?? UNSTORED;
-    if (revision !== UNSTORED || !this.active) {
+    if (revision !== UNSTORED) {
       await this.port.remove(entry.queueId);
       this.removed.set(entry.queueId, revision);
     }
