@@ -2,17 +2,10 @@
 // ends early, or is cancelled) leaves nothing, and the retry then stores the whole message once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { Logger } from 'pino';
 import type { DeliverChunk, DeliverManyReply, DeliverReply } from '@mail/contracts';
-import { createMailboxService } from './service.js';
-import { EmbeddedStore } from './store/embedded-store.js';
-
-const quietLogger = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
-const THROTTLE = { maxFailures: 3, windowMs: 60_000, lockMs: 10_000, baseDelayMs: 0, maxDelayMs: 0 };
+import type { createMailboxService } from './service.js';
+import { withService } from './service-test-support.js';
 
 /** Calls Deliver with the given stream, as grpc-js would hand it to the handler. */
 function deliver(service: ReturnType<typeof createMailboxService>, chunks: DeliverChunk[], cancelled = false) {
@@ -28,20 +21,6 @@ const header = (size: number): DeliverChunk => ({
   part: { $case: 'header', value: { queueId: 'Q1', recipient: 'alice@example.test', returnPath: 'a@remote.test', size } },
 });
 const data = (text: string): DeliverChunk => ({ part: { $case: 'data', value: Buffer.from(text) } });
-
-/** A store with alice@example.test and the service over it, for one test; removed afterwards. */
-async function withService(run: (store: EmbeddedStore, service: ReturnType<typeof createMailboxService>) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'service-deliver-'));
-  const store = await EmbeddedStore.open(dir, 1024 * 1024);
-  try {
-    await store.addDomain('example.test');
-    await store.addAccount({ address: 'alice@example.test', passwordHash: 'x' });
-    await run(store, createMailboxService(store, quietLogger, { postmasterFallback: 'postmaster@localhost', maxLeaseSeconds: 60, authThrottle: THROTTLE }));
-  } finally {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 test('a truncated or cancelled Deliver stores nothing; the complete retry stores the message once', async () => {
   await withService(async (store, service) => {

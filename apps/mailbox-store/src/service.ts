@@ -38,6 +38,16 @@ export interface ServiceOptions {
   now?: () => number;
 }
 
+/** What one FetchMessages answer carries at most: below gRPC's default 4 MiB receive limit. */
+const MAX_FETCH_MANY_BYTES = 3 * 1024 * 1024;
+
+/** A whole message in one buffer (FetchMessages; its callers ask only for small ones). */
+async function wholeMessage(content: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of content) chunks.push(chunk);
+  return chunks.length === 1 ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength) : Buffer.concat(chunks);
+}
+
 function storeErrorCode(err: StoreError): grpc.status {
   switch (err.kind) {
     case 'not-found':
@@ -286,6 +296,30 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
         call.destroy(Object.assign(new Error(failure.details ?? 'error'), failure));
       });
     },
+    fetchMessages: unaryHandler(events, 'FetchMessages', async (req) => {
+      const mailbox = await requireLease(req.mailbox, req.leaseId);
+      const messages: { uidl: string; data: Buffer; missing: boolean }[] = [];
+      let bytes = 0;
+      for (const uidl of req.uidls) {
+        let data: Buffer;
+        try {
+          data = await wholeMessage(store.readMessage(mailbox, uidl));
+        } catch (err) {
+          if (err instanceof StoreError && err.kind === 'not-found') {
+            messages.push({ uidl, data: Buffer.alloc(0), missing: true });
+            continue;
+          }
+          throw err;
+        }
+        if (bytes + data.length > MAX_FETCH_MANY_BYTES) {
+          if (messages.length === 0) throw new StoreError('too-large', `message ${uidl} is too large for FetchMessages; use FetchMessage`);
+          break; // the caller asks again for the rest
+        }
+        bytes += data.length;
+        messages.push({ uidl, data, missing: false });
+      }
+      return { messages };
+    }),
     closeMaildrop: unaryHandler(events, 'CloseMaildrop', async (req) => {
       const mailbox = await requireLease(req.mailbox, req.leaseId);
       const deleted = await store.deleteMessages(mailbox, req.deleteUidls);

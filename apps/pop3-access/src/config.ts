@@ -28,6 +28,11 @@ const schema = z.object({
   /** How long a maildrop lock lives without renewal (renewed while the session is open). */
   leaseSeconds: intSetting(120, 30),
   backendTimeoutMs: intSetting(15_000, 1),
+  /**
+   * Bytes of the next small messages fetched from mailbox-store in one call while a client RETRs in order
+   * (about twice this is held per session at most); 0 fetches every message on its own.
+   */
+  readAheadBytes: intSetting(1024 * 1024, 0),
 });
 
 export type Pop3Config = z.infer<typeof schema> & {
@@ -60,6 +65,7 @@ const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
       maxAuthFailures: 'POP3_MAX_AUTH_FAILURES',
       leaseSeconds: 'POP3_LEASE_SECONDS',
       backendTimeoutMs: 'POP3_BACKEND_TIMEOUT_MS',
+      readAheadBytes: 'POP3_READ_AHEAD_BYTES',
     },
     env,
   );

@@ -1,10 +1,11 @@
 // Maildrop access through mailbox-store's gRPC API: authentication (mailbox-store keeps the failed-login
 // throttle for every edge; the growing delay is applied here), the lease (lock) with its heartbeat,
-// streaming reads, and the UPDATE-state deletions.
+// reads (small messages read ahead in batches, large ones streamed), and the UPDATE-state deletions.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MailboxStoreClient, type Chunk } from '@mail/contracts';
 import { channelReady, deadline, grpc, isGrpcStatus, unary } from '@mail/platform';
 import type { Pop3Events } from './events.js';
+import { ReadAhead, type ReadAheadLimits } from './read-ahead.js';
 import type { Maildrop, Pop3AuthOutcome, Pop3Hooks } from './protocol/session.js';
 
 export class MaildropService implements Pop3Hooks {
@@ -16,6 +17,7 @@ export class MaildropService implements Pop3Hooks {
     private readonly leaseSeconds: number,
     private readonly timeoutMs: number,
     private readonly events: Pop3Events,
+    private readonly readAhead: ReadAheadLimits,
   ) {
     this.client = new MailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
   }
@@ -55,16 +57,26 @@ export class MaildropService implements Pop3Hooks {
     const client = this.client;
     const timeoutMs = this.timeoutMs;
     const events = this.events;
+    const messages = opened.messages.map((m) => ({ uidl: m.uidl, size: m.size }));
+    const readAhead = new ReadAhead(messages, this.readAhead, async (uidls) => {
+      const reply = await unary(client.fetchMessages.bind(client), { mailbox, leaseId, uidls }, timeoutMs);
+      return reply.messages;
+    });
+    async function* stream(uidl: string): AsyncIterable<Uint8Array> {
+      const call = client.fetchMessage({ mailbox, leaseId, uidl }, { deadline: deadline(timeoutMs * 20) });
+      try {
+        for await (const chunk of call as AsyncIterable<Chunk>) yield chunk.data;
+      } finally {
+        call.cancel(); // a TOP that stops early must not leave the stream running
+      }
+    }
     return {
-      messages: opened.messages.map((m) => ({ uidl: m.uidl, size: m.size })),
-      async *read(uidl: string) {
+      messages,
+      async *read(uidl: string, part: 'whole' | 'top' = 'whole') {
         events.emit({ event: 'message-read', mailbox, uidl });
-        const call = client.fetchMessage({ mailbox, leaseId, uidl }, { deadline: deadline(timeoutMs * 20) });
-        try {
-          for await (const chunk of call as AsyncIterable<Chunk>) yield chunk.data;
-        } finally {
-          call.cancel(); // a TOP that stops early must not leave the stream running
-        }
+        const whole = await (part === 'whole' ? readAhead.take(uidl) : readAhead.peek(uidl));
+        if (whole) yield whole;
+        else yield* stream(uidl);
       },
       close: async (deleteUidls: string[]) => {
         clearInterval(heartbeat);

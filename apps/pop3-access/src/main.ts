@@ -3,6 +3,7 @@ import { ConnectionLimits, createLogger, exitOnStartupError, grpcClientSetup, li
 import { loadPop3Config } from './config.js';
 import { Pop3Events } from './events.js';
 import { MaildropService } from './maildrops.js';
+import { readAheadLimits } from './read-ahead.js';
 import { createPop3Server, type Pop3Server } from './server.js';
 
 const logger = createLogger('pop3-access');
@@ -11,7 +12,7 @@ async function main(): Promise<void> {
   const config = loadPop3Config();
   const tls = await TlsMaterial.load(config.tls, logger);
   const events = new Pop3Events(logger);
-  const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.leaseSeconds, config.backendTimeoutMs, events);
+  const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.leaseSeconds, config.backendTimeoutMs, events, readAheadLimits(config.readAheadBytes));
   const options = { ...config, tls, events, isTrustedProxy: parseNetworks(config.proxyTrustedNetworks) };
   const connections = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress);
   const servers: Pop3Server[] = [];

@@ -26,6 +26,8 @@ export interface Pop3ServerOptions {
 const MAX_PENDING_INPUT = 64 * 1024;
 /** Responses queued to a client that does not read; past this the connection is dropped. */
 const MAX_UNREAD_OUTPUT = 1024 * 1024;
+/** Multi-line responses are written in pieces of about this size. */
+const COALESCE_BYTES = 64 * 1024;
 
 class Pop3Connection {
   private readonly lines: LineReader;
@@ -105,18 +107,51 @@ class Pop3Connection {
   private async write(response: Pop3Response): Promise<void> {
     if (this.closed) return;
     const status = response.continuation ? `+ ${response.text}\r\n` : `${response.ok ? '+OK' : '-ERR'}${response.text ? ` ${response.text}` : ''}\r\n`;
-    this.socket.write(status);
+    if (!response.body) {
+      this.send(Buffer.from(status));
+      return;
+    }
+    // The status line and the body go out in as few writes as they fit in (Nagle is off: each write is
+    // a segment), waiting for the client to read whenever the socket's buffer is full.
+    let pending: Buffer[] = [Buffer.from(status)];
+    let pendingBytes = pending[0]!.length;
+    for await (const piece of dotStuff(response.body)) {
+      if (this.closed) return;
+      pending.push(piece);
+      pendingBytes += piece.length;
+      if (pendingBytes < COALESCE_BYTES) continue;
+      const flushed = this.send(Buffer.concat(pending, pendingBytes));
+      pending = [];
+      pendingBytes = 0;
+      if (!flushed && !this.closed) await this.drained();
+    }
+    if (pendingBytes > 0) this.send(Buffer.concat(pending, pendingBytes));
+  }
+
+  /** Resolves when the client has read what was queued, or the connection is gone. */
+  private drained(): Promise<void> {
+    const socket = this.socket;
+    return new Promise((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    });
+  }
+
+  /** Writes; false when the socket's buffer is full (wait for drained()). */
+  private send(data: Buffer): boolean {
+    if (this.closed) return true;
+    const flushed = this.socket.write(data);
     if (this.socket.writableLength > MAX_UNREAD_OUTPUT) {
       this.options.events.emit({ event: 'slow-reader-dropped', client: this.client });
       this.closed = true;
       this.socket.destroy();
-      return;
     }
-    if (!response.body) return;
-    for await (const piece of dotStuff(response.body)) {
-      if (this.closed) return;
-      if (!this.socket.write(piece)) await new Promise((resolve) => this.socket.once('drain', resolve));
-    }
+    return flushed;
   }
 
   /** RFC 2595 §4 (and the lesson of CVE-2011-0411): input sent before the handshake is thrown away. */
@@ -164,6 +199,8 @@ export function createPop3Server(
   if (listener.implicitTls && !tls) throw new Error('the POP3S listener needs a TLS certificate (TLS_CERT_FILE, TLS_KEY_FILE)');
   const onConnection = (raw: Socket) => {
     raw.on('error', () => undefined);
+    // Responses are whole when written: Nagle's wait for an ACK (delayed by the client) only adds latency.
+    raw.setNoDelay(true);
     void acceptConnection(raw, {
       proxyProtocol: options.proxyProtocol,
       isTrustedProxy: options.isTrustedProxy,

@@ -9,47 +9,15 @@
 // Usage: node bench/vs-postfix.mjs [messages=2000] [connections=16] [bytes=1024] [rounds=3]
 // Needs root for Postfix (installed with apt-get when missing).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMailSystem } from '../dist/index.js';
+import { cpuBreakdown, cpuTicks, median, processTicks, TICK_MS } from './measure.mjs';
 import { ensurePostfix, startPostfix } from './postfix-instance.mjs';
 
 const [messages = 2000, connections = 16, size = 1024, rounds = 3] = process.argv.slice(2).map(Number);
-
-/** Busy and total jiffies of the whole machine. */
-function cpuTicks() {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = fields.reduce((a, b) => a + b, 0);
-  const idle = fields[3] + fields[4]; // idle + iowait
-  return { busy: total - idle, total };
-}
-/** CPU jiffies per process group now: our services by name, nats-server, everything else by command name. */
-function processTicks() {
-  const groups = new Map();
-  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
-      // A kernel worker's name carries the work item it last ran, so it changes between samples: one group.
-      let name = comm.startsWith('kworker/') ? 'kernel workers' : comm;
-      if (comm === 'node') {
-        const service = /apps\/([a-z0-9-]+)\/dist\/main\.js/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
-        if (!service) continue;
-        name = service[1];
-      }
-      groups.set(name, (groups.get(name) ?? 0) + ticks);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return groups;
-}
-
-const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim() || 100);
 
 async function startOurs() {
   const dataDir = await mkdtemp(join(tmpdir(), 'mail-bench-'));
@@ -89,14 +57,9 @@ async function run(target) {
   const perProcess1 = processTicks();
   const cpuMs = (cpu1.busy - cpu0.busy) * TICK_MS;
   // Where the CPU went (processes alive at both ends; short-lived ones count only machine-wide).
-  const breakdown = [...perProcess1]
-    .map(([name, ticks]) => [name, ((ticks - (perProcess0.get(name) ?? 0)) * TICK_MS) / messages])
-    .filter(([, ms]) => ms >= 0.05)
-    .sort((a, b) => b[1] - a[1]);
+  const breakdown = cpuBreakdown(perProcess0, perProcess1, messages).filter(([, ms]) => ms >= 0.05);
   return { rate: messages / seconds, cpuPerMessage: cpuMs / messages, seconds, breakdown };
 }
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 ensurePostfix();
 const version = spawnSync('postconf', ['-d', 'mail_version']).stdout.toString().trim().replace('mail_version = ', '');

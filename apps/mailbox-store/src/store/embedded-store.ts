@@ -30,6 +30,9 @@ interface AccountsFile {
 
 const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1);
 
+/** Messages up to this size are read with one call; larger ones are streamed in pieces of it. */
+const READ_WHOLE_BYTES = 64 * 1024;
+
 export class EmbeddedStore implements MailStore {
   private accounts: AccountsFile = { domains: [], accounts: [] };
   /**
@@ -285,7 +288,9 @@ export class EmbeddedStore implements MailStore {
   async *readMessage(mailbox: string, uidl: string): AsyncIterable<Uint8Array> {
     const message = (await this.index(mailbox)).get(uidl);
     if (!message) throw new StoreError('not-found', `no message ${uidl}`);
-    yield* createReadStream(this.messagePath(mailbox, message), { highWaterMark: 64 * 1024 });
+    // A small message is one read; a stream (and its buffers) pays only for large ones.
+    if (message.size <= READ_WHOLE_BYTES) yield await readFile(this.messagePath(mailbox, message));
+    else yield* createReadStream(this.messagePath(mailbox, message), { highWaterMark: READ_WHOLE_BYTES });
   }
 
   async deleteMessages(mailbox: string, uidls: string[]): Promise<number> {

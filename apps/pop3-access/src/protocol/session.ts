@@ -24,7 +24,8 @@ export interface MaildropMessage {
 
 export interface Maildrop {
   messages: MaildropMessage[];
-  read(uidl: string): AsyncIterable<Uint8Array>;
+  /** The message's content; `top` says only its beginning will be used (TOP), so nothing need be read ahead. */
+  read(uidl: string, part?: 'whole' | 'top'): AsyncIterable<Uint8Array>;
   /** Ends the lease; deletes `uidls` first. Resolves once the deletions are durable. */
   close(deleteUidls: string[]): Promise<void>;
 }
@@ -260,7 +261,7 @@ export class Pop3Session {
     if (args.length !== 2 || !/^\d{1,9}$/.test(args[1]!)) return err('Syntax: TOP msg lines');
     const found = this.message(args[0]!);
     if (typeof found === 'string') return err(found);
-    return ok('Top of message follows', topOfMessage(this.maildrop!.read(found.uidl), Number(args[1])));
+    return ok('Top of message follows', topOfMessage(this.maildrop!.read(found.uidl, 'top'), Number(args[1])));
   }
 
   dele(args: string[]): Pop3Response {
