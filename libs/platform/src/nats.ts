@@ -6,8 +6,8 @@ import { z } from 'zod';
 import { boolSetting, intSetting, loadConfig } from './config.js';
 import { natsClientErrors } from './metrics.js';
 import { skipErrorsOfAnsweredRequests } from './nats-request-shim.js';
-import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { STREAMS } from '@mail/contracts';
+import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { SPOOL_STREAM, STREAMS } from '@mail/contracts';
 import type { Logger } from 'pino';
 
 const natsSchema = z.object({
@@ -24,6 +24,12 @@ const natsSchema = z.object({
   tlsKeyFile: z.string().default(''),
   /** Replicas of every stream and bucket (3 on a three-node cluster). */
   streamReplicas: intSetting(1, 1),
+  /**
+   * The spool stream's own limit in bytes; 0 = none but the store's. Set it below the JetStream store
+   * (max_file_store) so that when intake fills the spool — answered with 451 — the drain path (jobs,
+   * results, the queue bucket) still has room to deliver, and intake recovers as deliveries free space.
+   */
+  spoolMaxBytes: intSetting(0, 0),
 });
 
 export type NatsSettings = z.infer<typeof natsSchema>;
@@ -43,6 +49,7 @@ export const loadNatsSettings = (env: NodeJS.ProcessEnv = process.env): NatsSett
       tlsCertFile: 'NATS_TLS_CERT_FILE',
       tlsKeyFile: 'NATS_TLS_KEY_FILE',
       streamReplicas: 'NATS_STREAM_REPLICAS',
+      spoolMaxBytes: 'NATS_SPOOL_MAX_BYTES',
     },
     env,
   );
@@ -97,10 +104,16 @@ export async function connectNats(url: string, name: string, logger: Logger, set
   return { nc, js: jetstream(nc), jsm, settings, connected: () => connected && !nc.isClosed() };
 }
 
-/** Creates the work-queue streams if they are missing (every service calls this; it is idempotent). */
+/**
+ * Creates the streams if they are missing (every service calls this; it is idempotent), and keeps the
+ * spool's own byte limit as configured (NATS_SPOOL_MAX_BYTES): beyond it a publish is refused (discard
+ * new), never an older spooled message dropped.
+ */
 export async function ensureStreams(nats: NatsContext, maxMessageBytes: number): Promise<void> {
   const { jsm } = nats;
   for (const stream of STREAMS) {
+    const budget = stream.name === SPOOL_STREAM ? nats.settings.spoolMaxBytes : 0;
+    const limits = { max_bytes: budget > 0 ? budget : -1, discard: DiscardPolicy.New };
     const config = {
       name: stream.name,
       num_replicas: nats.settings.streamReplicas,
@@ -110,9 +123,11 @@ export async function ensureStreams(nats: NatsContext, maxMessageBytes: number):
       max_msg_size: maxMessageBytes,
       // Publishers set a message id; the server drops repeats within this window (nanoseconds).
       duplicate_window: 10 * 60 * 1_000_000_000,
+      ...(stream.name === SPOOL_STREAM ? limits : {}),
     };
+    let existing;
     try {
-      await jsm.streams.info(stream.name);
+      existing = await jsm.streams.info(stream.name);
     } catch {
       try {
         await jsm.streams.add(config);
@@ -122,6 +137,10 @@ export async function ensureStreams(nats: NatsContext, maxMessageBytes: number):
           throw err;
         });
       }
+      continue;
+    }
+    if (stream.name === SPOOL_STREAM && (existing.config.max_bytes !== limits.max_bytes || existing.config.discard !== limits.discard)) {
+      await jsm.streams.update(stream.name, { ...existing.config, ...limits });
     }
   }
 }

@@ -38,7 +38,7 @@ function listenerVariables(service: string): Set<string> {
   return new Set([...source.matchAll(/^\s*(?:host|port|[a-z]+Host|[a-z]+Port): '([A-Z][A-Z0-9_]+)'/gm)].filter((m) => !/MAX|REMOTE/.test(m[1]!)).map((m) => m[1] as string));
 }
 /** Read by libs/platform for every service. */
-const PLATFORM_VARIABLES = new Set(['LOG_LEVEL', 'NATS_URL', 'MAILBOX_STORE_ADDRESS']);
+const PLATFORM_VARIABLES = new Set(['LOG_LEVEL', 'NATS_URL', 'MAILBOX_STORE_ADDRESS', 'NATS_SPOOL_MAX_BYTES']);
 /**
  * Set in the manifests ahead of the services (deploy/README.md lists them): NATS credentials, stream
  * replicas, and the TLS listeners and certificate files, tolerated whether a service reads them yet or not.
