@@ -1,6 +1,7 @@
 // The embedded default backend: accounts in one JSON file, each mailbox a directory of message files.
 // Layout under dataDir:
 //   accounts.json                       domains and accounts (replaced atomically on every change)
+//   leases.json                         the maildrop leases POP3 sessions hold (saved on every change)
 //   mailboxes/<mailbox>/tmp/            messages being written (removed at start-up: never visible)
 //   mailboxes/<mailbox>/cur/<ms>.<uidl> complete messages; the name carries arrival time and unique id
 // Failed-login records live in memory only: one process serves every edge, and a restart forgets them.
@@ -10,7 +11,7 @@ import { mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/prom
 import { join } from 'node:path';
 import { KeyedLock } from '@mail/platform';
 import { appendDurably, DirectorySyncer, inDirectory, replaceFileDurably, syncDirectory, writeTempFile } from './durable-files.js';
-import { LeaseTable } from './leases.js';
+import { LeaseTable, type Lease } from './leases.js';
 import {
   DEFAULT_DELIVERY_RECORD_MS,
   deliveryUidl,
@@ -29,6 +30,9 @@ interface AccountsFile {
 }
 
 const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1);
+
+/** The maildrop leases held when the process stopped (see leases.ts). */
+const LEASES_FILE = 'leases.json';
 
 /** Messages up to this size are read with one call; larger ones are streamed in pieces of it. */
 const READ_WHOLE_BYTES = 64 * 1024;
@@ -55,6 +59,8 @@ export class EmbeddedStore implements MailStore {
   private readonly committing = new Set<string>();
   private accountsLock: Promise<unknown> = Promise.resolve();
   private readonly leases = new LeaseTable();
+  private leaseSave: Promise<void> = Promise.resolve();
+  private nextLeaseSave: Promise<void> | undefined;
   /** Failed-login records by key: each failure with the time it stops counting, and the lock. */
   private readonly authFailures = new Map<string, { failures: { at: number; expiresAtMs: number }[]; lockedUntilMs: number }>();
 
@@ -73,12 +79,18 @@ export class EmbeddedStore implements MailStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
+    try {
+      store.leases.restore(JSON.parse(await readFile(join(dataDir, LEASES_FILE), 'utf8')) as Lease[]);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
     await store.removeUnfinishedWrites();
     return store;
   }
 
   private async removeUnfinishedWrites(): Promise<void> {
     await rm(join(this.dataDir, 'accounts.json.tmp'), { force: true });
+    await rm(join(this.dataDir, `${LEASES_FILE}.tmp`), { force: true });
     for (const name of await readdir(join(this.dataDir, 'mailboxes'))) {
       await rm(join(this.dataDir, 'mailboxes', name, 'tmp'), { recursive: true, force: true });
     }
@@ -320,15 +332,35 @@ export class EmbeddedStore implements MailStore {
   }
 
   async acquireLease(mailbox: string, ttlMs: number): Promise<string | undefined> {
-    return this.leases.acquire(mailbox.toLowerCase(), ttlMs);
+    const id = this.leases.acquire(mailbox.toLowerCase(), ttlMs);
+    if (id) await this.saveLeases();
+    return id;
   }
 
   async renewLease(mailbox: string, leaseId: string, ttlMs: number): Promise<boolean> {
-    return this.leases.renew(mailbox.toLowerCase(), leaseId, ttlMs);
+    const renewed = this.leases.renew(mailbox.toLowerCase(), leaseId, ttlMs);
+    if (renewed) await this.saveLeases();
+    return renewed;
   }
 
   async releaseLease(mailbox: string, leaseId: string): Promise<void> {
     this.leases.release(mailbox.toLowerCase(), leaseId);
+    await this.saveLeases();
+  }
+
+  /**
+   * Saves the lease table durably. Changes made while a save runs share the next one, which writes the
+   * table as it is when it starts: at most one save runs, at most one waits.
+   */
+  private saveLeases(): Promise<void> {
+    if (this.nextLeaseSave) return this.nextLeaseSave;
+    const save = this.leaseSave.then(() => {
+      this.nextLeaseSave = undefined;
+      return replaceFileDurably(join(this.dataDir, LEASES_FILE), Buffer.from(JSON.stringify(this.leases.entries())));
+    });
+    this.nextLeaseSave = save;
+    this.leaseSave = save.catch(() => undefined);
+    return save;
   }
 
   async hasLease(mailbox: string, leaseId: string): Promise<boolean> {
@@ -383,5 +415,6 @@ export class EmbeddedStore implements MailStore {
   async close(): Promise<void> {
     await this.accountsLock;
     await this.mailboxLocks.idle();
+    await this.leaseSave;
   }
 }

@@ -46,6 +46,7 @@ export async function rejectsWith(promise: Promise<unknown>, kind: StoreError['k
 }
 
 const ALICE = 'alice@example.com';
+const BOB = 'bob@example.com';
 const MESSAGE = 'Subject: hi\r\n\r\nHello Alice.\r\n';
 const IP = 'ip:203.0.113.7';
 const ACCOUNT = 'account:alice@example.com';
@@ -404,6 +405,20 @@ export function defineStoreConformance(backend: StoreBackend): void {
         assert.equal(await readText(second.readMessage(ALICE, kept.uidl)), MESSAGE);
         // Idempotency survives the restart.
         assert.equal((await second.deliver(ALICE, { queueId: 'Q1', recipient: ALICE }, bodyOf(MESSAGE))).duplicate, true);
+      });
+    });
+
+    test('a maildrop lease held when the store stops is still held after it restarts', async () => {
+      await withStores(async (first, open) => {
+        const lease = (await first.acquireLease(ALICE, 60_000))!;
+        const released = (await first.acquireLease(BOB, 60_000))!;
+        await first.releaseLease(BOB, released);
+        await first.close();
+
+        const second = await open();
+        assert.equal(await second.hasLease(ALICE, lease), true, 'the POP3 session keeps its maildrop');
+        assert.equal(await second.acquireLease(ALICE, 60_000), undefined, 'a second session is refused');
+        assert.ok(await second.acquireLease(BOB, 60_000), 'a released lease stays released');
       });
     });
 
