@@ -24,6 +24,8 @@ export interface ProvidedServer {
   url: string;
   provider: ProviderKind;
   stop(): Promise<void>;
+  /** kill -9 of the server, then a new one on the same port and data (local processes only; chaos tests). */
+  crash?(): Promise<void>;
 }
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -94,11 +96,16 @@ export async function startNats(options: { storeDir?: string; port?: number; ech
     return { url, provider: 'testcontainers', stop: async () => void (await container.stop()) };
   }
   const ownDir = options.storeDir ? undefined : await mkdtemp(join(tmpdir(), 'nats-'));
-  const server = await startNatsServer(options.storeDir ?? ownDir!, { port: options.port, echo: options.echo, extraArgs: options.extraArgs });
+  const storeDir = options.storeDir ?? ownDir!;
+  let server = await startNatsServer(storeDir, { port: options.port, echo: options.echo, extraArgs: options.extraArgs });
   say(`nats: local nats-server (${server.url})`);
   return {
     url: server.url,
     provider: 'local',
+    crash: async () => {
+      await server.process.kill();
+      server = await startNatsServer(storeDir, { port: server.port, echo: options.echo, extraArgs: options.extraArgs });
+    },
     stop: async () => {
       await server.stop();
       if (ownDir) await rm(ownDir, { recursive: true, force: true });

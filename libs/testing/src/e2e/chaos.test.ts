@@ -1,0 +1,154 @@
+// Chaos (issue: broker lifecycle): while mail flows to three users and they fetch and delete it over
+// POP3, random services and nats-server itself are killed with SIGKILL at random moments and started
+// again. Afterwards every message accepted with 250 is in each of its recipients' maildrops exactly once,
+// counted by Message-ID across everything fetched and deleted during the run and after it.
+//
+// Bounded for CI (CHAOS_SECONDS=60 of chaos, about 20 kills); `npm run chaos` runs the long version.
+// CHAOS_SEED repeats a run (the seed is printed).
+import { strict as assert } from 'node:assert';
+import { after, before, describe, test } from 'node:test';
+import { poplibFetch, RawClient } from '../clients.js';
+import { SERVICE_NAMES, type MailSystem, type ServiceName } from '../mail-system.js';
+import { PASSWORD, startSystemWithUsers } from './helpers.js';
+
+const USERS = ['ann@example.test', 'ben@example.test', 'cat@example.test'];
+const CHAOS_SECONDS = Number(process.env.CHAOS_SECONDS ?? 60);
+const SEED = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
+const SENDERS = 4;
+
+/** A small seeded generator (mulberry32), so a failing run can be repeated. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One SMTP transaction to all `recipients`: 'accepted' on 250 after DATA, 'unknown' when the
+ * connection failed after the data was sent (it may or may not have been queued), else 'refused'.
+ */
+async function sendOne(port: number, id: string, recipients: string[], bytes: number): Promise<'accepted' | 'refused' | 'unknown'> {
+  let client: RawClient | undefined;
+  let dataSent = false;
+  try {
+    client = await RawClient.connect(port);
+    await client.reply();
+    await client.command('EHLO chaos.test');
+    if (!(await client.command('MAIL FROM:<load@remote.test>')).startsWith('250')) return 'refused';
+    for (const to of recipients) if (!(await client.command(`RCPT TO:<${to}>`)).startsWith('250')) return 'refused';
+    if (!(await client.command('DATA')).startsWith('354')) return 'refused';
+    const body = `${'z'.repeat(70)}\r\n`.repeat(Math.ceil(bytes / 72));
+    dataSent = true;
+    client.send(`Subject: chaos\r\nMessage-ID: <${id}>\r\nTo: ${recipients.join(', ')}\r\n\r\n${body}.\r\n`);
+    const final = await client.reply(30_000);
+    await client.command('QUIT').catch(() => undefined);
+    return final.startsWith('250') ? 'accepted' : 'refused';
+  } catch {
+    return dataSent ? 'unknown' : 'refused';
+  } finally {
+    client?.close();
+  }
+}
+
+const messageIdOf = (message: Buffer) => /^Message-ID: <([^>]+)>/im.exec(message.toString('latin1'))?.[1] ?? '(none)';
+
+describe('chaos: random kill -9 of services and nats-server under load, with fetch-and-delete', () => {
+  let system: MailSystem;
+  before(async () => {
+    system = await startSystemWithUsers(USERS, {
+      env: { DELIVERY_ACK_WAIT_MS: '5000', QUEUE_ACK_WAIT_MS: '5000', POP3_LEASE_SECONDS: '30' },
+    });
+  });
+  after(async () => {
+    await system?.stop();
+  });
+
+  test(`every 250 delivered exactly once per recipient (seed ${SEED}, ${CHAOS_SECONDS} s)`, { timeout: (CHAOS_SECONDS + 300) * 1000 }, async () => {
+    const rand = random(SEED);
+    console.log(`chaos seed ${SEED}`);
+    const accepted = new Map<string, string[]>(); // id -> recipients
+    const maybeAccepted = new Set<string>(); // the connection died after the data: queued or not
+    const fetched = new Map<string, string[]>(USERS.map((u) => [u, []])); // ids, from sessions that ended with +OK
+    const maybeFetched = new Map<string, Set<string>>(USERS.map((u) => [u, new Set()])); // from sessions that failed
+    let running = true;
+    let next = 0;
+    const kills: string[] = [];
+
+    const sender = async () => {
+      while (running) {
+        const id = `chaos-${SEED}-${next++}@remote.test`;
+        const recipients = USERS.filter(() => rand() < 0.5);
+        if (recipients.length === 0) recipients.push(USERS[Math.floor(rand() * USERS.length)]!);
+        const bytes = rand() < 0.05 ? 200 * 1024 : 1024;
+        const outcome = await sendOne(system.smtpPort, id, recipients, bytes);
+        if (outcome === 'accepted') accepted.set(id, recipients);
+        else if (outcome === 'unknown') maybeAccepted.add(id);
+        else await sleep(100); // a temporary refusal while something restarts: a little later
+      }
+    };
+    const fetchAndDelete = async (user: string) => {
+      const result = await poplibFetch(system.pop3Port, user, PASSWORD, { delete: true }).catch((err: Error) => ({ error: err.message, messages: [] as Buffer[] }));
+      const ids = result.messages.map(messageIdOf);
+      if (result.error === '') fetched.get(user)!.push(...ids);
+      else for (const id of ids) maybeFetched.get(user)!.add(id); // deleted or not: the QUIT's answer was lost
+    };
+    const reader = async () => {
+      while (running) {
+        for (const user of USERS) await fetchAndDelete(user);
+        await sleep(500);
+      }
+    };
+    const killer = async () => {
+      const deadline = Date.now() + CHAOS_SECONDS * 1000;
+      while (Date.now() < deadline) {
+        await sleep(1500 + rand() * 3000);
+        // Every fourth kill is nats-server's (when it runs as a local process), the others a random service's.
+        const victim: ServiceName | 'nats-server' =
+          kills.length % 4 === 2 && system.nats.crash ? 'nats-server' : SERVICE_NAMES[Math.floor(rand() * SERVICE_NAMES.length)]!;
+        kills.push(victim);
+        if (victim === 'nats-server') await system.nats.crash!();
+        else {
+          await system.kill(victim);
+          await sleep(rand() * 1500);
+          await system.start(victim);
+        }
+      }
+    };
+
+    const load = [...Array.from({ length: SENDERS }, sender), reader()];
+    await killer();
+    running = false;
+    await Promise.all(load);
+    console.log(`chaos: ${kills.length} kills (${kills.join(', ')}); ${accepted.size} accepted, ${maybeAccepted.size} with the answer lost`);
+    assert.ok(kills.length >= Math.floor(CHAOS_SECONDS / 5), 'the killer ran');
+    assert.ok(accepted.size > 50, `mail flowed during the chaos: ${accepted.size} accepted`);
+
+    // Drain: everything accepted arrives; fetch until each user has seen all of theirs, then a while longer.
+    const expected = new Map(USERS.map((u) => [u, new Set([...accepted].filter(([, to]) => to.includes(u)).map(([id]) => id))]));
+    const missing = (user: string) => [...expected.get(user)!].filter((id) => !fetched.get(user)!.includes(id) && !maybeFetched.get(user)!.has(id));
+    const until = Date.now() + 180_000;
+    while (USERS.some((u) => missing(u).length > 0) && Date.now() < until) {
+      for (const user of USERS) await fetchAndDelete(user);
+      await sleep(1000);
+    }
+    await sleep(3000); // a duplicate, if any, would arrive now
+    for (const user of USERS) await fetchAndDelete(user);
+
+    for (const user of USERS) {
+      assert.deepEqual(missing(user), [], `${user}: accepted messages never delivered`);
+      const seen = new Map<string, number>();
+      for (const id of fetched.get(user)!) seen.set(id, (seen.get(id) ?? 0) + 1);
+      const duplicated = [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+      assert.deepEqual(duplicated, [], `${user}: messages delivered more than once`);
+      const strangers = [...seen.keys()].filter((id) => !expected.get(user)!.has(id) && !maybeAccepted.has(id));
+      assert.deepEqual(strangers, [], `${user}: messages nobody sent to them`);
+    }
+  });
+});
