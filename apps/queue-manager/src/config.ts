@@ -22,8 +22,10 @@ const schema = z.object({
    * store: a minute at most, so mail flows again soon after it is back.
    */
   localRetrySchedule: parsedSetting('5s,15s,30s,1m', parseSchedule),
-  /** A delivery job with no result after this long is taken as lost and tried again. */
+  /** A remote delivery job with no result after this long is taken as lost and tried again. */
   jobTimeout: duration('15m'),
+  /** The same for a local delivery job (into our own store: milliseconds when all is well). */
+  localJobTimeout: duration('2m'),
   /** The active replica's lease: a standby takes the queue over this long after the active one vanished. */
   leaderLease: duration('10s'),
   /** This replica's name in the lease; a restarted process with the same name takes its lease back at once. Default: host name and gRPC port. */
@@ -65,6 +67,7 @@ export const loadQueueManagerConfig = (env: NodeJS.ProcessEnv = process.env): Qu
       maxLifetime: 'QUEUE_MAX_LIFETIME',
       localRetrySchedule: 'QUEUE_LOCAL_RETRY_SCHEDULE',
       jobTimeout: 'QUEUE_JOB_TIMEOUT',
+      localJobTimeout: 'QUEUE_LOCAL_JOB_TIMEOUT',
       leaderLease: 'QUEUE_LEADER_LEASE',
       instance: 'QUEUE_INSTANCE',
       localInFlight: 'QUEUE_LOCAL_IN_FLIGHT',

@@ -55,6 +55,7 @@ async function main(): Promise<void> {
       maxLifetimeMs: config.maxLifetime,
       delayWarningMs: config.delayWarning,
       jobTimeoutMs: config.jobTimeout,
+      localJobTimeoutMs: config.localJobTimeout,
     },
     admission: new Admission({
       limitsFor: (domain) => overrides.get(domain) ?? defaults,

@@ -82,7 +82,7 @@ export async function connectNats(url: string, name: string, logger: Logger, set
   skipErrorsOfAnsweredRequests();
   // noAsyncTraces: the client would otherwise build an Error (a stack capture) for every request and
   // publish ack just in case it fails — measured at a third of queue-manager's CPU under load.
-  const nc = await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true, ...natsConnectionOptions(settings) });
+  const nc = await connect({ servers: url.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true, ...natsConnectionOptions(settings) });
   let connected = true;
   void (async () => {
     for await (const status of nc.status()) {

@@ -3,6 +3,7 @@
 export * from './ports.js';
 export * from './processes.js';
 export * from './nats-server.js';
+export * from './nats-cluster.js';
 export * from './mail-system.js';
 export * from './clients.js';
 export * from './scripted-smtp.js';

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, waitForPort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
 import { dropMongoDatabase, startMongo, startNats, type ProvidedServer } from './providers.js';
+import { startNatsCluster, type NatsCluster } from './nats-cluster.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -36,6 +37,8 @@ export interface MailSystemOptions {
   echo?: boolean;
   /** mailbox-store backend: `mongo` starts a MongoDB-compatible server (see providers.ts) for it. */
   store?: 'embedded' | 'mongo';
+  /** A three-node JetStream cluster instead of one nats-server; streams and buckets get three replicas. */
+  natsCluster?: boolean;
 }
 
 export interface MailSystem {
@@ -52,6 +55,8 @@ export interface MailSystem {
   queueAdminAddress: string;
   natsUrl: string;
   nats: ProvidedServer;
+  /** The cluster's nodes, with `natsCluster`. */
+  natsCluster?: NatsCluster;
   /** The MongoDB server and database mailbox-store uses, with `store: 'mongo'`. */
   mongo?: { server: ProvidedServer; uri: string; database: string };
   /** The environment every service was started with. */
@@ -90,7 +95,14 @@ async function waitReady(httpPort: number, process_: ManagedProcess, timeoutMs =
 
 export async function startMailSystem(options: MailSystemOptions): Promise<MailSystem> {
   await mkdir(options.dataDir, { recursive: true });
-  const nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs: options.natsArgs });
+  let natsCluster: NatsCluster | undefined;
+  let nats: ProvidedServer;
+  if (options.natsCluster) {
+    natsCluster = await startNatsCluster(join(options.dataDir, 'nats'), { echo: options.echo });
+    nats = { url: natsCluster.url, provider: 'local', stop: natsCluster.stopAll };
+  } else {
+    nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs: options.natsArgs });
+  }
   let mongo: MailSystem['mongo'];
   if (options.store === 'mongo') {
     try {
@@ -124,6 +136,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NATS_URL: nats.url,
+    ...(natsCluster ? { NATS_STREAM_REPLICAS: String(natsCluster.size) } : {}),
     MAILBOX_STORE_ADDRESS: grpcAddress,
     MAILBOX_GRPC_PORT: String(grpcPort),
     QUEUE_GRPC_PORT: String(queueGrpcPort),
@@ -170,6 +183,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     grpcAddress,
     queueAdminAddress,
     natsUrl: nats.url,
+    natsCluster,
     nats,
     mongo,
     env,

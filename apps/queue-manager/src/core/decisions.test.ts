@@ -6,7 +6,7 @@ import { applyTime, type QueuePolicy } from './decisions.js';
 import { newEntry } from './entry.js';
 
 const DAY = 86_400_000;
-const policy: QueuePolicy = { remoteRetry: new RetrySchedule([60_000]), localRetry: new RetrySchedule([5000]), maxLifetimeMs: 5 * DAY, delayWarningMs: 0, jobTimeoutMs: 900_000 };
+const policy: QueuePolicy = { remoteRetry: new RetrySchedule([60_000]), localRetry: new RetrySchedule([5000]), maxLifetimeMs: 5 * DAY, delayWarningMs: 0, jobTimeoutMs: 900_000, localJobTimeoutMs: 120_000 };
 
 test('a message expires once it has been queued for the maximum lifetime', () => {
   const received = 1_000_000;

@@ -15,8 +15,13 @@ export interface QueuePolicy {
   maxLifetimeMs: number;
   /** Warn the sender once after this long; 0 = never. */
   delayWarningMs: number;
-  /** A job without a result after this long is taken as lost and tried again. */
+  /** A remote job without a result after this long is taken as lost and tried again (a slow server may take minutes). */
   jobTimeoutMs: number;
+  /**
+   * The same for a local job: delivery into our own store takes milliseconds, so a job lost with a
+   * broker crash is tried again soon; a repeat is harmless (local delivery is idempotent).
+   */
+  localJobTimeoutMs: number;
 }
 
 /** Recipients of one message that go out together: one job, one transaction. */
@@ -38,6 +43,7 @@ export interface DestinationChange {
 export type JobFeedback = 'success' | 'failure' | 'neutral';
 
 const scheduleOf = (policy: QueuePolicy, destination: Destination) => (destination.local ? policy.localRetry : policy.remoteRetry);
+const jobTimeoutOf = (policy: QueuePolicy, destination: Destination) => (destination.local ? policy.localJobTimeoutMs : policy.jobTimeoutMs);
 const expired = (entry: QueueEntry, now: number, policy: QueuePolicy) => now - entry.receivedAt >= policy.maxLifetimeMs;
 
 /** Pending destinations whose time has come and that have no job out, grouped by lane and domain. */
@@ -141,9 +147,10 @@ export function applyTime(entry: QueueEntry, now: number, policy: QueuePolicy): 
   const changes: DestinationChange[] = [];
   const lostJobs = new Set<string>();
   for (const destination of pendingOf(entry)) {
-    if (destination.job && now - destination.dispatchedAt >= policy.jobTimeoutMs) {
+    const timeoutMs = jobTimeoutOf(policy, destination);
+    if (destination.job && now - destination.dispatchedAt >= timeoutMs) {
       lostJobs.add(destination.job);
-      changes.push(defer(entry, destination, `451 4.4.0 no result from delivery-agent within ${Math.round(policy.jobTimeoutMs / 1000)} s`, now, policy));
+      changes.push(defer(entry, destination, `451 4.4.0 no result from delivery-agent within ${Math.round(timeoutMs / 1000)} s`, now, policy));
     }
   }
   if (!entry.held && expired(entry, now, policy)) {
@@ -183,7 +190,7 @@ export function nextDueAt(entry: QueueEntry, policy: QueuePolicy, now = Number.N
   let due = Number.POSITIVE_INFINITY;
   let waiting = false;
   for (const destination of pending) {
-    if (destination.job) due = Math.min(due, destination.dispatchedAt + policy.jobTimeoutMs);
+    if (destination.job) due = Math.min(due, destination.dispatchedAt + jobTimeoutOf(policy, destination));
     else if (!entry.held) {
       waiting = true;
       if (destination.nextAttemptAt > now) due = Math.min(due, destination.nextAttemptAt);

@@ -32,6 +32,7 @@ function setup(options: { limits?: Record<string, Partial<DestinationLimits>>; l
     maxLifetimeMs: 5 * DAY,
     delayWarningMs: 0,
     jobTimeoutMs: 15 * MINUTE,
+    localJobTimeoutMs: 2 * MINUTE,
     ...options.policy,
   };
   const admission = new Admission(
@@ -231,6 +232,22 @@ test('a job with no result within the job timeout is taken as lost: its slot com
   const lost = jobsTo(s, 'one.test')[0]!.job;
   await s.core.onResult(result(lost.jobId, { 'a@one.test': 'delivered' }));
   assert.equal(s.core.show(lost.queueId), undefined, 'delivered late, removed');
+});
+
+test('a local job is taken as lost after the local job timeout, a remote one only after its own', async () => {
+  const s = setup();
+  await accept(s, ['alice@local.test'], ['alice@local.test']);
+  await accept(s, ['bob@remote.test']);
+  assert.equal(jobsTo(s, 'local.test').length, 1);
+  assert.equal(jobsTo(s, 'remote.test').length, 1);
+  s.clock.now += 2 * MINUTE;
+  await s.core.runDue();
+  for (let i = 0; i < 10 && jobsTo(s, 'local.test').length < 2; i++) await new Promise((r) => setImmediate(r));
+  s.clock.now += 5000; // the local retry schedule's first step
+  await s.core.runDue();
+  for (let i = 0; i < 10 && jobsTo(s, 'local.test').length < 2; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(jobsTo(s, 'local.test').length, 2, 'the lost local job was sent again');
+  assert.equal(jobsTo(s, 'remote.test').length, 1, 'the remote job is still given its time');
 });
 
 test('every job ends in a result or a re-queue: a job whose spool bytes are gone removes a ghost entry', async () => {

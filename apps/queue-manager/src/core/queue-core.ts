@@ -393,8 +393,8 @@ export class QueueCore {
       const { changes, lostJobs } = applyTime(entry, now, this.policy);
       if (!(await this.write(entry, stored.revision, changes, changes.length === 0 && lostJobs.length === 0))) continue;
       for (const jobId of lostJobs) {
-        this.events.emit({ event: 'job-lost', queueId, jobId, timeoutMs: this.policy.jobTimeoutMs });
         const job = this.jobs.get(jobId);
+        this.events.emit({ event: 'job-lost', queueId, jobId, timeoutMs: job?.lane === 'local' ? this.policy.localJobTimeoutMs : this.policy.jobTimeoutMs });
         this.releaseJob(jobId, 'failure');
         if (job) void this.pumpDestination(job.lane, job.domain);
       }

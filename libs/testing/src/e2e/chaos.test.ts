@@ -7,9 +7,9 @@
 // CHAOS_SEED repeats a run (the seed is printed).
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
-import { poplibFetch, RawClient } from '../clients.js';
+import { poplibFetch } from '../clients.js';
 import { SERVICE_NAMES, type MailSystem, type ServiceName } from '../mail-system.js';
-import { PASSWORD, startSystemWithUsers } from './helpers.js';
+import { messageIdOf, PASSWORD, sendTracked, startSystemWithUsers } from './helpers.js';
 
 const USERS = ['ann@example.test', 'ben@example.test', 'cat@example.test'];
 const CHAOS_SECONDS = Number(process.env.CHAOS_SECONDS ?? 60);
@@ -29,35 +29,6 @@ function random(seed: number): () => number {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * One SMTP transaction to all `recipients`: 'accepted' on 250 after DATA, 'unknown' when the
- * connection failed after the data was sent (it may or may not have been queued), else 'refused'.
- */
-async function sendOne(port: number, id: string, recipients: string[], bytes: number): Promise<'accepted' | 'refused' | 'unknown'> {
-  let client: RawClient | undefined;
-  let dataSent = false;
-  try {
-    client = await RawClient.connect(port);
-    await client.reply();
-    await client.command('EHLO chaos.test');
-    if (!(await client.command('MAIL FROM:<load@remote.test>')).startsWith('250')) return 'refused';
-    for (const to of recipients) if (!(await client.command(`RCPT TO:<${to}>`)).startsWith('250')) return 'refused';
-    if (!(await client.command('DATA')).startsWith('354')) return 'refused';
-    const body = `${'z'.repeat(70)}\r\n`.repeat(Math.ceil(bytes / 72));
-    dataSent = true;
-    client.send(`Subject: chaos\r\nMessage-ID: <${id}>\r\nTo: ${recipients.join(', ')}\r\n\r\n${body}.\r\n`);
-    const final = await client.reply(30_000);
-    await client.command('QUIT').catch(() => undefined);
-    return final.startsWith('250') ? 'accepted' : 'refused';
-  } catch {
-    return dataSent ? 'unknown' : 'refused';
-  } finally {
-    client?.close();
-  }
-}
-
-const messageIdOf = (message: Buffer) => /^Message-ID: <([^>]+)>/im.exec(message.toString('latin1'))?.[1] ?? '(none)';
 
 describe('chaos: random kill -9 of services and nats-server under load, with fetch-and-delete', () => {
   let system: MailSystem;
@@ -87,7 +58,7 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
         const recipients = USERS.filter(() => rand() < 0.5);
         if (recipients.length === 0) recipients.push(USERS[Math.floor(rand() * USERS.length)]!);
         const bytes = rand() < 0.05 ? 200 * 1024 : 1024;
-        const outcome = await sendOne(system.smtpPort, id, recipients, bytes);
+        const outcome = await sendTracked(system.smtpPort, id, recipients, bytes);
         if (outcome === 'accepted') accepted.set(id, recipients);
         else if (outcome === 'unknown') maybeAccepted.add(id);
         else await sleep(100); // a temporary refusal while something restarts: a little later
@@ -141,6 +112,14 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
     await sleep(3000); // a duplicate, if any, would arrive now
     for (const user of USERS) await fetchAndDelete(user);
 
+    if (USERS.some((u) => missing(u).length > 0)) {
+      // What the queue still holds, and what the services complained of, for the report.
+      console.log('queue at the end:', (await system.mailctl(['queue', 'list', '--json'])).stdout);
+      for (const name of SERVICE_NAMES) {
+        const complaints = system.services[name].output().split('\n').filter((line) => /"level":(40|50|60)/.test(line));
+        console.log(`${name}: last warnings and errors:\n${complaints.slice(-15).join('\n')}`);
+      }
+    }
     for (const user of USERS) {
       assert.deepEqual(missing(user), [], `${user}: accepted messages never delivered`);
       const seen = new Map<string, number>();

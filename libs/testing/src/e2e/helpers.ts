@@ -67,3 +67,34 @@ export function splitTrace(delivered: Buffer): DeliveredParts {
   const offset = Buffer.byteLength(returnPath[0] + received[0], 'latin1');
   return { returnPath: returnPath[1]!, received: received[0], original: delivered.subarray(offset) };
 }
+
+/**
+ * One SMTP transaction to all `recipients`: 'accepted' on 250 after DATA, 'unknown' when the
+ * connection failed after the data was sent (it may or may not have been queued), else 'refused'.
+ */
+export async function sendTracked(port: number, id: string, recipients: string[], bytes: number): Promise<'accepted' | 'refused' | 'unknown'> {
+  let client: RawClient | undefined;
+  let dataSent = false;
+  try {
+    client = await RawClient.connect(port);
+    await client.reply();
+    await client.command('EHLO load.test');
+    if (!(await client.command('MAIL FROM:<load@remote.test>')).startsWith('250')) return 'refused';
+    for (const to of recipients) if (!(await client.command(`RCPT TO:<${to}>`)).startsWith('250')) return 'refused';
+    if (!(await client.command('DATA')).startsWith('354')) return 'refused';
+    const body = `${'z'.repeat(70)}\r\n`.repeat(Math.ceil(bytes / 72));
+    dataSent = true;
+    client.send(`Subject: tracked ${id}\r\nMessage-ID: <${id}>\r\nTo: ${recipients.join(', ')}\r\n\r\n${body}.\r\n`);
+    const final = await client.reply(30_000);
+    await client.command('QUIT').catch(() => undefined);
+    return final.startsWith('250') ? 'accepted' : 'refused';
+  } catch {
+    return dataSent ? 'unknown' : 'refused';
+  } finally {
+    client?.close();
+  }
+}
+
+/** The Message-ID of a fetched message, without angle brackets. */
+export const messageIdOf = (message: Buffer) => /^Message-ID: <([^>]+)>/im.exec(message.toString('latin1'))?.[1] ?? '(none)';
+
