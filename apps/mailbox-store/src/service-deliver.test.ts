@@ -12,7 +12,7 @@ import { createMailboxService } from './service.js';
 import { EmbeddedStore } from './store/embedded-store.js';
 
 const quietLogger = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
-const THROTTLE = { maxFailures: 3, windowMs: 60_000, lockMs: 10_000, baseDelayMs: 0, maxDelayMs: 0 };
+const THROTTLE = { maxFailures: 3, windowMs: 60_000, lockMs: 10_000, baseDelayMs: 0, maxDelayMs: 0, addressMaxFailures: 0 };
 
 /** Calls Deliver with the given stream, as grpc-js would hand it to the handler. */
 function deliver(service: ReturnType<typeof createMailboxService>, chunks: DeliverChunk[], cancelled = false) {

@@ -89,6 +89,7 @@ const authThrottleSchema = z.object({
   lockMs: intSetting(15 * 60_000, 0),
   baseDelayMs: intSetting(500, 0),
   maxDelayMs: intSetting(8000, 0),
+  addressMaxFailures: intSetting(0, 0),
 });
 
 /** Failed-authentication throttling (AUTH_* variables), read by mailbox-store, which keeps the failure records. */
@@ -101,6 +102,7 @@ export const loadAuthThrottleSettings = (env: NodeJS.ProcessEnv = process.env) =
       lockMs: 'AUTH_LOCK_MS',
       baseDelayMs: 'AUTH_DELAY_BASE_MS',
       maxDelayMs: 'AUTH_DELAY_MAX_MS',
+      addressMaxFailures: 'AUTH_ADDRESS_MAX_FAILURES',
     },
     env,
   );
