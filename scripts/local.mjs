@@ -3,7 +3,7 @@
 // self-signed TLS certificate (made on first start) under .data/. Every port can be changed:
 // SMTP_PORT 2525, SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995,
 // MAILBOX_GRPC_PORT 50051, QUEUE_GRPC_PORT 50052, NATS_PORT 4222.
-import { startMailSystem } from '@mail/testing';
+import { localBanner, startMailSystem } from '@mail/testing';
 
 const env = process.env;
 const port = (name, fallback) => Number(env[name] ?? fallback);
@@ -29,20 +29,7 @@ const system = await startMailSystem({
   },
   echo: env.ECHO_LOGS === '1',
 });
-console.log(`mail platform running (data in ${dataDir})
-  SMTP            127.0.0.1:${system.smtpPort}   (MX: mail for local domains; STARTTLS)
-  submission      127.0.0.1:${system.submissionPort}   (STARTTLS, then AUTH PLAIN/LOGIN)
-  SMTPS           127.0.0.1:${system.smtpsPort}   (implicit TLS, AUTH)
-  POP3            127.0.0.1:${system.pop3Port}   (USER/PASS or AUTH PLAIN; STLS offered)
-  POP3S           127.0.0.1:${system.pop3sPort}   (implicit TLS)
-  TLS certificate ${system.tlsCertFile} (self-signed)
-  mailbox-store   gRPC ${system.grpcAddress}
-  queue-manager   admin gRPC ${system.queueAdminAddress}
-  NATS            ${system.natsUrl}
-  metrics         ${Object.entries(system.httpPorts).map(([name, p]) => `${name}=http://127.0.0.1:${p}/metrics`).join('\n                  ')}
-Add a domain and a user:  npx mailctl domain add example.test && npx mailctl user add alice@example.test
-Look at the queue:        npx mailctl queue list
-Stop with Ctrl-C.`);
+console.log(localBanner(system, dataDir));
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, async () => {

@@ -4,6 +4,7 @@ export * from './ports.js';
 export * from './processes.js';
 export * from './nats-server.js';
 export * from './mail-system.js';
+export * from './local-run.js';
 export * from './clients.js';
 export * from './scripted-smtp.js';
 export * from './test-ca.js';
