@@ -1,17 +1,18 @@
 // pop3-access: the POP3 server (110 with STLS, 995 implicit TLS). Wiring only.
-import { ConnectionLimits, createLogger, exitOnStartupError, grpcClientSetup, listen, loadGrpcTlsSettings, onShutdown, parseNetworks, startObservability, TlsMaterial } from '@mail/platform';
+import { ConnectionLimits, createLogger, exitOnStartupError, grpcClientSetup, listen, loadGrpcTlsSettings, onShutdown, parseNetworks, startObservability, startupSettings, TlsMaterial } from '@mail/platform';
 import { loadPop3Config } from './config.js';
 import { Pop3Events } from './events.js';
 import { MaildropService } from './maildrops.js';
 import { createPop3Server, type Pop3Server } from './server.js';
 
 const logger = createLogger('pop3-access');
+// Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
+const { config, grpcTls } = startupSettings('pop3-access', { config: () => loadPop3Config(), grpcTls: () => loadGrpcTlsSettings() });
 
 async function main(): Promise<void> {
-  const config = loadPop3Config();
   const tls = await TlsMaterial.load(config.tls, logger);
   const events = new Pop3Events(logger);
-  const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.leaseSeconds, config.backendTimeoutMs, events);
+  const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(grpcTls), config.leaseSeconds, config.backendTimeoutMs, events);
   const options = { ...config, tls, events, isTrustedProxy: parseNetworks(config.proxyTrustedNetworks) };
   const connections = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress);
   const servers: Pop3Server[] = [];

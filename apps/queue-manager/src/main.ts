@@ -13,19 +13,21 @@ import {
   decodePayload,
 } from '@mail/contracts';
 import {
-  probeJetStream,
   connectNats,
   createLogger,
   ensureStreams,
-  exitOnStartupError,
-  onShutdown,
   envelopeOf,
-  Spool,
-  runConsumer,
+  exitOnStartupError,
   loadGrpcTlsSettings,
+  loadNatsSettings,
+  onShutdown,
+  probeJetStream,
+  runConsumer,
   serverCredentials,
+  Spool,
   startGrpcServer,
   startObservability,
+  startupSettings,
   stopGrpcServer,
 } from '@mail/platform';
 import { createAdminService } from './admin-service.js';
@@ -39,12 +41,13 @@ import { exportQueueGauges } from './metrics.js';
 import { RetrySchedule } from './retry-schedule.js';
 
 const logger = createLogger('queue-manager');
+// Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
+const { config, grpcTls, nats: natsSettings } = startupSettings('queue-manager', { config: () => loadQueueManagerConfig(), grpcTls: () => loadGrpcTlsSettings(), nats: () => loadNatsSettings() });
 
 async function main(): Promise<void> {
-  const config = loadQueueManagerConfig();
   const defaults = { maxConnections: config.maxConnectionsPerDomain, maxMessagesPerWindow: config.maxMessagesPerWindow, windowMs: config.rateWindowMs };
   const overrides = parseDomainLimits(config.domainLimits, defaults);
-  const nats = await connectNats(config.natsUrl, 'queue-manager', logger);
+  const nats = await connectNats(config.natsUrl, 'queue-manager', logger, natsSettings);
   await ensureStreams(nats, 1024 * 1024);
   const port = await NatsQueuePort.open(nats, new Spool(nats));
   const events = new QueueEvents(logger);
@@ -69,7 +72,7 @@ async function main(): Promise<void> {
 
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
     server.addService(QueueAdminService, createAdminService(core, logger)),
-    serverCredentials(loadGrpcTlsSettings()),
+    serverCredentials(grpcTls),
   );
   exportQueueGauges(core, nats);
   const jetStream = probeJetStream(nats);

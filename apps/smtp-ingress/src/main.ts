@@ -6,13 +6,15 @@ import {
   ensureStreams,
   exitOnStartupError,
   grpcClientSetup,
-  loadGrpcTlsSettings,
   listen,
+  loadGrpcTlsSettings,
+  loadNatsSettings,
   onShutdown,
+  parseNetworks,
   probeJetStream,
   Spool as SpoolStream,
-  parseNetworks,
   startObservability,
+  startupSettings,
   TlsMaterial,
 } from '@mail/platform';
 import { loadSmtpIngressConfig } from './config.js';
@@ -24,17 +26,18 @@ import type { SessionHooks } from './protocol/session.js';
 import { newQueueId, Spool } from './spool.js';
 
 const logger = createLogger('smtp-ingress');
+// Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
+const { config, grpcTls, nats: natsSettings } = startupSettings('smtp-ingress', { config: () => loadSmtpIngressConfig(), grpcTls: () => loadGrpcTlsSettings(), nats: () => loadNatsSettings() });
 
 async function main(): Promise<void> {
-  const config = loadSmtpIngressConfig();
   const events = new IngressEvents(logger);
   const tls = await TlsMaterial.load(config.tls, logger);
-  const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger);
+  const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger, natsSettings);
   await ensureStreams(nats, 1024 * 1024);
   const spool = new Spool(new SpoolStream(nats, config.backendTimeoutMs));
   const directory = new MailboxDirectory(
     config.mailboxStoreAddress,
-    grpcClientSetup(loadGrpcTlsSettings()),
+    grpcClientSetup(grpcTls),
     config.backendTimeoutMs,
     (user, client, result) => events.emit({ event: 'auth', user, client, result }),
     config.recipientCacheMs,
