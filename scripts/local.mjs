@@ -1,23 +1,25 @@
 #!/usr/bin/env node
 // Runs the whole platform on this machine: nats-server and the five services, embedded store and a
-// self-signed TLS certificate (made on first start) under .data/. Every port can be changed:
-// SMTP_PORT 2525, SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995,
-// MAILBOX_GRPC_PORT 50051, QUEUE_GRPC_PORT 50052, NATS_PORT 4222.
-import { localBanner, startMailSystem } from '@mail/testing';
+// self-signed TLS certificate (made on first start) under .data/. Every port can be changed by its variable
+// (see LOCAL_PORTS and LOCAL_HTTP_PORTS in libs/testing/src/local-run.ts): SMTP_PORT 2525,
+// SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995, MAILBOX_GRPC_PORT 50051,
+// QUEUE_GRPC_PORT 50052, NATS_PORT 4222, and the metrics ports SMTP_HTTP_PORT 9101, QUEUE_HTTP_PORT 9102,
+// DELIVERY_HTTP_PORT 9103, MAILBOX_HTTP_PORT 9104, POP3_HTTP_PORT 9105.
+import { localBanner, localPorts, startMailSystem } from '@mail/testing';
 
 const env = process.env;
-const port = (name, fallback) => Number(env[name] ?? fallback);
 const dataDir = env.DATA_DIR ?? new URL('../.data', import.meta.url).pathname;
+let ports;
+try {
+  ports = localPorts(env);
+} catch (err) {
+  console.error(`local run: ${err.message}`);
+  process.exit(78);
+}
 const system = await startMailSystem({
   dataDir,
-  smtpPort: port('SMTP_PORT', 2525),
-  submissionPort: port('SMTP_SUBMISSION_PORT', 2587),
-  smtpsPort: port('SMTPS_PORT', 2465),
-  pop3Port: port('POP3_PORT', 1110),
-  pop3sPort: port('POP3S_PORT', 1995),
-  grpcPort: port('MAILBOX_GRPC_PORT', 50051),
-  queueGrpcPort: port('QUEUE_GRPC_PORT', 50052),
-  natsPort: port('NATS_PORT', 4222),
+  ...ports.listeners,
+  httpPorts: ports.httpPorts,
   env: {
     SMTP_SERVER_NAME: env.SMTP_SERVER_NAME ?? 'localhost',
     POP3_SERVER_NAME: env.POP3_SERVER_NAME ?? 'localhost',

@@ -1,6 +1,50 @@
-// The local run (scripts/local.mjs) apart from the processes: what its banner says, including the exact
-// mailctl invocation for the ports it uses.
-import type { MailSystem } from './mail-system.js';
+// The local run (scripts/local.mjs) apart from the processes: its ports, each from its variable or a fixed
+// default (the HTTP ones those deploy/observability/prometheus.yml scrapes), and what its banner says,
+// including the exact mailctl invocation for the ports it uses.
+import type { MailSystem, MailSystemOptions, ServiceName } from './mail-system.js';
+
+/** Every port of the local run: its variable and its default. */
+export const LOCAL_PORTS = {
+  smtpPort: { variable: 'SMTP_PORT', fallback: 2525 },
+  submissionPort: { variable: 'SMTP_SUBMISSION_PORT', fallback: 2587 },
+  smtpsPort: { variable: 'SMTPS_PORT', fallback: 2465 },
+  pop3Port: { variable: 'POP3_PORT', fallback: 1110 },
+  pop3sPort: { variable: 'POP3S_PORT', fallback: 1995 },
+  grpcPort: { variable: 'MAILBOX_GRPC_PORT', fallback: 50051 },
+  queueGrpcPort: { variable: 'QUEUE_GRPC_PORT', fallback: 50052 },
+  natsPort: { variable: 'NATS_PORT', fallback: 4222 },
+} as const;
+
+/** The services' HTTP (metrics) ports: 9101-9105, as the mailplatform-local job of prometheus.yml expects. */
+export const LOCAL_HTTP_PORTS: Record<ServiceName, { variable: string; fallback: number }> = {
+  'smtp-ingress': { variable: 'SMTP_HTTP_PORT', fallback: 9101 },
+  'queue-manager': { variable: 'QUEUE_HTTP_PORT', fallback: 9102 },
+  'delivery-agent': { variable: 'DELIVERY_HTTP_PORT', fallback: 9103 },
+  'mailbox-store': { variable: 'MAILBOX_HTTP_PORT', fallback: 9104 },
+  'pop3-access': { variable: 'POP3_HTTP_PORT', fallback: 9105 },
+};
+
+/** A port variable's value: a whole number 1-65535, or its default when unset. */
+function portFrom(env: NodeJS.ProcessEnv, variable: string, fallback: number): number {
+  const text = env[variable];
+  if (text === undefined || text === '') return fallback;
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new Error(`${variable}=${JSON.stringify(text)}: expected a port number (1-65535)`);
+  return port;
+}
+
+/** The ports of the local run from the environment: every one it listens on, named by its variable. */
+export function localPorts(env: NodeJS.ProcessEnv): { listeners: Pick<MailSystemOptions, keyof typeof LOCAL_PORTS>; httpPorts: Record<ServiceName, number>; byVariable: Map<string, number> } {
+  const byVariable = new Map<string, number>();
+  const read = ({ variable, fallback }: { variable: string; fallback: number }) => {
+    const port = portFrom(env, variable, fallback);
+    byVariable.set(variable, port);
+    return port;
+  };
+  const listeners = Object.fromEntries(Object.entries(LOCAL_PORTS).map(([key, spec]) => [key, read(spec)])) as Pick<MailSystemOptions, keyof typeof LOCAL_PORTS>;
+  const httpPorts = Object.fromEntries(Object.entries(LOCAL_HTTP_PORTS).map(([name, spec]) => [name, read(spec)])) as Record<ServiceName, number>;
+  return { listeners, httpPorts, byVariable };
+}
 
 /** mailctl's own defaults (apps/mailctl/src/cli.ts): the local run's ports when none is moved. */
 export const MAILCTL_DEFAULT_ADDRESSES = { mailboxStore: '127.0.0.1:50051', queueManager: '127.0.0.1:50052' };

@@ -29,6 +29,8 @@ export interface MailSystemOptions {
   /** queue-manager's admin gRPC port (mailctl queue ...). */
   queueGrpcPort?: number;
   natsPort?: number;
+  /** The services' HTTP ports (metrics, health); a free one for each not given. */
+  httpPorts?: Partial<Record<ServiceName, number>>;
   /** Extra environment for every service (limits, timeouts…). */
   env?: Record<string, string>;
   /** Extra nats-server command-line options (credentials, TLS). */
@@ -120,7 +122,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
   const queueGrpcPort = options.queueGrpcPort ?? (await freePort());
   const queueAdminAddress = `127.0.0.1:${queueGrpcPort}`;
   const httpPorts = {} as Record<ServiceName, number>;
-  for (const name of SERVICE_NAMES) httpPorts[name] = await freePort();
+  for (const name of SERVICE_NAMES) httpPorts[name] = options.httpPorts?.[name] ?? (await freePort());
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NATS_URL: nats.url,
