@@ -5,7 +5,7 @@
 // SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995, MAILBOX_GRPC_PORT 50051,
 // QUEUE_GRPC_PORT 50052, NATS_PORT 4222, and the metrics ports SMTP_HTTP_PORT 9101, QUEUE_HTTP_PORT 9102,
 // DELIVERY_HTTP_PORT 9103, MAILBOX_HTTP_PORT 9104, POP3_HTTP_PORT 9105.
-import { localBanner, localPorts, startMailSystem } from '@mail/testing';
+import { localBanner, localPorts, startMailSystem, takenPorts } from '@mail/testing';
 
 const env = process.env;
 const dataDir = env.DATA_DIR ?? new URL('../.data', import.meta.url).pathname;
@@ -16,7 +16,33 @@ try {
   console.error(`local run: ${err.message}`);
   process.exit(78);
 }
-const system = await startMailSystem({
+// Refuse to start next to anything already listening on our ports (another instance, an orphaned
+// nats-server), rather than talk to it unknowingly.
+const taken = await takenPorts(ports.byVariable);
+if (taken.length > 0) {
+  for (const line of taken) console.error(`local run: ${line}`);
+  console.error('local run: not started; stop what holds these ports, or move ours with the variables named');
+  process.exit(1);
+}
+const say = (line) => console.log(`local run: ${line}`);
+// A closed terminal makes writes fail; that must not cut the shutdown short.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
+// SIGHUP (the terminal closed) stops everything like Ctrl-C: nats-server must not outlive the run. The
+// handlers are in place before anything starts, so that a signal during start-up stops what started.
+let system;
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  say('stopping…');
+  if (!system) return; // still starting: stopped as soon as it is up
+  await system.stop();
+  process.exit(0);
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stop());
+
+system = await startMailSystem({
   dataDir,
   ...ports.listeners,
   httpPorts: ports.httpPorts,
@@ -30,15 +56,11 @@ const system = await startMailSystem({
     POP3_ALLOW_PLAINTEXT_AUTH: env.POP3_ALLOW_PLAINTEXT_AUTH ?? 'true',
   },
   echo: env.ECHO_LOGS === '1',
+  // A service that dies on its own (a signal, a crash) is started again, with a growing pause.
+  supervise: { report: say },
 });
-console.log(localBanner(system, dataDir));
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, async () => {
-    if (stopping) return;
-    stopping = true;
-    console.log('stopping…');
-    await system.stop();
-    process.exit(0);
-  });
+if (stopping) {
+  await system.stop();
+  process.exit(0);
 }
+console.log(localBanner(system, dataDir));

@@ -1,6 +1,10 @@
 // The local run (scripts/local.mjs) apart from the processes: its ports, each from its variable or a fixed
 // default (the HTTP ones those deploy/observability/prometheus.yml scrapes), and what its banner says,
 // including the exact mailctl invocation for the ports it uses.
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
 import type { MailSystem, MailSystemOptions, ServiceName } from './mail-system.js';
 
 /** Every port of the local run: its variable and its default. */
@@ -44,6 +48,42 @@ export function localPorts(env: NodeJS.ProcessEnv): { listeners: Pick<MailSystem
   const listeners = Object.fromEntries(Object.entries(LOCAL_PORTS).map(([key, spec]) => [key, read(spec)])) as Pick<MailSystemOptions, keyof typeof LOCAL_PORTS>;
   const httpPorts = Object.fromEntries(Object.entries(LOCAL_HTTP_PORTS).map(([name, spec]) => [name, read(spec)])) as Record<ServiceName, number>;
   return { listeners, httpPorts, byVariable };
+}
+
+/** Whether this process could listen on 127.0.0.1:port now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** Who listens on the port, as `pid N (command line)`, from `ss` and /proc; undefined when not found out. */
+export async function portHolder(port: number): Promise<string | undefined> {
+  try {
+    const { stdout } = await promisify(execFile)('ss', ['-Htlnp', `sport = :${port}`]);
+    const pid = /pid=(\d+)/.exec(stdout)?.[1];
+    if (!pid) return undefined;
+    const command = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean).join(' ');
+    return `pid ${pid}${command ? ` (${command.length > 120 ? `${command.slice(0, 117)}...` : command})` : ''}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The ports of the local run that something else already listens on, one line each naming the variable,
+ * the port and its holder: an instance left running (an orphaned nats-server) must not be used silently.
+ */
+export async function takenPorts(byVariable: Map<string, number>): Promise<string[]> {
+  const lines: string[] = [];
+  for (const [variable, port] of byVariable) {
+    if (await canListen(port)) continue;
+    const holder = await portHolder(port);
+    lines.push(`${variable}=${port}: 127.0.0.1:${port} is already in use${holder ? ` by ${holder}` : ''}`);
+  }
+  return lines;
 }
 
 /** mailctl's own defaults (apps/mailctl/src/cli.ts): the local run's ports when none is moved. */

@@ -38,7 +38,21 @@ export interface MailSystemOptions {
   echo?: boolean;
   /** mailbox-store backend: `mongo` starts a MongoDB-compatible server (see providers.ts) for it. */
   store?: 'embedded' | 'mongo';
+  /**
+   * The local run's supervision: a service that dies without being asked to (a signal, a crash) is
+   * started again after a pause that doubles with each quick death (see restartPauseMs), and each step is
+   * told to `report`. Off for the tests, which kill services on purpose.
+   */
+  supervise?: { report(line: string): void };
 }
+
+/** The exit status of a service that refused its configuration: restarting it cannot help. */
+const EXIT_CONFIG = 78;
+/** A service that ran this long before dying starts its pauses again from the shortest. */
+const STABLE_RUN_MS = 60_000;
+
+/** The pause before the `restarts`-th quick restart in a row (0-based): 1 s, doubling, at most 30 s. */
+export const restartPauseMs = (restarts: number): number => Math.min(1000 * 2 ** restarts, 30_000);
 
 export interface MailSystem {
   smtpPort: number;
@@ -152,15 +166,38 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
   };
   const services = {} as Record<ServiceName, ManagedProcess>;
   const everStarted: ManagedProcess[] = [];
+  let stopping = false;
+  const quickRestarts = {} as Record<ServiceName, number>;
   const start = async (name: ServiceName) => {
     const current = services[name];
     if (current && current.child.exitCode === null && current.child.signalCode === null) {
       throw new Error(`${name} is already running`);
     }
     const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
-    services[name] = startProcess(name, process.execPath, [main], env, { echo: options.echo });
-    everStarted.push(services[name]);
-    await waitReady(httpPorts[name], services[name]);
+    const started = startProcess(name, process.execPath, [main], env, { echo: options.echo });
+    services[name] = started;
+    everStarted.push(started);
+    if (options.supervise) superviseProcess(name, started, Date.now(), options.supervise.report);
+    await waitReady(httpPorts[name], started);
+  };
+  /** Starts the service again when this process of it dies without being asked to. */
+  const superviseProcess = (name: ServiceName, process_: ManagedProcess, startedAt: number, report: (line: string) => void) => {
+    void process_.exited.then((code) => {
+      if (stopping || process_.stopRequested || services[name] !== process_) return;
+      const cause = process_.child.signalCode ? `killed by ${process_.child.signalCode}` : `exited with status ${code}`;
+      if (code === EXIT_CONFIG) return report(`${name} ${cause} (invalid configuration): not restarted`);
+      if (Date.now() - startedAt >= STABLE_RUN_MS) quickRestarts[name] = 0;
+      const pauseMs = restartPauseMs(quickRestarts[name] ?? 0);
+      quickRestarts[name] = (quickRestarts[name] ?? 0) + 1;
+      report(`${name} ${cause}; restarting in ${pauseMs / 1000} s`);
+      setTimeout(() => {
+        if (stopping || services[name] !== process_) return;
+        start(name).then(
+          () => report(`${name} restarted (pid ${services[name].child.pid})`),
+          (err: unknown) => report(`${name} did not come back: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`),
+        );
+      }, pauseMs).unref();
+    });
   };
   const system: MailSystem = {
     smtpPort,
@@ -201,6 +238,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
         child.stdin!.end(stdin ?? '');
       }),
     stop: async () => {
+      stopping = true;
       for (const name of [...SERVICE_NAMES].reverse()) await services[name]?.stop();
       // Anything left over from a failed restart must not outlive the system.
       await Promise.all(everStarted.map((p) => p.kill()));

@@ -10,6 +10,8 @@ export interface ManagedProcess {
   /** SIGKILL at once: the crash in crash tests. */
   kill(): Promise<void>;
   exited: Promise<number | null>;
+  /** stop() or kill() was called: an exit that was asked for, not a crash. */
+  readonly stopRequested: boolean;
 }
 
 export function startProcess(
@@ -29,7 +31,9 @@ export function startProcess(
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stopRequested = false;
   const signal = async (sig: NodeJS.Signals, graceMs: number) => {
+    stopRequested = true;
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill(sig);
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -43,5 +47,8 @@ export function startProcess(
     stop: (graceMs = 5_000) => signal('SIGTERM', graceMs),
     kill: () => signal('SIGKILL', 0),
     exited,
+    get stopRequested() {
+      return stopRequested;
+    },
   };
 }
