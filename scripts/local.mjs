@@ -5,13 +5,15 @@
 // SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995, MAILBOX_GRPC_PORT 50051,
 // QUEUE_GRPC_PORT 50052, NATS_PORT 4222, and the metrics ports SMTP_HTTP_PORT 9101, QUEUE_HTTP_PORT 9102,
 // DELIVERY_HTTP_PORT 9103, MAILBOX_HTTP_PORT 9104, POP3_HTTP_PORT 9105.
-import { localBanner, localPorts, startMailSystem, takenPorts } from '@mail/testing';
+import { localBanner, localLogSettings, localPorts, startMailSystem, takenPorts } from '@mail/testing';
 
 const env = process.env;
 const dataDir = env.DATA_DIR ?? new URL('../.data', import.meta.url).pathname;
 let ports;
+let logs;
 try {
   ports = localPorts(env);
+  logs = localLogSettings(env, dataDir);
 } catch (err) {
   console.error(`local run: ${err.message}`);
   process.exit(78);
@@ -58,9 +60,11 @@ system = await startMailSystem({
   echo: env.ECHO_LOGS === '1',
   // A service that dies on its own (a signal, a crash) is started again, with a growing pause.
   supervise: { report: say },
+  // Each service's output also goes to .data/logs/<service>.log (rotated), for mailctl logs.
+  logs,
 });
 if (stopping) {
   await system.stop();
   process.exit(0);
 }
-console.log(localBanner(system, dataDir));
+console.log(localBanner(system, dataDir, logs.dir));

@@ -5,7 +5,9 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
-import type { MailSystem, MailSystemOptions, ServiceName } from './mail-system.js';
+import { join } from 'node:path';
+import { parseSize } from '@mail/platform';
+import { REPO_ROOT, type MailSystem, type MailSystemOptions, type ServiceName } from './mail-system.js';
 
 /** Every port of the local run: its variable and its default. */
 export const LOCAL_PORTS = {
@@ -48,6 +50,14 @@ export function localPorts(env: NodeJS.ProcessEnv): { listeners: Pick<MailSystem
   const listeners = Object.fromEntries(Object.entries(LOCAL_PORTS).map(([key, spec]) => [key, read(spec)])) as Pick<MailSystemOptions, keyof typeof LOCAL_PORTS>;
   const httpPorts = Object.fromEntries(Object.entries(LOCAL_HTTP_PORTS).map(([name, spec]) => [name, read(spec)])) as Record<ServiceName, number>;
   return { listeners, httpPorts, byVariable };
+}
+
+/** The log files of the local run: <dataDir>/logs/<service>.log, rotated at LOG_FILE_MAX_BYTES (10MB), 3 kept. */
+export function localLogSettings(env: NodeJS.ProcessEnv, dataDir: string): NonNullable<MailSystemOptions['logs']> {
+  const text = env.LOG_FILE_MAX_BYTES || '10MB';
+  const maxBytes = parseSize(text);
+  if (maxBytes === undefined || maxBytes < 1024) throw new Error(`LOG_FILE_MAX_BYTES=${JSON.stringify(text)}: expected a size of at least 1KB (bytes, or with KB, MB or GB)`);
+  return { dir: join(dataDir, 'logs'), maxBytes, keep: 3 };
 }
 
 /** Whether this process could listen on 127.0.0.1:port now. */
@@ -98,8 +108,11 @@ export function mailctlCommand(grpcAddress: string, queueAdminAddress: string): 
   return `npx mailctl${options.join('')}`;
 }
 
+/** mailctl logs for this log directory: without --log-dir for the checkout's own .data/logs. */
+export const mailctlLogsCommand = (logDir: string): string => `npx mailctl logs${logDir === join(REPO_ROOT, '.data', 'logs') ? '' : ` --log-dir ${logDir}`}`;
+
 /** What the local run prints once everything is ready. */
-export function localBanner(system: MailSystem, dataDir: string): string {
+export function localBanner(system: MailSystem, dataDir: string, logDir = join(dataDir, 'logs')): string {
   const mailctl = mailctlCommand(system.grpcAddress, system.queueAdminAddress);
   const moved = mailctl !== 'npx mailctl';
   const lines = [
@@ -116,6 +129,7 @@ export function localBanner(system: MailSystem, dataDir: string): string {
     `  metrics         ${Object.entries(system.httpPorts).map(([name, p]) => `${name}=http://127.0.0.1:${p}/metrics`).join('\n                  ')}`,
     `Add a domain and a user:  ${mailctl} domain add example.test && ${mailctl} user add alice@example.test`,
     `Look at the queue:        ${mailctl} queue list`,
+    `Logs:                     ${logDir}/<service>.log; ${mailctlLogsCommand(logDir)} [--service S] [--follow] [--queue-id ID]`,
     ...(moved
       ? [`mailctl on these ports:  export MAILBOX_STORE_ADDRESS=${system.grpcAddress} QUEUE_ADMIN_ADDRESS=${system.queueAdminAddress}   (then plain npx mailctl)`]
       : []),

@@ -9,6 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { writeSelfSignedCertificate } from '@mail/platform';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RotatingLogFile } from './log-file.js';
 import { freePort, waitForPort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
 import { dropMongoDatabase, startMongo, startNats, type ProvidedServer } from './providers.js';
@@ -44,6 +45,8 @@ export interface MailSystemOptions {
    * told to `report`. Off for the tests, which kill services on purpose.
    */
   supervise?: { report(line: string): void };
+  /** The local run's log files: each service's output (and nats-server's) also goes to <dir>/<name>.log, rotated by size. */
+  logs?: { dir: string; maxBytes: number; keep: number };
 }
 
 /** The exit status of a service that refused its configuration: restarting it cannot help. */
@@ -106,7 +109,14 @@ async function waitReady(httpPort: number, process_: ManagedProcess, timeoutMs =
 
 export async function startMailSystem(options: MailSystemOptions): Promise<MailSystem> {
   await mkdir(options.dataDir, { recursive: true });
-  const nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs: options.natsArgs });
+  const logFiles = new Map<string, RotatingLogFile>();
+  /** The log file of a process name, one for all its restarts (none without options.logs). */
+  const logFileOf = (name: string) => {
+    if (!options.logs) return undefined;
+    if (!logFiles.has(name)) logFiles.set(name, new RotatingLogFile(join(options.logs.dir, `${name}.log`), options.logs.maxBytes, options.logs.keep));
+    return logFiles.get(name);
+  };
+  const nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs: options.natsArgs, logFile: logFileOf('nats-server') });
   let mongo: MailSystem['mongo'];
   if (options.store === 'mongo') {
     try {
@@ -174,7 +184,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
       throw new Error(`${name} is already running`);
     }
     const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
-    const started = startProcess(name, process.execPath, [main], env, { echo: options.echo });
+    const started = startProcess(name, process.execPath, [main], env, { echo: options.echo, logFile: logFileOf(name) });
     services[name] = started;
     everStarted.push(started);
     if (options.supervise) superviseProcess(name, started, Date.now(), options.supervise.report);
@@ -243,6 +253,8 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
       // Anything left over from a failed restart must not outlive the system.
       await Promise.all(everStarted.map((p) => p.kill()));
       await stopInfrastructure();
+      for (const file of logFiles.values()) file.close();
+      logFiles.clear();
     },
   };
   try {

@@ -1,5 +1,6 @@
 // A child process with its output kept (for failure reports) and a clean or brutal stop.
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { RotatingLogFile } from './log-file.js';
 
 export interface ManagedProcess {
   name: string;
@@ -19,13 +20,15 @@ export function startProcess(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-  options: { echo?: boolean; cwd?: string } = {},
+  /** `logFile`: the output is also appended to it (the local run's log files). */
+  options: { echo?: boolean; cwd?: string; logFile?: RotatingLogFile } = {},
 ): ManagedProcess {
   const child = spawn(command, args, { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (data: Buffer) => {
     const text = data.toString('utf8');
     output = (output + text).slice(-200_000);
+    options.logFile?.write(data);
     if (options.echo) process.stdout.write(text.replace(/^(?=.)/gm, `[${name}] `));
   };
   child.stdout!.on('data', keep);

@@ -11,6 +11,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
+import type { RotatingLogFile } from './log-file.js';
 import { startNatsServer } from './nats-server.js';
 import { freePort } from './ports.js';
 import { startProcess } from './processes.js';
@@ -80,7 +81,7 @@ async function chooseProvider(): Promise<'testcontainers' | 'local'> {
 
 // --- NATS ---------------------------------------------------------------------------------------------------
 
-export async function startNats(options: { storeDir?: string; port?: number; echo?: boolean; extraArgs?: string[] } = {}): Promise<ProvidedServer> {
+export async function startNats(options: { storeDir?: string; port?: number; echo?: boolean; extraArgs?: string[]; logFile?: RotatingLogFile } = {}): Promise<ProvidedServer> {
   // Authentication and TLS options need the local server, which takes them on its command line.
   if (!options.extraArgs?.length && (await chooseProvider()) === 'testcontainers') {
     const { GenericContainer, Wait } = await import('testcontainers');
@@ -94,7 +95,7 @@ export async function startNats(options: { storeDir?: string; port?: number; ech
     return { url, provider: 'testcontainers', stop: async () => void (await container.stop()) };
   }
   const ownDir = options.storeDir ? undefined : await mkdtemp(join(tmpdir(), 'nats-'));
-  const server = await startNatsServer(options.storeDir ?? ownDir!, { port: options.port, echo: options.echo, extraArgs: options.extraArgs });
+  const server = await startNatsServer(options.storeDir ?? ownDir!, { port: options.port, echo: options.echo, extraArgs: options.extraArgs, logFile: options.logFile });
   say(`nats: local nats-server (${server.url})`);
   return {
     url: server.url,

@@ -1,7 +1,8 @@
 // The local run (scripts/local.mjs) as a user meets it, on moved ports: the banner's mailctl invocation
-// works as printed, the metrics ports follow their variables, a service killed by a signal is restarted
-// with a line saying so, a second run refuses the taken ports naming the variable and the holder, and
-// SIGHUP (a closed terminal) stops everything, nats-server included.
+// works as printed, the metrics ports follow their variables, each service's log is in its file and
+// `mailctl logs` tells one message's story across the services (and follows new lines), a service killed
+// by a signal is restarted with a line saying so, a second run refuses the taken ports naming the variable
+// and the holder, and SIGHUP (a closed terminal) stops everything, nats-server included.
 import { strict as assert } from 'node:assert';
 import { exec, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { RawClient } from '../clients.js';
 import { LOCAL_HTTP_PORTS, LOCAL_PORTS } from '../local-run.js';
 import { REPO_ROOT } from '../mail-system.js';
 import { freePort } from '../ports.js';
@@ -100,6 +102,51 @@ describe('the local run on moved ports', () => {
       await response.text();
       assert.match(run.output(), new RegExp(`${service}=http://127\\.0\\.0\\.1:${env[variable]}/metrics`));
     }
+  });
+
+  test('each service logs to its file, and mailctl logs --queue-id tells one message\'s story across the services', async () => {
+    const mailctl = (args: string, stdin = '') => {
+      const child = exec(`node apps/mailctl/dist/main.js --mailbox-store 127.0.0.1:${env.MAILBOX_GRPC_PORT} --queue-manager 127.0.0.1:${env.QUEUE_GRPC_PORT} ${args}`, { cwd: REPO_ROOT });
+      child.stdin!.end(stdin);
+      let stdout = '';
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      return new Promise<string>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`mailctl ${args}: ${code}`)))));
+    };
+    await mailctl('domain add example.test');
+    await mailctl('user add alice@example.test', 'a long enough password\n');
+    const logDir = join(dataDir, 'logs');
+    for (const service of ['nats-server', 'mailbox-store', 'queue-manager', 'delivery-agent', 'smtp-ingress', 'pop3-access']) assert.ok(existsSync(join(logDir, `${service}.log`)), service);
+    assert.match(run.output(), new RegExp(`^Logs: +${logDir}/<service>\\.log; npx mailctl logs --log-dir ${logDir} \\[--service S\\]`, 'm'));
+
+    const follower = spawn(process.execPath, ['apps/mailctl/dist/main.js', 'logs', '--log-dir', logDir, '--service', 'smtp-ingress', '--follow', '--lines', '0'], { cwd: REPO_ROOT });
+    let followed = '';
+    follower.stdout.on('data', (d: Buffer) => (followed += d.toString()));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+
+    const client = await RawClient.connect(Number(env.SMTP_PORT));
+    await client.reply();
+    await client.command('EHLO client.test');
+    await client.command('MAIL FROM:<bob@elsewhere.test>');
+    await client.command('RCPT TO:<alice@example.test>');
+    await client.command('DATA');
+    const queued = await client.command('Subject: story\r\n\r\nhello\r\n.');
+    client.close();
+    const queueId = /queued as (\S+)/.exec(queued)![1]!;
+    const story = async () => mailctl(`logs --log-dir ${logDir} --queue-id ${queueId}`);
+    const until = Date.now() + 30_000;
+    while (!/ mailbox-store info delivered/.test(await story()) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 200));
+    const lines = (await story()).trimEnd().split('\n');
+    assert.ok(lines.every((line) => line.includes(queueId)), lines.join('\n'));
+    const sources = lines.map((line) => line.split(' ')[1]);
+    for (const service of ['smtp-ingress', 'queue-manager', 'delivery-agent', 'mailbox-store']) assert.ok(sources.includes(service), `${service} in:\n${lines.join('\n')}`);
+    assert.equal(sources[0], 'smtp-ingress', 'the story starts where the message came in');
+    assert.deepEqual([...lines].sort((a, b) => a.split(' ')[0]!.localeCompare(b.split(' ')[0]!)), lines, 'in time order');
+
+    const followUntil = Date.now() + 10_000;
+    while (!followed.includes(queueId) && Date.now() < followUntil) await new Promise((resolve) => setTimeout(resolve, 100));
+    follower.kill('SIGINT');
+    assert.match(followed, new RegExp(`^\\S+ smtp-ingress info .*queueId=${queueId}`, 'm'));
+    assert.doesNotMatch(followed, /queue-manager/);
   });
 
   test('a service killed by a signal is restarted after a pause, with a line saying so', async () => {
