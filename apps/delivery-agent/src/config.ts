@@ -1,13 +1,13 @@
 // delivery-agent settings, from the environment.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { boolSetting, durationSetting, intSetting, loadConfig, portSetting } from '@mail/platform';
+import { boolSetting, durationSetting, intSetting, loadConfig, portSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
 
 const ms = (fallback: number) => durationSetting(fallback, 1);
 
 const schema = z.object({
   httpHost: z.string().default('127.0.0.1'),
-  httpPort: portSetting(9103),
+  httpPort: portSetting(SERVICE_HTTP_PORTS['delivery-agent'].fallback),
   natsUrl: z.string().default('nats://127.0.0.1:4222'),
   mailboxStoreAddress: z.string().default('127.0.0.1:50051'),
   /**

@@ -9,6 +9,7 @@ import {
   loadGrpcTlsSettings,
   loadNatsSettings,
   onShutdown,
+  packageVersion,
   probeJetStream,
   runConsumer,
   Spool,
@@ -83,6 +84,8 @@ async function main(): Promise<void> {
     port: config.httpPort,
     // Remote delivery needs only NATS, but local delivery needs mailbox-store: both, to be ready.
     ready: () => jetStream.healthy() && local.ready(),
+    checks: { nats: () => jetStream.healthy(), 'mailbox-store': () => local.ready() },
+    version: packageVersion(import.meta.url),
   });
   logger.info({ http: observability.port }, 'delivery-agent running');
   onShutdown(logger, async () => {

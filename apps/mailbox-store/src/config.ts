@@ -1,12 +1,12 @@
 // mailbox-store settings, from the environment. Defaults suit a single machine.
 import { z } from 'zod';
-import { durationSetting, gatherSettings, intSetting, loadAuthThrottleSettings, loadConfig, portSetting, sizeSetting } from '@mail/platform';
+import { durationSetting, gatherSettings, intSetting, loadAuthThrottleSettings, loadConfig, portSetting, sizeSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
 
 const schema = z.object({
   grpcHost: z.string().default('127.0.0.1'),
   grpcPort: portSetting(50051),
   httpHost: z.string().default('127.0.0.1'),
-  httpPort: portSetting(9104),
+  httpPort: portSetting(SERVICE_HTTP_PORTS['mailbox-store'].fallback),
   /** `embedded` keeps everything in files under dataDir (one process); `mongo` uses MongoDB (replicas). */
   backend: z.enum(['embedded', 'mongo']).default('embedded'),
   dataDir: z.string().default('.data/mailbox-store'),

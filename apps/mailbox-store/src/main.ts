@@ -1,6 +1,6 @@
 // mailbox-store: owns accounts and mailboxes, serves them over gRPC. Wiring only.
 import { MailboxStoreService } from '@mail/contracts';
-import { createLogger, exitOnStartupError, loadGrpcTlsSettings, onShutdown, serverCredentials, startGrpcServer, startObservability, startupSettings, stopGrpcServer } from '@mail/platform';
+import { createLogger, exitOnStartupError, loadGrpcTlsSettings, onShutdown, packageVersion, serverCredentials, startGrpcServer, startObservability, startupSettings, stopGrpcServer } from '@mail/platform';
 import { loadMailboxStoreConfig, type MailboxStoreConfig } from './config.js';
 import { createMailboxService } from './service.js';
 import { EmbeddedStore } from './store/embedded-store.js';
@@ -38,16 +38,19 @@ async function main(): Promise<void> {
     server.addService(MailboxStoreService, service),
     serverCredentials(grpcTls),
   );
+  const storageAnswers = () =>
+    Promise.race([
+      store.listDomains().then(() => true, () => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000).unref()),
+    ]);
   const observability = await startObservability({
     service: 'mailbox-store',
     host: config.httpHost,
     port: config.httpPort,
     // Ready when the backend answers a cheap query within 2 s (MongoDB reachable; embedded: always).
-    ready: () =>
-      Promise.race([
-        store.listDomains().then(() => true, () => false),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000).unref()),
-      ]),
+    ready: storageAnswers,
+    checks: { [`storage (${config.backend})`]: storageAnswers },
+    version: packageVersion(import.meta.url),
   });
   logger.info({ grpc: `${config.grpcHost}:${grpcServer.port}`, http: observability.port, backend: config.backend, ...storeLocation(config) }, 'mailbox-store listening');
   onShutdown(logger, async () => {

@@ -161,6 +161,19 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
     listAuthRecords: unaryHandler(events, 'ListAuthRecords', async () => ({ records: await logins.listRecords() })),
     clearAuthRecords: unaryHandler(events, 'ClearAuthRecords', async (req) => ({ cleared: await logins.clearRecords(req) })),
     testPassword: unaryHandler(events, 'TestPassword', (req) => logins.testPassword(req.address, req.password)),
+    mailboxStat: unaryHandler(events, 'MailboxStat', async (req) => {
+      const mailbox = requireAddress(req.address);
+      if (!(await store.getAccount(mailbox))) throw new RpcError(grpc.status.NOT_FOUND, `no account ${mailbox}`);
+      const messages = await store.listMessages(mailbox);
+      const arrivals = messages.map((m) => m.receivedAtMs);
+      return {
+        mailbox,
+        messages: messages.length,
+        bytes: messages.reduce((sum, m) => sum + m.size, 0),
+        oldestReceivedAtMs: arrivals.length ? Math.min(...arrivals) : 0,
+        newestReceivedAtMs: arrivals.length ? Math.max(...arrivals) : 0,
+      };
+    }),
 
     deliver: (call, callback) => {
       void (async () => {

@@ -1,12 +1,13 @@
 // The mailctl program object, its global options, and `action`, the wrapper every command uses.
 import { Command, Option } from 'commander';
 import { MailboxStoreClient, QueueAdminClient } from '@mail/contracts';
-import { grpc, grpcClientSetup, loadGrpcTlsSettings } from '@mail/platform';
+import { grpc, grpcClientSetup, loadGrpcTlsSettings, packageVersion } from '@mail/platform';
 
 export const program = new Command();
 program
   .name('mailctl')
-  .description('Manage the mail platform: domains, users, logins and the mail queue')
+  .description('Manage the mail platform: domains, users, logins, maildrops, the mail queue, status, settings and logs')
+  .version(`mailctl ${packageVersion(import.meta.url)}`, '-V, --version', 'print the version')
   // An option beats its variable, which beats the default (the ports of scripts/start-local.sh).
   .addOption(new Option('--mailbox-store <host:port>', 'mailbox-store gRPC address').env('MAILBOX_STORE_ADDRESS').default('127.0.0.1:50051'))
   .addOption(new Option('--queue-manager <host:port>', 'queue-manager admin gRPC address').env('QUEUE_ADMIN_ADDRESS').default('127.0.0.1:50052'))

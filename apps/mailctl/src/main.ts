@@ -6,9 +6,11 @@ import { registerAuthCommands } from './auth-commands.js';
 import { registerLogCommands } from './log-commands.js';
 import { program } from './cli.js';
 import { registerQueueCommands } from './queue-commands.js';
+import { registerStatusCommands } from './status-commands.js';
 
 registerAccountCommands(program);
 registerAuthCommands(program);
 registerLogCommands(program);
 registerQueueCommands(program);
+registerStatusCommands(program);
 await program.parseAsync(process.argv);

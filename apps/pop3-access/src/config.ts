@@ -1,7 +1,7 @@
 // pop3-access settings, from the environment.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { boolSetting, durationSetting, gatherSettings, intSetting, loadConfig, loadTlsSettings, optionalPortSetting, portSetting, sizeSetting } from '@mail/platform';
+import { boolSetting, durationSetting, gatherSettings, intSetting, loadConfig, loadTlsSettings, optionalPortSetting, portSetting, sizeSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
 
 const schema = z.object({
   host: z.string().default('127.0.0.1'),
@@ -16,7 +16,7 @@ const schema = z.object({
   /** Where PROXY headers are believed from, e.g. "10.0.0.0/8"; others are served as direct clients. */
   proxyTrustedNetworks: z.string().default(''),
   httpHost: z.string().default('127.0.0.1'),
-  httpPort: portSetting(9105),
+  httpPort: portSetting(SERVICE_HTTP_PORTS['pop3-access'].fallback),
   serverName: z.string().default(hostname()),
   mailboxStoreAddress: z.string().default('127.0.0.1:50051'),
   maxConnections: intSetting(1000, 1),

@@ -1,5 +1,5 @@
 // pop3-access: the POP3 server (110 with STLS, 995 implicit TLS). Wiring only.
-import { ConnectionLimits, createLogger, exitOnStartupError, grpcClientSetup, listen, loadGrpcTlsSettings, onShutdown, parseNetworks, startObservability, startupSettings, TlsMaterial } from '@mail/platform';
+import { ConnectionLimits, createLogger, exitOnStartupError, grpcClientSetup, listen, loadGrpcTlsSettings, onShutdown, packageVersion, parseNetworks, startObservability, startupSettings, TlsMaterial } from '@mail/platform';
 import { loadPop3Config } from './config.js';
 import { Pop3Events } from './events.js';
 import { MaildropService } from './maildrops.js';
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     servers.push(secure);
     bound.pop3s = `${config.host}:${await listen(secure.server, config.tlsPort, config.host)}`;
   } else if (!tls) logger.warn('no TLS certificate (TLS_CERT_FILE/TLS_KEY_FILE): POP3S is off and STLS is not offered');
-  const observability = await startObservability({ service: 'pop3-access', host: config.httpHost, port: config.httpPort, ready: () => maildrops.ready() });
+  const observability = await startObservability({ service: 'pop3-access', host: config.httpHost, port: config.httpPort, ready: () => maildrops.ready(), checks: { 'mailbox-store': () => maildrops.ready() }, version: packageVersion(import.meta.url) });
   logger.info({ ...bound, http: observability.port, tls: Boolean(tls) }, 'pop3-access listening');
   onShutdown(logger, async () => {
     await Promise.all(servers.map((s) => s.close()));

@@ -1,7 +1,7 @@
 // queue-manager settings, from the environment.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { durationSetting, intSetting, loadConfig, parsedSetting, portSetting } from '@mail/platform';
+import { durationSetting, intSetting, loadConfig, parsedSetting, portSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
 import { parseSchedule } from './retry-schedule.js';
 
 const MINUTE = 60_000;
@@ -9,7 +9,7 @@ const HOUR = 60 * MINUTE;
 
 const schema = z.object({
   httpHost: z.string().default('127.0.0.1'),
-  httpPort: portSetting(9102),
+  httpPort: portSetting(SERVICE_HTTP_PORTS['queue-manager'].fallback),
   grpcHost: z.string().default('127.0.0.1'),
   grpcPort: portSetting(50052),
   natsUrl: z.string().default('nats://127.0.0.1:4222'),

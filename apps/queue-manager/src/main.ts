@@ -21,6 +21,7 @@ import {
   loadGrpcTlsSettings,
   loadNatsSettings,
   onShutdown,
+  packageVersion,
   probeJetStream,
   runConsumer,
   serverCredentials,
@@ -81,6 +82,8 @@ async function main(): Promise<void> {
     host: config.httpHost,
     port: config.httpPort,
     ready: () => jetStream.healthy(),
+    checks: { nats: () => jetStream.healthy() },
+    version: packageVersion(import.meta.url),
   });
   const instance = config.instance || `${hostname()}:${grpcServer.port}`;
   logger.info({ http: observability.port, grpc: `${config.grpcHost}:${grpcServer.port}`, instance, entries: core.size }, 'queue-manager running');

@@ -1,7 +1,7 @@
 // smtp-ingress settings, from the environment. Every limit is here, with its default and its variable.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { boolSetting, durationSetting, gatherSettings, intSetting, loadConfig, loadTlsSettings, optionalPortSetting, portSetting, sizeSetting } from '@mail/platform';
+import { boolSetting, durationSetting, gatherSettings, intSetting, loadConfig, loadTlsSettings, optionalPortSetting, portSetting, sizeSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
 
 const schema = z.object({
   host: z.string().default('127.0.0.1'),
@@ -29,7 +29,7 @@ const schema = z.object({
   maxRecipientsPerAddress: intSetting(0, 0),
   rateWindowMs: durationSetting(60_000, 1000),
   httpHost: z.string().default('127.0.0.1'),
-  httpPort: portSetting(9101),
+  httpPort: portSetting(SERVICE_HTTP_PORTS['smtp-ingress'].fallback),
   /** The name this server gives in its greeting and Received: headers. */
   serverName: z.string().default(hostname()),
   natsUrl: z.string().default('nats://127.0.0.1:4222'),

@@ -10,6 +10,7 @@ import {
   loadGrpcTlsSettings,
   loadNatsSettings,
   onShutdown,
+  packageVersion,
   parseNetworks,
   probeJetStream,
   Spool as SpoolStream,
@@ -92,6 +93,8 @@ async function main(): Promise<void> {
     port: config.httpPort,
     // Ready = can make mail durable (a timed JetStream round trip) and check recipients.
     ready: () => jetStream.healthy() && directory.ready(),
+    checks: { nats: () => jetStream.healthy(), 'mailbox-store': () => directory.ready() },
+    version: packageVersion(import.meta.url),
   });
   logger.info({ ...bound, http: observability.port, tls: Boolean(tls) }, 'smtp-ingress listening');
   onShutdown(logger, async () => {

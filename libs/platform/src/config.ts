@@ -93,6 +93,30 @@ function expectedForm(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
+/** A setting as the service runs with it (GET /status, mailctl config). */
+export interface EffectiveSetting {
+  variable: string;
+  /** The value in use, as text; secrets are never shown. */
+  value: string;
+  /** The text the environment gave, when it gave one (else the default is in use). */
+  given?: string;
+}
+
+/** Every setting this process read, by variable (the last read wins). */
+const effective = new Map<string, EffectiveSetting>();
+
+const SECRET_VARIABLE = /PASSWORD|TOKEN|SECRET|NKEY_SEED/;
+
+/** A value fit to show: secrets hidden, the password of a URL masked. */
+function shownValue(variable: string, value: unknown): string {
+  if (SECRET_VARIABLE.test(variable)) return value === '' || value === undefined ? '' : '(set, not shown)';
+  const text = value === null ? 'off' : Array.isArray(value) ? value.join(',') : typeof value === 'object' ? JSON.stringify(value) : String(value ?? '');
+  return text.replace(/(\/\/[^/:@\s]*):[^/@\s]*@/g, '$1:***@');
+}
+
+/** The settings this process runs with, in the order they were read. */
+export const effectiveSettings = (): EffectiveSetting[] => [...effective.values()];
+
 /**
  * Reads settings from `env` by the mapping `{ settingName: 'ENV_VAR' }` and validates them with `schema`.
  * Unset or empty variables fall back to the schema default. Every bad variable is reported, one line each.
@@ -115,6 +139,10 @@ export function loadConfig<S extends z.ZodType<object>>(
         return { variable: (names as Record<string, string>)[key] ?? key, value: raw[key] ?? '', expected: expectedForm(issue) };
       }),
     );
+  }
+  for (const [key, variable] of Object.entries(names) as [string, string][]) {
+    const value = (parsed.data as Record<string, unknown>)[key];
+    effective.set(variable, { variable, value: shownValue(variable, value), ...(raw[key] === undefined ? {} : { given: shownValue(variable, raw[key]) }) });
   }
   return parsed.data;
 }

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import { parseSize } from '@mail/platform';
+import { parseSize, SERVICE_HTTP_PORTS } from '@mail/platform';
 import { REPO_ROOT, type MailSystem, type MailSystemOptions, type ServiceName } from './mail-system.js';
 
 /** Every port of the local run: its variable and its default. */
@@ -22,13 +22,7 @@ export const LOCAL_PORTS = {
 } as const;
 
 /** The services' HTTP (metrics) ports: 9101-9105, as the mailplatform-local job of prometheus.yml expects. */
-export const LOCAL_HTTP_PORTS: Record<ServiceName, { variable: string; fallback: number }> = {
-  'smtp-ingress': { variable: 'SMTP_HTTP_PORT', fallback: 9101 },
-  'queue-manager': { variable: 'QUEUE_HTTP_PORT', fallback: 9102 },
-  'delivery-agent': { variable: 'DELIVERY_HTTP_PORT', fallback: 9103 },
-  'mailbox-store': { variable: 'MAILBOX_HTTP_PORT', fallback: 9104 },
-  'pop3-access': { variable: 'POP3_HTTP_PORT', fallback: 9105 },
-};
+export const LOCAL_HTTP_PORTS: Record<ServiceName, { variable: string; fallback: number }> = SERVICE_HTTP_PORTS;
 
 /** A port variable's value: a whole number 1-65535, or its default when unset. */
 function portFrom(env: NodeJS.ProcessEnv, variable: string, fallback: number): number {
