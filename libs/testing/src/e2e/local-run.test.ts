@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { RawClient } from '../clients.js';
+import { sendOverSmtp } from '../clients.js';
 import { LOCAL_HTTP_PORTS, LOCAL_PORTS } from '../local-run.js';
 import { REPO_ROOT } from '../mail-system.js';
 import { freePort } from '../ports.js';
@@ -123,15 +123,7 @@ describe('the local run on moved ports', () => {
     follower.stdout.on('data', (d: Buffer) => (followed += d.toString()));
     await new Promise((resolve) => setTimeout(resolve, 500));
 
-    const client = await RawClient.connect(Number(env.SMTP_PORT));
-    await client.reply();
-    await client.command('EHLO client.test');
-    await client.command('MAIL FROM:<bob@elsewhere.test>');
-    await client.command('RCPT TO:<alice@example.test>');
-    await client.command('DATA');
-    const queued = await client.command('Subject: story\r\n\r\nhello\r\n.');
-    client.close();
-    const queueId = /queued as (\S+)/.exec(queued)![1]!;
+    const queueId = await sendOverSmtp(Number(env.SMTP_PORT), { from: 'bob@elsewhere.test', to: 'alice@example.test' }, 'Subject: story\r\n\r\nhello\r\n');
     const story = async () => mailctl(`logs --log-dir ${logDir} --queue-id ${queueId}`);
     const until = Date.now() + 30_000;
     while (!/ mailbox-store info delivered/.test(await story()) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 200));

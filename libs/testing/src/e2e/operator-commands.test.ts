@@ -3,28 +3,15 @@
 // mailbox stat (doveadm mailbox status), and the refusal of trivial passwords without --force.
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
-import { RawClient } from '../clients.js';
+import { sendOverSmtp } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
 import { freePort } from '../ports.js';
 import { expectCli, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
 const ALICE = 'alice@example.test';
 
-/** Sends one message over plain SMTP; returns its queue id. */
-async function send(port: number, to: string, data: string): Promise<string> {
-  const client = await RawClient.connect(port);
-  try {
-    await client.reply();
-    await client.command('EHLO client.test');
-    await client.command('MAIL FROM:<bob@remote.test>');
-    assert.match(await client.command(`RCPT TO:<${to}>`), /^250 /);
-    await client.command('DATA');
-    const queued = await client.command(`${data}.`);
-    return /queued as (\S+)/.exec(queued)![1]!;
-  } finally {
-    client.close();
-  }
-}
+/** Sends one message over plain SMTP from bob@remote.test; returns its queue id. */
+const send = (port: number, to: string, data: string) => sendOverSmtp(port, { from: 'bob@remote.test', to }, data);
 
 describe('operator commands', () => {
   let system: MailSystem;
