@@ -5,6 +5,7 @@ export * from './processes.js';
 export * from './nats-server.js';
 export * from './mail-system.js';
 export * from './local-run.js';
+export * from './prometheus.js';
 export * from './clients.js';
 export * from './scripted-smtp.js';
 export * from './test-ca.js';
