@@ -4,13 +4,15 @@ import type { MessageChunk, QueuedMessage } from '@mail/contracts';
 import { deadline, unary } from '@mail/platform';
 import { action } from './cli.js';
 
-function age(ms: number, now = Date.now()): string {
-  const seconds = Math.max(0, Math.round((now - ms) / 1000));
+/** A duration for a person: seconds up to two minutes, then minutes, hours, days. */
+export function durationText(seconds: number): string {
   if (seconds < 120) return `${seconds}s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
   if (seconds < 172800) return `${Math.round(seconds / 3600)}h`;
   return `${Math.round(seconds / 86400)}d`;
 }
+
+const age = (ms: number, now = Date.now()): string => durationText(Math.max(0, Math.round((now - ms) / 1000)));
 
 function nextAttempt(message: QueuedMessage): string {
   if (message.held) return 'held';

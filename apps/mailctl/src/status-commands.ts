@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { grpc, SERVICE_HTTP_PORTS, unary } from '@mail/platform';
 import { action, program, type Clients } from './cli.js';
+import { durationText } from './queue-commands.js';
 
 /** What GET /status answers (libs/platform/src/observability.ts). */
 interface ServiceStatus {
@@ -39,12 +40,6 @@ async function fetchStatus(url: string, timeoutMs: number): Promise<ServiceStatu
 
 const allStatuses = (timeoutMs: number) => Promise.all(statusUrls().map(async ({ service, url }) => ({ service, url, status: await fetchStatus(url, timeoutMs) })));
 
-function duration(seconds: number): string {
-  if (seconds < 120) return `${seconds}s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
-  if (seconds < 172800) return `${Math.round(seconds / 3600)}h`;
-  return `${Math.round(seconds / 86400)}d`;
-}
 
 /** The queue's line: depth and the oldest message's age, or why it is not known. */
 async function queueLine(c: Clients): Promise<{ line: string; ok: boolean }> {
@@ -52,7 +47,7 @@ async function queueLine(c: Clients): Promise<{ line: string; ok: boolean }> {
     const admin = c.queue();
     const { messages, unplanned } = await unary(admin.listQueue.bind(admin), {}, c.timeout);
     const oldest = messages.length ? Math.min(...messages.map((m) => m.receivedAtMs)) : 0;
-    const age = oldest ? `, oldest ${duration(Math.max(0, Math.round((Date.now() - oldest) / 1000)))}` : '';
+    const age = oldest ? `, oldest ${durationText(Math.max(0, Math.round((Date.now() - oldest) / 1000)))}` : '';
     const arriving = unplanned ? ` (${unplanned} more being queued)` : '';
     return { line: `${messages.length} message(s)${age}${arriving}`, ok: true };
   } catch (err) {
@@ -79,7 +74,7 @@ export function registerStatusCommands(mailctl: Command): void {
           }
           healthy &&= status.ready;
           const checks = Object.entries(status.checks).map(([name, ok]) => `${name} ${ok ? 'ok' : 'FAILING'}`).join(', ');
-          console.log([service.padEnd(15), (status.ready ? 'ready' : 'NOT READY').padEnd(11), status.version.padEnd(8), String(status.pid).padStart(7), duration(status.uptimeSeconds).padStart(6), ` ${checks || '-'}`].join(' '));
+          console.log([service.padEnd(15), (status.ready ? 'ready' : 'NOT READY').padEnd(11), status.version.padEnd(8), String(status.pid).padStart(7), durationText(status.uptimeSeconds).padStart(6), ` ${checks || '-'}`].join(' '));
         }
         const queue = await queueLine(c);
         healthy &&= queue.ok;

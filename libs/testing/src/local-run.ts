@@ -3,11 +3,11 @@
 // including the exact mailctl invocation for the ports it uses.
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { parseSize, SERVICE_HTTP_PORTS } from '@mail/platform';
 import { REPO_ROOT, type MailSystem, type MailSystemOptions, type ServiceName } from './mail-system.js';
+import { canBind } from './ports.js';
 
 /** Every port of the local run: its variable and its default. */
 export const LOCAL_PORTS = {
@@ -54,15 +54,6 @@ export function localLogSettings(env: NodeJS.ProcessEnv, dataDir: string): NonNu
   return { dir: join(dataDir, 'logs'), maxBytes, keep: 3 };
 }
 
-/** Whether this process could listen on 127.0.0.1:port now. */
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
 /** Who listens on the port, as `pid N (command line)`, from `ss` and /proc; undefined when not found out. */
 export async function portHolder(port: number): Promise<string | undefined> {
   try {
@@ -83,7 +74,7 @@ export async function portHolder(port: number): Promise<string | undefined> {
 export async function takenPorts(byVariable: Map<string, number>): Promise<string[]> {
   const lines: string[] = [];
   for (const [variable, port] of byVariable) {
-    if (await canListen(port)) continue;
+    if (await canBind(port)) continue;
     const holder = await portHolder(port);
     lines.push(`${variable}=${port}: 127.0.0.1:${port} is already in use${holder ? ` by ${holder}` : ''}`);
   }
