@@ -21,6 +21,8 @@ test('lines are appended until the next one would pass the size, then the file m
     const reopened = new RotatingLogFile(path, 40, 2);
     reopened.write('line-5\n');
     reopened.close();
+    reopened.write('late output of a stopped process\n');
+    reopened.close();
     assert.equal(readFileSync(path, 'utf8'), 'line-4 abcdefg\nline-5\n', 'a restart appends to the file it finds');
   } finally {
     await rm(dir, { recursive: true, force: true });

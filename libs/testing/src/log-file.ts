@@ -5,7 +5,7 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, rmSy
 import { dirname } from 'node:path';
 
 export class RotatingLogFile {
-  private fd: number;
+  private fd: number | undefined;
   private size: number;
 
   constructor(
@@ -18,7 +18,9 @@ export class RotatingLogFile {
     this.size = fstatSync(this.fd).size;
   }
 
+  /** Appends; after close() (output that arrives once its process has been stopped) it writes nothing. */
   write(text: string | Buffer): void {
+    if (this.fd === undefined) return;
     const bytes = typeof text === 'string' ? Buffer.from(text) : text;
     if (this.size > 0 && this.size + bytes.length > this.maxBytes) this.rotate();
     writeSync(this.fd, bytes);
@@ -26,7 +28,7 @@ export class RotatingLogFile {
   }
 
   private rotate(): void {
-    closeSync(this.fd);
+    closeSync(this.fd!);
     rmSync(`${this.path}.${this.keep}`, { force: true });
     for (let n = this.keep - 1; n >= 1; n--) if (existsSync(`${this.path}.${n}`)) renameSync(`${this.path}.${n}`, `${this.path}.${n + 1}`);
     if (this.keep > 0) renameSync(this.path, `${this.path}.1`);
@@ -36,6 +38,7 @@ export class RotatingLogFile {
   }
 
   close(): void {
-    closeSync(this.fd);
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
   }
 }
