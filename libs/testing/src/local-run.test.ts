@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localBanner, localPorts, mailctlCommand } from './local-run.js';
-import { REPO_ROOT, type MailSystem } from './mail-system.js';
+import { REPO_ROOT, restartPauseMs, type MailSystem } from './mail-system.js';
 
 const system = (grpcAddress: string, queueAdminAddress: string) =>
   ({
@@ -53,4 +53,8 @@ test('every port honours its variable, and a bad one is named', () => {
   assert.equal(ports.byVariable.get('SMTP_HTTP_PORT'), 3101);
   assert.equal(ports.byVariable.size, 13);
   assert.throws(() => localPorts({ SMTP_HTTP_PORT: 'abc' }), /^Error: SMTP_HTTP_PORT="abc": expected a port number \(1-65535\)$/);
+});
+
+test('a service that keeps dying is restarted after 1 s, then 2, 4 … at most 30 s', () => {
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 20].map(restartPauseMs), [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
 });
