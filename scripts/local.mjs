@@ -1,23 +1,53 @@
 #!/usr/bin/env node
 // Runs the whole platform on this machine: nats-server and the five services, embedded store and a
-// self-signed TLS certificate (made on first start) under .data/. Every port can be changed:
-// SMTP_PORT 2525, SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995,
-// MAILBOX_GRPC_PORT 50051, QUEUE_GRPC_PORT 50052, NATS_PORT 4222.
-import { startMailSystem } from '@mail/testing';
+// self-signed TLS certificate (made on first start) under .data/. Every port can be changed by its variable
+// (see LOCAL_PORTS and LOCAL_HTTP_PORTS in libs/testing/src/local-run.ts): SMTP_PORT 2525,
+// SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995, MAILBOX_GRPC_PORT 50051,
+// QUEUE_GRPC_PORT 50052, NATS_PORT 4222, and the metrics ports SMTP_HTTP_PORT 9101, QUEUE_HTTP_PORT 9102,
+// DELIVERY_HTTP_PORT 9103, MAILBOX_HTTP_PORT 9104, POP3_HTTP_PORT 9105.
+import { localBanner, localLogSettings, localPorts, startMailSystem, takenPorts } from '@mail/testing';
 
 const env = process.env;
-const port = (name, fallback) => Number(env[name] ?? fallback);
 const dataDir = env.DATA_DIR ?? new URL('../.data', import.meta.url).pathname;
-const system = await startMailSystem({
+let ports;
+let logs;
+try {
+  ports = localPorts(env);
+  logs = localLogSettings(env, dataDir);
+} catch (err) {
+  console.error(`local run: ${err.message}`);
+  process.exit(78);
+}
+// Refuse to start next to anything already listening on our ports (another instance, an orphaned
+// nats-server), rather than talk to it unknowingly.
+const taken = await takenPorts(ports.byVariable);
+if (taken.length > 0) {
+  for (const line of taken) console.error(`local run: ${line}`);
+  console.error('local run: not started; stop what holds these ports, or move ours with the variables named');
+  process.exit(1);
+}
+const say = (line) => console.log(`local run: ${line}`);
+// A closed terminal makes writes fail; that must not cut the shutdown short.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
+// SIGHUP (the terminal closed) stops everything like Ctrl-C: nats-server must not outlive the run. The
+// handlers are in place before anything starts, so that a signal during start-up stops what started.
+let system;
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  say('stopping…');
+  if (!system) return; // still starting: stopped as soon as it is up
+  await system.stop();
+  process.exit(0);
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => void stop());
+
+system = await startMailSystem({
   dataDir,
-  smtpPort: port('SMTP_PORT', 2525),
-  submissionPort: port('SMTP_SUBMISSION_PORT', 2587),
-  smtpsPort: port('SMTPS_PORT', 2465),
-  pop3Port: port('POP3_PORT', 1110),
-  pop3sPort: port('POP3S_PORT', 1995),
-  grpcPort: port('MAILBOX_GRPC_PORT', 50051),
-  queueGrpcPort: port('QUEUE_GRPC_PORT', 50052),
-  natsPort: port('NATS_PORT', 4222),
+  ...ports.listeners,
+  httpPorts: ports.httpPorts,
   env: {
     SMTP_SERVER_NAME: env.SMTP_SERVER_NAME ?? 'localhost',
     POP3_SERVER_NAME: env.POP3_SERVER_NAME ?? 'localhost',
@@ -28,28 +58,13 @@ const system = await startMailSystem({
     POP3_ALLOW_PLAINTEXT_AUTH: env.POP3_ALLOW_PLAINTEXT_AUTH ?? 'true',
   },
   echo: env.ECHO_LOGS === '1',
+  // A service that dies on its own (a signal, a crash) is started again, with a growing pause.
+  supervise: { report: say },
+  // Each service's output also goes to .data/logs/<service>.log (rotated), for mailctl logs.
+  logs,
 });
-console.log(`mail platform running (data in ${dataDir})
-  SMTP            127.0.0.1:${system.smtpPort}   (MX: mail for local domains; STARTTLS)
-  submission      127.0.0.1:${system.submissionPort}   (STARTTLS, then AUTH PLAIN/LOGIN)
-  SMTPS           127.0.0.1:${system.smtpsPort}   (implicit TLS, AUTH)
-  POP3            127.0.0.1:${system.pop3Port}   (USER/PASS or AUTH PLAIN; STLS offered)
-  POP3S           127.0.0.1:${system.pop3sPort}   (implicit TLS)
-  TLS certificate ${system.tlsCertFile} (self-signed)
-  mailbox-store   gRPC ${system.grpcAddress}
-  queue-manager   admin gRPC ${system.queueAdminAddress}
-  NATS            ${system.natsUrl}
-  metrics         ${Object.entries(system.httpPorts).map(([name, p]) => `${name}=http://127.0.0.1:${p}/metrics`).join('\n                  ')}
-Add a domain and a user:  npx mailctl domain add example.test && npx mailctl user add alice@example.test
-Look at the queue:        npx mailctl queue list
-Stop with Ctrl-C.`);
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, async () => {
-    if (stopping) return;
-    stopping = true;
-    console.log('stopping…');
-    await system.stop();
-    process.exit(0);
-  });
+if (stopping) {
+  await system.stop();
+  process.exit(0);
 }
+console.log(localBanner(system, dataDir, logs.dir));

@@ -67,7 +67,7 @@ if [ "${1:-}" = "--test-tools" ] && ! kubectl kustomize --help >/dev/null 2>&1 &
 fi
 
 node -e 'const [major] = process.versions.node.split(".").map(Number); if (major < 20) { console.error("Node 20 or newer is needed, found " + process.version); process.exit(1); }'
-if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+bash scripts/install-packages.sh
 npm run build --silent
 # npm links a workspace's bin only if its target exists, and `npm ci` ran before the build made
 # apps/mailctl/dist/main.js: link it now, or `npx mailctl` goes looking on the public registry.

@@ -1,13 +1,13 @@
 // delivery-agent settings, from the environment.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { boolSetting, intSetting, loadConfig, portSetting } from '@mail/platform';
+import { boolSetting, durationSetting, intSetting, loadConfig, portSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
 
-const ms = (fallback: number) => intSetting(fallback, 1);
+const ms = (fallback: number) => durationSetting(fallback, 1);
 
 const schema = z.object({
   httpHost: z.string().default('127.0.0.1'),
-  httpPort: portSetting(9103),
+  httpPort: portSetting(SERVICE_HTTP_PORTS['delivery-agent'].fallback),
   natsUrl: z.string().default('nats://127.0.0.1:4222'),
   mailboxStoreAddress: z.string().default('127.0.0.1:50051'),
   /**
@@ -18,9 +18,9 @@ const schema = z.object({
   /** Local delivery jobs (to mailbox-store) worked on at once by one process: a lane of their own. */
   localConcurrency: intSetting(16, 1),
   /** A job not acknowledged within this time is handed to another worker. */
-  ackWaitMs: intSetting(60_000, 1000),
+  ackWaitMs: durationSetting(60_000, 1000),
   /** Deadline for one Deliver call to mailbox-store. */
-  deliverTimeoutMs: intSetting(60_000, 1000),
+  deliverTimeoutMs: durationSetting(60_000, 1000),
 
   /** The name given in EHLO to remote servers. */
   heloName: z.string().default(hostname()),
@@ -44,7 +44,7 @@ const schema = z.object({
   /** The back-off of a failing domain holds for all delivery-agent replicas (JetStream KV); off: per process. */
   sharedLimits: boolSetting(true),
   /** How long a destination that failed at the connection level is left alone. */
-  destinationBackoffMs: intSetting(60_000, 0),
+  destinationBackoffMs: durationSetting(60_000, 0),
 });
 
 export type DeliveryAgentConfig = z.infer<typeof schema>;

@@ -1,17 +1,20 @@
 // delivery-agent: takes delivery jobs from JetStream and delivers them. Wiring only.
 import { JOB_CONSUMERS, JOB_STREAMS, DeliveryJob, decodePayload, type DeliveryLane } from '@mail/contracts';
 import {
-  probeJetStream,
   connectNats,
   createLogger,
   ensureStreams,
   exitOnStartupError,
   grpcClientSetup,
   loadGrpcTlsSettings,
+  loadNatsSettings,
   onShutdown,
-  Spool,
+  packageVersion,
+  probeJetStream,
   runConsumer,
+  Spool,
   startObservability,
+  startupSettings,
 } from '@mail/platform';
 import { loadDeliveryAgentConfig, tlsPolicyLookup } from './config.js';
 import { DeliveryEvents } from './events.js';
@@ -23,12 +26,13 @@ import { Throttle } from './throttle.js';
 import { DeliveryWorker } from './worker.js';
 
 const logger = createLogger('delivery-agent');
+// Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
+const { config, grpcTls, nats: natsSettings } = startupSettings('delivery-agent', { config: () => loadDeliveryAgentConfig(), grpcTls: () => loadGrpcTlsSettings(), nats: () => loadNatsSettings() });
 
 async function main(): Promise<void> {
-  const config = loadDeliveryAgentConfig();
   const events = new DeliveryEvents(logger);
   const throttle = new Throttle(config.maxConnectionsPerHost, config.destinationBackoffMs);
-  const nats = await connectNats(config.natsUrl, 'delivery-agent', logger);
+  const nats = await connectNats(config.natsUrl, 'delivery-agent', logger, natsSettings);
   await ensureStreams(nats, 1024 * 1024);
   // The back-off of a failing domain, shared by every replica (or, switched off, kept by each process).
   const sharedBackoff = config.sharedLimits && config.destinationBackoffMs > 0 ? await SharedDomainBackoff.open(nats, config.destinationBackoffMs) : undefined;
@@ -53,7 +57,7 @@ async function main(): Promise<void> {
     events,
     sharedBackoff,
   );
-  const local = new LocalDelivery(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.deliverTimeoutMs);
+  const local = new LocalDelivery(config.mailboxStoreAddress, grpcClientSetup(grpcTls), config.deliverTimeoutMs);
   const worker = new DeliveryWorker(nats, new Spool(nats), local, remote, events);
   // Two lanes, two consumers: local deliveries never wait behind remote ones.
   const lanes: [DeliveryLane, number][] = [
@@ -80,6 +84,8 @@ async function main(): Promise<void> {
     port: config.httpPort,
     // Remote delivery needs only NATS, but local delivery needs mailbox-store: both, to be ready.
     ready: () => jetStream.healthy() && local.ready(),
+    checks: { nats: () => jetStream.healthy(), 'mailbox-store': () => local.ready() },
+    version: packageVersion(import.meta.url),
   });
   logger.info({ http: observability.port }, 'delivery-agent running');
   onShutdown(logger, async () => {

@@ -1,26 +1,26 @@
 // mailbox-store settings, from the environment. Defaults suit a single machine.
 import { z } from 'zod';
-import { intSetting, loadAuthThrottleSettings, loadConfig, portSetting } from '@mail/platform';
+import { durationSetting, gatherSettings, intSetting, loadAuthThrottleSettings, loadConfig, portSetting, sizeSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
 
 const schema = z.object({
   grpcHost: z.string().default('127.0.0.1'),
   grpcPort: portSetting(50051),
   httpHost: z.string().default('127.0.0.1'),
-  httpPort: portSetting(9104),
+  httpPort: portSetting(SERVICE_HTTP_PORTS['mailbox-store'].fallback),
   /** `embedded` keeps everything in files under dataDir (one process); `mongo` uses MongoDB (replicas). */
   backend: z.enum(['embedded', 'mongo']).default('embedded'),
   dataDir: z.string().default('.data/mailbox-store'),
   /** MongoDB connection string, with TLS and authentication options in it; required for `mongo`. */
   mongoUri: z.string().optional(),
-  mongoDatabase: z.string().regex(/^[^/\\. "$]{1,63}$/, 'a MongoDB database name').default('mail'),
+  mongoDatabase: z.string().regex(/^[^/\\. "$]{1,63}$/, 'expected a MongoDB database name (1-63 characters, none of / \\ . space " $)').default('mail'),
   /** How long to look for a MongoDB server before an operation (and start-up) fails. */
-  mongoServerSelectionTimeoutMs: intSetting(10_000, 100),
+  mongoServerSelectionTimeoutMs: durationSetting(10_000, 100),
   /** How often abandoned message bodies (a crash mid-write) are looked for; 0 only at start-up. */
   mongoSweepIntervalSeconds: intSetting(600, 0),
   /** Where mail to the bare `postmaster` goes when no local domain has been added yet. */
   postmasterFallback: z.string().default('postmaster@localhost'),
   /** Largest message accepted through Deliver, in bytes. */
-  maxMessageBytes: intSetting(50 * 1024 * 1024, 1),
+  maxMessageBytes: sizeSetting(50 * 1024 * 1024, 1),
   /** A maildrop lease that is not renewed expires after this many seconds (a vanished POP3 session). */
   maxLeaseSeconds: intSetting(900, 1),
   /**
@@ -40,10 +40,10 @@ const checked = schema.refine((config) => config.backend !== 'mongo' || !!config
   message: 'MAIL_STORE=mongo needs MONGODB_URI (for example mongodb://127.0.0.1:27017/)',
 });
 
-export const loadMailboxStoreConfig = (env: NodeJS.ProcessEnv = process.env): MailboxStoreConfig => ({
-  ...loadStoreConfig(env),
-  authThrottle: loadAuthThrottleSettings(env),
-});
+export function loadMailboxStoreConfig(env: NodeJS.ProcessEnv = process.env): MailboxStoreConfig {
+  const { store, authThrottle } = gatherSettings({ store: () => loadStoreConfig(env), authThrottle: () => loadAuthThrottleSettings(env) });
+  return { ...store, authThrottle };
+}
 
 const loadStoreConfig = (env: NodeJS.ProcessEnv) =>
   loadConfig(

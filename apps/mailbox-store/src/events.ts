@@ -5,12 +5,14 @@ import { EventLog, type EventCatalogue } from '@mail/platform';
 
 export type MailboxEvent =
   | { event: 'delivered'; queueId: string; mailbox: string; uidl: string; duplicate: boolean }
-  | { event: 'logins-locked'; keyKind: string; clientAddress: string; service: string; failures: number; lockMs: number }
+  | { event: 'logins-locked'; keyKind: string; clientAddress: string; account: string; service: string; failures: number; lockMs: number }
+  | { event: 'auth-records-cleared'; clientAddress: string; account: string; cleared: number }
   | { event: 'rpc-failed'; rpc: string; error: string };
 
 const CATALOGUE: EventCatalogue<MailboxEvent> = {
   delivered: { level: 'info', message: 'delivered' },
   'logins-locked': { level: 'warn', message: 'failed logins: locked' },
+  'auth-records-cleared': { level: 'warn', message: 'failed logins: cleared by an operator' },
   'rpc-failed': { level: 'error', message: 'rpc failed' },
 };
 

@@ -1,6 +1,6 @@
 // mailbox-store: owns accounts and mailboxes, serves them over gRPC. Wiring only.
 import { MailboxStoreService } from '@mail/contracts';
-import { createLogger, exitOnStartupError, loadGrpcTlsSettings, onShutdown, serverCredentials, startGrpcServer, startObservability, stopGrpcServer } from '@mail/platform';
+import { createLogger, exitOnStartupError, loadGrpcTlsSettings, onShutdown, packageVersion, serverCredentials, startGrpcServer, startObservability, startupSettings, stopGrpcServer } from '@mail/platform';
 import { loadMailboxStoreConfig, type MailboxStoreConfig } from './config.js';
 import { createMailboxService } from './service.js';
 import { EmbeddedStore } from './store/embedded-store.js';
@@ -8,6 +8,8 @@ import { MongoStore, redactUri } from './store/mongo-store.js';
 import type { MailStore } from './store/types.js';
 
 const logger = createLogger('mailbox-store');
+// Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
+const { config, grpcTls } = startupSettings('mailbox-store', { config: () => loadMailboxStoreConfig(), grpcTls: () => loadGrpcTlsSettings() });
 
 /** The backend chosen by MAIL_STORE. Headroom over the message limit leaves room for the trace headers. */
 function openStore(config: MailboxStoreConfig): Promise<MailStore> {
@@ -30,23 +32,25 @@ const storeLocation = (config: MailboxStoreConfig) =>
   config.backend === 'mongo' ? { mongo: redactUri(config.mongoUri!), database: config.mongoDatabase } : { dataDir: config.dataDir };
 
 async function main(): Promise<void> {
-  const config = loadMailboxStoreConfig();
   const store = await openStore(config);
   const service = createMailboxService(store, logger, config);
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
     server.addService(MailboxStoreService, service),
-    serverCredentials(loadGrpcTlsSettings()),
+    serverCredentials(grpcTls),
   );
+  const storageAnswers = () =>
+    Promise.race([
+      store.listDomains().then(() => true, () => false),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000).unref()),
+    ]);
   const observability = await startObservability({
     service: 'mailbox-store',
     host: config.httpHost,
     port: config.httpPort,
     // Ready when the backend answers a cheap query within 2 s (MongoDB reachable; embedded: always).
-    ready: () =>
-      Promise.race([
-        store.listDomains().then(() => true, () => false),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000).unref()),
-      ]),
+    ready: storageAnswers,
+    checks: { [`storage (${config.backend})`]: storageAnswers },
+    version: packageVersion(import.meta.url),
   });
   logger.info({ grpc: `${config.grpcHost}:${grpcServer.port}`, http: observability.port, backend: config.backend, ...storeLocation(config) }, 'mailbox-store listening');
   onShutdown(logger, async () => {

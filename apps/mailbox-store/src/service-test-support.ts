@@ -8,7 +8,7 @@ import { createMailboxService } from './service.js';
 import { EmbeddedStore } from './store/embedded-store.js';
 
 export const quietLogger = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
-export const THROTTLE = { maxFailures: 3, windowMs: 60_000, lockMs: 10_000, baseDelayMs: 0, maxDelayMs: 0 };
+export const THROTTLE = { maxFailures: 3, windowMs: 60_000, lockMs: 10_000, baseDelayMs: 0, maxDelayMs: 0, addressMaxFailures: 0 };
 
 /** A store with alice@example.test and the service over it, for one test; removed afterwards. */
 export async function withService(run: (store: EmbeddedStore, service: ReturnType<typeof createMailboxService>) => Promise<void>): Promise<void> {

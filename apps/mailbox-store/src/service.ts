@@ -1,30 +1,18 @@
 // The MailboxStore gRPC service: validates requests, applies the storage interface, maps errors to codes.
-// Authenticate also keeps the failed-login throttle (per client address and per account) on the backend's
-// records, so that it holds across every replica of smtp-ingress and pop3-access.
+// Authenticate applies the failed-login throttle (login-throttle.ts) on the backend's records, so that it
+// holds across every replica of smtp-ingress and pop3-access.
 import type { Logger } from 'pino';
 import {
   RecipientKind,
-  type AuthenticateReply,
-  type AuthenticateRequest,
   type DeliverChunk,
   type DeliveryHeader,
   type MailboxStoreServer,
 } from '@mail/contracts';
-import {
-  accountThrottleKey,
-  authThrottleKeys,
-  failureDelayMs,
-  failureWindowStart,
-  grpc,
-  isAuthLocked,
-  lockAfterFailure,
-  RpcError,
-  toServiceError,
-  type AuthThrottleSettings,
-} from '@mail/platform';
+import { grpc, RpcError, toServiceError, type AuthThrottleSettings } from '@mail/platform';
 import { isPostmaster, normaliseAddress, splitAddress } from './addresses.js';
 import { MailboxEvents } from './events.js';
-import { dummyHashPromise, hashPassword, verifyPassword } from './passwords.js';
+import { createLoginChecks } from './login-throttle.js';
+import { hashPassword } from './passwords.js';
 import { StoreError, type MailStore } from './store/types.js';
 
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
@@ -109,46 +97,7 @@ const errorText = (err: unknown) => (err instanceof Error ? err.message : String
 
 export function createMailboxService(store: MailStore, logger: Logger, options: ServiceOptions): MailboxStoreServer {
   const events = new MailboxEvents(logger);
-  const now = options.now ?? Date.now;
-  const throttle = options.authThrottle;
-
-  /**
-   * Credentials check under the failed-login throttle. While the client address or the account is locked
-   * the password is not even checked (no scrypt work), and the answer is the same for an unknown account as
-   * for an existing one. A failure is counted under both keys and may lock them; a success clears the
-   * account's failures, not the address's (one good password does not excuse many bad ones). Attempts
-   * already past the lock check when the lock falls are still checked: at most one per open connection.
-   */
-  async function authenticate(req: AuthenticateRequest): Promise<AuthenticateReply> {
-    const keys = authThrottleKeys(req.clientAddress, req.address);
-    const checkedAt = now();
-    const records = await store.getAuthFailures(keys, failureWindowStart(throttle, checkedAt));
-    const failuresSoFar = Math.max(0, ...keys.map((key) => records.get(key)?.failures ?? 0));
-    if (keys.some((key) => isAuthLocked(records.get(key), checkedAt))) {
-      return { ok: false, mailbox: '', locked: true, failures: failuresSoFar, delayMs: 0 };
-    }
-    const account = req.address.length <= 512 ? await store.getAccount(normaliseAddress(req.address)) : undefined;
-    // The same scrypt work is done for an unknown user as for a known one: no timing difference.
-    const ok = await verifyPassword(req.password, account?.passwordHash ?? (await dummyHashPromise));
-    if (ok && account) {
-      await store.clearAuthFailures(accountThrottleKey(req.address));
-      return { ok: true, mailbox: account.address, locked: false, failures: 0, delayMs: 0 };
-    }
-    const failedAt = now();
-    let failures = 0;
-    for (const key of keys) {
-      const record = await store.addAuthFailure(key, failedAt, throttle.windowMs);
-      failures = Math.max(failures, record.failures);
-      const lockedUntil = lockAfterFailure(record, throttle, failedAt);
-      if (lockedUntil !== undefined) {
-        await store.lockAuth(key, lockedUntil);
-        if (!isAuthLocked(record, failedAt)) {
-          events.emit({ event: 'logins-locked', keyKind: key.slice(0, key.search(/[:#]/)), clientAddress: req.clientAddress, service: req.service, failures: record.failures, lockMs: throttle.lockMs });
-        }
-      }
-    }
-    return { ok: false, mailbox: '', locked: false, failures, delayMs: failureDelayMs(failures, throttle) };
-  }
+  const logins = createLoginChecks(store, events, options.authThrottle, options.now ?? Date.now);
 
   const leaseMs = (seconds: number) => Math.min(Math.max(seconds, 30), options.maxLeaseSeconds) * 1000;
 
@@ -219,7 +168,23 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
       addresses: await store.listAccounts(req.domain ? requireDomain(req.domain) : undefined),
     })),
     lookupRecipient: unaryHandler(events, 'LookupRecipient', (req) => resolveRecipient(req.address)),
-    authenticate: unaryHandler(events, 'Authenticate', authenticate),
+    authenticate: unaryHandler(events, 'Authenticate', logins.authenticate),
+    listAuthRecords: unaryHandler(events, 'ListAuthRecords', async () => ({ records: await logins.listRecords() })),
+    clearAuthRecords: unaryHandler(events, 'ClearAuthRecords', async (req) => ({ cleared: await logins.clearRecords(req) })),
+    testPassword: unaryHandler(events, 'TestPassword', (req) => logins.testPassword(req.address, req.password)),
+    mailboxStat: unaryHandler(events, 'MailboxStat', async (req) => {
+      const mailbox = requireAddress(req.address);
+      if (!(await store.getAccount(mailbox))) throw new RpcError(grpc.status.NOT_FOUND, `no account ${mailbox}`);
+      const messages = await store.listMessages(mailbox);
+      const arrivals = messages.map((m) => m.receivedAtMs);
+      return {
+        mailbox,
+        messages: messages.length,
+        bytes: messages.reduce((sum, m) => sum + m.size, 0),
+        oldestReceivedAtMs: arrivals.length ? Math.min(...arrivals) : 0,
+        newestReceivedAtMs: arrivals.length ? Math.max(...arrivals) : 0,
+      };
+    }),
 
     deliver: (call, callback) => {
       void (async () => {

@@ -1,8 +1,9 @@
-// mailctl domain ... and mailctl user ...: local domains and mailbox accounts.
+// mailctl domain ..., mailctl user ... and mailctl mailbox ...: local domains, mailbox accounts and what
+// their maildrops hold.
 import type { Command } from 'commander';
 import { unary } from '@mail/platform';
 import { action } from './cli.js';
-import { readPassword } from './password-input.js';
+import { MIN_PASSWORD_LENGTH, readNewPassword } from './password-input.js';
 
 export function registerAccountCommands(program: Command): void {
   const domain = program.command('domain').description('local domains');
@@ -39,10 +40,11 @@ export function registerAccountCommands(program: Command): void {
   const user = program.command('user').description('mailbox accounts');
   user
     .command('add <address>')
-    .description('create a mailbox; the password is read from a prompt, or from stdin when it is not a terminal')
+    .description(`create a mailbox; the password is read from a prompt (twice), or from stdin when it is not a terminal`)
+    .option('--force', `accept a trivial password (shorter than ${MIN_PASSWORD_LENGTH} characters, or the account name)`)
     .action(
-      action(async (c, address: string) => {
-        const password = await readPassword(`Password for ${address}: `);
+      action(async (c, address: string, options: { force?: boolean }) => {
+        const password = await readNewPassword(address, options);
         const store = c.store();
         await unary(store.addUser.bind(store), { address, password }, c.timeout);
         console.log(`user ${address.toLowerCase()} added`);
@@ -50,10 +52,11 @@ export function registerAccountCommands(program: Command): void {
     );
   user
     .command('passwd <address>')
-    .description('change a password (prompt, or stdin)')
+    .description('change a password (prompt, twice; or stdin)')
+    .option('--force', `accept a trivial password (shorter than ${MIN_PASSWORD_LENGTH} characters, or the account name)`)
     .action(
-      action(async (c, address: string) => {
-        const password = await readPassword(`New password for ${address}: `);
+      action(async (c, address: string, options: { force?: boolean }) => {
+        const password = await readNewPassword(address, { ...options, prompt: `New password for ${address}: ` });
         const store = c.store();
         await unary(store.setPassword.bind(store), { address, password }, c.timeout);
         console.log(`password of ${address.toLowerCase()} changed`);
@@ -76,6 +79,28 @@ export function registerAccountCommands(program: Command): void {
       action(async (c, name?: string) => {
         const store = c.store();
         for (const address of (await unary(store.listUsers.bind(store), { domain: name ?? '' }, c.timeout)).addresses) console.log(address);
+      }),
+    );
+
+  const mailbox = program.command('mailbox').description('maildrops');
+  mailbox
+    .command('stat <address>')
+    .description('what a maildrop holds: messages, total size, oldest and newest arrival (like POP3 STAT)')
+    .option('--json', 'JSON output')
+    .action(
+      action(async (c, address: string, options: { json?: boolean }) => {
+        const store = c.store();
+        const stat = await unary(store.mailboxStat.bind(store), { address }, c.timeout);
+        const when = (ms: number) => (ms ? new Date(ms).toISOString() : '-');
+        if (options.json) {
+          console.log(JSON.stringify({ ...stat, oldestReceivedAt: stat.oldestReceivedAtMs ? when(stat.oldestReceivedAtMs) : null, newestReceivedAt: stat.newestReceivedAtMs ? when(stat.newestReceivedAtMs) : null }, null, 2));
+          return;
+        }
+        console.log(`mailbox:   ${stat.mailbox}`);
+        console.log(`messages:  ${stat.messages}`);
+        console.log(`size:      ${stat.bytes} bytes`);
+        console.log(`oldest:    ${when(stat.oldestReceivedAtMs)}`);
+        console.log(`newest:    ${when(stat.newestReceivedAtMs)}`);
       }),
     );
 }

@@ -1,15 +1,25 @@
 // The mailctl program object, its global options, and `action`, the wrapper every command uses.
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { MailboxStoreClient, QueueAdminClient } from '@mail/contracts';
-import { grpc, grpcClientSetup, loadGrpcTlsSettings } from '@mail/platform';
+import { grpc, grpcClientSetup, loadGrpcTlsSettings, packageVersion } from '@mail/platform';
 
 export const program = new Command();
 program
   .name('mailctl')
-  .description('Manage the mail platform: domains, users and the mail queue')
-  .option('--mailbox-store <host:port>', 'mailbox-store gRPC address', process.env.MAILBOX_STORE_ADDRESS ?? '127.0.0.1:50051')
-  .option('--queue-manager <host:port>', 'queue-manager admin gRPC address', process.env.QUEUE_ADMIN_ADDRESS ?? '127.0.0.1:50052')
-  .option('--timeout <ms>', 'deadline for each call', '10000');
+  .description('Manage the mail platform: domains, users, logins, maildrops, the mail queue, status, settings and logs')
+  .version(`mailctl ${packageVersion(import.meta.url)}`, '-V, --version', 'print the version')
+  // An option beats its variable, which beats the default (the ports of scripts/start-local.sh).
+  .addOption(new Option('--mailbox-store <host:port>', 'mailbox-store gRPC address').env('MAILBOX_STORE_ADDRESS').default('127.0.0.1:50051'))
+  .addOption(new Option('--queue-manager <host:port>', 'queue-manager admin gRPC address').env('QUEUE_ADMIN_ADDRESS').default('127.0.0.1:50052'))
+  .option('--timeout <ms>', 'deadline for each call', '10000')
+  .addHelpText(
+    'after',
+    `
+Services on other ports: give the options, or set the variables once, e.g.
+  export MAILBOX_STORE_ADDRESS=127.0.0.1:6051 QUEUE_ADMIN_ADDRESS=127.0.0.1:6052
+(scripts/start-local.sh prints the exact command for the ports it uses). TLS to the services: the GRPC_TLS*
+variables of the services.`,
+  );
 
 interface GlobalOptions {
   mailboxStore: string;

@@ -2,9 +2,15 @@
 // mailctl: the operator's command line. Accounts and domains through mailbox-store
 // (MAILBOX_STORE_ADDRESS), the mail queue through queue-manager's admin API (QUEUE_ADMIN_ADDRESS).
 import { registerAccountCommands } from './account-commands.js';
+import { registerAuthCommands } from './auth-commands.js';
+import { registerLogCommands } from './log-commands.js';
 import { program } from './cli.js';
 import { registerQueueCommands } from './queue-commands.js';
+import { registerStatusCommands } from './status-commands.js';
 
 registerAccountCommands(program);
+registerAuthCommands(program);
+registerLogCommands(program);
 registerQueueCommands(program);
+registerStatusCommands(program);
 await program.parseAsync(process.argv);

@@ -1,16 +1,18 @@
-// mailctl queue ...: look at and act on the mail queue, like postqueue -p / postsuper.
+// mailctl queue ...: look at and act on the mail queue, like postqueue -p / postsuper / postcat.
 import type { Command } from 'commander';
-import type { QueuedMessage } from '@mail/contracts';
-import { unary } from '@mail/platform';
+import type { MessageChunk, QueuedMessage } from '@mail/contracts';
+import { deadline, unary } from '@mail/platform';
 import { action } from './cli.js';
 
-function age(ms: number, now = Date.now()): string {
-  const seconds = Math.max(0, Math.round((now - ms) / 1000));
+/** A duration for a person: seconds up to two minutes, then minutes, hours, days. */
+export function durationText(seconds: number): string {
   if (seconds < 120) return `${seconds}s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
   if (seconds < 172800) return `${Math.round(seconds / 3600)}h`;
   return `${Math.round(seconds / 86400)}d`;
 }
+
+const age = (ms: number, now = Date.now()): string => durationText(Math.max(0, Math.round((now - ms) / 1000)));
 
 function nextAttempt(message: QueuedMessage): string {
   if (message.held) return 'held';
@@ -18,6 +20,18 @@ function nextAttempt(message: QueuedMessage): string {
   const waiting = message.destinations.filter((d) => d.state === 'pending' && !d.inFlight);
   if (waiting.length === 0) return 'being delivered';
   return message.nextAttemptAtMs <= Date.now() ? 'now' : new Date(message.nextAttemptAtMs).toISOString();
+}
+
+/** A message's envelope and each destination's state, as `queue show` and `queue cat` print it. */
+function printEnvelope(m: QueuedMessage): void {
+  console.log(`queue id:     ${m.queueId}${m.bounceOf ? ` (notice about ${m.bounceOf})` : ''}`);
+  console.log(`sender:       ${m.sender || '<>'}`);
+  console.log(`size:         ${m.size} bytes`);
+  console.log(`received:     ${new Date(m.receivedAtMs).toISOString()} (${age(m.receivedAtMs)} ago)`);
+  console.log(`status:       ${m.held ? 'held' : m.pending > 0 ? `${m.pending} pending, next attempt ${nextAttempt(m)}` : 'done'}`);
+  for (const d of m.destinations) {
+    console.log(`  ${d.recipient}: ${d.state}, ${d.attempts} attempt(s)${d.remoteMta ? ` via ${d.remoteMta}` : ''}${d.lastReply ? ` — ${d.lastReply}` : ''}`);
+  }
 }
 
 /** Plain JSON for scripts: numbers as numbers, times as ISO strings too. */
@@ -69,14 +83,25 @@ export function registerQueueCommands(program: Command): void {
           console.log(JSON.stringify(toJson(m), null, 2));
           return;
         }
-        console.log(`queue id:     ${m.queueId}${m.bounceOf ? ` (notice about ${m.bounceOf})` : ''}`);
-        console.log(`sender:       ${m.sender || '<>'}`);
-        console.log(`size:         ${m.size} bytes`);
-        console.log(`received:     ${new Date(m.receivedAtMs).toISOString()} (${age(m.receivedAtMs)} ago)`);
-        console.log(`status:       ${m.held ? 'held' : m.pending > 0 ? `${m.pending} pending, next attempt ${nextAttempt(m)}` : 'done'}`);
-        for (const d of m.destinations) {
-          console.log(`  ${d.recipient}: ${d.state}, ${d.attempts} attempt(s)${d.remoteMta ? ` via ${d.remoteMta}` : ''}${d.lastReply ? ` — ${d.lastReply}` : ''}`);
+        printEnvelope(m);
+      }),
+    );
+  queue
+    .command('cat <id>')
+    .description('a queued message as accepted, headers and body, after its envelope (like postcat)')
+    .option('--content-only', 'only the message itself, byte for byte (to save or pipe it)')
+    .action(
+      action(async (c, id: string, options: { contentOnly?: boolean }) => {
+        const admin = c.queue();
+        if (!options.contentOnly) {
+          printEnvelope(await unary(admin.showMessage.bind(admin), { queueId: id }, c.timeout));
+          console.log(`*** MESSAGE CONTENTS ${id} ***`);
         }
+        const stream = admin.readMessage({ queueId: id }, { deadline: deadline(c.timeout) });
+        for await (const chunk of stream as AsyncIterable<MessageChunk>) {
+          if (!process.stdout.write(chunk.data)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+        }
+        if (!options.contentOnly) console.log(`*** END OF MESSAGE ${id} ***`);
       }),
     );
   queue

@@ -1,7 +1,7 @@
 // pop3-access settings, from the environment.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { boolSetting, intSetting, loadConfig, loadTlsSettings, optionalPortSetting, portSetting } from '@mail/platform';
+import { boolSetting, durationSetting, gatherSettings, intSetting, loadConfig, loadTlsSettings, optionalPortSetting, portSetting, sizeSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
 
 const schema = z.object({
   host: z.string().default('127.0.0.1'),
@@ -16,33 +16,33 @@ const schema = z.object({
   /** Where PROXY headers are believed from, e.g. "10.0.0.0/8"; others are served as direct clients. */
   proxyTrustedNetworks: z.string().default(''),
   httpHost: z.string().default('127.0.0.1'),
-  httpPort: portSetting(9105),
+  httpPort: portSetting(SERVICE_HTTP_PORTS['pop3-access'].fallback),
   serverName: z.string().default(hostname()),
   mailboxStoreAddress: z.string().default('127.0.0.1:50051'),
   maxConnections: intSetting(1000, 1),
   /** RFC 2449 §4: command lines up to 255 octets; we allow a little more for long user names. */
-  maxCommandLineBytes: intSetting(1024, 255),
+  maxCommandLineBytes: sizeSetting(1024, 255),
   /** RFC 1939 §3: the autologout timer must be at least 10 minutes. */
-  idleTimeoutMs: intSetting(600_000, 1),
+  idleTimeoutMs: durationSetting(600_000, 1),
   maxAuthFailures: intSetting(3, 1),
   /** How long a maildrop lock lives without renewal (renewed while the session is open). */
   leaseSeconds: intSetting(120, 30),
-  backendTimeoutMs: intSetting(15_000, 1),
+  backendTimeoutMs: durationSetting(15_000, 1),
   /**
    * Bytes of the next small messages fetched from mailbox-store in one call while a client RETRs in order
    * (about twice this is held per session at most); 0 fetches every message on its own.
    */
-  readAheadBytes: intSetting(1024 * 1024, 0),
+  readAheadBytes: sizeSetting(1024 * 1024, 0),
 });
 
 export type Pop3Config = z.infer<typeof schema> & {
   tls: ReturnType<typeof loadTlsSettings>;
 };
 
-export const loadPop3Config = (env: NodeJS.ProcessEnv = process.env): Pop3Config => ({
-  ...loadListenerConfig(env),
-  tls: loadTlsSettings(env),
-});
+export function loadPop3Config(env: NodeJS.ProcessEnv = process.env): Pop3Config {
+  const { listeners, tls } = gatherSettings({ listeners: () => loadListenerConfig(env), tls: () => loadTlsSettings(env) });
+  return { ...listeners, tls };
+}
 
 const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
   loadConfig(

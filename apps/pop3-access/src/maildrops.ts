@@ -31,7 +31,7 @@ export class MaildropService implements Pop3Hooks {
     }
     if (reply.locked) {
       this.events.emit({ event: 'login', user, client: clientAddress, result: 'locked' });
-      return { ok: false, locked: true };
+      return { ok: false, locked: true, retryAfterMs: reply.retryAfterMs };
     }
     this.events.emit({ event: 'login', user, client: clientAddress, result: 'failure' });
     // The growing delay slows a password guesser down; the answer itself stays the same.

@@ -1,5 +1,5 @@
 // pop3-access: the POP3 server (110 with STLS, 995 implicit TLS). Wiring only.
-import { ConnectionLimits, createLogger, exitOnStartupError, grpcClientSetup, listen, loadGrpcTlsSettings, onShutdown, parseNetworks, startObservability, TlsMaterial } from '@mail/platform';
+import { ConnectionLimits, createLogger, exitOnStartupError, grpcClientSetup, listen, loadGrpcTlsSettings, onShutdown, packageVersion, parseNetworks, startObservability, startupSettings, TlsMaterial } from '@mail/platform';
 import { loadPop3Config } from './config.js';
 import { Pop3Events } from './events.js';
 import { MaildropService } from './maildrops.js';
@@ -7,12 +7,13 @@ import { readAheadLimits } from './read-ahead.js';
 import { createPop3Server, type Pop3Server } from './server.js';
 
 const logger = createLogger('pop3-access');
+// Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
+const { config, grpcTls } = startupSettings('pop3-access', { config: () => loadPop3Config(), grpcTls: () => loadGrpcTlsSettings() });
 
 async function main(): Promise<void> {
-  const config = loadPop3Config();
   const tls = await TlsMaterial.load(config.tls, logger);
   const events = new Pop3Events(logger);
-  const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(loadGrpcTlsSettings()), config.leaseSeconds, config.backendTimeoutMs, events, readAheadLimits(config.readAheadBytes));
+  const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(grpcTls), config.leaseSeconds, config.backendTimeoutMs, events, readAheadLimits(config.readAheadBytes));
   const options = { ...config, tls, events, isTrustedProxy: parseNetworks(config.proxyTrustedNetworks) };
   const connections = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress);
   const servers: Pop3Server[] = [];
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
     servers.push(secure);
     bound.pop3s = `${config.host}:${await listen(secure.server, config.tlsPort, config.host)}`;
   } else if (!tls) logger.warn('no TLS certificate (TLS_CERT_FILE/TLS_KEY_FILE): POP3S is off and STLS is not offered');
-  const observability = await startObservability({ service: 'pop3-access', host: config.httpHost, port: config.httpPort, ready: () => maildrops.ready() });
+  const observability = await startObservability({ service: 'pop3-access', host: config.httpHost, port: config.httpPort, ready: () => maildrops.ready(), checks: { 'mailbox-store': () => maildrops.ready() }, version: packageVersion(import.meta.url) });
   logger.info({ ...bound, http: observability.port, tls: Boolean(tls) }, 'pop3-access listening');
   onShutdown(logger, async () => {
     await Promise.all(servers.map((s) => s.close()));

@@ -44,6 +44,9 @@ function handler<Req, Res>(logger: Logger, run: (req: Req) => Promise<Res>): grp
   };
 }
 
+/** Chunks of a message streamed to mailctl: well under gRPC's 4 MB message limit. */
+const MESSAGE_CHUNK_BYTES = 1024 * 1024;
+
 const notFound = (queueId: string) => new RpcError(grpc.status.NOT_FOUND, `no message ${queueId} in the queue`);
 
 export function createAdminService(queue: QueueCore, logger: Logger): QueueAdminServer {
@@ -69,5 +72,20 @@ export function createAdminService(queue: QueueCore, logger: Logger): QueueAdmin
     hold: handler(logger, (req) => one(req.queueId, () => queue.hold(req.queueId, true))),
     release: handler(logger, (req) => one(req.queueId, () => queue.hold(req.queueId, false))),
     delete: handler(logger, (req) => one(req.queueId, () => queue.delete(req.queueId, req.bounce))),
+    readMessage: (call) => {
+      void (async () => {
+        if (!queue.show(call.request.queueId)) throw notFound(call.request.queueId);
+        const stored = await queue.readMessage(call.request.queueId);
+        if (!stored) throw new RpcError(grpc.status.NOT_FOUND, `the spool no longer holds the message ${call.request.queueId}`);
+        const message = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+        for (let offset = 0; offset < message.length && !call.cancelled; offset += MESSAGE_CHUNK_BYTES) {
+          if (!call.write({ data: message.subarray(offset, offset + MESSAGE_CHUNK_BYTES) })) await new Promise((resolve) => call.once('drain', resolve));
+        }
+        call.end();
+      })().catch((err: unknown) => {
+        if (!(err instanceof RpcError)) logger.error({ err }, 'queue admin call failed');
+        call.destroy(Object.assign(new Error('read failed'), toServiceError(err)));
+      });
+    },
   };
 }

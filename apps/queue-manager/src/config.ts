@@ -1,20 +1,21 @@
 // queue-manager settings, from the environment.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { intSetting, loadConfig, parsedSetting, portSetting } from '@mail/platform';
-import { parseDuration, parseSchedule } from './retry-schedule.js';
+import { durationSetting, intSetting, loadConfig, parsedSetting, portSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
+import { parseSchedule } from './retry-schedule.js';
 
-const duration = (fallback: string) => parsedSetting(fallback, parseDuration);
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 
 const schema = z.object({
   httpHost: z.string().default('127.0.0.1'),
-  httpPort: portSetting(9102),
+  httpPort: portSetting(SERVICE_HTTP_PORTS['queue-manager'].fallback),
   grpcHost: z.string().default('127.0.0.1'),
   grpcPort: portSetting(50052),
   natsUrl: z.string().default('nats://127.0.0.1:4222'),
   /** Accepted messages and delivery results handled at once. */
   concurrency: intSetting(16, 1),
-  ackWaitMs: intSetting(30_000, 1000),
+  ackWaitMs: durationSetting(30_000, 1000),
   /** Back-off after each failed attempt; the last step repeats. */
   retrySchedule: parsedSetting('1m,5m,15m,30m,1h', parseSchedule),
   /**
@@ -23,11 +24,11 @@ const schema = z.object({
    */
   localRetrySchedule: parsedSetting('5s,15s,30s,1m', parseSchedule),
   /** A remote delivery job with no result after this long is taken as lost and tried again. */
-  jobTimeout: duration('15m'),
+  jobTimeout: durationSetting(15 * MINUTE, 1),
   /** The same for a local delivery job (into our own store: milliseconds when all is well). */
-  localJobTimeout: duration('2m'),
+  localJobTimeout: durationSetting(2 * MINUTE, 1),
   /** The active replica's lease: a standby takes the queue over this long after the active one vanished. */
-  leaderLease: duration('10s'),
+  leaderLease: durationSetting(10_000, 1),
   /** This replica's name in the lease; a restarted process with the same name takes its lease back at once. Default: host name and gRPC port. */
   instance: z.string().default(''),
   /** Delivery jobs in flight at once, all destinations together, per lane. */
@@ -39,13 +40,13 @@ const schema = z.object({
   maxConnectionsPerDomain: intSetting(10, 1),
   /** Jobs started per window per remote domain; 0 = unlimited. */
   maxMessagesPerWindow: intSetting(0, 0),
-  rateWindowMs: intSetting(60_000, 1),
+  rateWindowMs: durationSetting(60_000, 1),
   /** Per-domain overrides: "domain=connections/messages,...". */
   domainLimits: z.string().default(''),
   /** A message still undelivered after this long is returned to its sender. */
-  maxLifetime: duration('5d'),
+  maxLifetime: durationSetting(5 * 24 * HOUR, 1),
   /** Tell the sender once that a message is delayed after this long; 0 = never. */
-  delayWarning: duration('4h'),
+  delayWarning: durationSetting(4 * HOUR, 0),
   /** Name used as Reporting-MTA and in MAILER-DAEMON@ of notices. */
   reportingMta: z.string().default(hostname()),
 });

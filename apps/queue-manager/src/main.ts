@@ -13,19 +13,22 @@ import {
   decodePayload,
 } from '@mail/contracts';
 import {
-  probeJetStream,
   connectNats,
   createLogger,
   ensureStreams,
-  exitOnStartupError,
-  onShutdown,
   envelopeOf,
-  Spool,
-  runConsumer,
+  exitOnStartupError,
   loadGrpcTlsSettings,
+  loadNatsSettings,
+  onShutdown,
+  packageVersion,
+  probeJetStream,
+  runConsumer,
   serverCredentials,
+  Spool,
   startGrpcServer,
   startObservability,
+  startupSettings,
   stopGrpcServer,
 } from '@mail/platform';
 import { createAdminService } from './admin-service.js';
@@ -39,12 +42,13 @@ import { exportQueueGauges } from './metrics.js';
 import { RetrySchedule } from './retry-schedule.js';
 
 const logger = createLogger('queue-manager');
+// Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
+const { config, grpcTls, nats: natsSettings } = startupSettings('queue-manager', { config: () => loadQueueManagerConfig(), grpcTls: () => loadGrpcTlsSettings(), nats: () => loadNatsSettings() });
 
 async function main(): Promise<void> {
-  const config = loadQueueManagerConfig();
   const defaults = { maxConnections: config.maxConnectionsPerDomain, maxMessagesPerWindow: config.maxMessagesPerWindow, windowMs: config.rateWindowMs };
   const overrides = parseDomainLimits(config.domainLimits, defaults);
-  const nats = await connectNats(config.natsUrl, 'queue-manager', logger);
+  const nats = await connectNats(config.natsUrl, 'queue-manager', logger, natsSettings);
   await ensureStreams(nats, 1024 * 1024);
   const port = await NatsQueuePort.open(nats, new Spool(nats));
   const events = new QueueEvents(logger);
@@ -70,7 +74,7 @@ async function main(): Promise<void> {
 
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
     server.addService(QueueAdminService, createAdminService(core, logger)),
-    serverCredentials(loadGrpcTlsSettings()),
+    serverCredentials(grpcTls),
   );
   exportQueueGauges(core, nats);
   const jetStream = probeJetStream(nats);
@@ -79,6 +83,8 @@ async function main(): Promise<void> {
     host: config.httpHost,
     port: config.httpPort,
     ready: () => jetStream.healthy(),
+    checks: { nats: () => jetStream.healthy() },
+    version: packageVersion(import.meta.url),
   });
   const instance = config.instance || `${hostname()}:${grpcServer.port}`;
   logger.info({ http: observability.port, grpc: `${config.grpcHost}:${grpcServer.port}`, instance, entries: core.size }, 'queue-manager running');

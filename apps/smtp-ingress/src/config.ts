@@ -1,7 +1,7 @@
 // smtp-ingress settings, from the environment. Every limit is here, with its default and its variable.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { boolSetting, intSetting, loadConfig, loadTlsSettings, optionalPortSetting, portSetting } from '@mail/platform';
+import { boolSetting, durationSetting, gatherSettings, intSetting, loadConfig, loadTlsSettings, optionalPortSetting, portSetting, sizeSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
 
 const schema = z.object({
   host: z.string().default('127.0.0.1'),
@@ -27,51 +27,51 @@ const schema = z.object({
   maxRecipientsPerConnection: intSetting(1000, 1),
   /** Recipients per client address per window; 0 = unlimited. Beyond it RCPT gets 452 4.5.3. */
   maxRecipientsPerAddress: intSetting(0, 0),
-  rateWindowMs: intSetting(60_000, 1000),
+  rateWindowMs: durationSetting(60_000, 1000),
   httpHost: z.string().default('127.0.0.1'),
-  httpPort: portSetting(9101),
+  httpPort: portSetting(SERVICE_HTTP_PORTS['smtp-ingress'].fallback),
   /** The name this server gives in its greeting and Received: headers. */
   serverName: z.string().default(hostname()),
   natsUrl: z.string().default('nats://127.0.0.1:4222'),
   mailboxStoreAddress: z.string().default('127.0.0.1:50051'),
 
-  maxMessageBytes: intSetting(25 * 1024 * 1024, 1024),
+  maxMessageBytes: sizeSetting(25 * 1024 * 1024, 1024),
   /** RFC 5321 §4.5.3.1.8 requires at least 100. */
   maxRecipients: intSetting(100, 1),
   /** Longest command line, CRLF included (RFC 5321 §4.5.3.1.4 minimum is 512). */
-  maxCommandLineBytes: intSetting(2048, 512),
+  maxCommandLineBytes: sizeSetting(2048, 512),
   maxConnections: intSetting(1000, 1),
   /** Replies of class 5 in one session before it is closed with 421. */
   maxErrors: intSetting(20, 1),
   /** RFC 5321 §4.5.3.2.7: at least 5 minutes waiting for a command. */
-  commandTimeoutMs: intSetting(300_000, 1),
+  commandTimeoutMs: durationSetting(300_000, 1),
   /** RFC 5321 §4.5.3.2.6: at least 3 minutes between data blocks. */
-  dataTimeoutMs: intSetting(180_000, 1),
+  dataTimeoutMs: durationSetting(180_000, 1),
   /** More Received: headers than this is taken for a mail loop and refused with 554 5.4.6. */
   maxReceivedHeaders: intSetting(100, 1),
   /** Networks whose clients may relay without AUTH, e.g. "10.0.0.0/8,192.0.2.7/32,::1/128"; empty = none. */
   relayNetworks: z.string().default(''),
   bareLineEndings: z.enum(['reject', 'normalize']).default('reject'),
   /** On SIGTERM: how long sessions in a transaction may take to finish before they are cut. */
-  shutdownGraceMs: intSetting(20_000, 0),
+  shutdownGraceMs: durationSetting(20_000, 0),
   /** Deadline for the recipient lookup and for making a message durable. */
-  backendTimeoutMs: intSetting(15_000, 1),
+  backendTimeoutMs: durationSetting(15_000, 1),
   /**
    * How long a recipient found to exist is believed without asking mailbox-store again; 0 = ask every
    * time. Unknown recipients are always asked. A mailbox removed within this time may still get a 250,
    * and its mail then comes back as a bounce from delivery.
    */
-  recipientCacheMs: intSetting(10_000, 0),
+  recipientCacheMs: durationSetting(10_000, 0),
 });
 
 export type SmtpIngressConfig = z.infer<typeof schema> & {
   tls: ReturnType<typeof loadTlsSettings>;
 };
 
-export const loadSmtpIngressConfig = (env: NodeJS.ProcessEnv = process.env): SmtpIngressConfig => ({
-  ...loadListenerConfig(env),
-  tls: loadTlsSettings(env),
-});
+export function loadSmtpIngressConfig(env: NodeJS.ProcessEnv = process.env): SmtpIngressConfig {
+  const { listeners, tls } = gatherSettings({ listeners: () => loadListenerConfig(env), tls: () => loadTlsSettings(env) });
+  return { ...listeners, tls };
+}
 
 const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
   loadConfig(

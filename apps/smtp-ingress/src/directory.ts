@@ -59,7 +59,7 @@ export class MailboxDirectory {
     }
     if (reply.locked) {
       this.onAuth(user, clientAddress, 'locked');
-      return { ok: false, locked: true };
+      return { ok: false, locked: true, retryAfterMs: reply.retryAfterMs };
     }
     this.onAuth(user, clientAddress, 'failure');
     // The growing delay slows a password guesser down; the answer itself stays the same.

@@ -6,13 +6,16 @@ import {
   ensureStreams,
   exitOnStartupError,
   grpcClientSetup,
-  loadGrpcTlsSettings,
   listen,
+  loadGrpcTlsSettings,
+  loadNatsSettings,
   onShutdown,
+  packageVersion,
+  parseNetworks,
   probeJetStream,
   Spool as SpoolStream,
-  parseNetworks,
   startObservability,
+  startupSettings,
   TlsMaterial,
 } from '@mail/platform';
 import { loadSmtpIngressConfig } from './config.js';
@@ -24,17 +27,18 @@ import type { SessionHooks } from './protocol/session.js';
 import { newQueueId, Spool } from './spool.js';
 
 const logger = createLogger('smtp-ingress');
+// Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
+const { config, grpcTls, nats: natsSettings } = startupSettings('smtp-ingress', { config: () => loadSmtpIngressConfig(), grpcTls: () => loadGrpcTlsSettings(), nats: () => loadNatsSettings() });
 
 async function main(): Promise<void> {
-  const config = loadSmtpIngressConfig();
   const events = new IngressEvents(logger);
   const tls = await TlsMaterial.load(config.tls, logger);
-  const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger);
+  const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger, natsSettings);
   await ensureStreams(nats, 1024 * 1024);
   const spool = new Spool(new SpoolStream(nats, config.backendTimeoutMs));
   const directory = new MailboxDirectory(
     config.mailboxStoreAddress,
-    grpcClientSetup(loadGrpcTlsSettings()),
+    grpcClientSetup(grpcTls),
     config.backendTimeoutMs,
     (user, client, result) => events.emit({ event: 'auth', user, client, result }),
     config.recipientCacheMs,
@@ -89,6 +93,8 @@ async function main(): Promise<void> {
     port: config.httpPort,
     // Ready = can make mail durable (a timed JetStream round trip) and check recipients.
     ready: () => jetStream.healthy() && directory.ready(),
+    checks: { nats: () => jetStream.healthy(), 'mailbox-store': () => directory.ready() },
+    version: packageVersion(import.meta.url),
   });
   logger.info({ ...bound, http: observability.port, tls: Boolean(tls) }, 'smtp-ingress listening');
   onShutdown(logger, async () => {

@@ -12,5 +12,6 @@ export {
   type AdminResponse,
   type QueuedDestination,
   type QueuedMessage,
+  type MessageChunk,
 } from './gen/mail/v1/queue.js';
 export * from './nats.js';

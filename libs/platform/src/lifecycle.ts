@@ -1,5 +1,35 @@
-// Graceful shutdown: run the registered closers once on SIGTERM/SIGINT, then exit.
+// Start-up and shutdown: the settings check that lets nothing start with a bad value, the one-line
+// start-up failure, and the graceful shutdown (closers run once on SIGTERM/SIGINT, then exit).
 import type { Logger } from 'pino';
+import { z } from 'zod';
+import { ConfigError, configProblemLine, gatherSettings, loadConfig, textSetting } from './config.js';
+import { LOG_LEVELS } from './logger.js';
+
+/** The exit status of a start-up refused for its configuration (EX_CONFIG of sysexits.h). */
+export const EXIT_CONFIG = 78;
+
+const logSchema = z.object({
+  level: textSetting('info', `expected one of: ${LOG_LEVELS.join(', ')}`, (text) => ((LOG_LEVELS as readonly string[]).includes(text) ? text : undefined)),
+});
+
+/** LOG_LEVEL, checked like every other setting (the logger itself falls back to info). */
+export const loadLogLevel = (env: NodeJS.ProcessEnv = process.env) => loadConfig(logSchema, { level: 'LOG_LEVEL' }, env).level;
+
+/**
+ * Every setting a service reads, checked before anything starts: on any bad value, one plain line per
+ * bad variable on stderr (the variable, the value given, the form it accepts) and exit status 78.
+ */
+export function startupSettings<L extends Record<string, () => unknown>>(service: string, loaders: L): { [K in keyof L]: ReturnType<L[K]> } {
+  try {
+    return gatherSettings({ ...loaders, logLevel: () => loadLogLevel() });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const lines = err.problems.map((problem) => `${service}: ${configProblemLine(problem)}`);
+    lines.push(`${service}: not started: ${err.problems.length} invalid setting${err.problems.length === 1 ? '' : 's'}`);
+    process.stderr.write(`${lines.join('\n')}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+}
 
 export function onShutdown(logger: Logger, close: () => Promise<void>, deadlineMs = 25_000): void {
   let closing = false;

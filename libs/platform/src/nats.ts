@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, nkeyAuthenticator, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { boolSetting, intSetting, loadConfig } from './config.js';
+import { boolSetting, intSetting, loadConfig, sizeSetting } from './config.js';
 import { natsClientErrors } from './metrics.js';
 import { skipErrorsOfAnsweredRequests } from './nats-request-shim.js';
 import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
@@ -29,7 +29,7 @@ const natsSchema = z.object({
    * (max_file_store) so that when intake fills the spool — answered with 451 — the drain path (jobs,
    * results, the queue bucket) still has room to deliver, and intake recovers as deliveries free space.
    */
-  spoolMaxBytes: intSetting(0, 0),
+  spoolMaxBytes: sizeSetting(0, 0),
 });
 
 export type NatsSettings = z.infer<typeof natsSchema>;

@@ -1,10 +1,42 @@
-// /metrics (Prometheus, prom-client), /healthz and /readyz over HTTP for every service.
+// /metrics (Prometheus, prom-client), /healthz, /readyz and /status (version, readiness by dependency,
+// effective settings: what mailctl status and mailctl config show) over HTTP for every service.
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { effectiveSettings } from './config.js';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { registry as processRegistry } from './metrics.js';
 import { listen } from './net.js';
 
 export type ReadinessCheck = () => Promise<boolean> | boolean;
+
+/**
+ * Each service's HTTP port variable and its default (its config.ts reads it; the local run, mailctl status
+ * and deploy/observability/prometheus.yml use the same ports).
+ */
+export const SERVICE_HTTP_PORTS = {
+  'smtp-ingress': { variable: 'SMTP_HTTP_PORT', fallback: 9101 },
+  'queue-manager': { variable: 'QUEUE_HTTP_PORT', fallback: 9102 },
+  'delivery-agent': { variable: 'DELIVERY_HTTP_PORT', fallback: 9103 },
+  'mailbox-store': { variable: 'MAILBOX_HTTP_PORT', fallback: 9104 },
+  'pop3-access': { variable: 'POP3_HTTP_PORT', fallback: 9105 },
+} as const;
+
+/** The version in the package.json next to a service's dist/ (`fromUrl`: its import.meta.url); "unknown" without one. */
+export function packageVersion(fromUrl: string): string {
+  try {
+    return String((JSON.parse(readFileSync(new URL('../package.json', fromUrl), 'utf8')) as { version?: unknown }).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function passes(check: ReadinessCheck): Promise<boolean> {
+  try {
+    return await check();
+  } catch {
+    return false;
+  }
+}
 
 export interface Observability {
   registry: Registry;
@@ -18,8 +50,13 @@ export async function startObservability(options: {
   host: string;
   port: number;
   ready: ReadinessCheck;
+  /** The dependencies behind readiness, each checked on its own for /status ("nats", "storage"…). */
+  checks?: Record<string, ReadinessCheck>;
+  /** The service's version, for /status. */
+  version?: string;
   registry?: Registry;
 }): Promise<Observability> {
+  const startedAt = Date.now();
   const registry = options.registry ?? processRegistry;
   registry.setDefaultLabels({ service: options.service });
   collectDefaultMetrics({ register: registry });
@@ -31,14 +68,23 @@ export async function startObservability(options: {
       } else if (req.url === '/healthz') {
         res.end('ok\n');
       } else if (req.url === '/readyz') {
-        let ready = false;
-        try {
-          ready = await options.ready();
-        } catch {
-          ready = false;
-        }
+        const ready = await passes(options.ready);
         res.statusCode = ready ? 200 : 503;
         res.end(ready ? 'ready\n' : 'not ready\n');
+      } else if (req.url === '/status') {
+        const checks = Object.fromEntries(await Promise.all(Object.entries(options.checks ?? {}).map(async ([name, check]) => [name, await passes(check)] as const)));
+        res.setHeader('content-type', 'application/json');
+        res.end(
+          JSON.stringify({
+            service: options.service,
+            version: options.version ?? 'unknown',
+            pid: process.pid,
+            uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+            ready: await passes(options.ready),
+            checks,
+            settings: effectiveSettings(),
+          }),
+        );
       } else {
         res.statusCode = 404;
         res.end('not found\n');

@@ -205,3 +205,25 @@ export class RawClient {
     this.socket.destroy();
   }
 }
+
+/**
+ * One message over plain SMTP on 127.0.0.1:port (MAIL, one RCPT, DATA with `data` ending in CRLF, already
+ * dot-stuffed); returns the queue id of the 250 reply.
+ */
+export async function sendOverSmtp(port: number, envelope: { from: string; to: string }, data: string): Promise<string> {
+  const client = await RawClient.connect(port);
+  try {
+    await client.reply();
+    await client.command('EHLO client.test');
+    await client.command(`MAIL FROM:<${envelope.from}>`);
+    const rcpt = await client.command(`RCPT TO:<${envelope.to}>`);
+    if (!rcpt.startsWith('250 ')) throw new Error(`RCPT TO:<${envelope.to}> answered ${rcpt}`);
+    await client.command('DATA');
+    const queued = await client.command(`${data}.`);
+    const queueId = /queued as (\S+)/.exec(queued)?.[1];
+    if (!queueId) throw new Error(`DATA answered ${queued}`);
+    return queueId;
+  } finally {
+    client.close();
+  }
+}

@@ -5,6 +5,8 @@ export * from './processes.js';
 export * from './nats-server.js';
 export * from './nats-cluster.js';
 export * from './mail-system.js';
+export * from './local-run.js';
+export * from './prometheus.js';
 export * from './clients.js';
 export * from './scripted-smtp.js';
 export * from './test-ca.js';

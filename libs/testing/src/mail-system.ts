@@ -9,6 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { writeSelfSignedCertificate } from '@mail/platform';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RotatingLogFile } from './log-file.js';
 import { freePort, waitForPort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
 import { dropMongoDatabase, startMongo, startNats, type ProvidedServer } from './providers.js';
@@ -30,6 +31,8 @@ export interface MailSystemOptions {
   /** queue-manager's admin gRPC port (mailctl queue ...). */
   queueGrpcPort?: number;
   natsPort?: number;
+  /** The services' HTTP ports (metrics, health); a free one for each not given. */
+  httpPorts?: Partial<Record<ServiceName, number>>;
   /** Extra environment for every service (limits, timeouts…). */
   env?: Record<string, string>;
   /** Extra nats-server command-line options (credentials, TLS). */
@@ -39,7 +42,23 @@ export interface MailSystemOptions {
   store?: 'embedded' | 'mongo';
   /** A three-node JetStream cluster instead of one nats-server; streams and buckets get three replicas. */
   natsCluster?: boolean;
+  /**
+   * The local run's supervision: a service that dies without being asked to (a signal, a crash) is
+   * started again after a pause that doubles with each quick death (see restartPauseMs), and each step is
+   * told to `report`. Off for the tests, which kill services on purpose.
+   */
+  supervise?: { report(line: string): void };
+  /** The local run's log files: each service's output (and nats-server's) also goes to <dir>/<name>.log, rotated by size. */
+  logs?: { dir: string; maxBytes: number; keep: number };
 }
+
+/** The exit status of a service that refused its configuration: restarting it cannot help. */
+const EXIT_CONFIG = 78;
+/** A service that ran this long before dying starts its pauses again from the shortest. */
+const STABLE_RUN_MS = 60_000;
+
+/** The pause before the `restarts`-th quick restart in a row (0-based): 1 s, doubling, at most 30 s. */
+export const restartPauseMs = (restarts: number): number => Math.min(1000 * 2 ** restarts, 30_000);
 
 export interface MailSystem {
   smtpPort: number;
@@ -95,13 +114,20 @@ async function waitReady(httpPort: number, process_: ManagedProcess, timeoutMs =
 
 export async function startMailSystem(options: MailSystemOptions): Promise<MailSystem> {
   await mkdir(options.dataDir, { recursive: true });
+  const logFiles = new Map<string, RotatingLogFile>();
+  /** The log file of a process name, one for all its restarts (none without options.logs). */
+  const logFileOf = (name: string) => {
+    if (!options.logs) return undefined;
+    if (!logFiles.has(name)) logFiles.set(name, new RotatingLogFile(join(options.logs.dir, `${name}.log`), options.logs.maxBytes, options.logs.keep));
+    return logFiles.get(name);
+  };
   let natsCluster: NatsCluster | undefined;
   let nats: ProvidedServer;
   if (options.natsCluster) {
     natsCluster = await startNatsCluster(join(options.dataDir, 'nats'), { echo: options.echo });
     nats = { url: natsCluster.url, provider: 'local', stop: natsCluster.stopAll };
   } else {
-    nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs: options.natsArgs });
+    nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs: options.natsArgs, logFile: logFileOf('nats-server') });
   }
   let mongo: MailSystem['mongo'];
   if (options.store === 'mongo') {
@@ -132,7 +158,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
   const queueGrpcPort = options.queueGrpcPort ?? (await freePort());
   const queueAdminAddress = `127.0.0.1:${queueGrpcPort}`;
   const httpPorts = {} as Record<ServiceName, number>;
-  for (const name of SERVICE_NAMES) httpPorts[name] = await freePort();
+  for (const name of SERVICE_NAMES) httpPorts[name] = options.httpPorts?.[name] ?? (await freePort());
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NATS_URL: nats.url,
@@ -163,15 +189,38 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
   };
   const services = {} as Record<ServiceName, ManagedProcess>;
   const everStarted: ManagedProcess[] = [];
+  let stopping = false;
+  const quickRestarts = {} as Record<ServiceName, number>;
   const start = async (name: ServiceName) => {
     const current = services[name];
     if (current && current.child.exitCode === null && current.child.signalCode === null) {
       throw new Error(`${name} is already running`);
     }
     const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
-    services[name] = startProcess(name, process.execPath, [main], env, { echo: options.echo });
-    everStarted.push(services[name]);
-    await waitReady(httpPorts[name], services[name]);
+    const started = startProcess(name, process.execPath, [main], env, { echo: options.echo, logFile: logFileOf(name) });
+    services[name] = started;
+    everStarted.push(started);
+    if (options.supervise) superviseProcess(name, started, Date.now(), options.supervise.report);
+    await waitReady(httpPorts[name], started);
+  };
+  /** Starts the service again when this process of it dies without being asked to. */
+  const superviseProcess = (name: ServiceName, process_: ManagedProcess, startedAt: number, report: (line: string) => void) => {
+    void process_.exited.then((code) => {
+      if (stopping || process_.stopRequested || services[name] !== process_) return;
+      const cause = process_.child.signalCode ? `killed by ${process_.child.signalCode}` : `exited with status ${code}`;
+      if (code === EXIT_CONFIG) return report(`${name} ${cause} (invalid configuration): not restarted`);
+      if (Date.now() - startedAt >= STABLE_RUN_MS) quickRestarts[name] = 0;
+      const pauseMs = restartPauseMs(quickRestarts[name] ?? 0);
+      quickRestarts[name] = (quickRestarts[name] ?? 0) + 1;
+      report(`${name} ${cause}; restarting in ${pauseMs / 1000} s`);
+      setTimeout(() => {
+        if (stopping || services[name] !== process_) return;
+        start(name).then(
+          () => report(`${name} restarted (pid ${services[name].child.pid})`),
+          (err: unknown) => report(`${name} did not come back: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`),
+        );
+      }, pauseMs).unref();
+    });
   };
   const system: MailSystem = {
     smtpPort,
@@ -213,10 +262,13 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
         child.stdin!.end(stdin ?? '');
       }),
     stop: async () => {
+      stopping = true;
       for (const name of [...SERVICE_NAMES].reverse()) await services[name]?.stop();
       // Anything left over from a failed restart must not outlive the system.
       await Promise.all(everStarted.map((p) => p.kill()));
       await stopInfrastructure();
+      for (const file of logFiles.values()) file.close();
+      logFiles.clear();
     },
   };
   try {

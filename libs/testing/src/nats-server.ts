@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { connectNats, type NatsContext } from '@mail/platform';
+import type { RotatingLogFile } from './log-file.js';
 import { freePort, waitForPort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
 
@@ -34,14 +35,14 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-export async function startNatsServer(storeDir: string, options: { port?: number; echo?: boolean; extraArgs?: string[] } = {}): Promise<NatsServer> {
+export async function startNatsServer(storeDir: string, options: { port?: number; echo?: boolean; extraArgs?: string[]; logFile?: RotatingLogFile } = {}): Promise<NatsServer> {
   const port = options.port ?? (await freePort());
   const process_ = startProcess(
     'nats-server',
     findNatsServer(),
     ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir, ...(options.extraArgs ?? [])],
     process.env,
-    { echo: options.echo },
+    { echo: options.echo, logFile: options.logFile },
   );
   try {
     await Promise.race([

@@ -20,7 +20,8 @@ function ephemeralStart(): number {
 const RANGE_START = 10_000;
 const RANGE_END = ephemeralStart();
 
-function canBind(port: number): Promise<boolean> {
+/** Whether this process could listen on 127.0.0.1:port now. */
+export function canBind(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', () => resolve(false));

@@ -11,6 +11,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
+import type { RotatingLogFile } from './log-file.js';
 import { startNatsServer } from './nats-server.js';
 import { freePort } from './ports.js';
 import { startProcess } from './processes.js';
@@ -82,7 +83,7 @@ async function chooseProvider(): Promise<'testcontainers' | 'local'> {
 
 // --- NATS ---------------------------------------------------------------------------------------------------
 
-export async function startNats(options: { storeDir?: string; port?: number; echo?: boolean; extraArgs?: string[] } = {}): Promise<ProvidedServer> {
+export async function startNats(options: { storeDir?: string; port?: number; echo?: boolean; extraArgs?: string[]; logFile?: RotatingLogFile } = {}): Promise<ProvidedServer> {
   // Authentication and TLS options need the local server, which takes them on its command line.
   if (!options.extraArgs?.length && (await chooseProvider()) === 'testcontainers') {
     const { GenericContainer, Wait } = await import('testcontainers');
@@ -97,14 +98,14 @@ export async function startNats(options: { storeDir?: string; port?: number; ech
   }
   const ownDir = options.storeDir ? undefined : await mkdtemp(join(tmpdir(), 'nats-'));
   const storeDir = options.storeDir ?? ownDir!;
-  let server = await startNatsServer(storeDir, { port: options.port, echo: options.echo, extraArgs: options.extraArgs });
+  let server = await startNatsServer(storeDir, { port: options.port, echo: options.echo, extraArgs: options.extraArgs, logFile: options.logFile });
   say(`nats: local nats-server (${server.url})`);
   return {
     url: server.url,
     provider: 'local',
     crash: async () => {
       await server.process.kill();
-      server = await startNatsServer(storeDir, { port: server.port, echo: options.echo, extraArgs: options.extraArgs });
+      server = await startNatsServer(storeDir, { port: server.port, echo: options.echo, extraArgs: options.extraArgs, logFile: options.logFile });
     },
     stop: async () => {
       await server.stop();

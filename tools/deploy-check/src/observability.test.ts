@@ -69,7 +69,7 @@ test('promtool test rules passes the rule unit tests', { skip: promtoolSkip }, (
 test('the rules alert on every condition of the runbook, each with a severity and a summary', () => {
   const alerts = ruleGroups().flatMap((g) => g.rules.filter((r) => r.alert));
   const names = alerts.map((a) => a.alert);
-  for (const wanted of ['MailServiceDown', 'MailQueueGrowing', 'MailQueueOldMessages', 'MailDeliveryFailureRateHigh', 'MailBounceSpike', 'MailAuthFailureSpike']) {
+  for (const wanted of ['MailServiceDown', 'MailServiceAbsent', 'MailQueueStalled', 'MailQueueGrowing', 'MailQueueOldMessages', 'MailDeliveryFailureRateHigh', 'MailBounceSpike', 'MailAuthFailureSpike']) {
     assert.ok(names.includes(wanted), wanted);
   }
   for (const alert of alerts) {
@@ -125,6 +125,22 @@ test('the dashboards use only metrics of the contract (METRICS.md), the default 
     }
   }
   assert.deepEqual(unknown, []);
+});
+
+test('every dashboard query selects by the namespace variable, so that mail and mail-dev are never summed together', () => {
+  const unfiltered: string[] = [];
+  for (const name of DASHBOARDS) {
+    const namespace = dashboard(name).templating?.list.find((v) => v.name === 'namespace') as { allValue?: string } | undefined;
+    assert.equal(namespace?.allValue, '.*', `${name}: "All" namespaces is every series, with or without the label`);
+    for (const panel of panelsOf(dashboard(name))) {
+      for (const target of panel.targets ?? []) {
+        for (const metric of metricNames(target.expr)) {
+          if (new RegExp(`(?<![\\w:])${metric}(?!\\{namespace=~"\\$namespace")`).test(target.expr)) unfiltered.push(`${name} "${panel.title}": ${metric}`);
+        }
+      }
+    }
+  }
+  assert.deepEqual(unfiltered, []);
 });
 
 test('every metric of the contract is watched by a dashboard or an alert', () => {

@@ -62,7 +62,7 @@ export class EmbeddedStore implements MailStore {
   private leaseSave: Promise<void> = Promise.resolve();
   private nextLeaseSave: Promise<void> | undefined;
   /** Failed-login records by key: each failure with the time it stops counting, and the lock. */
-  private readonly authFailures = new Map<string, { failures: { at: number; expiresAtMs: number }[]; lockedUntilMs: number }>();
+  private readonly authFailures = new Map<string, { failures: { at: number; expiresAtMs: number; tag?: string }[]; lockedUntilMs: number }>();
 
   private constructor(
     private readonly dataDir: string,
@@ -378,13 +378,26 @@ export class EmbeddedStore implements MailStore {
     return found;
   }
 
-  async addAuthFailure(key: string, now: number, windowMs: number): Promise<AuthFailureRecord> {
+  async addAuthFailure(key: string, now: number, windowMs: number, tag?: string): Promise<AuthFailureRecord> {
     if (this.authFailures.size >= 10_000) await this.pruneAuthFailures(now);
     let record = this.authFailures.get(key);
     if (!record) this.authFailures.set(key, (record = { failures: [], lockedUntilMs: 0 }));
     record.failures = record.failures.filter((f) => f.expiresAtMs > now);
-    record.failures.push({ at: now, expiresAtMs: now + windowMs });
-    return { failures: record.failures.filter((f) => f.at > now - windowMs).length, lockedUntilMs: record.lockedUntilMs };
+    const counted = record.failures.filter((f) => f.at > now - windowMs);
+    if (tag === undefined || !counted.some((f) => f.tag === tag)) {
+      record.failures.push({ at: now, expiresAtMs: now + windowMs, ...(tag === undefined ? {} : { tag }) });
+      counted.push(record.failures.at(-1)!);
+    }
+    return { failures: counted.length, lockedUntilMs: record.lockedUntilMs };
+  }
+
+  async listAuthRecords(since: number, now: number): Promise<Array<AuthFailureRecord & { key: string }>> {
+    const found: Array<AuthFailureRecord & { key: string }> = [];
+    for (const [key, record] of this.authFailures) {
+      const failures = record.failures.filter((f) => f.at > since).length;
+      if (failures > 0 || record.lockedUntilMs > now) found.push({ key, failures, lockedUntilMs: record.lockedUntilMs });
+    }
+    return found;
   }
 
   async lockAuth(key: string, untilMs: number): Promise<void> {

@@ -10,7 +10,7 @@
 //   pendingBodies { _id: GridFS file id, mailbox, uidl, since }   intent records: a body being written or
 //                 deleted; the sweep removes the file when no message refers to it (a crash in between)
 //   leases        { _id: mailbox, leaseId, expiresAt }             one maildrop lease per mailbox
-//   authFailures  { key, at, expiresAt }                           one document per failed login
+//   authFailures  { key, at, expiresAt, tag }                      one document per failed login
 //                 index { key, at }, { expiresAt }
 //   authLocks     { key, until }                                   one document per lock; { key, until }
 //                 Inserts only (FerretDB v1's updates are not atomic under concurrency); both are
@@ -104,6 +104,8 @@ interface AuthFailureDocument {
   at: Date;
   /** When it stops counting: it can be removed. */
   expiresAt: Date;
+  /** The failed password's tag (failedPasswordTag): the same one is not counted twice. */
+  tag?: string;
 }
 
 interface AuthLockDocument {
@@ -502,9 +504,20 @@ export class MongoStore implements MailStore {
     return found;
   }
 
-  async addAuthFailure(key: string, now: number, windowMs: number): Promise<AuthFailureRecord> {
-    await this.authFailures.insertOne({ key, at: new Date(now), expiresAt: new Date(now + windowMs) });
+  async addAuthFailure(key: string, now: number, windowMs: number, tag?: string): Promise<AuthFailureRecord> {
+    const since = new Date(now - windowMs);
+    if (tag === undefined || !(await this.authFailures.findOne({ key, tag, at: { $gt: since } }, { projection: { _id: 1 } }))) {
+      await this.authFailures.insertOne({ key, at: new Date(now), expiresAt: new Date(now + windowMs), ...(tag === undefined ? {} : { tag }) });
+    }
     return (await this.getAuthFailures([key], now - windowMs)).get(key)!;
+  }
+
+  async listAuthRecords(since: number, now: number): Promise<Array<AuthFailureRecord & { key: string }>> {
+    const keys = new Set<string>();
+    for await (const doc of this.authFailures.find({ at: { $gt: new Date(since) } }, { projection: { key: 1 } })) keys.add(doc.key);
+    for await (const doc of this.authLocks.find({ until: { $gt: new Date(now) } }, { projection: { key: 1 } })) keys.add(doc.key);
+    const records = await this.getAuthFailures([...keys], since);
+    return [...records].map(([key, record]) => ({ key, ...record })).filter((r) => r.failures > 0 || r.lockedUntilMs > now);
   }
 
   async lockAuth(key: string, untilMs: number): Promise<void> {

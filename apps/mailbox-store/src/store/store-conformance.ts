@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { AuthenticateReply, AuthenticateRequest, MailboxStoreServer } from '@mail/contracts';
-import { isAuthLocked, type AuthThrottleSettings } from '@mail/platform';
+import { grpc, isAuthLocked, type AuthThrottleSettings } from '@mail/platform';
 import { hashPassword } from '../passwords.js';
 import { createMailboxService } from '../service.js';
 import { deliveryUidl, StoreError, type MailStore } from './types.js';
@@ -52,14 +52,16 @@ const IP = 'ip:203.0.113.7';
 const ACCOUNT = 'account:alice@example.com';
 const quietLogger = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
 
-/** Calls the service's Authenticate the way the gRPC server does. */
-export function authenticateThrough(service: MailboxStoreServer, request: Partial<AuthenticateRequest>): Promise<AuthenticateReply> {
-  const full: AuthenticateRequest = { address: '', password: '', clientAddress: '', service: 'test', ...request };
+/** Calls one of the service's unary handlers the way the gRPC server does. */
+export function callThrough<Req, Res>(handler: grpc.handleUnaryCall<Req, Res>, request: Req): Promise<Res> {
   return new Promise((resolve, reject) => {
-    const call = { request: full } as Parameters<MailboxStoreServer['authenticate']>[0];
-    service.authenticate(call, (err, reply) => (err ? reject(err) : resolve(reply!)));
+    handler({ request } as grpc.ServerUnaryCall<Req, Res>, (err, reply) => (err ? reject(err) : resolve(reply!)));
   });
 }
+
+/** Calls the service's Authenticate the way the gRPC server does. */
+export const authenticateThrough = (service: MailboxStoreServer, request: Partial<AuthenticateRequest>): Promise<AuthenticateReply> =>
+  callThrough(service.authenticate, { address: '', password: '', clientAddress: '', service: 'test', ...request });
 
 export function defineStoreConformance(backend: StoreBackend): void {
   /** Runs `work` with one store (more with `open`) over a fresh storage area, then cleans up. */
@@ -535,6 +537,31 @@ export function defineStoreConformance(backend: StoreBackend): void {
       });
     });
 
+    test('a failure with a tag already counted in the window is not counted again; without a tag it always is', async () => {
+      await withStore(async (store) => {
+        assert.equal((await store.addAuthFailure(ACCOUNT, 10_000, 60_000, 'aaaa0000')).failures, 1);
+        assert.equal((await store.addAuthFailure(ACCOUNT, 20_000, 60_000, 'aaaa0000')).failures, 1);
+        assert.equal((await store.addAuthFailure(ACCOUNT, 30_000, 60_000, 'bbbb0000')).failures, 2);
+        assert.equal((await store.addAuthFailure(IP, 30_000, 60_000, 'aaaa0000')).failures, 1, 'tags are per key');
+        assert.equal((await store.addAuthFailure(ACCOUNT, 40_000, 60_000)).failures, 3);
+        assert.equal((await store.addAuthFailure(ACCOUNT, 75_000, 60_000, 'aaaa0000')).failures, 3, 'the first one left the window: counted anew');
+      });
+    });
+
+    test('the records listed are the keys with failures in the window or a lock still running', async () => {
+      await withStore(async (store) => {
+        await store.addAuthFailure('ip:old', 10_000, 60_000);
+        await store.addAuthFailure(ACCOUNT, 50_000, 60_000);
+        await store.lockAuth(IP, 200_000);
+        await store.lockAuth('ip:unlocked', 90_000);
+        const listed = await store.listAuthRecords(40_000, 100_000);
+        assert.deepEqual(listed.sort((a, b) => a.key.localeCompare(b.key)), [
+          { key: ACCOUNT, failures: 1, lockedUntilMs: 0 },
+          { key: IP, failures: 0, lockedUntilMs: 200_000 },
+        ]);
+      });
+    });
+
     test('pruning removes failures past their window and ended locks, and keeps the others', async () => {
       await withStore(async (store) => {
         await store.addAuthFailure('ip:old', 10_000, 60_000); // counts until 70 000
@@ -582,20 +609,19 @@ export function defineStoreConformance(backend: StoreBackend): void {
       });
     });
 
-    test('two replicas of the service: failed logins spread over both lock the account in both, unknown or not', { skip: replicasOnly }, async () => {
+    test('two replicas of the service: failed logins spread over both lock the login in both, unknown account or not', { skip: replicasOnly }, async () => {
       await withStores(async (one, open) => {
         const two = await open();
         await one.addDomain('example.com');
         await one.addAccount({ address: ALICE, passwordHash: await hashPassword('right') });
-        const throttle: AuthThrottleSettings = { maxFailures: 4, windowMs: 60_000, lockMs: 60_000, baseDelayMs: 10, maxDelayMs: 1_000 };
+        const throttle: AuthThrottleSettings = { maxFailures: 4, windowMs: 60_000, lockMs: 60_000, baseDelayMs: 10, maxDelayMs: 1_000, addressMaxFailures: 0 };
         const options = { postmasterFallback: 'postmaster@localhost', maxLeaseSeconds: 60, authThrottle: throttle };
         const replicas = [createMailboxService(one, quietLogger, options), createMailboxService(two, quietLogger, options)];
         for (const [n, user] of [ALICE, 'nobody@example.com'].entries()) {
+          const clientAddress = `198.51.100.${n}`;
           const failures: AuthenticateReply[] = [];
-          // Four guesses from four addresses, alternately on each replica: only the account's count locks.
-          for (let i = 0; i < 4; i++) {
-            failures.push(await authenticateThrough(replicas[i % 2]!, { address: user, password: `guess-${i}`, clientAddress: `198.51.100.${10 * n + i}` }));
-          }
+          // Four guesses from one address, alternately on each replica: the shared count locks.
+          for (let i = 0; i < 4; i++) failures.push(await authenticateThrough(replicas[i % 2]!, { address: user, password: `guess-${i}`, clientAddress }));
           assert.deepEqual(failures.map((r) => [r.ok, r.locked, r.failures, r.delayMs]), [
             [false, false, 1, 10],
             [false, false, 2, 20],
@@ -603,7 +629,7 @@ export function defineStoreConformance(backend: StoreBackend): void {
             [false, false, 4, 80],
           ]);
           for (const replica of replicas) {
-            const locked = await authenticateThrough(replica, { address: user, password: 'right', clientAddress: '198.51.100.99' });
+            const locked = await authenticateThrough(replica, { address: user, password: 'right', clientAddress });
             assert.deepEqual([locked.ok, locked.locked, locked.mailbox], [false, true, ''], `${user} is locked on every replica`);
           }
         }

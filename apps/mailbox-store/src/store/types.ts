@@ -61,19 +61,23 @@ export interface MailStore {
   releaseLease(mailbox: string, leaseId: string): Promise<void>;
   hasLease(mailbox: string, leaseId: string): Promise<boolean>;
 
-  // Failed-login records, one per key ("ip:…", "account:…"; see authThrottleKeys in @mail/platform). The
-  // service decides (window, lock, delay); the backend keeps the records, shared by all its replicas.
+  // Failed-login records, one per key ("login:…", "ip:…", "account:…"; see authThrottleKeys in
+  // @mail/platform). The service decides (window, lock, delay); the backend keeps the records, shared by all
+  // its replicas.
   /** The records of these keys at `now`: failures after `since`, and the lock. Keys with neither are absent. */
   getAuthFailures(keys: string[], since: number): Promise<Map<string, AuthFailureRecord>>;
   /**
    * Records one failure of `key` at `now`, kept for `windowMs`. Returns the key's record with the failures
    * after `now - windowMs`: this one and every one recorded before it, on any replica (so concurrent
-   * failures can never all see a count below the real one).
+   * failures can never all see a count below the real one). A failure with a `tag` that one of the key's
+   * failures in the window already has is not recorded again (the same wrong password tried twice).
    */
-  addAuthFailure(key: string, now: number, windowMs: number): Promise<AuthFailureRecord>;
+  addAuthFailure(key: string, now: number, windowMs: number, tag?: string): Promise<AuthFailureRecord>;
+  /** Every key with failures after `since` or a lock that lasts beyond `now` (for the operator). */
+  listAuthRecords(since: number, now: number): Promise<Array<AuthFailureRecord & { key: string }>>;
   /** Locks `key` until `untilMs`; a lock that ends later already stays as it is. */
   lockAuth(key: string, untilMs: number): Promise<void>;
-  /** Forgets the key's failures and lock (a successful login clears its account's). */
+  /** Forgets the key's failures and lock (a successful login clears its login key's; an operator's unlock). */
   clearAuthFailures(key: string): Promise<void>;
   /** Removes the failures older than their window and the locks that have ended by `now`; returns how many. */
   pruneAuthFailures(now: number): Promise<number>;

@@ -454,11 +454,11 @@ test('AUTH PLAIN: bad credentials, bad base64, another authorization identity an
   assert.match(status(await session.command('AUTH CRAM-MD5')), /^-ERR Unsupported SASL mechanism/);
 });
 
-test('a locked account gets [SYS/TEMP] and the connection closes', async () => {
-  const hooks = { ...fakeHooks(), authenticate: async () => ({ ok: false as const, locked: true }) };
+test('a locked account gets [SYS/TEMP], when to retry, and the connection closes', async () => {
+  const hooks = { ...fakeHooks(), authenticate: async () => ({ ok: false as const, locked: true, retryAfterMs: 41_500 }) };
   const session = new Pop3Session('pop.example.net', hooks, { maxAuthFailures: 3 });
   await session.command('USER alice');
   const response = await session.command('PASS correct horse');
-  assert.match(status(response), /^-ERR \[SYS\/TEMP\]/);
+  assert.equal(status(response), '-ERR [SYS/TEMP] Too many failed logins; try again in 42 seconds');
   assert.equal(response.close, true);
 });

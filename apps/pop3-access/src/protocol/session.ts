@@ -1,6 +1,7 @@
 // The POP3 session as an explicit state machine (RFC 1939 §3-§6, CAPA and response codes of RFC 2449).
 // AUTHORIZATION -> (USER/PASS) -> TRANSACTION -> (QUIT) -> UPDATE. It answers command lines and calls
 // its maildrop hooks; the socket lives elsewhere, so every verb in every state is unit-testable.
+import { retryAfterText } from '@mail/platform';
 import { topOfMessage } from './multiline.js';
 
 export type Pop3State = 'Authorization' | 'Transaction' | 'Update' | 'Closed';
@@ -30,7 +31,8 @@ export interface Maildrop {
   close(deleteUidls: string[]): Promise<void>;
 }
 
-export type Pop3AuthOutcome = { ok: true; mailbox: string } | { ok: false; locked?: boolean };
+/** A lock says how long it still lasts (retryAfterMs), so that the reply can tell the client. */
+export type Pop3AuthOutcome = { ok: true; mailbox: string } | { ok: false; locked?: boolean; retryAfterMs?: number };
 
 export interface Pop3Hooks {
   /**
@@ -195,7 +197,7 @@ export class Pop3Session {
   private async login(user: string, password: string): Promise<Pop3Response> {
     const outcome = await this.hooks.authenticate(user, password, this.context.clientAddress);
     if (!outcome.ok) {
-      if (outcome.locked) return err('[SYS/TEMP] Too many failed logins; try again later', true);
+      if (outcome.locked) return err(`[SYS/TEMP] Too many failed logins; ${retryAfterText(outcome.retryAfterMs)}`, true);
       return this.loginFailed();
     }
     const mailbox = outcome.mailbox;

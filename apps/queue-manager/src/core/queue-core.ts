@@ -122,6 +122,11 @@ export class QueueCore {
     return [...this.entries.values()].map((s) => s.entry).sort((a, b) => a.receivedAt - b.receivedAt);
   }
 
+  /** The accepted message of a queued entry (for mailctl queue cat); null when the spool no longer has it. */
+  readMessage(queueId: string): Promise<Uint8Array | null> {
+    return this.port.readMessage(queueId);
+  }
+
   show(queueId: string): QueueEntry | undefined {
     return this.entries.get(queueId)?.entry;
   }

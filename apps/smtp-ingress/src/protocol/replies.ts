@@ -1,5 +1,6 @@
 // SMTP replies (RFC 5321 §4.2) with enhanced status codes (RFC 3463, RFC 2034). Every reply the server
 // sends is built here, so the code for a situation is decided once.
+import { retryAfterText } from '@mail/platform';
 
 export interface Reply {
   code: number;
@@ -57,7 +58,7 @@ export const Replies = {
 
   authSucceeded: () => reply(235, '2.7.0', 'Authentication successful'),
   authTemporaryFailure: () => reply(454, '4.7.0', 'Temporary authentication failure, try again later'),
-  authLocked: () => reply(454, '4.7.0', 'Too many failed authentications; try again later'),
+  authLocked: (retryAfterMs?: number) => reply(454, '4.7.0', `Too many failed authentications; ${retryAfterText(retryAfterMs)}`),
   authRequired: () => reply(530, '5.7.0', 'Authentication required'),
   authFailed: () => reply(535, '5.7.8', 'Authentication credentials invalid'),
   encryptionRequired: () => reply(538, '5.7.11', 'Encryption required for requested authentication mechanism'),

@@ -103,9 +103,9 @@ test('failed, cancelled, undecodable, unknown-mechanism and locked AUTH get thei
   assert.equal(await say('*'), '501 5.0.0 Authentication cancelled');
   assert.match(await say('AUTH PLAIN %%%'), /^501 5\.5\.2 /);
   assert.match(await say('AUTH CRAM-MD5'), /^504 5\.5\.4 /);
-  const locked = connect({ secure: true }, { authenticate: async () => ({ ok: false, locked: true }) });
+  const locked = connect({ secure: true }, { authenticate: async () => ({ ok: false, locked: true, retryAfterMs: 900_000 }) });
   await locked.say('EHLO c.example');
-  assert.match(await locked.say(`AUTH PLAIN ${b64('\0alice@example.com\0sesame')}`), /^454 4\.7\.0 /);
+  assert.equal(await locked.say(`AUTH PLAIN ${b64('\0alice@example.com\0sesame')}`), '454 4.7.0 Too many failed authentications; try again in 15 minutes');
   const broken = connect({ secure: true }, { authenticate: async () => Promise.reject(new Error('store down')) });
   await broken.say('EHLO c.example');
   assert.match(await broken.say(`AUTH PLAIN ${b64('\0alice@example.com\0sesame')}`), /^454 4\.7\.0 Temporary/);

@@ -26,7 +26,8 @@ export interface Envelope {
   declaredSize?: number;
 }
 
-export type AuthOutcome = { ok: true; mailbox: string } | { ok: false; locked?: boolean };
+/** A lock says how long it still lasts (retryAfterMs), so that the reply can tell the client. */
+export type AuthOutcome = { ok: true; mailbox: string } | { ok: false; locked?: boolean; retryAfterMs?: number };
 
 export interface SessionHooks {
   /** Checks credentials (and applies failure throttling per client address); throw for a temporary failure. */
@@ -278,7 +279,7 @@ export class SmtpSession {
     } catch {
       return this.endSasl(Replies.authTemporaryFailure());
     }
-    if (!outcome.ok) return this.endSasl(outcome.locked ? Replies.authLocked() : Replies.authFailed());
+    if (!outcome.ok) return this.endSasl(outcome.locked ? Replies.authLocked(outcome.retryAfterMs) : Replies.authFailed());
     this.authenticatedAs = outcome.mailbox;
     return this.endSasl(Replies.authSucceeded());
   }

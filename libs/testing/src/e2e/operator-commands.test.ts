@@ -1,0 +1,116 @@
+// The operator's everyday commands against the running system, as Postfix and Dovecot users know them:
+// mailctl --version, status (postfix status), queue cat (postcat), config [--changed] (postconf -n),
+// mailbox stat (doveadm mailbox status), and the refusal of trivial passwords without --force.
+import { strict as assert } from 'node:assert';
+import { after, before, describe, test } from 'node:test';
+import { sendOverSmtp } from '../clients.js';
+import type { MailSystem } from '../mail-system.js';
+import { freePort } from '../ports.js';
+import { expectCli, startSystemWithUsers, waitForMessageCount } from './helpers.js';
+
+const ALICE = 'alice@example.test';
+
+/** Sends one message over plain SMTP from bob@remote.test; returns its queue id. */
+const send = (port: number, to: string, data: string) => sendOverSmtp(port, { from: 'bob@remote.test', to }, data);
+
+describe('operator commands', () => {
+  let system: MailSystem;
+
+  before(async () => {
+    const downPort = await freePort(); // nothing listens: mail to down.test stays in the queue
+    system = await startSystemWithUsers([ALICE], {
+      env: {
+        SMTP_RELAY_NETWORKS: '127.0.0.1/32',
+        DELIVERY_TRANSPORT_MAP: `down.test=127.0.0.1:${downPort}`,
+        QUEUE_RETRY_SCHEDULE: '10m',
+        MAX_MESSAGE_BYTES: '25MB',
+        // Not used by the embedded store, but shown by mailctl config: its password must not be.
+        MONGODB_URI: 'mongodb://mail:hunter2@127.0.0.1:1/',
+      },
+    });
+  });
+  after(async () => {
+    await system?.stop();
+  });
+
+  test('mailctl --version prints its version', async () => {
+    assert.equal(await expectCli(system, ['--version']), 'mailctl 0.1.0\n');
+  });
+
+  test('status: every service ready with its version and dependencies, and the queue\'s depth and oldest age', async () => {
+    await send(system.smtpPort, 'someone@down.test', 'Subject: stays\r\n\r\nqueued\r\n');
+    const until = Date.now() + 20_000;
+    let output = await expectCli(system, ['status']);
+    while (!/^queue: 1 message\(s\), oldest \d+s$/m.test(output) && Date.now() < until) output = await expectCli(system, ['status']);
+    const lines = output.trimEnd().split('\n');
+    assert.match(lines[0]!, /^SERVICE +STATE +VERSION +PID +UPTIME +DEPENDENCIES$/);
+    const rows = Object.fromEntries(lines.slice(1, 6).map((line) => [line.split(/ +/)[0], line]));
+    assert.match(rows['mailbox-store']!, /^mailbox-store +ready +0\.1\.0 +\d+ +\d+s +storage \(embedded\) ok$/);
+    assert.match(rows['queue-manager']!, /^queue-manager +ready +0\.1\.0 +\d+ +\d+s +nats ok$/);
+    assert.match(rows['delivery-agent']!, /^delivery-agent +ready .* nats ok, mailbox-store ok$/);
+    assert.match(rows['smtp-ingress']!, /^smtp-ingress +ready .* nats ok, mailbox-store ok$/);
+    assert.match(rows['pop3-access']!, /^pop3-access +ready .* mailbox-store ok$/);
+    assert.match(lines[6]!, /^queue: 1 message\(s\), oldest \d+s$/);
+  });
+
+  test('status exits 1 and says DOWN when a service is not running', async () => {
+    await system.kill('pop3-access');
+    try {
+      const result = await system.mailctl(['status']);
+      assert.equal(result.code, 1);
+      assert.match(result.stdout, new RegExp(`^pop3-access +DOWN .* not running at http://127\\.0\\.0\\.1:${system.httpPorts['pop3-access']}/status$`, 'm'));
+    } finally {
+      await system.start('pop3-access');
+    }
+  });
+
+  test('queue cat shows the envelope, then the message byte for byte', async () => {
+    const data = 'Subject: to cat\r\nX-Test: 1\r\n\r\nline one\r\n..dot-stuffed line\r\n';
+    const queueId = await send(system.smtpPort, 'other@down.test', data);
+    const until = Date.now() + 20_000;
+    let result = await system.mailctl(['queue', 'cat', queueId]);
+    while (result.code !== 0 && Date.now() < until) result = await system.mailctl(['queue', 'cat', queueId]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, new RegExp(`^queue id: +${queueId}\\n`));
+    assert.match(result.stdout, /^ {2}other@down\.test: pending/m);
+    const contents = result.stdout.slice(result.stdout.indexOf(`*** MESSAGE CONTENTS ${queueId} ***\n`));
+    assert.match(contents, /\r\nSubject: to cat\r\nX-Test: 1\r\n\r\nline one\r\n\.dot-stuffed line\r\n\*\*\* END OF MESSAGE /);
+    const raw = await system.mailctl(['queue', 'cat', '--content-only', queueId]);
+    assert.ok(raw.stdout.endsWith(data.replace('..dot', '.dot')), 'the accepted message, after the trace header we add');
+    const missing = await system.mailctl(['queue', 'cat', 'NOSUCHID']);
+    assert.deepEqual([missing.code, missing.stderr], [1, 'mailctl: no message NOSUCHID in the queue\n']);
+  });
+
+  test('config shows each service\'s settings; --changed only those given, secrets masked', async () => {
+    const all = await expectCli(system, ['config', '--service', 'smtp-ingress']);
+    assert.match(all, /^# smtp-ingress 0\.1\.0$/m);
+    assert.match(all, /^SMTP_MAX_RECIPIENTS = 100$/m, 'a default');
+    assert.match(all, /^MAX_MESSAGE_BYTES = 26214400 {3}\(given as 25MB\)$/m);
+    const changed = await expectCli(system, ['config', '--changed']);
+    assert.doesNotMatch(changed, /^SMTP_MAX_RECIPIENTS /m);
+    assert.match(changed, /^# mailbox-store 0\.1\.0\n(?:.*\n)*MONGODB_URI = mongodb:\/\/mail:\*\*\*@127\.0\.0\.1:1\/$/m);
+    assert.doesNotMatch(changed, /hunter2/);
+    for (const service of ['smtp-ingress', 'queue-manager', 'delivery-agent', 'mailbox-store', 'pop3-access']) assert.match(changed, new RegExp(`^# ${service} `, 'm'));
+  });
+
+  test('mailbox stat counts a maildrop\'s messages and bytes', async () => {
+    assert.match(await expectCli(system, ['mailbox', 'stat', ALICE]), /^mailbox: +alice@example\.test\nmessages: +0\nsize: +0 bytes\noldest: +-\n/);
+    await send(system.smtpPort, ALICE, 'Subject: hello\r\n\r\nfor the stat\r\n');
+    await waitForMessageCount(system, ALICE, 1);
+    const stat = JSON.parse(await expectCli(system, ['mailbox', 'stat', ALICE, '--json'])) as { messages: number; bytes: number; oldestReceivedAt: string };
+    assert.equal(stat.messages, 1);
+    assert.ok(stat.bytes > 'Subject: hello\r\n\r\nfor the stat\r\n'.length, 'with the trace headers');
+    assert.ok(Date.parse(stat.oldestReceivedAt) <= Date.now());
+    const unknown = await system.mailctl(['mailbox', 'stat', 'nobody@example.test']);
+    assert.deepEqual([unknown.code, unknown.stderr], [1, 'mailctl: no account nobody@example.test\n']);
+  });
+
+  test('a trivial password is refused unless --force', async () => {
+    const refused = await system.mailctl(['user', 'add', 'bob@example.test'], 'bob\n');
+    assert.deepEqual([refused.code, refused.stderr], [1, 'mailctl: the password is shorter than 8 characters; choose another, or give --force to set it anyway\n']);
+    assert.doesNotMatch(await expectCli(system, ['user', 'list']), /bob/);
+    assert.equal(await expectCli(system, ['user', 'add', '--force', 'bob@example.test'], 'bob\n'), 'user bob@example.test added\n');
+    const passwd = await system.mailctl(['user', 'passwd', 'bob@example.test'], 'bob@example.test\n');
+    assert.match(passwd.stderr, /the password is the account name/);
+  });
+});
