@@ -5,7 +5,7 @@
 // and the holder, and SIGHUP (a closed terminal) stops everything, nats-server included.
 import { strict as assert } from 'node:assert';
 import { exec, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,8 +76,18 @@ describe('the local run on moved ports', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'local-run-'));
     for (const { variable } of [...Object.values(LOCAL_PORTS), ...Object.values(LOCAL_HTTP_PORTS)]) env[variable] = String(await freePort());
     env.DATA_DIR = dataDir;
+    // Durable against power loss too (nats-server fsyncs every write): the mail test below runs on it.
+    env.NATS_SYNC = 'always';
     run = startLocalRun(env);
     await run.waitFor(/^Stop with Ctrl-C\.$/m);
+  });
+
+  test('NATS_SYNC=always gives nats-server sync_interval: always', () => {
+    const nats = childrenOf(run.child.pid!).find((child) => /nats-server/.test(child.command));
+    assert.ok(nats, 'nats-server runs as a child of the local run');
+    const conf = /-c (\S+)/.exec(nats.command)?.[1];
+    assert.ok(conf, `nats-server was given a configuration file: ${nats.command}`);
+    assert.match(readFileSync(conf, 'utf8'), /sync_interval: always/);
   });
   after(async () => {
     if (run?.child.exitCode === null) {
@@ -121,7 +131,13 @@ describe('the local run on moved ports', () => {
     const follower = spawn(process.execPath, ['apps/mailctl/dist/main.js', 'logs', '--log-dir', logDir, '--service', 'smtp-ingress', '--follow', '--lines', '0'], { cwd: REPO_ROOT });
     let followed = '';
     follower.stdout.on('data', (d: Buffer) => (followed += d.toString()));
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Following from now on (--lines 0): wait until it shows a line written after it started, however
+    // long a loaded machine takes to start it.
+    const followingUntil = Date.now() + 30_000;
+    while (!followed.includes('follow-check') && Date.now() < followingUntil) {
+      appendFileSync(join(logDir, 'smtp-ingress.log'), `${JSON.stringify({ level: 30, time: Date.now(), msg: 'follow-check' })}\n`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
 
     const queueId = await sendOverSmtp(Number(env.SMTP_PORT), { from: 'bob@elsewhere.test', to: 'alice@example.test' }, 'Subject: story\r\n\r\nhello\r\n');
     const story = async () => mailctl(`logs --log-dir ${logDir} --queue-id ${queueId}`);
