@@ -3,7 +3,7 @@
 // and the autologout timer.
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { acceptConnection, ConnectionLimits, LineReader, upgradeToTls, type TlsMaterial } from '@mail/platform';
+import { acceptConnection, ConnectionLimits, drained, LineReader, upgradeToTls, type TlsMaterial } from '@mail/platform';
 import type { Pop3Events } from './events.js';
 import { dotStuff } from './protocol/multiline.js';
 import { Pop3Session, type Pop3Hooks, type Pop3Response } from './protocol/session.js';
@@ -123,26 +123,12 @@ class Pop3Connection {
       const flushed = this.send(Buffer.concat(pending, pendingBytes));
       pending = [];
       pendingBytes = 0;
-      if (!flushed && !this.closed) await this.drained();
+      if (!flushed && !this.closed) await drained(this.socket);
     }
     if (pendingBytes > 0) this.send(Buffer.concat(pending, pendingBytes));
   }
 
-  /** Resolves when the client has read what was queued, or the connection is gone. */
-  private drained(): Promise<void> {
-    const socket = this.socket;
-    return new Promise((resolve) => {
-      const done = () => {
-        socket.off('drain', done);
-        socket.off('close', done);
-        resolve();
-      };
-      socket.on('drain', done);
-      socket.on('close', done);
-    });
-  }
-
-  /** Writes; false when the socket's buffer is full (wait for drained()). */
+  /** Writes; false when the socket's buffer is full (wait for drained(socket)). */
   private send(data: Buffer): boolean {
     if (this.closed) return true;
     const flushed = this.socket.write(data);

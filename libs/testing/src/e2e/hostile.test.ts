@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { drained } from '@mail/platform';
 import { poplibFetch, RawClient, smtplibSend } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
 import { PASSWORD, startSystemWithUsers, waitForMessageCount } from './helpers.js';
@@ -71,15 +72,7 @@ async function stream(socket: Socket, chunk: Buffer, total: number): Promise<boo
   socket.once('close', onClose);
   for (let sent = 0; sent < total && !closed; sent += chunk.length) {
     if (socket.write(chunk)) continue;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        socket.off('drain', done);
-        socket.off('close', done);
-        resolve();
-      };
-      socket.on('drain', done);
-      socket.on('close', done);
-    });
+    await drained(socket);
   }
   socket.off('close', onClose);
   return !closed;
