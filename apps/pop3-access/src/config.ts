@@ -24,6 +24,11 @@ const schema = z.object({
   maxCommandLineBytes: intSetting(1024, 255),
   /** RFC 1939 §3: the autologout timer must be at least 10 minutes. */
   idleTimeoutMs: intSetting(600_000, 1),
+  /**
+   * Deadline for what comes before the greeting: the PROXY header and the implicit TLS handshake (the
+   * connection holds its slot meanwhile), and for the STLS handshake.
+   */
+  tlsHandshakeTimeoutMs: intSetting(10_000, 1),
   maxAuthFailures: intSetting(3, 1),
   /** How long a maildrop lock lives without renewal (renewed while the session is open). */
   leaseSeconds: intSetting(120, 30),
@@ -57,6 +62,7 @@ const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
       maxConnections: 'POP3_MAX_CONNECTIONS',
       maxCommandLineBytes: 'POP3_MAX_COMMAND_LINE_BYTES',
       idleTimeoutMs: 'POP3_IDLE_TIMEOUT_MS',
+      tlsHandshakeTimeoutMs: 'POP3_TLS_HANDSHAKE_TIMEOUT_MS',
       maxAuthFailures: 'POP3_MAX_AUTH_FAILURES',
       leaseSeconds: 'POP3_LEASE_SECONDS',
       backendTimeoutMs: 'POP3_BACKEND_TIMEOUT_MS',

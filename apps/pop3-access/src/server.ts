@@ -1,6 +1,6 @@
 // The TCP side of pop3-access: command lines in, responses out, multi-line bodies streamed with
-// byte-stuffing; STLS and implicit TLS; connection limits (in all and per address), line length
-// and the autologout timer.
+// byte-stuffing; STLS and implicit TLS; line length and the autologout timer. The connection table is
+// taken at accept (@mail/platform).
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { acceptConnection, ConnectionLimits, LineReader, upgradeToTls, type TlsMaterial } from '@mail/platform';
@@ -14,6 +14,8 @@ export interface Pop3ServerOptions {
   maxConnectionsPerAddress: number;
   maxCommandLineBytes: number;
   idleTimeoutMs: number;
+  /** Deadline for the PROXY header and the TLS handshake (implicit TLS and STLS). */
+  tlsHandshakeTimeoutMs: number;
   maxAuthFailures: number;
   allowPlaintextAuth: boolean;
   tls: TlsMaterial | undefined;
@@ -123,7 +125,7 @@ class Pop3Connection {
   private startTls(): void {
     this.upgrading = true;
     this.lines.clear();
-    upgradeToTls(this.socket, this.options.tls!, this.options.idleTimeoutMs, {
+    upgradeToTls(this.socket, this.options.tls!, this.options.tlsHandshakeTimeoutMs, {
       secure: (secure) => {
         this.socket = secure;
         this.session.tlsStarted();
@@ -168,23 +170,17 @@ export function createPop3Server(
       proxyProtocol: options.proxyProtocol,
       isTrustedProxy: options.isTrustedProxy,
       implicitTls: listener.implicitTls ? tls : undefined,
-      timeoutMs: 30_000,
+      handshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
+      connections: listener.connections,
+      refusal: (limit) => `-ERR [SYS/TEMP] Too many connections${limit === 'per-address' ? ' from your address' : ''}, try again later\r\n`,
     }).then((accepted) => {
       if (accepted) startSession(accepted.socket, accepted.clientAddress);
     });
   };
   const startSession = (socket: Socket, clientAddress: string) => {
     socket.on('error', () => undefined);
-    const refusal = listener.connections.open(clientAddress);
-    if (refusal) {
-      socket.end(`-ERR [SYS/TEMP] Too many connections${refusal === 'per-address' ? ' from your address' : ''}, try again later\r\n`);
-      return;
-    }
     sockets.add(socket);
-    socket.on('close', () => {
-      sockets.delete(socket);
-      listener.connections.close(clientAddress);
-    });
+    socket.on('close', () => sockets.delete(socket));
     const session = new Pop3Session(
       { serverName: options.serverName, clientAddress, tlsAvailable: Boolean(tls), secure: listener.implicitTls, allowPlaintextAuth: options.allowPlaintextAuth },
       hooks,

@@ -47,6 +47,11 @@ const schema = z.object({
   commandTimeoutMs: intSetting(300_000, 1),
   /** RFC 5321 §4.5.3.2.6: at least 3 minutes between data blocks. */
   dataTimeoutMs: intSetting(180_000, 1),
+  /**
+   * Deadline for what comes before the first reply: the PROXY header and the implicit TLS handshake (the
+   * connection holds its slot meanwhile), and for the STARTTLS handshake.
+   */
+  tlsHandshakeTimeoutMs: intSetting(10_000, 1),
   /** More Received: headers than this is taken for a mail loop and refused with 554 5.4.6. */
   maxReceivedHeaders: intSetting(100, 1),
   /** Networks whose clients may relay without AUTH, e.g. "10.0.0.0/8,192.0.2.7/32,::1/128"; empty = none. */
@@ -103,6 +108,7 @@ const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
       maxErrors: 'SMTP_MAX_ERRORS',
       commandTimeoutMs: 'SMTP_COMMAND_TIMEOUT_MS',
       dataTimeoutMs: 'SMTP_DATA_TIMEOUT_MS',
+      tlsHandshakeTimeoutMs: 'SMTP_TLS_HANDSHAKE_TIMEOUT_MS',
       bareLineEndings: 'SMTP_BARE_LINE_ENDINGS',
       relayNetworks: 'SMTP_RELAY_NETWORKS',
       maxReceivedHeaders: 'SMTP_MAX_RECEIVED_HEADERS',

@@ -1,6 +1,6 @@
 // The TCP side of smtp-ingress: splits the byte stream into command lines or DATA, feeds the session,
 // writes replies, negotiates TLS (STARTTLS, or implicit on the SMTPS port), and enforces the
-// connection-level limits (connections in all and per client address, line length, timeouts).
+// connection-level limits (line length, timeouts); the connection table is taken at accept (@mail/platform).
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { acceptConnection, LineReader, upgradeToTls, type ConnectionLimits, type TlsMaterial } from '@mail/platform';
@@ -20,6 +20,8 @@ export interface SmtpServerOptions extends SessionLimits {
   maxCommandLineBytes: number;
   commandTimeoutMs: number;
   dataTimeoutMs: number;
+  /** Deadline for the PROXY header and the TLS handshake (implicit TLS and STARTTLS). */
+  tlsHandshakeTimeoutMs: number;
   allowPlaintextAuth: boolean;
   enforceSenderOwnership: boolean;
   tls: TlsMaterial | undefined;
@@ -168,7 +170,7 @@ class SmtpConnection {
   private startTls(): void {
     this.upgrading = true;
     this.lines.clear();
-    upgradeToTls(this.socket, this.options.tls!, this.options.commandTimeoutMs, {
+    upgradeToTls(this.socket, this.options.tls!, this.options.tlsHandshakeTimeoutMs, {
       secure: (secure) => {
         this.socket = secure;
         this.session.tlsStarted();
@@ -212,25 +214,21 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
       proxyProtocol: options.proxyProtocol,
       isTrustedProxy: options.isTrustedProxy,
       implicitTls: profile.implicitTls ? tls : undefined,
-      timeoutMs: options.commandTimeoutMs,
+      handshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
+      connections: options.connections,
+      refusal: (limit) => formatReply(limit === 'total' ? Replies.tooManyConnections() : Replies.tooManyConnectionsFromAddress(options.maxConnectionsPerAddress)),
     }).then((accepted) => {
       if (accepted) startSession(accepted.socket, accepted.clientAddress);
     });
   };
   const startSession = (socket: Socket, clientAddress: string) => {
     socket.on('error', () => undefined);
-    const refusal = options.connections.open(clientAddress);
-    if (refusal) {
-      socket.end(formatReply(refusal === 'total' ? Replies.tooManyConnections() : Replies.tooManyConnectionsFromAddress(options.maxConnectionsPerAddress)));
-      return;
-    }
     sockets.add(socket);
     smtpMetrics.connections.inc();
     smtpMetrics.sessionsActive.inc();
     socket.on('close', () => {
       sockets.delete(socket);
       smtpMetrics.sessionsActive.dec();
-      options.connections.close(clientAddress);
     });
     const session = new SmtpSession(
       {

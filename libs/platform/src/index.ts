@@ -15,6 +15,7 @@ export * from './auth-throttle.js';
 export * from './metrics.js';
 export * from './proxy-protocol.js';
 export * from './accept.js';
+export * from './connection-limits.js';
 export * from './networks.js';
 export * from './line-reader.js';
 export * from './events.js';

@@ -1,12 +1,14 @@
 // Hostile clients over real TCP against the running services (issue 5, "Limits and hostile input"):
 // garbage, NUL bytes, invalid UTF-8, a 100 MB line, half-closed sockets, clients that never read,
 // floods of pipelined commands, DATA that never ends or is cut, too many connections from one address,
-// and the same for POP3. Each test is one attack, its exact outcome, and a normal client served after it;
+// thousands of connect-and-close cycles to the implicit-TLS ports, and the same for POP3. Each test is one attack, its exact outcome, and a normal client served after it;
 // the last test checks that every message accepted with 250 during the suite arrived.
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { poplibFetch, RawClient, smtplibSend } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
@@ -17,6 +19,9 @@ const MAX_ERRORS = 10;
 const MAX_PER_ADDRESS = 8;
 /** How much a service may grow while it is attacked: generous, but far below the attack's size. */
 const RSS_BOUND = 64 * MB;
+const HANDSHAKE_TIMEOUT_MS = 60_000;
+/** File descriptors a service may gain during a connect-and-close flood: a few per client in flight, never one per cycle. */
+const FD_BOUND = 200;
 
 const USERS = {
   ledger: 'ledger@example.test',
@@ -52,6 +57,55 @@ async function rssGrowthDuring(pid: number, attack: () => Promise<void>): Promis
   }
   peak = Math.max(peak, rss(pid));
   return { before, peak, growth: peak - before };
+}
+
+/** Open file descriptors of a process. */
+const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+
+/**
+ * Silent TLS clients (issue 17): `cycles` connections to an implicit-TLS port, `parallel` at a time, each
+ * closed by the client before any handshake. Returns the process's file descriptors before and at the peak.
+ */
+async function connectAndCloseLoop(pid: number, port: number, cycles: number, parallel = 20): Promise<{ before: number; peak: number }> {
+  const before = fdCount(pid);
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, fdCount(pid))), 10);
+  let started = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: parallel }, async () => {
+        while (started < cycles) {
+          started++;
+          (await rawSocket(port)).destroy();
+        }
+      }),
+    );
+  } finally {
+    clearInterval(sampler);
+  }
+  return { before, peak: Math.max(peak, fdCount(pid)) };
+}
+
+/** A TLS client on an implicit-TLS port that reads the greeting, then leaves. */
+async function tlsGreeting(port: number): Promise<string> {
+  const secure = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+  secure.on('error', () => undefined);
+  const [first] = (await once(secure, 'data')) as [Buffer];
+  secure.destroy();
+  return first.toString('latin1');
+}
+
+/** `count` connections to `port` that say nothing, once the process `pid` holds a socket for each; `close` lets them go. */
+async function silentConnections(pid: number, port: number, count: number): Promise<{ close: () => Promise<void> }> {
+  const before = fdCount(pid);
+  const sockets = await Promise.all(Array.from({ length: count }, () => rawSocket(port)));
+  assert.equal(await until(() => fdCount(pid) >= before + count, 10_000), true, 'the server accepted them');
+  return {
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      assert.equal(await until(() => fdCount(pid) <= before, 10_000), true, 'the server let them go');
+    },
+  };
 }
 
 const mbText = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
@@ -168,6 +222,9 @@ describe('hostile clients', () => {
         SMTP_MAX_ERRORS: String(MAX_ERRORS),
         POP3_IDLE_TIMEOUT_MS: '10000',
         POP3_MAX_CONNECTIONS_PER_ADDRESS: String(MAX_PER_ADDRESS),
+        // Far away, so that only closing on the client's FIN can free a silent TLS connection's socket in time.
+        SMTP_TLS_HANDSHAKE_TIMEOUT_MS: String(HANDSHAKE_TIMEOUT_MS),
+        POP3_TLS_HANDSHAKE_TIMEOUT_MS: String(HANDSHAKE_TIMEOUT_MS),
       },
     });
   });
@@ -342,7 +399,45 @@ describe('hostile clients', () => {
     await normalSmtpClientServed();
   });
 
+  test('SMTPS: 3,000 connect-and-close cycles before any TLS handshake leave no sockets behind, and clients are served', async () => {
+    const fds = await connectAndCloseLoop(smtpPid(), system.smtpsPort, 3000);
+    console.log(`smtp-ingress file descriptors during 3,000 silent TLS cycles: ${fds.before} before, ${fds.peak} at peak`);
+    assert.ok(fds.peak - fds.before < FD_BOUND, `${fds.peak - fds.before} more file descriptors`);
+    // The handshake deadline is a minute away: only closing on the client's FIN gives the sockets back now.
+    assert.equal(await until(() => fdCount(smtpPid()) <= fds.before + 2, HANDSHAKE_TIMEOUT_MS / 4), true, `${fdCount(smtpPid())} file descriptors`);
+    assert.match(await tlsGreeting(system.smtpsPort), /^220 /);
+    await normalSmtpClientServed();
+  });
+
+  test('SMTPS: silent connections count against the connection limits from accept, before their handshake', async () => {
+    const silent = await silentConnections(smtpPid(), system.smtpsPort, MAX_PER_ADDRESS);
+    const refused = await RawClient.connect(system.smtpPort);
+    assert.equal(await refused.reply(), `421 4.7.0 Too many connections from your address (at most ${MAX_PER_ADDRESS}), try again later`);
+    refused.close();
+    await silent.close();
+    await normalSmtpClientServed();
+  });
+
   // --- POP3 ------------------------------------------------------------------------------------------
+
+  test('POP3S: 3,000 connect-and-close cycles before any TLS handshake leave no sockets behind, and clients are served', async () => {
+    const fds = await connectAndCloseLoop(pop3Pid(), system.pop3sPort, 3000);
+    console.log(`pop3-access file descriptors during 3,000 silent TLS cycles: ${fds.before} before, ${fds.peak} at peak`);
+    assert.ok(fds.peak - fds.before < FD_BOUND, `${fds.peak - fds.before} more file descriptors`);
+    assert.equal(await until(() => fdCount(pop3Pid()) <= fds.before + 2, HANDSHAKE_TIMEOUT_MS / 4), true, `${fdCount(pop3Pid())} file descriptors`);
+    assert.match(await tlsGreeting(system.pop3sPort), /^\+OK/);
+    await normalPop3ClientServed();
+  });
+
+  test('POP3S: silent connections count against the connection limits from accept, before their handshake', async () => {
+    const silent = await silentConnections(pop3Pid(), system.pop3sPort, MAX_PER_ADDRESS);
+    const refused = await RawClient.connect(system.pop3Port);
+    assert.equal(await refused.reply(), '-ERR [SYS/TEMP] Too many connections from your address, try again later');
+    refused.close();
+    await silent.close();
+    await normalPop3ClientServed();
+  });
+
 
   test('POP3: garbage and NUL bytes are answered -ERR line by line and the session goes on', async () => {
     const client = await greeted(system.pop3Port);

@@ -1,0 +1,75 @@
+// The connection table of a process's mail listeners: how many connections are open in all and per
+// client address. A connection holds a slot from the moment it is accepted (before any PROXY header or
+// TLS handshake) until its socket closes.
+
+/** Which limit refused a connection. */
+export type ConnectionRefusal = 'total' | 'per-address';
+
+/** One connection's place in the table; `release` is safe to call more than once. */
+export interface ConnectionSlot {
+  /** The client address counted, once known. */
+  readonly address: string | undefined;
+  /** Counts the slot against `address` (a PROXY header named the real client), once; a refusal keeps the slot uncounted. */
+  assign(address: string): ConnectionRefusal | undefined;
+  release(): void;
+}
+
+export class ConnectionLimits {
+  private total = 0;
+  private readonly perAddress = new Map<string, number>();
+
+  constructor(
+    private readonly maxTotal: number,
+    private readonly maxPerAddress: number,
+  ) {}
+
+  /**
+   * Takes a slot, counted against `address` when given (a peer that will send a PROXY header is counted
+   * in all only, until the header names the client); or says which limit refuses the connection.
+   */
+  take(address?: string): ConnectionSlot | ConnectionRefusal {
+    if (this.total >= this.maxTotal) return 'total';
+    const refusal = address === undefined ? undefined : this.refusalFor(address);
+    if (refusal) return refusal;
+    this.total++;
+    let counted: string | undefined;
+    let released = false;
+    const slot: ConnectionSlot = {
+      get address() {
+        return counted;
+      },
+      assign: (next) => {
+        if (released || counted !== undefined) return undefined;
+        const refusal = this.refusalFor(next);
+        if (refusal) return refusal;
+        counted = next;
+        this.perAddress.set(next, (this.perAddress.get(next) ?? 0) + 1);
+        return undefined;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.total--;
+        if (counted !== undefined) this.forget(counted);
+      },
+    };
+    if (address !== undefined) slot.assign(address);
+    return slot;
+  }
+
+  /** Connections open now, in all. */
+  get open(): number {
+    return this.total;
+  }
+
+  private refusalFor(address: string): ConnectionRefusal | undefined {
+    if ((this.perAddress.get(address) ?? 0) >= this.maxPerAddress) return 'per-address';
+    return undefined;
+  }
+
+  private forget(address: string): void {
+    const current = (this.perAddress.get(address) ?? 1) - 1;
+    if (current <= 0) this.perAddress.delete(address);
+    else this.perAddress.set(address, current);
+  }
+}
