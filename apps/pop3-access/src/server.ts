@@ -3,7 +3,7 @@
 // taken at accept (@mail/platform).
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { acceptConnection, ConnectionLimits, LineReader, upgradeToTls, type TlsMaterial } from '@mail/platform';
+import { acceptConnection, ConnectionLimits, InputDeadline, LineReader, upgradeToTls, type ConnectionRefusal, type TlsMaterial } from '@mail/platform';
 import type { Pop3Events } from './events.js';
 import { dotStuff } from './protocol/multiline.js';
 import { Pop3Session, type Pop3Hooks, type Pop3Response } from './protocol/session.js';
@@ -14,6 +14,8 @@ export interface Pop3ServerOptions {
   maxConnectionsPerAddress: number;
   maxCommandLineBytes: number;
   idleTimeoutMs: number;
+  /** A command line must be complete this long after its first byte. */
+  commandDeadlineMs: number;
   /** Deadline for the PROXY header and the TLS handshake (implicit TLS and STLS). */
   tlsHandshakeTimeoutMs: number;
   maxAuthFailures: number;
@@ -26,11 +28,23 @@ export interface Pop3ServerOptions {
 }
 
 const MAX_PENDING_INPUT = 64 * 1024;
+/** Why a connection over a limit is turned away (RFC 2449 §8.1.2: [SYS/TEMP]). */
+const REFUSALS: Record<ConnectionRefusal, string> = {
+  total: 'Too many connections',
+  'per-address': 'Too many connections from your address',
+  reserved: 'Server busy: the last connections are kept for other clients',
+};
 /** Responses queued to a client that does not read; past this the connection is dropped. */
 const MAX_UNREAD_OUTPUT = 1024 * 1024;
 
 class Pop3Connection {
   private readonly lines: LineReader;
+  /** A client that takes too long over one command line (a byte now and then) is logged out. */
+  private readonly lineDeadline = new InputDeadline(() => {
+    this.options.events.emit({ event: 'slow-client-dropped', client: this.client });
+    this.finish({ ok: false, text: 'Autologout: command too slow', close: true });
+  });
+  private overLongDropsSeen = 0;
   private busy = false;
   private closed = false;
   private upgrading = false;
@@ -50,6 +64,7 @@ class Pop3Connection {
   start(): void {
     this.socket.on('close', () => {
       this.closed = true;
+      this.lineDeadline.clear();
       this.session.abandon().catch((err: unknown) => this.options.events.emit({ event: 'maildrop-release-failed', client: this.client, error: (err as Error).message }));
     });
     this.attach(this.socket);
@@ -81,6 +96,7 @@ class Pop3Connection {
       while (!this.closed && !this.upgrading) {
         const next = this.lines.next();
         if (!next) break;
+        this.lineDeadline.clear();
         if ('tooLong' in next) {
           await this.write({ ok: false, text: 'Line too long' });
           continue;
@@ -97,6 +113,13 @@ class Pop3Connection {
       this.busy = false;
     }
     if (this.socket.isPaused() && this.lines.buffered <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
+    // What is left is the start of a command line: from now on the client has commandDeadlineMs to finish it
+    // (an over-long line being dropped earns a new deadline with every maxCommandLineBytes that arrive).
+    if (this.lines.overLongDrops !== this.overLongDropsSeen) {
+      this.overLongDropsSeen = this.lines.overLongDrops;
+      this.lineDeadline.clear();
+    }
+    if (!this.closed && !this.upgrading && this.lines.midLine) this.lineDeadline.arm(this.options.commandDeadlineMs);
     if (this.peerEnded && !this.busy && !this.closed) {
       // Everything complete that the client sent before its FIN has been answered (an unfinished DATA is dropped).
       this.closed = true;
@@ -125,6 +148,7 @@ class Pop3Connection {
   private startTls(): void {
     this.upgrading = true;
     this.lines.clear();
+    this.lineDeadline.clear();
     upgradeToTls(this.socket, this.options.tls!, this.options.tlsHandshakeTimeoutMs, {
       secure: (secure) => {
         this.socket = secure;
@@ -172,7 +196,7 @@ export function createPop3Server(
       implicitTls: listener.implicitTls ? tls : undefined,
       handshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
       connections: listener.connections,
-      refusal: (limit) => `-ERR [SYS/TEMP] Too many connections${limit === 'per-address' ? ' from your address' : ''}, try again later\r\n`,
+      refusal: (limit) => `-ERR [SYS/TEMP] ${REFUSALS[limit]}, try again later\r\n`,
     }).then((accepted) => {
       if (accepted) startSession(accepted.socket, accepted.clientAddress);
     });

@@ -34,3 +34,22 @@ test('a slot taken before the client is known (PROXY header pending) counts in a
   assert.equal(limits.open, 0);
   slot(limits.take('198.51.100.7'));
 });
+
+test('the reserved last slots go only to addresses that hold no connection yet', () => {
+  const limits = new ConnectionLimits(10, 20, 20); // the last 2 slots
+  for (let i = 0; i < 8; i++) slot(limits.take('192.0.2.1'));
+  assert.equal(limits.take('192.0.2.1'), 'reserved', 'a ninth would leave less than the reserve');
+  slot(limits.take('192.0.2.2'));
+  assert.equal(limits.take('192.0.2.2'), 'reserved');
+  slot(limits.take('192.0.2.3'));
+  assert.equal(limits.take('192.0.2.4'), 'total');
+  assert.equal(limits.open, 10);
+});
+
+test('behind a PROXY load balancer the reserve applies once the header names the client', () => {
+  const limits = new ConnectionLimits(5, 20, 20); // the last slot
+  for (let i = 0; i < 4; i++) slot(limits.take('192.0.2.1'));
+  const pending = slot(limits.take());
+  assert.equal(pending.assign('192.0.2.1'), 'reserved');
+  assert.equal(pending.assign('192.0.2.9'), undefined);
+});

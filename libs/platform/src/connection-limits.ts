@@ -1,9 +1,10 @@
 // The connection table of a process's mail listeners: how many connections are open in all and per
 // client address. A connection holds a slot from the moment it is accepted (before any PROXY header or
-// TLS handshake) until its socket closes.
+// TLS handshake) until its socket closes. The last few slots are kept for addresses that hold none yet,
+// so that a few addresses cannot take every slot.
 
-/** Which limit refused a connection. */
-export type ConnectionRefusal = 'total' | 'per-address';
+/** Which limit refused a connection: the table is full, the address holds its most, or only the reserve is left. */
+export type ConnectionRefusal = 'total' | 'per-address' | 'reserved';
 
 /** One connection's place in the table; `release` is safe to call more than once. */
 export interface ConnectionSlot {
@@ -17,11 +18,16 @@ export interface ConnectionSlot {
 export class ConnectionLimits {
   private total = 0;
   private readonly perAddress = new Map<string, number>();
+  /** The last this many slots go only to addresses without a connection. */
+  private readonly reservedForNewAddresses: number;
 
   constructor(
     private readonly maxTotal: number,
     private readonly maxPerAddress: number,
-  ) {}
+    reservedPercent = 0,
+  ) {
+    this.reservedForNewAddresses = Math.floor((maxTotal * reservedPercent) / 100);
+  }
 
   /**
    * Takes a slot, counted against `address` when given (a peer that will send a PROXY header is counted
@@ -29,8 +35,6 @@ export class ConnectionLimits {
    */
   take(address?: string): ConnectionSlot | ConnectionRefusal {
     if (this.total >= this.maxTotal) return 'total';
-    const refusal = address === undefined ? undefined : this.refusalFor(address);
-    if (refusal) return refusal;
     this.total++;
     let counted: string | undefined;
     let released = false;
@@ -53,7 +57,11 @@ export class ConnectionLimits {
         if (counted !== undefined) this.forget(counted);
       },
     };
-    if (address !== undefined) slot.assign(address);
+    const refusal = address === undefined ? undefined : slot.assign(address);
+    if (refusal) {
+      slot.release();
+      return refusal;
+    }
     return slot;
   }
 
@@ -62,8 +70,11 @@ export class ConnectionLimits {
     return this.total;
   }
 
+  /** Whether `address` may count one more slot; `total` already includes that slot. */
   private refusalFor(address: string): ConnectionRefusal | undefined {
-    if ((this.perAddress.get(address) ?? 0) >= this.maxPerAddress) return 'per-address';
+    const held = this.perAddress.get(address) ?? 0;
+    if (held >= this.maxPerAddress) return 'per-address';
+    if (held > 0 && this.maxTotal - this.total < this.reservedForNewAddresses) return 'reserved';
     return undefined;
   }
 

@@ -18,4 +18,5 @@ export * from './accept.js';
 export * from './connection-limits.js';
 export * from './networks.js';
 export * from './line-reader.js';
+export * from './input-deadline.js';
 export * from './events.js';

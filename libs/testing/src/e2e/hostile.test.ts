@@ -1,7 +1,8 @@
 // Hostile clients over real TCP against the running services (issue 5, "Limits and hostile input"):
 // garbage, NUL bytes, invalid UTF-8, a 100 MB line, half-closed sockets, clients that never read,
 // floods of pipelined commands, DATA that never ends or is cut, too many connections from one address,
-// thousands of connect-and-close cycles to the implicit-TLS ports, and the same for POP3. Each test is one attack, its exact outcome, and a normal client served after it;
+// thousands of connect-and-close cycles to the implicit-TLS ports, slowloris clients trickling a byte at
+// a time, and the same for POP3. Each test is one attack, its exact outcome, and a normal client served after it;
 // the last test checks that every message accepted with 250 during the suite arrived.
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
@@ -20,6 +21,9 @@ const MAX_PER_ADDRESS = 8;
 /** How much a service may grow while it is attacked: generous, but far below the attack's size. */
 const RSS_BOUND = 64 * MB;
 const HANDSHAKE_TIMEOUT_MS = 60_000;
+/** A command line must be whole this long after its first byte; slowloris clients send a byte every TRICKLE_MS. */
+const COMMAND_DEADLINE_MS = 3000;
+const TRICKLE_MS = 500;
 /** File descriptors a service may gain during a connect-and-close flood: a few per client in flight, never one per cycle. */
 const FD_BOUND = 200;
 
@@ -57,6 +61,23 @@ async function rssGrowthDuring(pid: number, attack: () => Promise<void>): Promis
   }
   peak = Math.max(peak, rss(pid));
   return { before, peak, growth: peak - before };
+}
+
+/**
+ * Slowloris: each client sends the next byte of `text` every TRICKLE_MS (never idle for the read timeout,
+ * never a whole line) until the server closes it. Resolves with what each was told last.
+ */
+async function trickle(clients: RawClient[], text: string, timeoutMs = 60_000): Promise<string[]> {
+  let sent = 0;
+  const timer = setInterval(() => {
+    for (const client of clients) if (!client.closed) client.send(text[sent % text.length]!);
+    sent++;
+  }, TRICKLE_MS);
+  try {
+    return await Promise.all(clients.map((client) => client.reply(timeoutMs)));
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /** Open file descriptors of a process. */
@@ -222,6 +243,8 @@ describe('hostile clients', () => {
         SMTP_MAX_ERRORS: String(MAX_ERRORS),
         POP3_IDLE_TIMEOUT_MS: '10000',
         POP3_MAX_CONNECTIONS_PER_ADDRESS: String(MAX_PER_ADDRESS),
+        SMTP_COMMAND_DEADLINE_MS: String(COMMAND_DEADLINE_MS),
+        POP3_COMMAND_DEADLINE_MS: String(COMMAND_DEADLINE_MS),
         // Far away, so that only closing on the client's FIN can free a silent TLS connection's socket in time.
         SMTP_TLS_HANDSHAKE_TIMEOUT_MS: String(HANDSHAKE_TIMEOUT_MS),
         POP3_TLS_HANDSHAKE_TIMEOUT_MS: String(HANDSHAKE_TIMEOUT_MS),
@@ -399,6 +422,25 @@ describe('hostile clients', () => {
     await normalSmtpClientServed();
   });
 
+  test(`SMTP: slowloris clients trickling a byte every ${TRICKLE_MS} ms are cut with 421 4.4.2 at the command deadline; then a normal client is served`, async () => {
+    // They take every slot this address has: while they live, nobody else from here gets in.
+    const clients = await Promise.all(Array.from({ length: MAX_PER_ADDRESS }, () => greeted(system.smtpPort)));
+    const last = await trickle(clients, `EHLO ${'slow'.repeat(100)}.example\r\n`);
+    for (const reply of last) assert.match(reply, /^421 4\.4\.2 /);
+    for (const client of clients) assert.equal(await client.waitClosed(), true);
+    await normalSmtpClientServed();
+  });
+
+  test('SMTP: a DATA section trickled a byte at a time falls behind SMTP_MIN_DATA_RATE and is cut with 421 4.4.2; nothing is delivered', async () => {
+    const client = await greeted(system.smtpPort);
+    client.send(`EHLO slow.test\r\nMAIL FROM:<sender@remote.test>\r\nRCPT TO:<${USERS.never}>\r\nDATA\r\n`);
+    for (const pattern of [/^250-/, /^250 2\.1\.0/, /^250 2\.1\.5/, /^354 /]) assert.match(await client.reply(), pattern);
+    const [last] = await trickle([client], 'Subject: slow\r\n\r\nx\r\n');
+    assert.match(last!, /^421 4\.4\.2 /);
+    assert.equal(await client.waitClosed(), true);
+    await normalSmtpClientServed();
+  });
+
   test('SMTPS: 3,000 connect-and-close cycles before any TLS handshake leave no sockets behind, and clients are served', async () => {
     const fds = await connectAndCloseLoop(smtpPid(), system.smtpsPort, 3000);
     console.log(`smtp-ingress file descriptors during 3,000 silent TLS cycles: ${fds.before} before, ${fds.peak} at peak`);
@@ -419,6 +461,14 @@ describe('hostile clients', () => {
   });
 
   // --- POP3 ------------------------------------------------------------------------------------------
+
+  test(`POP3: slowloris clients trickling a byte every ${TRICKLE_MS} ms are logged out at the command deadline; then a normal client is served`, async () => {
+    const clients = await Promise.all(Array.from({ length: MAX_PER_ADDRESS }, () => greeted(system.pop3Port)));
+    const last = await trickle(clients, `USER ${'slow'.repeat(100)}\r\n`);
+    for (const reply of last) assert.equal(reply, '-ERR Autologout: command too slow');
+    for (const client of clients) assert.equal(await client.waitClosed(), true);
+    await normalPop3ClientServed();
+  });
 
   test('POP3S: 3,000 connect-and-close cycles before any TLS handshake leave no sockets behind, and clients are served', async () => {
     const fds = await connectAndCloseLoop(pop3Pid(), system.pop3sPort, 3000);
