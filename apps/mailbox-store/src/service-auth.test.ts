@@ -42,7 +42,7 @@ async function withService(work: (harness: Harness) => Promise<void>): Promise<v
     },
   }) as MailStore;
   let clock = 1_000_000;
-  const service = createMailboxService(counting, quietLogger, { postmasterFallback: 'postmaster@localhost', maxLeaseSeconds: 60, authThrottle: THROTTLE, now: () => clock });
+  const service = createMailboxService(counting, quietLogger, { maxLeaseSeconds: 60, authThrottle: THROTTLE, now: () => clock });
   try {
     await work({
       service,
