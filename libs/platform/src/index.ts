@@ -11,6 +11,7 @@ export * from './lifecycle.js';
 export * from './net.js';
 export * from './dot-stuffing.js';
 export * from './tls.js';
+export * from './tls-profile.js';
 export * from './auth-throttle.js';
 export * from './metrics.js';
 export * from './proxy-protocol.js';
