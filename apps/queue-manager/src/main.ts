@@ -23,12 +23,13 @@ import {
   Spool,
   runConsumer,
   loadGrpcTlsSettings,
+  authorizeCalls,
   serverCredentials,
   startGrpcServer,
   startObservability,
   stopGrpcServer,
 } from '@mail/platform';
-import { createAdminService } from './admin-service.js';
+import { createAdminService, QUEUE_ADMIN_CALLERS } from './admin-service.js';
 import { loadQueueManagerConfig } from './config.js';
 import { Admission, parseDomainLimits } from './core/admission.js';
 import { NatsQueuePort } from './core/nats-queue-port.js';
@@ -67,9 +68,10 @@ async function main(): Promise<void> {
   const mirror = await port.mirror((queueId, revision, read) => void core.onStoredChange(queueId, revision, read));
   core.load(mirror.initial);
 
+  const grpcTls = loadGrpcTlsSettings();
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
-    server.addService(QueueAdminService, createAdminService(core, logger)),
-    serverCredentials(loadGrpcTlsSettings()),
+    server.addService(QueueAdminService, authorizeCalls(QueueAdminService, createAdminService(core, logger), QUEUE_ADMIN_CALLERS, grpcTls.enabled && grpcTls.mutual)),
+    serverCredentials(grpcTls),
   );
   exportQueueGauges(core, nats);
   const jetStream = probeJetStream(nats);

@@ -3,6 +3,7 @@ export * from './config.js';
 export * from './logger.js';
 export * from './observability.js';
 export * from './grpc.js';
+export * from './grpc-authz.js';
 export * from './nats.js';
 export * from './spool.js';
 export * from './keyed-lock.js';
