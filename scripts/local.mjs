@@ -2,12 +2,22 @@
 // Runs the whole platform on this machine: nats-server and the five services, embedded store and a
 // self-signed TLS certificate (made on first start) under .data/. Every port can be changed:
 // SMTP_PORT 2525, SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995,
-// MAILBOX_GRPC_PORT 50051, QUEUE_GRPC_PORT 50052, NATS_PORT 4222.
+// MAILBOX_GRPC_PORT 50051, QUEUE_GRPC_PORT 50052, NATS_PORT 4222. NATS asks for a password, made at each
+// start and written to .data/nats-password (nobody else on this machine may publish mail.accepted), and
+// gRPC listens on loopback only.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startMailSystem } from '@mail/testing';
 
 const env = process.env;
 const port = (name, fallback) => Number(env[name] ?? fallback);
 const dataDir = env.DATA_DIR ?? new URL('../.data', import.meta.url).pathname;
+const natsPasswordFile = join(dataDir, 'nats-password');
+const natsPassword = randomBytes(24).toString('base64url');
+mkdirSync(dataDir, { recursive: true });
+writeFileSync(natsPasswordFile, `${natsPassword}\n`, { mode: 0o600 });
+chmodSync(natsPasswordFile, 0o600);
 const system = await startMailSystem({
   dataDir,
   smtpPort: port('SMTP_PORT', 2525),
@@ -18,7 +28,10 @@ const system = await startMailSystem({
   grpcPort: port('MAILBOX_GRPC_PORT', 50051),
   queueGrpcPort: port('QUEUE_GRPC_PORT', 50052),
   natsPort: port('NATS_PORT', 4222),
+  natsArgs: ['--user', 'mail', '--pass', natsPassword],
   env: {
+    NATS_USER: 'mail',
+    NATS_PASSWORD: natsPassword,
     SMTP_SERVER_NAME: env.SMTP_SERVER_NAME ?? 'localhost',
     POP3_SERVER_NAME: env.POP3_SERVER_NAME ?? 'localhost',
     QUEUE_REPORTING_MTA: env.SMTP_SERVER_NAME ?? 'localhost',
@@ -38,7 +51,7 @@ console.log(`mail platform running (data in ${dataDir})
   TLS certificate ${system.tlsCertFile} (self-signed)
   mailbox-store   gRPC ${system.grpcAddress}
   queue-manager   admin gRPC ${system.queueAdminAddress}
-  NATS            ${system.natsUrl}
+  NATS            ${system.natsUrl}   (user mail, password in ${natsPasswordFile})
   metrics         ${Object.entries(system.httpPorts).map(([name, p]) => `${name}=http://127.0.0.1:${p}/metrics`).join('\n                  ')}
 Add a domain and a user:  npx mailctl domain add example.test && npx mailctl user add alice@example.test
 Look at the queue:        npx mailctl queue list
