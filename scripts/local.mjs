@@ -4,8 +4,11 @@
 // (see LOCAL_PORTS and LOCAL_HTTP_PORTS in libs/testing/src/local-run.ts): SMTP_PORT 2525,
 // SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995, MAILBOX_GRPC_PORT 50051,
 // QUEUE_GRPC_PORT 50052, NATS_PORT 4222, and the metrics ports SMTP_HTTP_PORT 9101, QUEUE_HTTP_PORT 9102,
-// DELIVERY_HTTP_PORT 9103, MAILBOX_HTTP_PORT 9104, POP3_HTTP_PORT 9105.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// DELIVERY_HTTP_PORT 9103, MAILBOX_HTTP_PORT 9104, POP3_HTTP_PORT 9105. NATS asks for a password, made at
+// each start and written to .data/nats-password (nobody else on this machine may publish mail.accepted),
+// and gRPC listens on loopback only.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localBanner, localLogSettings, localPorts, startMailSystem, takenPorts } from '@mail/testing';
 
@@ -49,12 +52,16 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => v
 // NATS_SYNC=always: nats-server fsyncs every JetStream write before acknowledging it, so a 250 survives
 // a power loss of this one machine (its default syncs every two minutes: safe against a crash of the
 // process, not of the machine), at a cost in throughput.
-let natsArgs;
+mkdirSync(dataDir, { recursive: true });
+const natsPasswordFile = join(dataDir, 'nats-password');
+const natsPassword = randomBytes(24).toString('base64url');
+writeFileSync(natsPasswordFile, `${natsPassword}\n`, { mode: 0o600 });
+chmodSync(natsPasswordFile, 0o600);
+const natsArgs = ['--user', 'mail', '--pass', natsPassword];
 if (env.NATS_SYNC === 'always') {
   const conf = join(dataDir, 'nats-sync-always.conf');
-  mkdirSync(dataDir, { recursive: true });
   writeFileSync(conf, 'jetstream {\n  sync_interval: always\n}\n');
-  natsArgs = ['-c', conf];
+  natsArgs.push('-c', conf);
 } else if (env.NATS_SYNC) {
   console.error(`NATS_SYNC="${env.NATS_SYNC}": expected "always" (or unset for nats-server's default)`);
   process.exit(78);
@@ -66,6 +73,8 @@ system = await startMailSystem({
   ...ports.listeners,
   httpPorts: ports.httpPorts,
   env: {
+    NATS_USER: 'mail',
+    NATS_PASSWORD: natsPassword,
     SMTP_SERVER_NAME: env.SMTP_SERVER_NAME ?? 'localhost',
     POP3_SERVER_NAME: env.POP3_SERVER_NAME ?? 'localhost',
     QUEUE_REPORTING_MTA: env.SMTP_SERVER_NAME ?? 'localhost',
@@ -84,4 +93,4 @@ if (stopping) {
   await system.stop();
   process.exit(0);
 }
-console.log(localBanner(system, dataDir, logs.dir));
+console.log(localBanner(system, dataDir, logs.dir, natsPasswordFile));

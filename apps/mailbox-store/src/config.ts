@@ -17,8 +17,6 @@ const schema = z.object({
   mongoServerSelectionTimeoutMs: durationSetting(10_000, 100),
   /** How often abandoned message bodies (a crash mid-write) are looked for; 0 only at start-up. */
   mongoSweepIntervalSeconds: intSetting(600, 0),
-  /** Where mail to the bare `postmaster` goes when no local domain has been added yet. */
-  postmasterFallback: z.string().default('postmaster@localhost'),
   /** Largest message accepted through Deliver, in bytes. */
   maxMessageBytes: sizeSetting(50 * 1024 * 1024, 1),
   /** A maildrop lease that is not renewed expires after this many seconds (a vanished POP3 session). */
@@ -59,7 +57,6 @@ const loadStoreConfig = (env: NodeJS.ProcessEnv) =>
       mongoDatabase: 'MONGODB_DATABASE',
       mongoServerSelectionTimeoutMs: 'MONGODB_SERVER_SELECTION_TIMEOUT_MS',
       mongoSweepIntervalSeconds: 'MONGODB_SWEEP_INTERVAL_SECONDS',
-      postmasterFallback: 'MAILBOX_POSTMASTER_FALLBACK',
       maxMessageBytes: 'MAX_MESSAGE_BYTES',
       deliveryRecordDays: 'MAILBOX_DELIVERY_RECORD_DAYS',
       maxLeaseSeconds: 'MAILBOX_MAX_LEASE_SECONDS',

@@ -1,7 +1,8 @@
 // mailbox-store: owns accounts and mailboxes, serves them over gRPC. Wiring only.
 import { MailboxStoreService } from '@mail/contracts';
-import { createLogger, exitOnStartupError, loadGrpcTlsSettings, onShutdown, packageVersion, serverCredentials, startGrpcServer, startObservability, startupSettings, stopGrpcServer } from '@mail/platform';
+import { authorizeCalls, createLogger, exitOnStartupError, loadGrpcTlsSettings, onShutdown, packageVersion, serverCredentials, startGrpcServer, startObservability, startupSettings, stopGrpcServer } from '@mail/platform';
 import { loadMailboxStoreConfig, type MailboxStoreConfig } from './config.js';
+import { MAILBOX_STORE_CALLERS } from './callers.js';
 import { createMailboxService } from './service.js';
 import { EmbeddedStore } from './store/embedded-store.js';
 import { MongoStore, redactUri } from './store/mongo-store.js';
@@ -34,8 +35,9 @@ const storeLocation = (config: MailboxStoreConfig) =>
 async function main(): Promise<void> {
   const store = await openStore(config);
   const service = createMailboxService(store, logger, config);
+  const grpcTls = loadGrpcTlsSettings();
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
-    server.addService(MailboxStoreService, service),
+    server.addService(MailboxStoreService, authorizeCalls(MailboxStoreService, service, MAILBOX_STORE_CALLERS, grpcTls.enabled && grpcTls.mutual)),
     serverCredentials(grpcTls),
   );
   const storageAnswers = () =>

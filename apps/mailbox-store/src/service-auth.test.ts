@@ -46,7 +46,7 @@ async function withService(work: (harness: Harness) => Promise<void>, throttle: 
     },
   }) as MailStore;
   let clock = 1_000_000;
-  const service = createMailboxService(counting, quietLogger, { postmasterFallback: 'postmaster@localhost', maxLeaseSeconds: 60, authThrottle: throttle, now: () => clock });
+  const service = createMailboxService(counting, quietLogger, { maxLeaseSeconds: 60, authThrottle: throttle, now: () => clock });
   try {
     await work({
       service,

@@ -17,7 +17,7 @@ export async function withService(run: (store: EmbeddedStore, service: ReturnTyp
   try {
     await store.addDomain('example.test');
     await store.addAccount({ address: 'alice@example.test', passwordHash: 'x' });
-    await run(store, createMailboxService(store, quietLogger, { postmasterFallback: 'postmaster@localhost', maxLeaseSeconds: 60, authThrottle: THROTTLE }));
+    await run(store, createMailboxService(store, quietLogger, { maxLeaseSeconds: 60, authThrottle: THROTTLE }));
   } finally {
     await store.close();
     await rm(dir, { recursive: true, force: true });

@@ -18,7 +18,6 @@ import { StoreError, type MailStore } from './store/types.js';
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 export interface ServiceOptions {
-  postmasterFallback: string;
   maxLeaseSeconds: number;
   /** Failed-login throttling (AUTH_* settings). */
   authThrottle: AuthThrottleSettings;
@@ -107,23 +106,34 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
     return name;
   }
 
-  /** Resolves a recipient to the mailbox that receives its mail, per RFC 5321 §4.5.1 for postmaster. */
+  /**
+   * Resolves a recipient to the mailbox that receives its mail. postmaster (RFC 5321 §4.5.1: always
+   * accepted) goes to the postmaster account of its domain, else to the first domain's that has one (the
+   * site's postmaster; also for the bare <postmaster>); while no account is named anywhere, the mailbox is
+   * "" and Deliver answers UNAVAILABLE, so the mail waits in the queue until one is named.
+   */
   async function resolveRecipient(address: string): Promise<{ kind: RecipientKind; mailbox: string }> {
     const trimmed = address.trim();
-    if (isPostmaster(trimmed)) {
-      const domains = await store.listDomains();
-      const mailbox = domains.length > 0 ? `postmaster@${domains[0]}` : options.postmasterFallback;
-      return { kind: RecipientKind.RECIPIENT_KIND_LOCAL_USER, mailbox: normaliseAddress(mailbox) };
-    }
+    if (isPostmaster(trimmed)) return { kind: RecipientKind.RECIPIENT_KIND_LOCAL_USER, mailbox: await postmasterOf(undefined) };
     const parts = splitAddress(trimmed);
     if (!parts) return { kind: RecipientKind.RECIPIENT_KIND_UNKNOWN_USER, mailbox: '' };
     if (!(await store.isLocalDomain(parts.domain))) return { kind: RecipientKind.RECIPIENT_KIND_REMOTE_DOMAIN, mailbox: '' };
+    if (isPostmaster(parts.local)) return { kind: RecipientKind.RECIPIENT_KIND_LOCAL_USER, mailbox: await postmasterOf(parts.domain) };
     const mailbox = normaliseAddress(trimmed);
-    if (isPostmaster(parts.local) || (await store.getAccount(mailbox))) {
-      return { kind: RecipientKind.RECIPIENT_KIND_LOCAL_USER, mailbox };
-    }
+    if (await store.getAccount(mailbox)) return { kind: RecipientKind.RECIPIENT_KIND_LOCAL_USER, mailbox };
     return { kind: RecipientKind.RECIPIENT_KIND_UNKNOWN_USER, mailbox: '' };
   }
+
+  /** The existing account that receives the postmaster mail of `domain` (or of the site), or "". */
+  async function postmasterOf(domain: string | undefined): Promise<string> {
+    const named = await store.domainPostmasters();
+    const candidates = [...(domain ? [named.get(domain)] : []), ...[...named.keys()].sort().map((d) => named.get(d))];
+    for (const account of candidates) if (account && (await store.getAccount(account))) return account;
+    return '';
+  }
+
+  /** A postmaster given as a local part means that local part in `domain`. */
+  const postmasterAddress = (postmaster: string, domain: string) => requireAddress(postmaster.includes('@') ? postmaster : `${postmaster}@${domain}`);
 
   /** One delivery into the recipient's mailbox, with the Return-Path line of RFC 5321 §4.4 in front. */
   async function deliverTo(header: DeliveryHeader, data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<{ uidl: string; duplicate: boolean }> {
@@ -131,6 +141,7 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
     if (target.kind !== RecipientKind.RECIPIENT_KIND_LOCAL_USER) {
       throw new RpcError(grpc.status.NOT_FOUND, `no mailbox for ${header.recipient}`);
     }
+    if (!target.mailbox) throw new RpcError(grpc.status.UNAVAILABLE, `no postmaster account named yet for ${header.recipient} (mailctl domain postmaster)`);
     const body = (async function* () {
       yield Buffer.from(`Return-Path: <${header.returnPath}>\r\n`);
       yield* data;
@@ -142,17 +153,32 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
 
   return {
     addDomain: unaryHandler(events, 'AddDomain', async (req) => {
-      await store.addDomain(requireDomain(req.domain));
+      const domain = requireDomain(req.domain);
+      const postmaster = req.postmaster ? postmasterAddress(req.postmaster, domain) : undefined;
+      await store.addDomain(domain);
+      if (postmaster) await store.setDomainPostmaster(domain, postmaster);
+      return {};
+    }),
+    setDomainPostmaster: unaryHandler(events, 'SetDomainPostmaster', async (req) => {
+      const domain = requireDomain(req.domain);
+      const postmaster = postmasterAddress(req.postmaster, domain);
+      if (!(await store.getAccount(postmaster))) throw new RpcError(grpc.status.NOT_FOUND, `no account ${postmaster}`);
+      await store.setDomainPostmaster(domain, postmaster);
       return {};
     }),
     removeDomain: unaryHandler(events, 'RemoveDomain', async (req) => {
       await store.removeDomain(requireDomain(req.domain));
       return {};
     }),
-    listDomains: unaryHandler(events, 'ListDomains', async () => ({ domains: await store.listDomains() })),
+    listDomains: unaryHandler(events, 'ListDomains', async () => {
+      const [domains, postmasters] = await Promise.all([store.listDomains(), store.domainPostmasters()]);
+      return { domains, postmasters: domains.map((d) => postmasters.get(d) ?? '') };
+    }),
     addUser: unaryHandler(events, 'AddUser', async (req) => {
       const address = requireAddress(req.address);
       await store.addAccount({ address, passwordHash: await hashPassword(requirePassword(req.password)) });
+      // The first user of a domain receives its postmaster mail unless someone was named (mailctl domain add --postmaster).
+      await store.setDomainPostmaster(splitAddress(address)!.domain, address, true);
       return {};
     }),
     removeUser: unaryHandler(events, 'RemoveUser', async (req) => {

@@ -10,11 +10,22 @@ export function registerAccountCommands(program: Command): void {
   domain
     .command('add <domain>')
     .description('accept mail for a domain')
+    .option('--postmaster <user>', 'the account that receives postmaster@<domain> (an address, or a local part of the domain); default: the first user added')
     .action(
-      action(async (c, name: string) => {
+      action(async (c, name: string, options: { postmaster?: string }) => {
         const store = c.store();
-        await unary(store.addDomain.bind(store), { domain: name }, c.timeout);
-        console.log(`domain ${name.toLowerCase()} added`);
+        await unary(store.addDomain.bind(store), { domain: name, postmaster: options.postmaster ?? '' }, c.timeout);
+        console.log(`domain ${name.toLowerCase()} added${options.postmaster ? `, postmaster ${options.postmaster.toLowerCase()}` : ''}`);
+      }),
+    );
+  domain
+    .command('postmaster <domain> <user>')
+    .description('name the (existing) account that receives postmaster@<domain>')
+    .action(
+      action(async (c, name: string, postmaster: string) => {
+        const store = c.store();
+        await unary(store.setDomainPostmaster.bind(store), { domain: name, postmaster }, c.timeout);
+        console.log(`postmaster of ${name.toLowerCase()} is ${postmaster.toLowerCase()}`);
       }),
     );
   domain
@@ -23,7 +34,7 @@ export function registerAccountCommands(program: Command): void {
     .action(
       action(async (c, name: string) => {
         const store = c.store();
-        await unary(store.removeDomain.bind(store), { domain: name }, c.timeout);
+        await unary(store.removeDomain.bind(store), { domain: name, postmaster: '' }, c.timeout);
         console.log(`domain ${name.toLowerCase()} removed`);
       }),
     );
@@ -33,7 +44,8 @@ export function registerAccountCommands(program: Command): void {
     .action(
       action(async (c) => {
         const store = c.store();
-        for (const name of (await unary(store.listDomains.bind(store), {}, c.timeout)).domains) console.log(name);
+        const list = await unary(store.listDomains.bind(store), {}, c.timeout);
+        list.domains.forEach((name, i) => console.log(list.postmasters[i] ? `${name}\tpostmaster ${list.postmasters[i]}` : name));
       }),
     );
 

@@ -20,10 +20,25 @@ const schema = z.object({
   serverName: z.string().default(hostname()),
   mailboxStoreAddress: z.string().default('127.0.0.1:50051'),
   maxConnections: intSetting(1000, 1),
+  /**
+   * Percentage of maxConnections kept for client addresses that hold no connection yet: once only these
+   * are free, an address that already has one is refused, so a few addresses cannot take every slot.
+   */
+  reservedConnectionsPercent: z.coerce.number().int().min(0).max(100).default(10),
   /** RFC 2449 §4: command lines up to 255 octets; we allow a little more for long user names. */
   maxCommandLineBytes: sizeSetting(1024, 255),
   /** RFC 1939 §3: the autologout timer must be at least 10 minutes. */
   idleTimeoutMs: durationSetting(600_000, 1),
+  /**
+   * A command line must be complete this long after its first byte arrived (the autologout timer is per
+   * read, so a client trickling a byte at a time would otherwise never be logged out).
+   */
+  commandDeadlineMs: durationSetting(60_000, 1),
+  /**
+   * Deadline for what comes before the greeting: the PROXY header and the implicit TLS handshake (the
+   * connection holds its slot meanwhile), and for the STLS handshake.
+   */
+  tlsHandshakeTimeoutMs: durationSetting(10_000, 1),
   maxAuthFailures: intSetting(3, 1),
   /** How long a maildrop lock lives without renewal (renewed while the session is open). */
   leaseSeconds: intSetting(120, 30),
@@ -60,8 +75,11 @@ const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
       serverName: 'POP3_SERVER_NAME',
       mailboxStoreAddress: 'MAILBOX_STORE_ADDRESS',
       maxConnections: 'POP3_MAX_CONNECTIONS',
+      reservedConnectionsPercent: 'POP3_RESERVED_CONNECTIONS_PERCENT',
       maxCommandLineBytes: 'POP3_MAX_COMMAND_LINE_BYTES',
       idleTimeoutMs: 'POP3_IDLE_TIMEOUT_MS',
+      tlsHandshakeTimeoutMs: 'POP3_TLS_HANDSHAKE_TIMEOUT_MS',
+      commandDeadlineMs: 'POP3_COMMAND_DEADLINE_MS',
       maxAuthFailures: 'POP3_MAX_AUTH_FAILURES',
       leaseSeconds: 'POP3_LEASE_SECONDS',
       backendTimeoutMs: 'POP3_BACKEND_TIMEOUT_MS',

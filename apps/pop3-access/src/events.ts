@@ -11,7 +11,8 @@ export type Pop3Event =
   | { event: 'maildrop-release-failed'; client: string; error: string }
   | { event: 'session-failed'; client: string; error: string }
   | { event: 'tls-handshake-failed'; client: string; error: string }
-  | { event: 'slow-reader-dropped'; client: string };
+  | { event: 'slow-reader-dropped'; client: string }
+  | { event: 'slow-client-dropped'; client: string };
 
 const CATALOGUE: EventCatalogue<Pop3Event> = {
   login: { level: 'info', message: 'POP3 login' },
@@ -21,6 +22,7 @@ const CATALOGUE: EventCatalogue<Pop3Event> = {
   'session-failed': { level: 'error', message: 'session failed' },
   'tls-handshake-failed': { level: 'info', message: 'TLS handshake failed' },
   'slow-reader-dropped': { level: 'warn', message: 'client does not read its responses; connection dropped' },
+  'slow-client-dropped': { level: 'warn', message: 'client too slow sending a command; connection dropped' },
 };
 
 export class Pop3Events extends EventLog<Pop3Event> {

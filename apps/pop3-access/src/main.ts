@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const events = new Pop3Events(logger);
   const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(grpcTls), config.leaseSeconds, config.backendTimeoutMs, events, readAheadLimits(config.readAheadBytes));
   const options = { ...config, tls, events, isTrustedProxy: parseNetworks(config.proxyTrustedNetworks) };
-  const connections = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress);
+  const connections = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress, config.reservedConnectionsPercent);
   const servers: Pop3Server[] = [];
   const bound: Record<string, string> = {};
   const plain = createPop3Server(options, maildrops, logger, { implicitTls: false, connections });

@@ -1,9 +1,9 @@
 // The TCP side of pop3-access: command lines in, responses out, multi-line bodies streamed with
-// byte-stuffing; STLS and implicit TLS; connection limits (in all and per address), line length
-// and the autologout timer.
+// byte-stuffing; STLS and implicit TLS; line length and the autologout timer. The connection table is
+// taken at accept (@mail/platform).
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { acceptConnection, ConnectionLimits, drained, LineReader, upgradeToTls, type TlsMaterial } from '@mail/platform';
+import { acceptConnection, ConnectionLimits, drained, InputDeadline, LineReader, upgradeToTls, type ConnectionRefusal, type TlsMaterial } from '@mail/platform';
 import type { Pop3Events } from './events.js';
 import { dotStuff } from './protocol/multiline.js';
 import { Pop3Session, type Pop3Hooks, type Pop3Response } from './protocol/session.js';
@@ -14,6 +14,10 @@ export interface Pop3ServerOptions {
   maxConnectionsPerAddress: number;
   maxCommandLineBytes: number;
   idleTimeoutMs: number;
+  /** A command line must be complete this long after its first byte. */
+  commandDeadlineMs: number;
+  /** Deadline for the PROXY header and the TLS handshake (implicit TLS and STLS). */
+  tlsHandshakeTimeoutMs: number;
   maxAuthFailures: number;
   allowPlaintextAuth: boolean;
   tls: TlsMaterial | undefined;
@@ -24,6 +28,12 @@ export interface Pop3ServerOptions {
 }
 
 const MAX_PENDING_INPUT = 64 * 1024;
+/** Why a connection over a limit is turned away (RFC 2449 §8.1.2: [SYS/TEMP]). */
+const REFUSALS: Record<ConnectionRefusal, string> = {
+  total: 'Too many connections',
+  'per-address': 'Too many connections from your address',
+  reserved: 'Server busy: the last connections are kept for other clients',
+};
 /** Responses queued to a client that does not read; past this the connection is dropped. */
 const MAX_UNREAD_OUTPUT = 1024 * 1024;
 /** Multi-line responses are written in pieces of about this size. */
@@ -31,6 +41,12 @@ const COALESCE_BYTES = 64 * 1024;
 
 class Pop3Connection {
   private readonly lines: LineReader;
+  /** A client that takes too long over one command line (a byte now and then) is logged out. */
+  private readonly lineDeadline = new InputDeadline(() => {
+    this.options.events.emit({ event: 'slow-client-dropped', client: this.client });
+    this.finish({ ok: false, text: 'Autologout: command too slow', close: true });
+  });
+  private overLongDropsSeen = 0;
   private busy = false;
   private closed = false;
   private upgrading = false;
@@ -50,6 +66,7 @@ class Pop3Connection {
   start(): void {
     this.socket.on('close', () => {
       this.closed = true;
+      this.lineDeadline.clear();
       this.session.abandon().catch((err: unknown) => this.options.events.emit({ event: 'maildrop-release-failed', client: this.client, error: (err as Error).message }));
     });
     this.attach(this.socket);
@@ -81,6 +98,7 @@ class Pop3Connection {
       while (!this.closed && !this.upgrading) {
         const next = this.lines.next();
         if (!next) break;
+        this.lineDeadline.clear();
         if ('tooLong' in next) {
           await this.write({ ok: false, text: 'Line too long' });
           continue;
@@ -97,6 +115,13 @@ class Pop3Connection {
       this.busy = false;
     }
     if (this.socket.isPaused() && this.lines.buffered <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
+    // What is left is the start of a command line: from now on the client has commandDeadlineMs to finish it
+    // (an over-long line being dropped earns a new deadline with every maxCommandLineBytes that arrive).
+    if (this.lines.overLongDrops !== this.overLongDropsSeen) {
+      this.overLongDropsSeen = this.lines.overLongDrops;
+      this.lineDeadline.clear();
+    }
+    if (!this.closed && !this.upgrading && this.lines.midLine) this.lineDeadline.arm(this.options.commandDeadlineMs);
     if (this.peerEnded && !this.busy && !this.closed) {
       // Everything complete that the client sent before its FIN has been answered (an unfinished DATA is dropped).
       this.closed = true;
@@ -144,7 +169,8 @@ class Pop3Connection {
   private startTls(): void {
     this.upgrading = true;
     this.lines.clear();
-    upgradeToTls(this.socket, this.options.tls!, this.options.idleTimeoutMs, {
+    this.lineDeadline.clear();
+    upgradeToTls(this.socket, this.options.tls!, this.options.tlsHandshakeTimeoutMs, {
       secure: (secure) => {
         this.socket = secure;
         this.session.tlsStarted();
@@ -191,23 +217,17 @@ export function createPop3Server(
       proxyProtocol: options.proxyProtocol,
       isTrustedProxy: options.isTrustedProxy,
       implicitTls: listener.implicitTls ? tls : undefined,
-      timeoutMs: 30_000,
+      handshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
+      connections: listener.connections,
+      refusal: (limit) => `-ERR [SYS/TEMP] ${REFUSALS[limit]}, try again later\r\n`,
     }).then((accepted) => {
       if (accepted) startSession(accepted.socket, accepted.clientAddress);
     });
   };
   const startSession = (socket: Socket, clientAddress: string) => {
     socket.on('error', () => undefined);
-    const refusal = listener.connections.open(clientAddress);
-    if (refusal) {
-      socket.end(`-ERR [SYS/TEMP] Too many connections${refusal === 'per-address' ? ' from your address' : ''}, try again later\r\n`);
-      return;
-    }
     sockets.add(socket);
-    socket.on('close', () => {
-      sockets.delete(socket);
-      listener.connections.close(clientAddress);
-    });
+    socket.on('close', () => sockets.delete(socket));
     const session = new Pop3Session(
       { serverName: options.serverName, clientAddress, tlsAvailable: Boolean(tls), secure: listener.implicitTls, allowPlaintextAuth: options.allowPlaintextAuth },
       hooks,

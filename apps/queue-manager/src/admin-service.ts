@@ -1,9 +1,20 @@
-// The QueueAdmin gRPC service (mailctl queue ...): list, show, retry, hold, release, delete.
+// The QueueAdmin gRPC service (mailctl queue ...): list, show, retry, hold, release, delete; only
+// mailctl's identity may call it when GRPC_MTLS is on.
 import type { Logger } from 'pino';
-import type { QueueAdminServer, QueuedMessage } from '@mail/contracts';
-import { grpc, RpcError, toServiceError } from '@mail/platform';
+import type { QueueAdminServer, QueueAdminService, QueuedMessage } from '@mail/contracts';
+import { grpc, RpcError, toServiceError, type CallerPolicy } from '@mail/platform';
 import type { QueueCore } from './core/queue-core.js';
 import type { QueueEntry } from './core/entry.js';
+
+export const QUEUE_ADMIN_CALLERS: CallerPolicy<typeof QueueAdminService> = {
+  listQueue: ['mailctl'],
+  showMessage: ['mailctl'],
+  readMessage: ['mailctl'],
+  retry: ['mailctl'],
+  hold: ['mailctl'],
+  release: ['mailctl'],
+  delete: ['mailctl'],
+};
 
 export function describeEntry(entry: QueueEntry): QueuedMessage {
   const pending = entry.destinations.filter((d) => d.state === 'pending');

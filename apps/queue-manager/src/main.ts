@@ -19,6 +19,7 @@ import {
   envelopeOf,
   exitOnStartupError,
   loadGrpcTlsSettings,
+  authorizeCalls,
   loadNatsSettings,
   onShutdown,
   packageVersion,
@@ -31,7 +32,7 @@ import {
   startupSettings,
   stopGrpcServer,
 } from '@mail/platform';
-import { createAdminService } from './admin-service.js';
+import { createAdminService, QUEUE_ADMIN_CALLERS } from './admin-service.js';
 import { loadQueueManagerConfig } from './config.js';
 import { Admission, parseDomainLimits } from './core/admission.js';
 import { NatsQueuePort } from './core/nats-queue-port.js';
@@ -72,8 +73,9 @@ async function main(): Promise<void> {
   const mirror = await port.mirror((queueId, revision, read) => void core.onStoredChange(queueId, revision, read));
   core.load(mirror.initial);
 
+  const grpcTls = loadGrpcTlsSettings();
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
-    server.addService(QueueAdminService, createAdminService(core, logger)),
+    server.addService(QueueAdminService, authorizeCalls(QueueAdminService, createAdminService(core, logger), QUEUE_ADMIN_CALLERS, grpcTls.enabled && grpcTls.mutual)),
     serverCredentials(grpcTls),
   );
   exportQueueGauges(core, nats);

@@ -41,12 +41,32 @@ const schema = z.object({
   /** Longest command line, CRLF included (RFC 5321 §4.5.3.1.4 minimum is 512). */
   maxCommandLineBytes: sizeSetting(2048, 512),
   maxConnections: intSetting(1000, 1),
+  /**
+   * Percentage of maxConnections kept for client addresses that hold no connection yet: once only these
+   * are free, an address that already has one is refused, so a few addresses cannot take every slot.
+   */
+  reservedConnectionsPercent: z.coerce.number().int().min(0).max(100).default(10),
   /** Replies of class 5 in one session before it is closed with 421. */
   maxErrors: intSetting(20, 1),
   /** RFC 5321 §4.5.3.2.7: at least 5 minutes waiting for a command. */
   commandTimeoutMs: durationSetting(300_000, 1),
   /** RFC 5321 §4.5.3.2.6: at least 3 minutes between data blocks. */
   dataTimeoutMs: durationSetting(180_000, 1),
+  /**
+   * A command line must be complete this long after its first byte arrived (the idle timeout above is per
+   * read, so a client trickling a byte at a time would otherwise never time out).
+   */
+  commandDeadlineMs: durationSetting(60_000, 1),
+  /**
+   * DATA must arrive at this many bytes per second on average once its first dataTimeoutMs have passed
+   * (every byte received earns 1/rate s more); 0 = no deadline for the whole DATA section.
+   */
+  minDataRate: intSetting(500, 0),
+  /**
+   * Deadline for what comes before the first reply: the PROXY header and the implicit TLS handshake (the
+   * connection holds its slot meanwhile), and for the STARTTLS handshake.
+   */
+  tlsHandshakeTimeoutMs: durationSetting(10_000, 1),
   /** More Received: headers than this is taken for a mail loop and refused with 554 5.4.6. */
   maxReceivedHeaders: intSetting(100, 1),
   /** Networks whose clients may relay without AUTH, e.g. "10.0.0.0/8,192.0.2.7/32,::1/128"; empty = none. */
@@ -100,9 +120,13 @@ const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
       maxRecipients: 'SMTP_MAX_RECIPIENTS',
       maxCommandLineBytes: 'SMTP_MAX_COMMAND_LINE_BYTES',
       maxConnections: 'SMTP_MAX_CONNECTIONS',
+      reservedConnectionsPercent: 'SMTP_RESERVED_CONNECTIONS_PERCENT',
       maxErrors: 'SMTP_MAX_ERRORS',
       commandTimeoutMs: 'SMTP_COMMAND_TIMEOUT_MS',
       dataTimeoutMs: 'SMTP_DATA_TIMEOUT_MS',
+      tlsHandshakeTimeoutMs: 'SMTP_TLS_HANDSHAKE_TIMEOUT_MS',
+      commandDeadlineMs: 'SMTP_COMMAND_DEADLINE_MS',
+      minDataRate: 'SMTP_MIN_DATA_RATE',
       bareLineEndings: 'SMTP_BARE_LINE_ENDINGS',
       relayNetworks: 'SMTP_RELAY_NETWORKS',
       maxReceivedHeaders: 'SMTP_MAX_RECEIVED_HEADERS',

@@ -10,7 +10,8 @@ export type IngressEvent =
   | { event: 'auth'; user: string; client: string; result: 'success' | 'failure' | 'locked' }
   | { event: 'session-failed'; client: string; listener: string; error: string }
   | { event: 'tls-handshake-failed'; client: string; listener: string; error: string }
-  | { event: 'slow-reader-dropped'; client: string; listener: string };
+  | { event: 'slow-reader-dropped'; client: string; listener: string }
+  | { event: 'slow-client-dropped'; phase: 'command' | 'data'; client: string; listener: string };
 
 const CATALOGUE: EventCatalogue<IngressEvent> = {
   'message-accepted': { level: 'info', message: 'message accepted' },
@@ -19,6 +20,7 @@ const CATALOGUE: EventCatalogue<IngressEvent> = {
   'session-failed': { level: 'error', message: 'session failed' },
   'tls-handshake-failed': { level: 'info', message: 'TLS handshake failed' },
   'slow-reader-dropped': { level: 'warn', message: 'client does not read its replies; connection dropped' },
+  'slow-client-dropped': { level: 'warn', message: 'client sends too slowly (command deadline or minimum data rate); connection dropped' },
 };
 
 export class IngressEvents extends EventLog<IngressEvent> {

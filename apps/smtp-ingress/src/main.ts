@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     tls,
     isTrustedNetwork: parseNetworks(config.relayNetworks),
     isTrustedProxy: parseNetworks(config.proxyTrustedNetworks),
-    connections: new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress),
+    connections: new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress, config.reservedConnectionsPercent),
     events,
   };
   const listeners: { profile: ListenerProfile; port: number | null }[] = [

@@ -1,9 +1,9 @@
 // The TCP side of smtp-ingress: splits the byte stream into command lines or DATA, feeds the session,
 // writes replies, negotiates TLS (STARTTLS, or implicit on the SMTPS port), and enforces the
-// connection-level limits (connections in all and per client address, line length, timeouts).
+// connection-level limits (line length, timeouts); the connection table is taken at accept (@mail/platform).
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { acceptConnection, LineReader, upgradeToTls, type ConnectionLimits, type TlsMaterial } from '@mail/platform';
+import { acceptConnection, InputDeadline, LineReader, upgradeToTls, type ConnectionLimits, type TlsMaterial } from '@mail/platform';
 import { DataReader } from './protocol/data-reader.js';
 import { formatReply, Replies, type Reply } from './protocol/replies.js';
 import { SmtpSession, type SessionHooks, type SessionLimits } from './protocol/session.js';
@@ -20,6 +20,12 @@ export interface SmtpServerOptions extends SessionLimits {
   maxCommandLineBytes: number;
   commandTimeoutMs: number;
   dataTimeoutMs: number;
+  /** A command line must be complete this long after its first byte. */
+  commandDeadlineMs: number;
+  /** Average bytes per second a DATA section must keep up after its first dataTimeoutMs; 0 = no DATA deadline. */
+  minDataRate: number;
+  /** Deadline for the PROXY header and the TLS handshake (implicit TLS and STARTTLS). */
+  tlsHandshakeTimeoutMs: number;
   allowPlaintextAuth: boolean;
   enforceSenderOwnership: boolean;
   tls: TlsMaterial | undefined;
@@ -45,6 +51,10 @@ const MAX_UNREAD_OUTPUT = 1024 * 1024;
 class SmtpConnection {
   private dataReader: DataReader | undefined;
   private readonly lines: LineReader;
+  /** Slow clients: a command line that takes too long from its first byte, a DATA section that falls behind the minimum rate. */
+  private readonly lineDeadline = new InputDeadline(() => this.tooSlow('command'));
+  private readonly dataDeadline = new InputDeadline(() => this.tooSlow('data'));
+  private overLongDropsSeen = 0;
   private busy = false;
   private closed = false;
   private upgrading = false;
@@ -73,7 +83,11 @@ class SmtpConnection {
 
 
   start(): void {
-    this.socket.on('close', () => (this.closed = true));
+    this.socket.on('close', () => {
+      this.closed = true;
+      this.lineDeadline.clear();
+      this.dataDeadline.clear();
+    });
     this.socket.on('close', () => this.onClose?.());
     this.attach(this.socket);
     this.send(this.session.greeting());
@@ -108,10 +122,12 @@ class SmtpConnection {
           if (this.lines.buffered === 0) break;
           const input = this.lines.takeAll();
           const used = this.dataReader.push(input);
+          if (this.options.minDataRate > 0) this.dataDeadline.extend(((used < 0 ? input.length : used) * 1000) / this.options.minDataRate);
           if (used < 0) break;
           this.lines.giveBack(input.subarray(used)); // pipelined commands after the terminator
           const result = this.dataReader.result();
           this.dataReader = undefined;
+          this.dataDeadline.clear();
           this.socket.setTimeout(this.options.commandTimeoutMs);
           this.send(await this.session.finishData(result));
           if (this.draining) this.send(Replies.shuttingDown());
@@ -119,6 +135,7 @@ class SmtpConnection {
         }
         const next = this.lines.next();
         if (!next) break;
+        this.lineDeadline.clear();
         if ('tooLong' in next) {
           this.send(this.session.lineTooLong(this.options.maxCommandLineBytes));
           continue;
@@ -129,6 +146,7 @@ class SmtpConnection {
         if (this.session.state === 'Data') {
           this.dataReader = new DataReader(this.options.maxMessageBytes, this.options.bareLineEndings);
           this.socket.setTimeout(this.options.dataTimeoutMs);
+          if (this.options.minDataRate > 0) this.dataDeadline.arm(this.options.dataTimeoutMs);
         }
       }
     } catch (err) {
@@ -138,11 +156,23 @@ class SmtpConnection {
       this.busy = false;
     }
     if (this.socket.isPaused() && this.lines.buffered <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
+    // What is left is the start of a command line: from now on the client has commandDeadlineMs to finish it
+    // (an over-long line being dropped earns a new deadline with every maxCommandLineBytes that arrive).
+    if (this.lines.overLongDrops !== this.overLongDropsSeen) {
+      this.overLongDropsSeen = this.lines.overLongDrops;
+      this.lineDeadline.clear();
+    }
+    if (!this.closed && !this.upgrading && !this.dataReader && this.lines.midLine) this.lineDeadline.arm(this.options.commandDeadlineMs);
     if (this.peerEnded && !this.busy && !this.closed) {
       // Everything complete that the client sent before its FIN has been answered (an unfinished DATA is dropped).
       this.closed = true;
       this.socket.end();
     }
+  }
+
+  private tooSlow(phase: 'command' | 'data'): void {
+    this.options.events.emit({ event: 'slow-client-dropped', phase, ...this.where });
+    this.send(Replies.timeout());
   }
 
   send(reply: Reply): void {
@@ -168,7 +198,8 @@ class SmtpConnection {
   private startTls(): void {
     this.upgrading = true;
     this.lines.clear();
-    upgradeToTls(this.socket, this.options.tls!, this.options.commandTimeoutMs, {
+    this.lineDeadline.clear();
+    upgradeToTls(this.socket, this.options.tls!, this.options.tlsHandshakeTimeoutMs, {
       secure: (secure) => {
         this.socket = secure;
         this.session.tlsStarted();
@@ -212,25 +243,24 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
       proxyProtocol: options.proxyProtocol,
       isTrustedProxy: options.isTrustedProxy,
       implicitTls: profile.implicitTls ? tls : undefined,
-      timeoutMs: options.commandTimeoutMs,
+      handshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
+      connections: options.connections,
+      refusal: (limit) =>
+        formatReply(
+          limit === 'total' ? Replies.tooManyConnections() : limit === 'reserved' ? Replies.busyForYourAddress() : Replies.tooManyConnectionsFromAddress(options.maxConnectionsPerAddress),
+        ),
     }).then((accepted) => {
       if (accepted) startSession(accepted.socket, accepted.clientAddress);
     });
   };
   const startSession = (socket: Socket, clientAddress: string) => {
     socket.on('error', () => undefined);
-    const refusal = options.connections.open(clientAddress);
-    if (refusal) {
-      socket.end(formatReply(refusal === 'total' ? Replies.tooManyConnections() : Replies.tooManyConnectionsFromAddress(options.maxConnectionsPerAddress)));
-      return;
-    }
     sockets.add(socket);
     smtpMetrics.connections.inc();
     smtpMetrics.sessionsActive.inc();
     socket.on('close', () => {
       sockets.delete(socket);
       smtpMetrics.sessionsActive.dec();
-      options.connections.close(clientAddress);
     });
     const session = new SmtpSession(
       {

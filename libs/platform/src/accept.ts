@@ -1,8 +1,11 @@
-// Accepting a client connection on a mail listener: an optional PROXY protocol header (believed only
-// from trusted proxy networks) and an optional implicit TLS handshake, before the protocol starts.
+// Accepting a client connection on a mail listener: the connection takes its slot in the connection
+// table at once, then an optional PROXY header (believed only from trusted proxy networks) and an
+// optional implicit TLS handshake run under one deadline, before the protocol starts. A client that
+// closes meanwhile is let go at once.
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
+import type { ConnectionLimits, ConnectionRefusal } from './connection-limits.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 import type { TlsMaterial } from './tls.js';
 
@@ -11,7 +14,11 @@ export interface AcceptOptions {
   isTrustedProxy: (address: string) => boolean;
   proxyProtocol: boolean;
   implicitTls?: TlsMaterial;
-  timeoutMs: number;
+  /** How long the PROXY header and the TLS handshake may take together. */
+  handshakeTimeoutMs: number;
+  connections: ConnectionLimits;
+  /** What a client refused by a limit is told; on an implicit-TLS port it is disconnected without a word. */
+  refusal: (limit: ConnectionRefusal) => string;
 }
 
 export interface AcceptedConnection {
@@ -21,44 +28,72 @@ export interface AcceptedConnection {
 
 const plainAddress = (address: string | undefined) => (address ?? '').replace(/^::ffff:/, '');
 
-/** Resolves with the socket to talk on and the client's real address, or undefined if the peer failed. */
+/** Resolves with the socket to talk on and the client's real address, or undefined if refused or the peer failed. */
 export async function acceptConnection(raw: Socket, options: AcceptOptions): Promise<AcceptedConnection | undefined> {
   let clientAddress = plainAddress(raw.remoteAddress);
-  let transport: Duplex = raw;
-  if (options.proxyProtocol && options.isTrustedProxy(clientAddress)) {
-    const header = await readProxyHeader(raw, options.timeoutMs);
-    if (!header) {
+  const expectsProxy = options.proxyProtocol && options.isTrustedProxy(clientAddress);
+  const slot = options.connections.take(expectsProxy ? undefined : clientAddress);
+  if (typeof slot === 'string') {
+    refuse(raw, options, slot);
+    return undefined;
+  }
+  raw.once('close', () => slot.release());
+  // One deadline for everything before the protocol starts; a FIN meanwhile means there is nobody to serve.
+  const deadline = setTimeout(() => raw.destroy(), options.handshakeTimeoutMs);
+  const hangUp = () => raw.destroy();
+  raw.once('end', hangUp);
+  try {
+    let transport: Duplex = raw;
+    if (expectsProxy) {
+      const header = await readProxyHeader(raw);
+      if (!header) {
+        raw.destroy();
+        return undefined;
+      }
+      if (header.proxied.address) {
+        clientAddress = plainAddress(header.proxied.address);
+        const refusal = slot.assign(clientAddress);
+        if (refusal) {
+          refuse(raw, options, refusal);
+          return undefined;
+        }
+      }
+      if (options.implicitTls) {
+        // TLS reads the socket natively and would miss bytes already taken: hand it a stream that starts with them.
+        transport = withPrefix(raw, header.rest);
+      } else {
+        if (header.rest.length > 0) raw.unshift(header.rest);
+        raw.resume();
+      }
+    }
+    if (!options.implicitTls) return raw.destroyed ? undefined : { socket: raw, clientAddress };
+    const secure = new TLSSocket(transport as Socket, { isServer: true, secureContext: options.implicitTls.context() });
+    secure.once('close', () => slot.release());
+    const ok = await new Promise<boolean>((resolve) => {
+      secure.once('secure', () => resolve(true));
+      for (const event of ['error', 'end', 'close']) secure.once(event, () => resolve(false));
+      raw.once('close', () => resolve(false));
+    });
+    if (!ok) {
+      secure.destroy();
       raw.destroy();
       return undefined;
     }
-    if (header.proxied.address) clientAddress = plainAddress(header.proxied.address);
-    if (options.implicitTls) {
-      // TLS reads the socket natively and would miss bytes already taken: hand it a stream that starts with them.
-      transport = withPrefix(raw, header.rest);
-    } else {
-      if (header.rest.length > 0) raw.unshift(header.rest);
-      raw.resume();
-    }
+    return { socket: secure, clientAddress };
+  } finally {
+    clearTimeout(deadline);
+    raw.off('end', hangUp);
   }
-  if (!options.implicitTls) return { socket: raw, clientAddress };
-  const secure = new TLSSocket(transport as Socket, { isServer: true, secureContext: options.implicitTls.context() });
-  const ok = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), options.timeoutMs);
-    secure.once('secure', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-    secure.once('error', () => {
-      clearTimeout(timer);
-      resolve(false);
-    });
-  });
-  if (!ok) {
-    secure.destroy();
+}
+
+/** Tells a client over a limit so (plain text only) and closes; a peer that never closes its side is cut. */
+function refuse(raw: Socket, options: AcceptOptions, limit: ConnectionRefusal): void {
+  if (options.implicitTls) {
     raw.destroy();
-    return undefined;
+    return;
   }
-  return { socket: secure, clientAddress };
+  raw.end(options.refusal(limit));
+  raw.setTimeout(options.handshakeTimeoutMs, () => raw.destroy());
 }
 
 /** A duplex over `socket` whose readable side first yields `prefix`. */
@@ -87,11 +122,10 @@ function withPrefix(socket: Socket, prefix: Buffer): Duplex {
 }
 
 /** Reads the PROXY header; returns it with the bytes that followed, or undefined when missing or malformed. */
-function readProxyHeader(socket: Socket, timeoutMs: number): Promise<{ proxied: { address?: string }; rest: Buffer } | undefined> {
+function readProxyHeader(socket: Socket): Promise<{ proxied: { address?: string }; rest: Buffer } | undefined> {
   return new Promise((resolve) => {
     let buffer = Buffer.alloc(0);
     const finish = (result: { proxied: { address?: string }; rest: Buffer } | undefined) => {
-      clearTimeout(timer);
       socket.off('data', onData);
       socket.off('close', onClose);
       resolve(result);
@@ -105,7 +139,6 @@ function readProxyHeader(socket: Socket, timeoutMs: number): Promise<{ proxied: 
       finish({ proxied: parsed.proxied, rest: buffer.subarray(parsed.consumed) });
     };
     const onClose = () => finish(undefined);
-    const timer = setTimeout(() => finish(undefined), timeoutMs);
     socket.on('data', onData);
     socket.once('close', onClose);
   });
@@ -126,43 +159,26 @@ export function upgradeToTls(
   plain.removeAllListeners('timeout');
   plain.setTimeout(0);
   const secure = new TLSSocket(plain, { isServer: true, secureContext: tls.context() });
-  const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timed out')), timeoutMs);
-  secure.once('secure', () => {
-    clearTimeout(timer);
-    handlers.secure(secure);
-  });
-  secure.once('error', (err) => {
+  let settled = false;
+  const fail = (err: Error) => {
+    if (settled) return;
+    settled = true;
     clearTimeout(timer);
     secure.destroy();
     plain.destroy();
     handlers.failed(err);
+  };
+  const timer = setTimeout(() => fail(new Error('TLS handshake timed out')), timeoutMs);
+  const hungUp = () => fail(new Error('client closed the connection during the TLS handshake'));
+  secure.once('end', hungUp);
+  secure.once('close', hungUp);
+  secure.once('error', fail);
+  secure.once('secure', () => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    secure.off('end', hungUp);
+    secure.off('close', hungUp);
+    handlers.secure(secure);
   });
-}
-
-/** Open connections of a process's listeners, in all and per client address. */
-export class ConnectionLimits {
-  private total = 0;
-  private readonly perAddress = new Map<string, number>();
-
-  constructor(
-    private readonly maxTotal: number,
-    private readonly maxPerAddress: number,
-  ) {}
-
-  /** Takes a slot, or says which limit refuses the connection. */
-  open(address: string): 'total' | 'per-address' | undefined {
-    if (this.total >= this.maxTotal) return 'total';
-    const current = this.perAddress.get(address) ?? 0;
-    if (current >= this.maxPerAddress) return 'per-address';
-    this.total++;
-    this.perAddress.set(address, current + 1);
-    return undefined;
-  }
-
-  close(address: string): void {
-    this.total--;
-    const current = (this.perAddress.get(address) ?? 1) - 1;
-    if (current <= 0) this.perAddress.delete(address);
-    else this.perAddress.set(address, current);
-  }
 }

@@ -1,6 +1,7 @@
 // Typed configuration from environment variables. Each service declares one zod schema in its own
 // config.ts; this module turns the environment into that schema and fails start-up with a readable message.
 import { z } from 'zod';
+import { INTERMEDIATE_CIPHERS } from './tls-profile.js';
 
 /** One bad setting: the variable, the value given, and the form it accepts. */
 export interface ConfigProblem {
@@ -190,7 +191,7 @@ const tlsSchema = z.object({
     .default('localhost,127.0.0.1')
     .transform((v) => v.split(',').map((n) => n.trim()).filter(Boolean)),
   minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
-  ciphers: z.string().default(''),
+  ciphers: z.string().default(INTERMEDIATE_CIPHERS),
   reloadIntervalMs: durationSetting(5000, 100),
 });
 

@@ -1,9 +1,11 @@
 // gRPC plumbing: server start-up, client creation, and the typed errors that map to gRPC status codes.
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
 import { boolSetting, loadConfig } from './config.js';
 import { grpcClientErrors } from './metrics.js';
+import { INTERMEDIATE_CIPHERS, TLS_MIN_VERSION } from './tls-profile.js';
 
 export { grpc };
 
@@ -63,11 +65,14 @@ export function serverCredentials(settings: GrpcTlsSettings): grpc.ServerCredent
 /** Credentials for a gRPC client: plain, or TLS verifying the server against our CA (with our certificate for mTLS). */
 export function clientCredentials(settings: GrpcTlsSettings): grpc.ChannelCredentials {
   if (!settings.enabled) return grpc.credentials.createInsecure();
-  return grpc.credentials.createSsl(
-    readFileSync(settings.caFile),
-    settings.mutual ? readFileSync(settings.keyFile) : null,
-    settings.mutual ? readFileSync(settings.certFile) : null,
-  );
+  // Built here rather than by createSsl, so that the client offers only the TLS profile's suites.
+  const context = createSecureContext({
+    ca: readFileSync(settings.caFile),
+    ...(settings.mutual ? { key: readFileSync(settings.keyFile), cert: readFileSync(settings.certFile) } : {}),
+    ciphers: INTERMEDIATE_CIPHERS,
+    minVersion: TLS_MIN_VERSION,
+  });
+  return grpc.credentials.createFromSecureContext(context);
 }
 
 /** Channel options plus the TLS name override when one is set. */

@@ -41,3 +41,20 @@ test('bytes taken out for DATA and the rest given back keep their order; clear f
   reader.clear();
   assert.equal(reader.next(), undefined);
 });
+
+test('midLine says a command has begun; every drop of an over-long line is counted', () => {
+  const reader = new LineReader(8);
+  assert.equal(reader.midLine, false);
+  reader.push(Buffer.from('NO'));
+  assert.equal(reader.next(), undefined);
+  assert.equal(reader.midLine, true);
+  reader.push(Buffer.from('OP\r\n'));
+  assert.deepEqual(reader.next(), { line: 'NOOP' });
+  assert.equal(reader.midLine, false);
+  reader.push(Buffer.from('x'.repeat(20)));
+  reader.next();
+  reader.push(Buffer.from('x'.repeat(20)));
+  reader.next();
+  assert.equal(reader.overLongDrops, 2);
+  assert.equal(reader.midLine, true, 'still inside the over-long line');
+});

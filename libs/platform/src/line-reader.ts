@@ -7,6 +7,8 @@ export type LineResult = { line: string } | { tooLong: true };
 export class LineReader {
   private pending: Buffer = Buffer.alloc(0);
   private discarding = false;
+  /** How many times held bytes of an over-long line were dropped (each time, maxLineBytes or more of it arrived). */
+  private drops = 0;
 
   /** `maxLineBytes` counts the line ending too. */
   constructor(private readonly maxLineBytes: number) {}
@@ -20,12 +22,22 @@ export class LineReader {
     return this.pending.length;
   }
 
+  get overLongDrops(): number {
+    return this.drops;
+  }
+
+  /** Part of a line is held, or an over-long one is being dropped: the client is in the middle of a command. */
+  get midLine(): boolean {
+    return this.pending.length > 0 || this.discarding;
+  }
+
   /** The next line (without CRLF or LF; UTF-8), `tooLong` for a dropped one, or undefined for "need more". */
   next(): LineResult | undefined {
     const lf = this.pending.indexOf(0x0a);
     if (lf < 0) {
       if (this.pending.length > this.maxLineBytes) {
         this.discarding = true;
+        this.drops++;
         this.pending = Buffer.alloc(0);
       }
       return undefined;

@@ -1,10 +1,12 @@
 // NATS connection and JetStream topology. Streams are file-backed work queues: a message stays until
 // its consumer acknowledges it, so a crash between receipt and effect redelivers instead of losing.
 import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { connect, credsAuthenticator, nkeyAuthenticator, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { boolSetting, intSetting, loadConfig, sizeSetting } from './config.js';
 import { natsClientErrors } from './metrics.js';
+import { INTERMEDIATE_CIPHERS, TLS_MIN_VERSION } from './tls-profile.js';
 import { skipErrorsOfAnsweredRequests } from './nats-request-shim.js';
 import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { SPOOL_STREAM, STREAMS } from '@mail/contracts';
@@ -61,10 +63,14 @@ export function natsConnectionOptions(settings: NatsSettings): Partial<NodeConne
   if (settings.nkeySeed) options.authenticator = nkeyAuthenticator(new TextEncoder().encode(settings.nkeySeed));
   if (settings.credsFile) options.authenticator = credsAuthenticator(readFileSync(settings.credsFile));
   if (settings.tls) {
-    options.tls = {
+    // The Node transport passes its TLS options on to tls.connect, these two included (they are not in its type).
+    const tls: NonNullable<NodeConnectionOptions['tls']> & Pick<ConnectionOptions, 'ciphers' | 'minVersion'> = {
+      ciphers: INTERMEDIATE_CIPHERS,
+      minVersion: TLS_MIN_VERSION,
       ...(settings.tlsCaFile ? { caFile: settings.tlsCaFile } : {}),
       ...(settings.tlsCertFile ? { certFile: settings.tlsCertFile, keyFile: settings.tlsKeyFile } : {}),
     };
+    options.tls = tls;
   }
   return options;
 }

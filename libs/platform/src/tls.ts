@@ -15,7 +15,7 @@ export interface TlsSettings {
   /** Names the self-signed certificate is for. */
   selfSignedNames?: string[];
   minVersion: SecureVersion;
-  /** OpenSSL cipher list; '' keeps Node's defaults. */
+  /** OpenSSL cipher list (TLS_CIPHERS); the default is Mozilla's intermediate profile (tls-profile.ts). */
   ciphers: string;
   /** How often the files are checked for changes. */
   reloadIntervalMs: number;
@@ -27,10 +27,11 @@ const exists = (path: string) =>
     () => false,
   );
 
-/** Writes a self-signed certificate and key (PEM, key mode 0600) for `names`. */
+/** Writes a self-signed certificate (P-256 key, signed with ECDSA-SHA256) and key (PEM, mode 0600) for `names`. */
 export async function writeSelfSignedCertificate(certFile: string, keyFile: string, names: string[]): Promise<void> {
   const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: names[0] ?? 'localhost' }], {
+    algorithm: 'sha256', // the library's default is SHA-1
     keyType: 'ec',
     curve: 'P-256',
     notAfterDate: new Date(Date.now() + 825 * 86_400_000),

@@ -35,6 +35,8 @@ export interface MailSystemOptions {
   httpPorts?: Partial<Record<ServiceName, number>>;
   /** Extra environment for every service (limits, timeouts…). */
   env?: Record<string, string>;
+  /** Environment for one service (or mailctl) only, on top of `env`: its own client certificate, say. */
+  serviceEnv?: Partial<Record<ServiceName | 'mailctl', Record<string, string>>>;
   /** Extra nats-server command-line options (credentials, TLS). */
   natsArgs?: string[];
   echo?: boolean;
@@ -197,7 +199,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
       throw new Error(`${name} is already running`);
     }
     const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
-    const started = startProcess(name, process.execPath, [main], env, { echo: options.echo, logFile: logFileOf(name) });
+    const started = startProcess(name, process.execPath, [main], { ...env, ...options.serviceEnv?.[name] }, { echo: options.echo, logFile: logFileOf(name) });
     services[name] = started;
     everStarted.push(started);
     if (options.supervise) superviseProcess(name, started, Date.now(), options.supervise.report);
@@ -246,7 +248,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     },
     startReplica: async (name, extraEnv, httpPort) => {
       const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
-      const replica = startProcess(`${name}-replica`, process.execPath, [main], { ...env, ...extraEnv }, { echo: options.echo });
+      const replica = startProcess(`${name}-replica`, process.execPath, [main], { ...env, ...options.serviceEnv?.[name], ...extraEnv }, { echo: options.echo });
       everStarted.push(replica);
       await waitReady(httpPort, replica);
       return replica;
@@ -256,7 +258,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
         const child = execFile(
           process.execPath,
           [join(REPO_ROOT, 'apps', 'mailctl', 'dist', 'main.js'), '--mailbox-store', grpcAddress, '--queue-manager', queueAdminAddress, ...args],
-          { env, maxBuffer: 64 * 1024 * 1024 },
+          { env: { ...env, ...options.serviceEnv?.mailctl }, maxBuffer: 64 * 1024 * 1024 },
           (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
         );
         child.stdin!.end(stdin ?? '');

@@ -27,7 +27,7 @@ const find = (objects: K8sObject[], kind: string, objectName: string): K8sObject
 /** What a service's config.ts reads, with the shared loaders of libs/platform, so a key with a typo is caught. */
 function variablesRead(service: string): Set<string> {
   const names = new Set<string>();
-  for (const file of [join('apps', service, 'src', 'config.ts'), join('libs', 'platform', 'src', 'config.ts')]) {
+  for (const file of [join('apps', service, 'src', 'config.ts'), join('libs', 'platform', 'src', 'config.ts'), join('libs', 'platform', 'src', 'grpc.ts')]) {
     for (const match of readFileSync(join(repoRoot, file), 'utf8').matchAll(/'([A-Z][A-Z0-9_]+)'/g)) names.add(match[1]!);
   }
   return names;
@@ -37,6 +37,18 @@ function listenerVariables(service: string): Set<string> {
   const source = readFileSync(join(repoRoot, 'apps', service, 'src', 'config.ts'), 'utf8');
   return new Set([...source.matchAll(/^\s*(?:host|port|[a-z]+Host|[a-z]+Port): '([A-Z][A-Z0-9_]+)'/gm)].filter((m) => !/MAX|REMOTE/.test(m[1]!)).map((m) => m[1] as string));
 }
+/** The Secrets that cert-manager makes from the overlay's Certificates. */
+function certificateSecrets(objects: K8sObject[]): Set<string> {
+  return new Set(byKind(objects, 'Certificate').map((c) => (c.spec as { secretName: string }).secretName));
+}
+
+interface CertificateSpec {
+  secretName: string;
+  commonName?: string;
+  dnsNames?: string[];
+  usages?: string[];
+}
+
 /** Read by libs/platform for every service. */
 const PLATFORM_VARIABLES = new Set(['LOG_LEVEL', 'NATS_URL', 'MAILBOX_STORE_ADDRESS', 'NATS_SPOOL_MAX_BYTES']);
 /**
@@ -402,12 +414,40 @@ for (const overlay of OVERLAYS) {
         }
         for (const ref of references) {
           if (find(objects(), ref.kind, ref.name)) continue;
+          if (ref.kind === 'Secret' && certificateSecrets(objects()).has(ref.name)) continue; // made by cert-manager
           if (ref.kind === 'Secret' && overlay === 'production' && readme.includes(`\`${ref.name}\``)) continue;
           if (ref.optional) continue;
           missing.push(`${name(pod.owner)} needs ${ref.kind}/${ref.name}`);
         }
       }
       assert.deepEqual(missing, []);
+    });
+
+    test('gRPC between the services is mutual TLS by default, each service with a certificate naming it', { skip }, () => {
+      const certificates = new Map(byKind(objects(), 'Certificate').map((c) => [(c.spec as { secretName: string }).secretName, c.spec as CertificateSpec]));
+      const problems: string[] = [];
+      for (const service of SERVICES) {
+        const pod = pods().find((p) => p.owner.kind === 'Deployment' && p.owner.metadata.name === service)!;
+        const container = pod.spec.containers[0]!;
+        const env = environment(container, objects());
+        for (const [key, value] of [['GRPC_TLS', 'true'], ['GRPC_MTLS', 'true']]) if (env.get(key!) !== value) problems.push(`${service}: ${key}=${value}`);
+        const mount = (container.volumeMounts ?? []).find((m) => env.get('GRPC_TLS_CERT_FILE')?.startsWith(`${m.mountPath}/`));
+        const secret = (pod.spec.volumes ?? []).find((v) => v.name === mount?.name)?.secret?.secretName;
+        if (!secret) {
+          problems.push(`${service}: GRPC_TLS_CERT_FILE is not on a Secret volume`);
+          continue;
+        }
+        const certificate = certificates.get(secret);
+        if (!certificate) problems.push(`${service}: no cert-manager Certificate makes Secret/${secret}`);
+        else if (certificate.commonName !== service) problems.push(`${service}: its certificate's CN is ${certificate.commonName}, not the name its callers are authorized by`);
+        else if (!certificate.usages?.includes('client auth')) problems.push(`${service}: its certificate lacks client auth`);
+      }
+      for (const server of ['mailbox-store', 'queue-manager']) {
+        const certificate = certificates.get(`${server}-grpc-tls`);
+        if (!certificate?.dnsNames?.includes(server) || !certificate.usages?.includes('server auth')) problems.push(`${server}: a server certificate for the name its clients dial`);
+      }
+      if (certificates.get('mailctl-grpc-tls')?.commonName !== 'mailctl') problems.push('mailctl: a certificate with CN mailctl, the only administrator');
+      assert.deepEqual(problems, []);
     });
 
     test(overlay === 'production' ? 'no Secret is rendered: production never applies placeholders' : 'the Secrets are marked placeholders', { skip }, () => {

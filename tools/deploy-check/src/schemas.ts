@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { repoRoot, run } from './repo.js';
 import type { K8sObject } from './manifests.js';
 
-/** The module of kubernetes-models (or its KEDA and prometheus-operator companions) that defines a kind. */
+/** The module of kubernetes-models (or its KEDA, prometheus-operator and cert-manager companions) that defines a kind. */
 export function modelModule(object: K8sObject): string {
   const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : ['', object.apiVersion];
   if (group === 'keda.sh') return `@kubernetes-models/keda/keda.sh/${version}/${object.kind}`;
+  if (group === 'cert-manager.io') return `@kubernetes-models/cert-manager/cert-manager.io/${version}/${object.kind}`;
   if (group === 'monitoring.coreos.com') return `@kubernetes-models/prometheus-operator/monitoring.coreos.com/${version}/${object.kind}`;
   return group ? `kubernetes-models/${group}/${version}/${object.kind}` : `kubernetes-models/${version}/${object.kind}`;
 }

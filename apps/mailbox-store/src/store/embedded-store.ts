@@ -27,6 +27,8 @@ import {
 interface AccountsFile {
   domains: string[];
   accounts: Account[];
+  /** Domain → the account that receives its postmaster mail (absent in files written before it existed). */
+  postmasters?: Record<string, string>;
 }
 
 const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1);
@@ -134,7 +136,26 @@ export class EmbeddedStore implements MailStore {
         throw new StoreError('invalid', `domain ${name} still has accounts; remove them first`);
       }
       file.domains = file.domains.filter((d) => d !== name);
+      if (file.postmasters) delete file.postmasters[name];
     });
+  }
+
+  async setDomainPostmaster(domain: string, address: string, ifUnnamed = false): Promise<boolean> {
+    const name = domain.toLowerCase();
+    if (ifUnnamed && this.accounts.postmasters?.[name]) return false;
+    let changed = false;
+    await this.changeAccounts((file) => {
+      if (!file.domains.includes(name)) throw new StoreError('not-found', `no domain ${name}`);
+      const postmasters = (file.postmasters ??= {});
+      if (ifUnnamed && postmasters[name]) return;
+      postmasters[name] = address.toLowerCase();
+      changed = true;
+    });
+    return changed;
+  }
+
+  async domainPostmasters(): Promise<Map<string, string>> {
+    return new Map(Object.entries(this.accounts.postmasters ?? {}));
   }
 
   async listDomains(): Promise<string[]> {

@@ -1,7 +1,7 @@
 // The MongoDB backend, for several mailbox-store replicas over one shared database. Every change is one
 // single-document atomic write (no multi-document transactions), so it also runs on FerretDB v1.
 // Collections in the configured database:
-//   domains       { _id: domain, removing? }                       domains; `removing` fences addAccount
+//   domains       { _id: domain, removing?, postmaster? }          domains; `removing` fences addAccount
 //   accounts      { _id: address, domain, passwordHash }           index { domain, _id }
 //   messages      { mailbox, uidl, size, receivedAt, queueId, recipient, body? | bodyFileId? }
 //                 unique { mailbox, uidl } (uidl = hash of queue id + recipient: idempotent delivery),
@@ -63,6 +63,8 @@ export interface MongoStoreOptions {
 interface DomainDocument {
   _id: string;
   removing?: boolean;
+  /** The account that receives postmaster@<domain>. */
+  postmaster?: string;
 }
 
 interface AccountDocument {
@@ -234,6 +236,20 @@ export class MongoStore implements MailStore {
       throw new StoreError('invalid', `domain ${name} still has accounts; remove them first`);
     }
     await this.domains.deleteOne({ _id: name });
+  }
+
+  async setDomainPostmaster(domain: string, address: string, ifUnnamed = false): Promise<boolean> {
+    const name = domain.toLowerCase();
+    const filter = ifUnnamed ? { _id: name, postmaster: { $exists: false } } : { _id: name };
+    const result = await this.domains.updateOne(filter, { $set: { postmaster: address.toLowerCase() } });
+    if (result.matchedCount > 0) return true;
+    if (!(await this.isLocalDomain(name))) throw new StoreError('not-found', `no domain ${name}`);
+    return false;
+  }
+
+  async domainPostmasters(): Promise<Map<string, string>> {
+    const docs = await this.domains.find({ postmaster: { $exists: true } }, { projection: { _id: 1, postmaster: 1 } }).toArray();
+    return new Map(docs.map((d) => [d._id, d.postmaster!]));
   }
 
   async listDomains(): Promise<string[]> {

@@ -124,6 +124,23 @@ export function defineStoreConformance(backend: StoreBackend): void {
       });
     });
 
+    test('a domain\'s postmaster is named, renamed, claimed only if unnamed, and forgotten with the domain', async () => {
+      await withStore(async (store) => {
+        await store.addDomain('example.com');
+        await store.addDomain('b.example');
+        assert.deepEqual(await store.domainPostmasters(), new Map());
+        assert.equal(await store.setDomainPostmaster('example.com', 'Alice@Example.com', true), true);
+        assert.equal(await store.setDomainPostmaster('example.com', 'bob@example.com', true), false, 'already named');
+        assert.deepEqual(await store.domainPostmasters(), new Map([['example.com', ALICE]]));
+        assert.equal(await store.setDomainPostmaster('EXAMPLE.com', 'bob@example.com'), true);
+        assert.deepEqual(await store.domainPostmasters(), new Map([['example.com', 'bob@example.com']]));
+        await rejectsWith(store.setDomainPostmaster('other.example', ALICE), 'not-found');
+        await rejectsWith(store.setDomainPostmaster('other.example', ALICE, true), 'not-found');
+        await store.removeDomain('example.com');
+        assert.deepEqual(await store.domainPostmasters(), new Map());
+      });
+    });
+
     test('accounts are added, looked up case-insensitively, listed per domain and removed', async () => {
       await withStore(async (store) => {
         await store.addDomain('example.com');
@@ -615,7 +632,7 @@ export function defineStoreConformance(backend: StoreBackend): void {
         await one.addDomain('example.com');
         await one.addAccount({ address: ALICE, passwordHash: await hashPassword('right') });
         const throttle: AuthThrottleSettings = { maxFailures: 4, windowMs: 60_000, lockMs: 60_000, baseDelayMs: 10, maxDelayMs: 1_000, addressMaxFailures: 0 };
-        const options = { postmasterFallback: 'postmaster@localhost', maxLeaseSeconds: 60, authThrottle: throttle };
+        const options = { maxLeaseSeconds: 60, authThrottle: throttle };
         const replicas = [createMailboxService(one, quietLogger, options), createMailboxService(two, quietLogger, options)];
         for (const [n, user] of [ALICE, 'nobody@example.com'].entries()) {
           const clientAddress = `198.51.100.${n}`;

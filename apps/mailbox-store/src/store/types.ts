@@ -41,6 +41,13 @@ export interface MailStore {
   removeDomain(domain: string): Promise<void>;
   listDomains(): Promise<string[]>;
   isLocalDomain(domain: string): Promise<boolean>;
+  /**
+   * Names the account that receives postmaster@<domain> ("not-found" for an unknown domain); with
+   * `ifUnnamed`, only when the domain has none yet (false: it had one, nothing changed).
+   */
+  setDomainPostmaster(domain: string, address: string, ifUnnamed?: boolean): Promise<boolean>;
+  /** The postmaster account of every domain that has one named. */
+  domainPostmasters(): Promise<Map<string, string>>;
 
   addAccount(account: Account): Promise<void>;
   removeAccount(address: string): Promise<void>;

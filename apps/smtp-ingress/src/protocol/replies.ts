@@ -47,6 +47,7 @@ export const Replies = {
   timeout: () => ({ ...reply(421, '4.4.2', 'Timeout, closing connection'), close: true }),
   tooManyErrors: () => ({ ...reply(421, '4.7.0', 'Too many errors, closing connection'), close: true }),
   tooManyConnections: () => ({ ...reply(421, '4.7.0', 'Too many connections, try again later'), close: true }),
+  busyForYourAddress: () => ({ ...reply(421, '4.7.0', 'Server busy: the last connections are kept for other clients, try again later'), close: true }),
   tooManyConnectionsFromAddress: (max: number) => ({ ...reply(421, '4.7.0', `Too many connections from your address (at most ${max}), try again later`), close: true }),
   tooManyMessagesInSession: () => ({ ...reply(421, '4.7.0', 'Too many messages in one session; reconnect to send more'), close: true }),
   tooManyRecipientsInSession: () => refusal(reply(452, '4.5.3', 'Too many recipients in this session; reconnect to send more'), 'too_many_recipients'),

@@ -124,6 +124,8 @@ export class SmtpSession {
   private esmtp = false;
   private envelope: Envelope | undefined;
   private attemptedRecipients = 0;
+  /** RCPTs answered 250 in this transaction, repeats of a recipient included: what maxRecipients limits. */
+  private recipientsNamed = 0;
   private errors = 0;
   private queueId = '';
   private messagesQueued = 0;
@@ -343,12 +345,15 @@ export class SmtpSession {
     const [first] = parameters.keys();
     if (first !== undefined) return Replies.unknownParameter(first);
     if (utf8 && !envelope.smtputf8) return Replies.utf8NotDeclared();
-    const duplicate = envelope.recipients.some((r) => r.toLowerCase() === address.toLowerCase());
-    if (!duplicate && envelope.recipients.length >= this.limits.maxRecipients) return Replies.tooManyRecipients(this.limits.maxRecipients);
-    if (!duplicate && this.recipientsAccepted >= (this.limits.maxRecipientsPerConnection ?? Number.POSITIVE_INFINITY)) {
-      return Replies.tooManyRecipientsInSession();
+    if (this.recipientsNamed >= this.limits.maxRecipients) return Replies.tooManyRecipients(this.limits.maxRecipients);
+    // A recipient already in the envelope is answered from it, with no lookup; it gets one copy, but the
+    // repeat counts against the limit (10,000 RCPTs of one address cost 100 answers, not 10,000 lookups).
+    if (envelope.recipients.some((r) => r.toLowerCase() === address.toLowerCase())) {
+      this.recipientsNamed++;
+      return Replies.recipientOk();
     }
-    if (!duplicate && this.hooks.admitRecipient && !this.hooks.admitRecipient(this.context.clientAddress)) return Replies.recipientRateLimited();
+    if (this.recipientsAccepted >= (this.limits.maxRecipientsPerConnection ?? Number.POSITIVE_INFINITY)) return Replies.tooManyRecipientsInSession();
+    if (this.hooks.admitRecipient && !this.hooks.admitRecipient(this.context.clientAddress)) return Replies.recipientRateLimited();
     this.attemptedRecipients++;
     let verdict: RecipientVerdict;
     try {
@@ -358,12 +363,10 @@ export class SmtpSession {
     }
     if (verdict === 'unknown-user') return Replies.userUnknown();
     if (verdict === 'remote' && !this.authenticatedAs && !this.context.trustedNetwork) return Replies.relayDenied();
-    // Each recipient gets one copy even if named twice.
-    if (!duplicate) {
-      envelope.recipients.push(address);
-      if (verdict === 'local') envelope.localRecipients.push(address);
-      this.recipientsAccepted++;
-    }
+    envelope.recipients.push(address);
+    if (verdict === 'local') envelope.localRecipients.push(address);
+    this.recipientsAccepted++;
+    this.recipientsNamed++;
     this.state = 'Recipients';
     return Replies.recipientOk();
   }
@@ -425,6 +428,7 @@ export class SmtpSession {
   private resetTransaction(): void {
     this.envelope = undefined;
     this.attemptedRecipients = 0;
+    this.recipientsNamed = 0;
     this.queueId = '';
   }
 }

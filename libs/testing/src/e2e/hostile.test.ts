@@ -1,12 +1,15 @@
 // Hostile clients over real TCP against the running services (issue 5, "Limits and hostile input"):
 // garbage, NUL bytes, invalid UTF-8, a 100 MB line, half-closed sockets, clients that never read,
 // floods of pipelined commands, DATA that never ends or is cut, too many connections from one address,
-// and the same for POP3. Each test is one attack, its exact outcome, and a normal client served after it;
+// thousands of connect-and-close cycles to the implicit-TLS ports, slowloris clients trickling a byte at
+// a time, and the same for POP3. Each test is one attack, its exact outcome, and a normal client served after it;
 // the last test checks that every message accepted with 250 during the suite arrived.
 import { strict as assert } from 'node:assert';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { drained } from '@mail/platform';
 import { poplibFetch, RawClient, smtplibSend } from '../clients.js';
@@ -18,6 +21,12 @@ const MAX_ERRORS = 10;
 const MAX_PER_ADDRESS = 8;
 /** How much a service may grow while it is attacked: generous, but far below the attack's size. */
 const RSS_BOUND = 64 * MB;
+const HANDSHAKE_TIMEOUT_MS = 60_000;
+/** A command line must be whole this long after its first byte; slowloris clients send a byte every TRICKLE_MS. */
+const COMMAND_DEADLINE_MS = 3000;
+const TRICKLE_MS = 500;
+/** File descriptors a service may gain during a connect-and-close flood: a few per client in flight, never one per cycle. */
+const FD_BOUND = 200;
 
 const USERS = {
   ledger: 'ledger@example.test',
@@ -53,6 +62,86 @@ async function rssGrowthDuring(pid: number, attack: () => Promise<void>): Promis
   }
   peak = Math.max(peak, rss(pid));
   return { before, peak, growth: peak - before };
+}
+
+/**
+ * Slowloris: each client sends the next byte of `text` every TRICKLE_MS (never idle for the read timeout,
+ * never a whole line) until the server closes it. Resolves with what each was told last.
+ */
+async function trickle(clients: RawClient[], text: string, timeoutMs = 60_000): Promise<string[]> {
+  let sent = 0;
+  const timer = setInterval(() => {
+    for (const client of clients) if (!client.closed) client.send(text[sent % text.length]!);
+    sent++;
+  }, TRICKLE_MS);
+  try {
+    return await Promise.all(clients.map((client) => client.reply(timeoutMs)));
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Open file descriptors of a process. */
+const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+
+/**
+ * Silent TLS clients (issue 17): `cycles` connections to an implicit-TLS port, `parallel` at a time, each
+ * closed by the client before any handshake. Returns the process's file descriptors before and at the peak.
+ */
+async function connectAndCloseLoop(pid: number, port: number, cycles: number, parallel = 20): Promise<{ before: number; peak: number }> {
+  const before = fdCount(pid);
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, fdCount(pid))), 10);
+  let started = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: parallel }, async () => {
+        while (started < cycles) {
+          started++;
+          (await rawSocket(port)).destroy();
+        }
+      }),
+    );
+  } finally {
+    clearInterval(sampler);
+  }
+  return { before, peak: Math.max(peak, fdCount(pid)) };
+}
+
+/** A TLS client on an implicit-TLS port that reads the greeting, then leaves. */
+async function tlsGreeting(port: number): Promise<string> {
+  const secure = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+  secure.on('error', () => undefined);
+  const [first] = (await once(secure, 'data')) as [Buffer];
+  secure.destroy();
+  return first.toString('latin1');
+}
+
+/**
+ * MAX_PER_ADDRESS connections to `port` that say nothing and all hold a slot: while a connection of an
+ * earlier test is still closing, one of them may be refused (closed by the server); then try again.
+ */
+async function holdEverySlot(port: number): Promise<Socket[]> {
+  for (let attempt = 0; ; attempt++) {
+    const sockets = await Promise.all(Array.from({ length: MAX_PER_ADDRESS }, () => rawSocket(port)));
+    await new Promise((r) => setTimeout(r, 300));
+    if (sockets.every((s) => !s.destroyed) || attempt >= 20) return sockets;
+    for (const socket of sockets) socket.destroy();
+  }
+}
+
+/**
+ * The first line a new connection to `port` gets once it is `wanted` (retrying while it is another):
+ * the server accepts concurrently, so a slot taken or freed by another connection shows after a moment.
+ */
+async function firstLineOnceIt(port: number, wanted: RegExp, attempts = 50): Promise<string> {
+  for (let i = 0; ; i++) {
+    const client = await RawClient.connect(port);
+    const line = await client.reply().catch((err: Error) => err.message);
+    client.close();
+    if (wanted.test(line) || i >= attempts) return line;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 const mbText = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
@@ -144,6 +233,16 @@ describe('hostile clients', () => {
     client.close();
   }
 
+  /** 3,000 silent TLS cycles to `port`: file descriptors stay bounded and come back well before the handshake deadline. */
+  async function silentTlsCyclesLeaveNothing(service: 'smtp-ingress' | 'pop3-access', port: number): Promise<void> {
+    const pid = system.services[service].child.pid!;
+    const fds = await connectAndCloseLoop(pid, port, 3000);
+    console.log(`${service} file descriptors during 3,000 silent TLS cycles: ${fds.before} before, ${fds.peak} at peak`);
+    assert.ok(fds.peak - fds.before < FD_BOUND, `${fds.peak - fds.before} more file descriptors`);
+    // The handshake deadline is a minute away: only closing on the client's FIN gives the sockets back now.
+    assert.equal(await until(() => fdCount(pid) <= fds.before + 2, HANDSHAKE_TIMEOUT_MS / 4), true, `${fdCount(pid)} file descriptors`);
+  }
+
   async function deliver(user: string, subject: string, body = 'x\r\n'): Promise<void> {
     const [result] = await smtplibSend(system.smtpPort, [{ from: 'sender@remote.test', to: [user], data: Buffer.from(`Subject: ${subject}\r\n\r\n${body}`) }]);
     assert.equal(result!.ok, true);
@@ -161,6 +260,11 @@ describe('hostile clients', () => {
         SMTP_MAX_ERRORS: String(MAX_ERRORS),
         POP3_IDLE_TIMEOUT_MS: '10000',
         POP3_MAX_CONNECTIONS_PER_ADDRESS: String(MAX_PER_ADDRESS),
+        SMTP_COMMAND_DEADLINE_MS: String(COMMAND_DEADLINE_MS),
+        POP3_COMMAND_DEADLINE_MS: String(COMMAND_DEADLINE_MS),
+        // Far away, so that only closing on the client's FIN can free a silent TLS connection's socket in time.
+        SMTP_TLS_HANDSHAKE_TIMEOUT_MS: String(HANDSHAKE_TIMEOUT_MS),
+        POP3_TLS_HANDSHAKE_TIMEOUT_MS: String(HANDSHAKE_TIMEOUT_MS),
       },
     });
   });
@@ -335,7 +439,65 @@ describe('hostile clients', () => {
     await normalSmtpClientServed();
   });
 
+  test(`SMTP: slowloris clients trickling a byte every ${TRICKLE_MS} ms are cut with 421 4.4.2 at the command deadline; then a normal client is served`, async () => {
+    // They take every slot this address has: while they live, nobody else from here gets in.
+    const clients = await Promise.all(Array.from({ length: MAX_PER_ADDRESS }, () => greeted(system.smtpPort)));
+    const last = await trickle(clients, `EHLO ${'slow'.repeat(100)}.example\r\n`);
+    for (const reply of last) assert.match(reply, /^421 4\.4\.2 /);
+    for (const client of clients) assert.equal(await client.waitClosed(), true);
+    await normalSmtpClientServed();
+  });
+
+  test('SMTP: a DATA section trickled a byte at a time falls behind SMTP_MIN_DATA_RATE and is cut with 421 4.4.2; nothing is delivered', async () => {
+    const client = await greeted(system.smtpPort);
+    client.send(`EHLO slow.test\r\nMAIL FROM:<sender@remote.test>\r\nRCPT TO:<${USERS.never}>\r\nDATA\r\n`);
+    for (const pattern of [/^250-/, /^250 2\.1\.0/, /^250 2\.1\.5/, /^354 /]) assert.match(await client.reply(), pattern);
+    const [last] = await trickle([client], 'Subject: slow\r\n\r\nx\r\n');
+    assert.match(last!, /^421 4\.4\.2 /);
+    assert.equal(await client.waitClosed(), true);
+    await normalSmtpClientServed();
+  });
+
+  test('SMTPS: 3,000 connect-and-close cycles before any TLS handshake leave no sockets behind, and clients are served', async () => {
+    await silentTlsCyclesLeaveNothing('smtp-ingress', system.smtpsPort);
+    assert.match(await tlsGreeting(system.smtpsPort), /^220 /);
+    await normalSmtpClientServed();
+  });
+
+  test('SMTPS: silent connections count against the connection limits from accept, before their handshake', async () => {
+    const silent = await holdEverySlot(system.smtpsPort);
+    const refusal = `421 4.7.0 Too many connections from your address (at most ${MAX_PER_ADDRESS}), try again later`;
+    assert.equal(await firstLineOnceIt(system.smtpPort, /^421 4\.7\.0 Too many connections from your address/), refusal);
+    for (const socket of silent) socket.destroy();
+    assert.match(await firstLineOnceIt(system.smtpPort, /^220 /), /^220 /);
+    await normalSmtpClientServed();
+  });
+
   // --- POP3 ------------------------------------------------------------------------------------------
+
+  test(`POP3: slowloris clients trickling a byte every ${TRICKLE_MS} ms are logged out at the command deadline; then a normal client is served`, async () => {
+    const clients = await Promise.all(Array.from({ length: MAX_PER_ADDRESS }, () => greeted(system.pop3Port)));
+    const last = await trickle(clients, `USER ${'slow'.repeat(100)}\r\n`);
+    for (const reply of last) assert.equal(reply, '-ERR Autologout: command too slow');
+    for (const client of clients) assert.equal(await client.waitClosed(), true);
+    await normalPop3ClientServed();
+  });
+
+  test('POP3S: 3,000 connect-and-close cycles before any TLS handshake leave no sockets behind, and clients are served', async () => {
+    await silentTlsCyclesLeaveNothing('pop3-access', system.pop3sPort);
+    assert.match(await tlsGreeting(system.pop3sPort), /^\+OK/);
+    await normalPop3ClientServed();
+  });
+
+  test('POP3S: silent connections count against the connection limits from accept, before their handshake', async () => {
+    const silent = await holdEverySlot(system.pop3sPort);
+    const refusal = '-ERR [SYS/TEMP] Too many connections from your address, try again later';
+    assert.equal(await firstLineOnceIt(system.pop3Port, /^-ERR \[SYS\/TEMP\] Too many connections from your address/), refusal);
+    for (const socket of silent) socket.destroy();
+    assert.match(await firstLineOnceIt(system.pop3Port, /^\+OK/), /^\+OK/);
+    await normalPop3ClientServed();
+  });
+
 
   test('POP3: garbage and NUL bytes are answered -ERR line by line and the session goes on', async () => {
     const client = await greeted(system.pop3Port);

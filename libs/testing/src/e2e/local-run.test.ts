@@ -2,15 +2,17 @@
 // works as printed, the metrics ports follow their variables, each service's log is in its file and
 // `mailctl logs` tells one message's story across the services (and follows new lines), a service killed
 // by a signal is restarted with a line saying so, a second run refuses the taken ports naming the variable
-// and the holder, and SIGHUP (a closed terminal) stops everything, nats-server included.
+// and the holder, and SIGHUP (a closed terminal) stops everything, nats-server included; NATS asks for a
+// password, so another local user cannot publish mail.accepted or spool objects (issue 17).
 import { strict as assert } from 'node:assert';
 import { exec, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { connect as natsConnect } from '@nats-io/transport-node';
 import { sendOverSmtp } from '../clients.js';
 import { LOCAL_HTTP_PORTS, LOCAL_PORTS } from '../local-run.js';
 import { REPO_ROOT } from '../mail-system.js';
@@ -165,6 +167,14 @@ describe('the local run on moved ports', () => {
     const [, pid] = (await run.waitFor(/^local run: delivery-agent restarted \(pid (\d+)\)$/m)) as unknown as [string, string];
     assert.notEqual(Number(pid), agent.pid);
     assert.equal((await fetch(`http://127.0.0.1:${env.DELIVERY_HTTP_PORT}/readyz`)).status, 200);
+  });
+
+  test('NATS refuses a client without the password, and accepts the services\' credentials', async () => {
+    const natsUrl = /NATS\s+(nats:\/\/\S+)/.exec(run.output())![1]!;
+    await assert.rejects(natsConnect({ servers: natsUrl, reconnect: false, timeout: 5000 }), /Authorization|auth/i);
+    const password = (await readFile(join(dataDir, 'nats-password'), 'utf8')).trim();
+    const nc = await natsConnect({ servers: natsUrl, user: 'mail', pass: password, reconnect: false, timeout: 5000 });
+    await nc.close();
   });
 
   test('a second run on the same ports refuses to start, naming each variable and what holds the port', async () => {

@@ -1,6 +1,7 @@
 // The PROXY protocol (v1 and v2) on the SMTP and POP3 listeners behind a load balancer: the client's
 // real address reaches the session (EHLO reply, Received: header), on plain and implicit-TLS ports;
-// a trusted peer that sends no valid header is disconnected.
+// a trusted peer that sends no valid header is disconnected; the connection limits count the real
+// clients, and the last slots are kept for clients that hold none yet.
 import { strict as assert } from 'node:assert';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -8,6 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import { RawClient } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
 import { PASSWORD, splitTrace, startSystemWithUsers } from './helpers.js';
+
+/** SMTP_MAX_CONNECTIONS of this suite; 20 % of them (the last 2) are kept for clients without a connection. */
+const MAX_CONNECTIONS = 10;
 
 const v1 = (address: string) => `PROXY TCP4 ${address} 192.0.2.1 40000 25\r\n`;
 
@@ -34,7 +38,9 @@ async function proxied(port: number, header: string | Buffer): Promise<RawClient
 describe('PROXY protocol behind a load balancer', () => {
   let system: MailSystem;
   before(async () => {
-    system = await startSystemWithUsers(['lb@example.test'], { env: { PROXY_PROTOCOL: 'true', PROXY_TRUSTED_NETWORKS: '127.0.0.0/8' } });
+    system = await startSystemWithUsers(['lb@example.test'], {
+      env: { PROXY_PROTOCOL: 'true', PROXY_TRUSTED_NETWORKS: '127.0.0.0/8', SMTP_MAX_CONNECTIONS: String(MAX_CONNECTIONS), SMTP_RESERVED_CONNECTIONS_PERCENT: '20' },
+    });
   });
   after(async () => {
     await system?.stop();
@@ -81,6 +87,25 @@ describe('PROXY protocol behind a load balancer', () => {
     assert.match(await client.command('CAPA'), /^\+OK/);
     await client.multiline();
     client.close();
+  });
+
+  test('the last slots are kept for new clients: a client holding many connections is refused them, another client is served', async () => {
+    const held: RawClient[] = [];
+    for (let i = 0; i < MAX_CONNECTIONS - 2; i++) {
+      held.push(await proxied(system.smtpPort, v1('203.0.113.60')));
+      assert.match(await held[i]!.reply(), /^220 /);
+    }
+    const greedy = await proxied(system.smtpPort, v1('203.0.113.60'));
+    assert.equal(await greedy.reply(), '421 4.7.0 Server busy: the last connections are kept for other clients, try again later');
+    assert.equal(await greedy.waitClosed(), true);
+    for (const address of ['203.0.113.61', '203.0.113.62']) {
+      const newcomer = await proxied(system.smtpPort, v1(address));
+      assert.match(await newcomer.reply(), /^220 /, `${address} is served`);
+      held.push(newcomer);
+    }
+    const full = await proxied(system.smtpPort, v1('203.0.113.63'));
+    assert.equal(await full.reply(), '421 4.7.0 Too many connections, try again later');
+    for (const client of held) client.close();
   });
 
   test('a trusted peer that sends no PROXY header, or a broken one, is disconnected', async () => {

@@ -1,7 +1,8 @@
 // Encryption and authentication against the running services, with a CA made at test time:
 // STARTTLS and AUTH on submission, implicit TLS (SMTPS, POP3S), STLS, plain-text logins refused,
 // the STARTTLS command-injection attack (CVE-2011-0411), failed-login throttling, certificate
-// reload without a restart, and no password in any log line.
+// reload without a restart, the TLS profile (no CBC, CCM or static-RSA suites under TLS 1.2), and no
+// password in any log line.
 import { strict as assert } from 'node:assert';
 import { X509Certificate } from 'node:crypto';
 import { copyFile, mkdtemp, readFile } from 'node:fs/promises';
@@ -29,6 +30,33 @@ async function presentedCertificate(port: number, ca: string): Promise<X509Certi
   const certificate = new X509Certificate(socket.getPeerX509Certificate()!.raw);
   socket.destroy();
   return certificate;
+}
+
+/** TLS 1.2 suites outside Mozilla's intermediate profile: CBC (SHA-1 and SHA-2), CCM, static RSA key exchange. */
+const OUTSIDE_PROFILE = [
+  'ECDHE-RSA-AES128-SHA',
+  'ECDHE-ECDSA-AES128-SHA',
+  'ECDHE-RSA-AES256-SHA384',
+  'ECDHE-ECDSA-AES256-SHA384',
+  'ECDHE-ECDSA-AES128-CCM8',
+  'AES128-SHA256',
+  'AES128-GCM-SHA256',
+].join(':');
+
+/** A TLS handshake with `options` on a connected socket (or a fresh one to `port`): the suite agreed, or the error. */
+async function handshake(port: number, options: import('node:tls').ConnectionOptions): Promise<{ cipher?: string; version?: string; error?: string }> {
+  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false, ...options });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    });
+    return { cipher: socket.getCipher().standardName, version: socket.getProtocol() ?? '' };
+  } catch (err) {
+    return { error: (err as Error).message };
+  } finally {
+    socket.destroy();
+  }
 }
 
 /** Polls STAT over STLS until the maildrop holds `count` messages (plain-text login is off here). */
@@ -106,6 +134,23 @@ describe('TLS and authentication', () => {
     const fetched = await poplibFetchTls({ port: system.pop3sPort, mode: 'ssl', cafile: ca.caFile, user: BOB, password: PASSWORD, delete: true });
     assert.equal(fetched.error, '');
     assert.match(splitTrace(fetched.messages[0]!).received, /with ESMTPSA id /);
+  });
+
+  test('TLS 1.2 with only CBC, CCM or static-RSA suites is refused on SMTPS, POP3S and STARTTLS; ECDHE with AES-GCM and TLS 1.3 are agreed', async () => {
+    const tls12 = { maxVersion: 'TLSv1.2' as const };
+    for (const port of [system.smtpsPort, system.pop3sPort]) {
+      const refused = await handshake(port, { ...tls12, ciphers: OUTSIDE_PROFILE });
+      assert.ok(refused.error, `port ${port} agreed on ${refused.cipher}`);
+      const agreed = await handshake(port, tls12);
+      assert.match(agreed.cipher ?? agreed.error!, /^TLS_ECDHE_(RSA|ECDSA)_WITH_(AES_(128|256)_GCM_SHA(256|384)|CHACHA20_POLY1305_SHA256)$/);
+      assert.equal((await handshake(port, { minVersion: 'TLSv1.3' })).version, 'TLSv1.3');
+    }
+    const smtp = await RawClient.connect(system.submissionPort);
+    await smtp.reply();
+    await smtp.command('EHLO client.test');
+    assert.match(await smtp.command('STARTTLS'), /^220 /);
+    await assert.rejects(smtp.upgrade({ ...tls12, ciphers: OUTSIDE_PROFILE, servername: 'localhost', rejectUnauthorized: false }));
+    smtp.close();
   });
 
   test('before TLS: no AUTH offered on submission, AUTH refused with 538, MAIL refused with 530; POP3 USER refused', async () => {
