@@ -234,6 +234,21 @@ test('a job with no result within the job timeout is taken as lost: its slot com
   assert.equal(s.core.show(lost.queueId), undefined, 'delivered late, removed');
 });
 
+test('an entry whose write fails (broker away) gives its admission slot back and is tried again soon', async () => {
+  const s = setup({ laneLimits: { local: 1, remote: 256 } });
+  await accept(s, ['a@local.test'], ['a@local.test']);
+  await accept(s, ['b@local.test'], ['b@local.test']);
+  assert.equal(jobsTo(s, 'local.test').length, 1, 'b waits for the lane');
+  const first = jobsTo(s, 'local.test')[0]!.job;
+  s.port.failWrites = 1; // b's write, when a's result lets it go
+  await s.core.onResult(result(first.jobId, { 'a@local.test': 'delivered' })).catch(() => undefined);
+  assert.equal(jobsTo(s, 'local.test').length, 1, 'not sent: its entry could not be written');
+  s.clock.now += 2000;
+  await s.core.runDue();
+  for (let i = 0; i < 10 && jobsTo(s, 'local.test').length < 2; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(jobsTo(s, 'local.test').length, 2, 'b went once the write succeeded: the slot was not lost');
+});
+
 test('a local job is taken as lost after the local job timeout, a remote one only after its own', async () => {
   const s = setup();
   await accept(s, ['alice@local.test'], ['alice@local.test']);

@@ -37,6 +37,8 @@ export interface CoreOptions {
 
 /** The revision of an entry that lives in memory only (bucket revisions start at 1). */
 export const UNSTORED = 0;
+/** After a failed write of an entry, it is looked at again this much later. */
+const WRITE_RETRY_MS = 2000;
 
 interface JobInFlight {
   queueId: string;
@@ -425,7 +427,17 @@ export class QueueCore {
       return true;
     }
     // Something to remember: an entry in memory only is written for the first time.
-    const next = revision === UNSTORED ? await this.port.create(entry) : await this.port.replace(entry, revision);
+    let next: number | undefined;
+    try {
+      next = revision === UNSTORED ? await this.port.create(entry) : await this.port.replace(entry, revision);
+    } catch (err) {
+      // Not written (the broker is away): the slots taken for it are given back, or they would count
+      // against the destination for good, and the entry is looked at again soon.
+      for (const job of admitted) this.admission.release(job.lane, job.domain, 'neutral');
+      this.due.set(entry.queueId, now + WRITE_RETRY_MS);
+      this.armTimer();
+      throw err;
+    }
     if (next === undefined) {
       for (const job of admitted) this.admission.release(job.lane, job.domain, 'neutral');
       await this.refresh(entry.queueId); // changed by someone else: the caller decides again on what is there now

@@ -38,6 +38,15 @@ export class MemoryQueuePort implements QueuePort {
   private revision = 0;
   /** Set to make the next publishes fail (a broker outage). */
   failPublishes = 0;
+  /** Set to make the next entry writes (create, replace) fail. */
+  failWrites = 0;
+
+  private failWrite(): void {
+    if (this.failWrites > 0) {
+      this.failWrites--;
+      throw new Error('write failed (test)');
+    }
+  }
 
   async get(queueId: string): Promise<StoredEntry | undefined> {
     const stored = this.entries.get(queueId);
@@ -45,6 +54,7 @@ export class MemoryQueuePort implements QueuePort {
   }
 
   async create(entry: QueueEntry): Promise<number | undefined> {
+    this.failWrite();
     if (this.entries.has(entry.queueId)) return undefined;
     const revision = ++this.revision;
     this.entries.set(entry.queueId, { entry: structuredClone(entry), revision });
@@ -52,6 +62,7 @@ export class MemoryQueuePort implements QueuePort {
   }
 
   async replace(entry: QueueEntry, revision: number): Promise<number | undefined> {
+    this.failWrite();
     const stored = this.entries.get(entry.queueId);
     if (!stored || stored.revision !== revision) return undefined;
     const next = ++this.revision;
