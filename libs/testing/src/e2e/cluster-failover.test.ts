@@ -1,5 +1,5 @@
 // Cluster failover (issue: broker lifecycle): the five services (and a second replica of smtp-ingress,
-// queue-manager and delivery-agent) on a three-node JetStream cluster with three replicas of every
+// queue-manager, delivery-agent and pop3-access; the embedded store has one writer) on a three-node JetStream cluster with three replicas of every
 // stream and bucket. Under steady load: kill -9 of one node, then of another after the first is back,
 // then a rolling restart of all three (SIGTERM, start, next). Every message accepted with 250 arrives
 // exactly once; the longest stretch without a 250 while clients kept trying is reported (and bounded
@@ -17,22 +17,26 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('a three-node JetStream cluster: node failures and a rolling restart under load', () => {
   let system: MailSystem;
   const ingressPorts: number[] = [];
+  const pop3Ports: number[] = [];
   before(async () => {
     system = await startSystemWithUsers(USERS, {
       natsCluster: true,
       env: { DELIVERY_ACK_WAIT_MS: '5000', QUEUE_ACK_WAIT_MS: '5000' },
     });
     // Second replicas: two edges taking mail, two workers delivering, a queue-manager on standby.
-    for (const name of ['smtp-ingress', 'queue-manager', 'delivery-agent'] as const) {
+    for (const name of ['smtp-ingress', 'queue-manager', 'delivery-agent', 'pop3-access'] as const) {
       const httpPort = await freePort();
       const ports: Record<string, string> =
         name === 'smtp-ingress'
           ? { SMTP_PORT: String(await freePort()), SMTP_SUBMISSION_PORT: String(await freePort()), SMTPS_PORT: String(await freePort()), SMTP_HTTP_PORT: String(httpPort) }
           : name === 'queue-manager'
             ? { QUEUE_GRPC_PORT: String(await freePort()), QUEUE_HTTP_PORT: String(httpPort) }
-            : { DELIVERY_HTTP_PORT: String(httpPort) };
+            : name === 'pop3-access'
+              ? { POP3_PORT: String(await freePort()), POP3S_PORT: String(await freePort()), POP3_HTTP_PORT: String(httpPort) }
+              : { DELIVERY_HTTP_PORT: String(httpPort) };
       await system.startReplica(name, ports, httpPort);
       if (name === 'smtp-ingress') ingressPorts.push(system.smtpPort, Number(ports.SMTP_PORT));
+      if (name === 'pop3-access') pop3Ports.push(system.pop3Port, Number(ports.POP3_PORT));
     }
   });
   after(async () => {
@@ -89,9 +93,10 @@ describe('a three-node JetStream cluster: node failures and a rolling restart un
     const fetched = new Map<string, string[]>(USERS.map((u) => [u, []]));
     const expected = new Map(USERS.map((u) => [u, new Set([...accepted].filter(([, to]) => to.includes(u)).map(([id]) => id))]));
     const missing = (user: string) => [...expected.get(user)!].filter((id) => !fetched.get(user)!.includes(id));
+    let fetches = 0;
     const fetchAll = async () => {
       for (const user of USERS) {
-        const result = await poplibFetch(system.pop3Port, user, PASSWORD, { delete: true });
+        const result = await poplibFetch(pop3Ports[fetches++ % pop3Ports.length]!, user, PASSWORD, { delete: true });
         assert.equal(result.error, '', `${user}: POP3 session failed`);
         fetched.get(user)!.push(...result.messages.map(messageIdOf));
       }
