@@ -5,9 +5,13 @@
 // SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995, MAILBOX_GRPC_PORT 50051,
 // QUEUE_GRPC_PORT 50052, NATS_PORT 4222, and the metrics ports SMTP_HTTP_PORT 9101, QUEUE_HTTP_PORT 9102,
 // DELIVERY_HTTP_PORT 9103, MAILBOX_HTTP_PORT 9104, POP3_HTTP_PORT 9105.
+// nats-server always runs as a process, whether or not a container engine is installed; with
+// `--containers` (or LOCAL_CONTAINERS=1) it runs in a container instead (TEST_NATS_IMAGE, e.g. the one
+// scripts/images.sh builds), on the same port and .data/nats.
 import { localBanner, localLogSettings, localPorts, startMailSystem, takenPorts } from '@mail/testing';
 
 const env = process.env;
+const containers = process.argv.includes('--containers') || env.LOCAL_CONTAINERS === '1';
 const dataDir = env.DATA_DIR ?? new URL('../.data', import.meta.url).pathname;
 let ports;
 let logs;
@@ -46,6 +50,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => v
 
 system = await startMailSystem({
   dataDir,
+  infrastructure: containers ? 'containers' : 'local',
   ...ports.listeners,
   httpPorts: ports.httpPorts,
   env: {
