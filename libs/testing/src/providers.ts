@@ -84,8 +84,16 @@ export async function containerRuntimeAvailable(): Promise<boolean> {
   return process.env.TEST_PROVIDER !== 'local' && (await engineAnswers());
 }
 
-/** testcontainers, imported only once an engine answered (see the top of this file). */
+/**
+ * testcontainers, imported only once an engine answered (see the top of this file). Its reaper, Ryuk, is
+ * off unless TESTCONTAINERS_RYUK_DISABLED says otherwise: Ryuk is an image from Docker Hub, which cannot be
+ * pulled everywhere (not here), and every caller stops its containers itself (`stop()`; the image suite
+ * checks that none is left). With a local engine, containers are reached on 127.0.0.1, not `localhost`
+ * (which may resolve to ::1).
+ */
 async function importTestcontainers(): Promise<typeof import('testcontainers')> {
+  process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+  if (!process.env.DOCKER_HOST || process.env.DOCKER_HOST.startsWith('unix://')) process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
   return import('testcontainers');
 }
 
@@ -184,11 +192,12 @@ export async function startMongo(options: { echo?: boolean; use?: ProviderUse } 
     const { GenericContainer, Wait } = await importTestcontainers();
     const container = await new GenericContainer(process.env.TEST_MONGO_IMAGE ?? 'mongo:8')
       .withExposedPorts(27017)
-      .withWaitStrategy(Wait.forLogMessage(/Waiting for connections/))
+      // mongod says "Waiting for connections", FerretDB (TEST_MONGO_IMAGE=…/ferretdb) "Listening on".
+      .withWaitStrategy(Wait.forLogMessage(/Waiting for connections|Listening on/))
       .start();
     const url = `mongodb://${container.getHost()}:${container.getMappedPort(27017)}/`;
     await waitForMongo(url);
-    say(`mongo: testcontainers (${url})`);
+    say(`mongo: testcontainers, ${process.env.TEST_MONGO_IMAGE ?? 'mongo:8'} (${url})`);
     return { url, provider: 'testcontainers', stop: async () => void (await container.stop()) };
   }
   const binary = findFerretDb();
