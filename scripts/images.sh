@@ -13,7 +13,9 @@
 #    takes it from there; production builds (deploy/README.md) still build from sources in the Dockerfile.
 # Layer caching makes a second run take seconds. Exit status 3: no engine answers and none can be started
 # here (not root, or no docker.io to install); the image tests skip on it.
-# Usage: scripts/images.sh [--engine-only]
+# Usage: scripts/images.sh [--engine-only | --probe]
+#   --engine-only: only make sure an engine answers, print the DOCKER_HOST to use
+#   --probe: the same without starting one (exit status 3 when none answers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/go-builds.sh
@@ -40,6 +42,7 @@ apt_install() {
 }
 if ! engine_answers; then
   export DOCKER_HOST=$OWN_DOCKER_HOST
+  if ! engine_answers && [ "${1:-}" = "--probe" ]; then say "no container engine answers"; exit 3; fi
   if ! engine_answers; then
     if ! as_root; then say "no container engine answers and this is not root: cannot start one"; exit 3; fi
     if ! command -v dockerd >/dev/null 2>&1; then
@@ -52,7 +55,7 @@ if ! engine_answers; then
     engine_answers || { say "dockerd did not answer within 60 s; see /var/log/mail-dockerd.log"; exit 3; }
   fi
 fi
-if [ "${1:-}" = "--engine-only" ]; then echo "DOCKER_HOST=${DOCKER_HOST:-}"; exit 0; fi
+if [ "${1:-}" = "--engine-only" ] || [ "${1:-}" = "--probe" ]; then echo "DOCKER_HOST=${DOCKER_HOST:-}"; exit 0; fi
 
 # BuildKit builds only the stages an image needs (the classic builder would run the from-sources stages
 # too). A CLI with the buildx plugin uses it by itself; Debian's 20.10 client has it built in.
