@@ -7,12 +7,16 @@
 // DELIVERY_HTTP_PORT 9103, MAILBOX_HTTP_PORT 9104, POP3_HTTP_PORT 9105. NATS asks for a password, made at
 // each start and written to .data/nats-password (nobody else on this machine may publish mail.accepted),
 // and gRPC listens on loopback only.
+// nats-server always runs as a process, whether or not a container engine is installed; with
+// `--containers` (or LOCAL_CONTAINERS=1) it runs in a container instead (TEST_NATS_IMAGE, e.g. the one
+// scripts/images.sh builds), on the same port and .data/nats.
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localBanner, localLogSettings, localPorts, startMailSystem, takenPorts } from '@mail/testing';
 
 const env = process.env;
+const containers = process.argv.includes('--containers') || env.LOCAL_CONTAINERS === '1';
 const dataDir = env.DATA_DIR ?? new URL('../.data', import.meta.url).pathname;
 let ports;
 let logs;
@@ -70,6 +74,7 @@ if (env.NATS_SYNC === 'always') {
 system = await startMailSystem({
   dataDir,
   natsArgs,
+  infrastructure: containers ? 'containers' : 'local',
   ...ports.listeners,
   httpPorts: ports.httpPorts,
   env: {

@@ -8,12 +8,12 @@ cd "$(dirname "$0")/.."
 
 # A current nats-server, built from the Go module proxy into .tools/ (the version deploy/ runs): Debian's
 # 2.9.10 deadlocks on a full disk and does not give deleted storage back. Without Go, Debian's is used.
-NATS_SERVER_VERSION=v2.15.2
+. scripts/go-builds.sh
 if [ -z "${NATS_SERVER_BIN:-}" ] && ! { [ -x .tools/nats-server ] && .tools/nats-server --version | grep -q "${NATS_SERVER_VERSION#v}"; }; then
   if command -v go >/dev/null 2>&1; then
     echo "setup: building nats-server $NATS_SERVER_VERSION into .tools/nats-server"
     mkdir -p .tools
-    GOBIN="$PWD/.tools" CGO_ENABLED=0 go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+    build_nats_server .tools
   fi
 fi
 
@@ -38,18 +38,12 @@ if [ ${#want[@]} -gt 0 ]; then
 fi
 
 # FerretDB v1 (MongoDB wire protocol over SQLite) for the MongoDB tests, unless MONGODB_URI names a real
-# server. Built from the module source with build/version/version.txt filled in: a plain
-# `go install ...@v1.24.0` builds a binary that panics at start ("Invalid build/version/version.txt").
+# server (scripts/go-builds.sh).
 if [ "${1:-}" = "--test-tools" ] && [ ! -x .tools/ferretdb ] && [ -z "${MONGODB_URI:-}" ]; then
   if command -v go >/dev/null 2>&1; then
-    echo "setup: building FerretDB v1.24.0 into .tools/ferretdb"
-    ferret_mod=$(go mod download -json github.com/FerretDB/FerretDB@v1.24.0 | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).Dir))')
-    ferret_src=$(mktemp -d)
-    cp -R "$ferret_mod/." "$ferret_src" && chmod -R u+w "$ferret_src"
-    echo v1.24.0 > "$ferret_src/build/version/version.txt"
+    echo "setup: building FerretDB $FERRETDB_VERSION into .tools/ferretdb"
     mkdir -p .tools
-    (cd "$ferret_src" && go build -buildvcs=false -o "$OLDPWD/.tools/ferretdb" ./cmd/ferretdb)
-    rm -rf "$ferret_src"
+    build_ferretdb .tools
   else
     echo "setup: Go is not installed, so FerretDB cannot be built and the MongoDB tests will fail: install Go (1.21+) or set MONGODB_URI to a MongoDB server" >&2
   fi

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { RotatingLogFile } from './log-file.js';
 import { freePort, waitForPort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
-import { dropMongoDatabase, startMongo, startNats, type ProvidedServer } from './providers.js';
+import { dropMongoDatabase, startMongo, startNats, type ProvidedServer, type ProviderUse } from './providers.js';
 import { startNatsCluster, type NatsCluster } from './nats-cluster.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -42,6 +42,11 @@ export interface MailSystemOptions {
   echo?: boolean;
   /** mailbox-store backend: `mongo` starts a MongoDB-compatible server (see providers.ts) for it. */
   store?: 'embedded' | 'mongo';
+  /**
+   * How NATS and the MongoDB-compatible server run (providers.ts): `auto` for the tests (the default),
+   * `local` processes for the local run, `containers` for its `--containers`.
+   */
+  infrastructure?: ProviderUse;
   /** A three-node JetStream cluster instead of one nats-server; streams and buckets get three replicas. */
   natsCluster?: boolean;
   /**
@@ -129,12 +134,12 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     natsCluster = await startNatsCluster(join(options.dataDir, 'nats'), { echo: options.echo });
     nats = { url: natsCluster.url, provider: 'local', stop: natsCluster.stopAll };
   } else {
-    nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs: options.natsArgs, logFile: logFileOf('nats-server') });
+    nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs: options.natsArgs, logFile: logFileOf('nats-server'), use: options.infrastructure });
   }
   let mongo: MailSystem['mongo'];
   if (options.store === 'mongo') {
     try {
-      const server = await startMongo({ echo: options.echo });
+      const server = await startMongo({ echo: options.echo, use: options.infrastructure });
       mongo = { server, uri: server.url, database: `mail_e2e_${randomBytes(6).toString('hex')}` };
     } catch (err) {
       await nats.stop();

@@ -2,10 +2,12 @@
 // Providers, in order: `external` (MONGODB_URI names a real MongoDB), `testcontainers` (official `nats`
 // and `mongo` images, when a container runtime answers a 2 s ping) and `local` (nats-server and FerretDB
 // as child processes on free loopback ports). TEST_PROVIDER=local|testcontainers forces one.
+// That automatic choice is for the test suites only: the local run asks for processes (`use: 'local'`),
+// or for containers with `--containers` (`use: 'containers'`), never by finding an engine.
 // testcontainers is imported lazily and only after the probe: with an engine that accepts connections
 // and never answers, it would otherwise hang for minutes.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,11 @@ import { startProcess } from './processes.js';
 export { freePort };
 
 export type ProviderKind = 'external' | 'testcontainers' | 'local';
+/**
+ * What a caller accepts: `auto` (the tests: testcontainers when an engine answers, else processes, unless
+ * TEST_PROVIDER says), `local` (always processes) or `containers` (testcontainers; an error without an engine).
+ */
+export type ProviderUse = 'auto' | 'local' | 'containers';
 
 export interface ProvidedServer {
   /** Connection URL: `nats://…` or `mongodb://…`. */
@@ -64,38 +71,46 @@ function ping(endpoint: { socketPath: string } | { host: string; port: number })
 let runtimeProbe: Promise<boolean> | undefined;
 
 /** True when a container engine answers `GET /_ping` within 2 s (probed once per process). */
-export function containerRuntimeAvailable(): Promise<boolean> {
+function engineAnswers(): Promise<boolean> {
   runtimeProbe ??= (async () => {
-    if (process.env.TEST_PROVIDER === 'local') return false;
     for (const endpoint of dockerEndpoints()) if (await ping(endpoint)) return true;
     return false;
   })();
   return runtimeProbe;
 }
 
-async function chooseProvider(): Promise<'testcontainers' | 'local'> {
-  const available = await containerRuntimeAvailable();
-  if (process.env.TEST_PROVIDER === 'testcontainers' && !available) {
-    throw new Error('TEST_PROVIDER=testcontainers, but no container runtime answered /_ping within 2 s');
-  }
+/** True when the tests may use containers: an engine answers, and TEST_PROVIDER is not `local`. */
+export async function containerRuntimeAvailable(): Promise<boolean> {
+  return process.env.TEST_PROVIDER !== 'local' && (await engineAnswers());
+}
+
+/**
+ * testcontainers, imported only once an engine answered (see the top of this file). Its reaper, Ryuk, is
+ * off unless TESTCONTAINERS_RYUK_DISABLED says otherwise: Ryuk is an image from Docker Hub, which cannot be
+ * pulled everywhere (not here), and every caller stops its containers itself (`stop()`; the image suite
+ * checks that none is left). With a local engine, containers are reached on 127.0.0.1, not `localhost`
+ * (which may resolve to ::1).
+ */
+async function importTestcontainers(): Promise<typeof import('testcontainers')> {
+  process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+  if (!process.env.DOCKER_HOST || process.env.DOCKER_HOST.startsWith('unix://')) process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
+  return import('testcontainers');
+}
+
+async function chooseProvider(use: ProviderUse = 'auto'): Promise<'testcontainers' | 'local'> {
+  if (use === 'local') return 'local';
+  const available = use === 'containers' ? await engineAnswers() : await containerRuntimeAvailable();
+  const required = use === 'containers' ? 'containers were asked for' : process.env.TEST_PROVIDER === 'testcontainers' ? 'TEST_PROVIDER=testcontainers' : undefined;
+  if (required && !available) throw new Error(`${required}, but no container runtime answered /_ping within 2 s`);
   return available ? 'testcontainers' : 'local';
 }
 
 // --- NATS ---------------------------------------------------------------------------------------------------
 
-export async function startNats(options: { storeDir?: string; port?: number; echo?: boolean; extraArgs?: string[]; logFile?: RotatingLogFile } = {}): Promise<ProvidedServer> {
-  // Authentication and TLS options need the local server, which takes them on its command line.
-  if (!options.extraArgs?.length && (await chooseProvider()) === 'testcontainers') {
-    const { GenericContainer, Wait } = await import('testcontainers');
-    const container = await new GenericContainer(process.env.TEST_NATS_IMAGE ?? 'nats:2')
-      .withCommand(['-js'])
-      .withExposedPorts(4222)
-      .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
-      .start();
-    const url = `nats://${container.getHost()}:${container.getMappedPort(4222)}`;
-    say(`nats: testcontainers (${url})`);
-    return { url, provider: 'testcontainers', stop: async () => void (await container.stop()) };
-  }
+export async function startNats(options: { storeDir?: string; port?: number; echo?: boolean; extraArgs?: string[]; logFile?: RotatingLogFile; use?: ProviderUse } = {}): Promise<ProvidedServer> {
+  // Options on the command line (credentials, TLS, a configuration file) go to a container only when one
+  // was asked for; otherwise they mean the local server.
+  if ((options.use === 'containers' || !options.extraArgs?.length) && (await chooseProvider(options.use)) === 'testcontainers') return startNatsContainer(options);
   const ownDir = options.storeDir ? undefined : await mkdtemp(join(tmpdir(), 'nats-'));
   const storeDir = options.storeDir ?? ownDir!;
   let server = await startNatsServer(storeDir, { port: options.port, echo: options.echo, extraArgs: options.extraArgs, logFile: options.logFile });
@@ -112,6 +127,35 @@ export async function startNats(options: { storeDir?: string; port?: number; ech
       if (ownDir) await rm(ownDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * NATS in a container (TEST_NATS_IMAGE, default the official `nats:2`) with JetStream in /data. A given
+ * `storeDir` is bind-mounted there (and written as this process's uid) and a given `port` is the host port,
+ * so that a container keeps the data and the address a process would.
+ */
+async function startNatsContainer(options: { storeDir?: string; port?: number; extraArgs?: string[] }): Promise<ProvidedServer> {
+  const { GenericContainer, Wait } = await importTestcontainers();
+  // A configuration file given with -c is mounted into the container at the path it is then given.
+  const args = [...(options.extraArgs ?? [])];
+  const configAt = args.indexOf('-c') + 1;
+  const configFile = configAt > 0 ? args[configAt] : undefined;
+  if (configFile) args[configAt] = '/etc/nats-extra.conf';
+  let definition = new GenericContainer(process.env.TEST_NATS_IMAGE ?? 'nats:2')
+    .withCommand(['-js', '-sd', '/data', ...args])
+    .withExposedPorts(options.port ? { container: 4222, host: options.port } : 4222)
+    .withWaitStrategy(Wait.forLogMessage(/Server is ready/));
+  const mounts: { source: string; target: string; mode?: 'ro' }[] = configFile ? [{ source: configFile, target: '/etc/nats-extra.conf', mode: 'ro' }] : [];
+  if (options.storeDir) {
+    await mkdir(options.storeDir, { recursive: true });
+    mounts.push({ source: options.storeDir, target: '/data' });
+    definition = definition.withUser(`${process.getuid!()}:${process.getgid!()}`);
+  }
+  if (mounts.length > 0) definition = definition.withBindMounts(mounts);
+  const container = await definition.start();
+  const url = `nats://${container.getHost()}:${container.getMappedPort(4222)}`;
+  say(`nats: testcontainers, ${process.env.TEST_NATS_IMAGE ?? 'nats:2'} (${url})`);
+  return { url, provider: 'testcontainers', stop: async () => void (await container.stop()) };
 }
 
 // --- MongoDB ------------------------------------------------------------------------------------------------
@@ -147,21 +191,22 @@ export async function waitForMongo(uri: string, timeoutMs = 20_000): Promise<voi
  * A MongoDB-compatible server. Each caller should use its own database name: with MONGODB_URI the server
  * is shared (see `dropMongoDatabase`).
  */
-export async function startMongo(options: { echo?: boolean } = {}): Promise<ProvidedServer> {
+export async function startMongo(options: { echo?: boolean; use?: ProviderUse } = {}): Promise<ProvidedServer> {
   const external = process.env.MONGODB_URI;
   if (external) {
     say('mongo: external server from MONGODB_URI');
     return { url: external, provider: 'external', stop: async () => undefined };
   }
-  if ((await chooseProvider()) === 'testcontainers') {
-    const { GenericContainer, Wait } = await import('testcontainers');
+  if ((await chooseProvider(options.use)) === 'testcontainers') {
+    const { GenericContainer, Wait } = await importTestcontainers();
     const container = await new GenericContainer(process.env.TEST_MONGO_IMAGE ?? 'mongo:8')
       .withExposedPorts(27017)
-      .withWaitStrategy(Wait.forLogMessage(/Waiting for connections/))
+      // mongod says "Waiting for connections", FerretDB (TEST_MONGO_IMAGE=…/ferretdb) "Listening on".
+      .withWaitStrategy(Wait.forLogMessage(/Waiting for connections|Listening on/))
       .start();
     const url = `mongodb://${container.getHost()}:${container.getMappedPort(27017)}/`;
     await waitForMongo(url);
-    say(`mongo: testcontainers (${url})`);
+    say(`mongo: testcontainers, ${process.env.TEST_MONGO_IMAGE ?? 'mongo:8'} (${url})`);
     return { url, provider: 'testcontainers', stop: async () => void (await container.stop()) };
   }
   const binary = findFerretDb();

@@ -39,3 +39,8 @@ test('Dockerfile stages, continuation lines and stage names are read', () => {
   assert.deepEqual(stages[0]!.instructions, [{ keyword: 'RUN', args: 'a  && b' }]);
   assert.equal(stages[1]!.base, 'node:20-slim');
 });
+
+test('a FROM naming a global ARG reads as its default', () => {
+  const stages = parseDockerfile('ARG BASE=node:20-slim\nARG FROM_STAGE=build\nFROM ${BASE} AS build\nFROM $FROM_STAGE AS next\nFROM ${OTHER}\n');
+  assert.deepEqual(stages.map((s) => s.base), ['node:20-slim', 'build', '${OTHER}']);
+});

@@ -1,5 +1,7 @@
 // A small Dockerfile reader: instructions (continuation lines joined, comments dropped) grouped into
-// stages, enough to check what each stage does and what the runtime image contains.
+// stages, enough to check what each stage does and what the runtime image contains. A FROM that names a
+// global ARG (`ARG BASE_IMAGE=node:20-bookworm-slim` before the first FROM) reads as its default: the
+// build that deploy/README.md describes, without --build-arg.
 
 export interface Instruction {
   keyword: string;
@@ -29,14 +31,19 @@ export function parseDockerfile(text: string): Stage[] {
   }
   if (current.trim()) logical.push(current.trim());
   const stages: Stage[] = [];
+  const globalArgs = new Map<string, string>();
+  const withArgs = (text: string) => text.replace(/\$\{(\w+)\}|\$(\w+)/g, (whole, braced?: string, bare?: string) => globalArgs.get((braced ?? bare)!) ?? whole);
   for (const line of logical) {
     const match = /^(\S+)\s*(.*)$/s.exec(line);
     if (!match) continue;
     const keyword = match[1]!.toUpperCase();
     const args = match[2]!.trim();
-    if (keyword === 'FROM') {
+    if (keyword === 'ARG' && stages.length === 0) {
+      const arg = /^(\w+)(?:=(\S*))?$/.exec(args);
+      if (arg) globalArgs.set(arg[1]!, arg[2] ?? '');
+    } else if (keyword === 'FROM') {
       const from = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args);
-      stages.push({ base: from?.[1] ?? args, name: from?.[2], instructions: [] });
+      stages.push({ base: withArgs(from?.[1] ?? args), name: from?.[2], instructions: [] });
     } else {
       const stage = stages.at(-1);
       if (!stage) throw new Error(`${keyword} before FROM`);

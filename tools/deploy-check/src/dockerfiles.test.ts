@@ -116,6 +116,18 @@ for (const service of SERVICES) {
       }
     });
 
+    test('BASE_IMAGE and WORKSPACE build args: the node base, and a prebuilt stage (scripts/images.sh) that copies only the prepared workspace', () => {
+      const text = read(`apps/${service}/Dockerfile`);
+      assert.match(text, /^ARG BASE_IMAGE=node:20-bookworm-slim$/m, 'production builds default to the public image');
+      assert.match(text, /^ARG WORKSPACE=production-deps$/m, 'and to building from sources');
+      const prebuilt = stages.find((s) => s.name === 'prebuilt');
+      assert.ok(prebuilt, 'a prebuilt stage');
+      assert.equal(prebuilt.base, 'scratch');
+      assert.deepEqual(prebuilt.instructions, [{ keyword: 'COPY', args: 'workspace /src' }]);
+      assert.ok(copies(runtime).every((c) => c.from === 'workspace' || c.from === undefined), 'the runtime copies from the chosen workspace');
+      assert.ok(!/npmrc|NPM_TOKEN|_authToken/i.test(text), 'no npm configuration or token in the build');
+    });
+
     test('CMD runs the built main.js, which exists after npm run build', () => {
       const cmd = runtime.instructions.filter((i) => i.keyword === 'CMD').at(-1);
       assert.ok(cmd, 'a CMD');

@@ -27,7 +27,7 @@ export async function expectCli(system: MailSystem, args: string[], stdin?: stri
 }
 
 /** Polls the maildrop with STAT until it holds `count` messages (delivery is asynchronous). */
-export async function waitForMessageCount(system: MailSystem, user: string, count: number, timeoutMs = 60_000): Promise<number> {
+export async function waitForMessageCount(system: Pick<MailSystem, 'pop3Port'>, user: string, count: number, timeoutMs = 60_000): Promise<number> {
   const until = Date.now() + timeoutMs;
   let seen = -1;
   for (;;) {

@@ -3,9 +3,12 @@
 // `mailctl logs` tells one message's story across the services (and follows new lines), a service killed
 // by a signal is restarted with a line saying so, a second run refuses the taken ports naming the variable
 // and the holder, and SIGHUP (a closed terminal) stops everything, nats-server included; NATS asks for a
-// password, so another local user cannot publish mail.accepted or spool objects (issue 17).
+// password, so another local user cannot publish mail.accepted or spool objects (issue 17). All of it with
+// DOCKER_HOST pointing at a container engine that answers (a fake one): the local run still runs
+// nats-server as its own process and never asks the engine for anything (issue 18).
 import { strict as assert } from 'node:assert';
 import { exec, spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +20,7 @@ import { sendOverSmtp } from '../clients.js';
 import { LOCAL_HTTP_PORTS, LOCAL_PORTS } from '../local-run.js';
 import { REPO_ROOT } from '../mail-system.js';
 import { freePort } from '../ports.js';
+import { containerRuntimeAvailable } from '../providers.js';
 
 interface LocalRun {
   child: ChildProcess;
@@ -67,15 +71,33 @@ function childrenOf(pid: number): Array<{ pid: number; command: string }> {
   return pids.map((child) => ({ pid: child, command: readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').join(' ') }));
 }
 
+/**
+ * A fake Docker engine on a unix socket: `/_ping` answers OK (what makes the test providers choose
+ * containers), anything else fails as a pull does where Docker Hub is unreachable. Records each request.
+ */
+async function fakeEngine(socketPath: string): Promise<{ server: Server; requests: string[] }> {
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    if (/\/_ping$/.test(req.url ?? '')) res.end('OK');
+    else res.writeHead(500, { 'content-type': 'application/json' }).end('{"message":"registry unreachable"}');
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return { server, requests };
+}
+
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
 
 describe('the local run on moved ports', () => {
   let run: LocalRun;
   let dataDir: string;
+  let engine: Awaited<ReturnType<typeof fakeEngine>>;
   const env: Record<string, string> = {};
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'local-run-'));
+    engine = await fakeEngine(join(dataDir, 'docker.sock'));
+    env.DOCKER_HOST = `unix://${join(dataDir, 'docker.sock')}`;
     for (const { variable } of [...Object.values(LOCAL_PORTS), ...Object.values(LOCAL_HTTP_PORTS)]) env[variable] = String(await freePort());
     env.DATA_DIR = dataDir;
     // Durable against power loss too (nats-server fsyncs every write): the mail test below runs on it.
@@ -96,7 +118,18 @@ describe('the local run on moved ports', () => {
       run.child.kill('SIGINT');
       await run.exited;
     }
+    engine?.server.close();
     await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test('with an engine on DOCKER_HOST, nats-server is still a process of the run and the engine is never asked', async () => {
+    const nats = childrenOf(run.child.pid!).find((c) => c.command.includes('nats-server'));
+    assert.ok(nats, 'nats-server is a child of the run');
+    assert.match(nats.command, new RegExp(`-p ${env.NATS_PORT}\\b.*-sd ${dataDir}/nats|-sd ${dataDir}/nats.*-p ${env.NATS_PORT}\\b`), 'on NATS_PORT, storing in DATA_DIR/nats');
+    assert.match(run.output(), /nats: local nats-server/);
+    assert.deepEqual(engine.requests, [], 'the run did not even ping the engine');
+    process.env.DOCKER_HOST = env.DOCKER_HOST;
+    assert.equal(await containerRuntimeAvailable(), true, 'the fake engine answers as a real one: the tests would have picked containers');
   });
 
   test('the banner\'s mailctl invocation works as printed', async () => {
