@@ -119,7 +119,8 @@ export async function ensureStreams(nats: NatsContext, maxMessageBytes: number):
   const { jsm } = nats;
   for (const stream of STREAMS) {
     const budget = stream.name === SPOOL_STREAM ? nats.settings.spoolMaxBytes : 0;
-    const limits = { max_bytes: budget > 0 ? budget : -1, discard: DiscardPolicy.New };
+    // The spool: its own byte limit, and direct gets (delivery-agent reads each message by subject).
+    const limits = { max_bytes: budget > 0 ? budget : -1, discard: DiscardPolicy.New, allow_direct: true };
     const config = {
       name: stream.name,
       num_replicas: nats.settings.streamReplicas,
@@ -145,7 +146,7 @@ export async function ensureStreams(nats: NatsContext, maxMessageBytes: number):
       }
       continue;
     }
-    if (stream.name === SPOOL_STREAM && (existing.config.max_bytes !== limits.max_bytes || existing.config.discard !== limits.discard)) {
+    if (stream.name === SPOOL_STREAM && (existing.config.max_bytes !== limits.max_bytes || existing.config.discard !== limits.discard || !existing.config.allow_direct)) {
       await jsm.streams.update(stream.name, { ...existing.config, ...limits });
     }
   }
