@@ -3,6 +3,8 @@
 // and each one is counted so the session can refuse the message or, if configured, normalise it to CRLF.
 // Bytes past the size limit are counted and dropped, so an oversize message is never held in memory.
 
+import { isAscii } from 'node:buffer';
+
 export type BareLineEndingPolicy = 'reject' | 'normalize';
 
 export interface DataResult {
@@ -50,7 +52,19 @@ export class DataReader {
    */
   push(input: Buffer): number {
     let runStart = 0;
+    // Where the next CR and LF are, found with the native search and kept until passed (a message
+    // without CRs must not be searched to its end again on every line).
+    let nextCr = -2;
+    let nextLf = -2;
     for (let i = 0; i < input.length; i++) {
+      if (this.state === State.InLine) {
+        // Inside a line only CR and LF matter: jump to the next one (most bytes are never looked at here).
+        if (nextCr !== -1 && nextCr < i) nextCr = input.indexOf(CR, i);
+        if (nextLf !== -1 && nextLf < i) nextLf = input.indexOf(LF, i);
+        const next = nextCr === -1 ? nextLf : nextLf === -1 ? nextCr : Math.min(nextCr, nextLf);
+        if (next === -1) break;
+        i = next;
+      }
       const byte = input[i]!;
       switch (this.state) {
         case State.LineStart:
@@ -71,6 +85,7 @@ export class DataReader {
         case State.DotCr:
           if (byte === LF) {
             this.state = State.LineStart;
+            this.noteEightBit(input, i + 1);
             return i + 1;
           }
           this.bareLineEnding(LONE_CR); // ".<CR>x": stuffing, then a lone CR
@@ -100,12 +115,17 @@ export class DataReader {
         this.state = State.InLine;
         runStart = i + 1;
       } else {
-        if (byte >= 0x80) this.eightBit = true;
         this.state = State.InLine;
       }
     }
     this.copy(input, runStart, input.length);
+    this.noteEightBit(input, input.length);
     return -1;
+  }
+
+  /** Whether the bytes used so far of this input have the high bit set (checked natively, once per input). */
+  private noteEightBit(input: Buffer, used: number): void {
+    if (!this.eightBit && !isAscii(input.subarray(0, used))) this.eightBit = true;
   }
 
   private bareLineEnding(ending: Buffer): void {
