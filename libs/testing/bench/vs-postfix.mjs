@@ -9,30 +9,11 @@
 // Usage: node bench/vs-postfix.mjs [messages=2000] [connections=16] [bytes=1024] [rounds=3]
 // Needs root for Postfix (installed with apt-get when missing).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startMailSystem } from '../dist/index.js';
 import { cpuBreakdown, cpuTicks, median, processTicks, TICK_MS } from './measure.mjs';
+import { startOurSystem } from './our-system.mjs';
 import { ensurePostfix, startPostfix } from './postfix-instance.mjs';
 
 const [messages = 2000, connections = 16, size = 1024, rounds = 3] = process.argv.slice(2).map(Number);
-
-async function startOurs() {
-  const dataDir = await mkdtemp(join(tmpdir(), 'mail-bench-'));
-  const system = await startMailSystem({ dataDir });
-  await system.mailctl(['domain', 'add', 'example.test']);
-  await system.mailctl(['user', 'add', 'bench@example.test'], 'bench-password\n');
-  const cur = join(dataDir, 'mailbox-store', 'mailboxes', encodeURIComponent('bench@example.test'), 'cur');
-  return {
-    name: 'mailplatform',
-    port: system.smtpPort,
-    recipient: 'bench@example.test',
-    delivered: () => (existsSync(cur) ? readdirSync(cur).length : 0),
-    stop: () => system.stop(),
-  };
-}
 
 /** One run: smtp-source sends `messages`, then wait until all are delivered. */
 async function run(target) {
@@ -64,7 +45,7 @@ async function run(target) {
 ensurePostfix();
 const version = spawnSync('postconf', ['-d', 'mail_version']).stdout.toString().trim().replace('mail_version = ', '');
 const postfix = await startPostfix();
-const ours = await startOurs();
+const ours = await startOurSystem();
 const results = { Postfix: [], mailplatform: [] };
 try {
   // Warm-up: JIT, gRPC channels, streams; Postfix's process pools.

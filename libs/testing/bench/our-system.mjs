@@ -1,0 +1,23 @@
+// This system for the benchmarks: nats-server and the five services (embedded store) in a temporary
+// directory, with one domain and one user whose maildrop the benchmark counts.
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startMailSystem } from '../dist/index.js';
+
+/** `env`: settings for every service on top of the defaults. */
+export async function startOurSystem(env = {}) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mail-bench-'));
+  const system = await startMailSystem({ dataDir, env });
+  await system.mailctl(['domain', 'add', 'example.test']);
+  await system.mailctl(['user', 'add', 'bench@example.test'], 'bench-password\n');
+  const cur = join(dataDir, 'mailbox-store', 'mailboxes', encodeURIComponent('bench@example.test'), 'cur');
+  return {
+    name: 'mailplatform',
+    port: system.smtpPort,
+    recipient: 'bench@example.test',
+    delivered: () => (existsSync(cur) ? readdirSync(cur).length : 0),
+    stop: () => system.stop(),
+  };
+}

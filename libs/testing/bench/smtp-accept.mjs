@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// SMTP intake against Postfix and Haraka, side by side on one machine: Postfix's smtp-source sends the
+// same load to each — a private Postfix (Debian's package; virtual maildir delivery behind it), a
+// private Haraka (npm; a queue plugin that writes and fsyncs each message before its 250, the promise our
+// 250 makes) and this system (embedded store) — alternating, and the time until smtp-source has its last
+// 250 gives messages/s. CPU is machine-wide from /proc/stat over the same span (for Postfix and us it
+// includes the delivery running behind the intake, as it would in production; Haraka's queue is the end).
+// After each run the mail still in flight is let through, untimed, so runs do not overlap.
+//
+// Usage: node bench/smtp-accept.mjs [rounds=2]   (as root: Postfix is installed with apt-get when missing)
+// Every limit that would refuse the load is lifted on all three (connections per address, messages per
+// connection), as Postfix's are in postfix-instance.mjs.
+import { spawn, spawnSync } from 'node:child_process';
+import { ensureHaraka, HARAKA_VERSION, startHaraka } from './haraka-instance.mjs';
+import { cpuTicks, median, TICK_MS } from './measure.mjs';
+import { startOurSystem } from './our-system.mjs';
+import { ensurePostfix, startPostfix } from './postfix-instance.mjs';
+
+const [rounds = 2] = process.argv.slice(2).map(Number);
+/** The loads: messages, size, sessions at once, and one message per connection or many (-d). */
+const LOADS = [
+  { messages: 2000, bytes: 1024, sessions: 16, many: false },
+  { messages: 2000, bytes: 1024, sessions: 16, many: true },
+  { messages: 2000, bytes: 1024, sessions: 64, many: false },
+  { messages: 1000, bytes: 20 * 1024, sessions: 1, many: true },
+  { messages: 300, bytes: 200 * 1024, sessions: 16, many: false },
+];
+const describe = (load) => `${load.messages} × ${load.bytes >= 1024 ? `${load.bytes / 1024} KB` : `${load.bytes} B`} × ${load.sessions} conn, ${load.many ? 'many' : 'one'} per conn`;
+
+async function run(target, load) {
+  const before = target.delivered();
+  const cpu0 = cpuTicks();
+  const started = process.hrtime.bigint();
+  const args = ['-l', String(load.bytes), '-m', String(load.messages), '-s', String(load.sessions), '-f', 'load@remote.test', '-t', target.recipient];
+  if (load.many) args.unshift('-d');
+  const source = spawn('/usr/sbin/smtp-source', [...args, `127.0.0.1:${target.port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  source.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise((resolve) => source.on('exit', resolve));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu1 = cpuTicks();
+  if (code !== 0) throw new Error(`${target.name}: smtp-source exited ${code}: ${stderr}`);
+  // Let what is still in flight through before the next run (not timed).
+  const deadline = Date.now() + 600_000;
+  while (target.delivered() - before < load.messages && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return { rate: load.messages / seconds, cpu: ((cpu1.busy - cpu0.busy) * TICK_MS) / load.messages };
+}
+
+ensurePostfix();
+ensureHaraka();
+const postfixVersion = spawnSync('postconf', ['-d', 'mail_version']).stdout.toString().trim().replace('mail_version = ', '');
+const targets = [await startPostfix(), await startHaraka(), await startOurSystem({ SMTP_MAX_MESSAGES_PER_CONNECTION: '100000', SMTP_MAX_CONNECTIONS_PER_ADDRESS: '1000' })];
+const results = new Map();
+try {
+  for (const load of LOADS) {
+    for (const target of targets) await run(target, { ...load, messages: Math.min(load.messages, 200) }); // warm-up
+    for (let round = 1; round <= rounds; round++) {
+      for (const target of round % 2 ? targets : [...targets].reverse()) {
+        const r = await run(target, load);
+        const key = `${describe(load)}|${target.name}`;
+        results.set(key, [...(results.get(key) ?? []), r]);
+        console.log(`${describe(load).padEnd(40)} round ${round} ${target.name.padEnd(12)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpu.toFixed(2)} ms CPU/msg`);
+      }
+    }
+  }
+} finally {
+  for (const target of targets) await target.stop();
+}
+const mid = (load, name, field) => median(results.get(`${describe(load)}|${name}`).map((r) => r[field]));
+console.log(`\nSMTP intake, medians of ${rounds} alternating rounds (Postfix ${postfixVersion}; Haraka ${HARAKA_VERSION}, one process, write+fsync queue; CPU machine-wide from /proc/stat)`);
+console.log('| load | Postfix msg/s | Haraka msg/s | ours msg/s | ours/Postfix | ours/Haraka | CPU ms/msg Postfix / Haraka / ours |');
+console.log('|---|---:|---:|---:|---:|---:|---|');
+for (const load of LOADS) {
+  const [p, h, o] = ['Postfix', 'Haraka', 'mailplatform'].map((name) => mid(load, name, 'rate'));
+  const cpu = ['Postfix', 'Haraka', 'mailplatform'].map((name) => mid(load, name, 'cpu').toFixed(2)).join(' / ');
+  console.log(`| ${describe(load)} | ${p.toFixed(0)} | ${h.toFixed(0)} | ${o.toFixed(0)} | ${(o / p).toFixed(2)}× | ${(o / h).toFixed(2)}× | ${cpu} |`);
+}
