@@ -19,7 +19,8 @@ import {
   startupSettings,
   TlsMaterial,
 } from '@mail/platform';
-import { MessageVerification } from './auth/verification.js';
+import { MessageVerification, type MessageIdentity } from './auth/verification.js';
+import type { AuthVerdict } from './auth/verdict.js';
 import { loadSmtpIngressConfig } from './config.js';
 import { MailboxDirectory } from './directory.js';
 import { IngressEvents } from './events.js';
@@ -48,7 +49,20 @@ async function main(): Promise<void> {
   const messageRate = new WindowRateLimit(config.maxMessagesPerAddress, config.rateWindowMs);
   const recipientRate = new WindowRateLimit(config.maxRecipientsPerAddress, config.rateWindowMs);
   const lookup = createDnsLookup({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs });
-  const verification = { lookup, serverName: config.serverName, timeoutMs: config.authTimeoutMs };
+  const verification = {
+    lookup,
+    serverName: config.serverName,
+    timeoutMs: config.authTimeoutMs,
+    report: (identity: MessageIdentity, verdict: AuthVerdict) =>
+      events.emit({
+        event: 'message-authenticated',
+        client: identity.clientAddress,
+        sender: identity.sender,
+        authorDomain: verdict.authorDomain ?? '',
+        dmarc: verdict.dmarc.result,
+        results: verdict.results.map(({ method, result }) => ({ method, result })),
+      }),
+  };
   const options = {
     ...config,
     authservId: config.authservId || config.serverName,

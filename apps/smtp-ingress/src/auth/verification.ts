@@ -23,6 +23,8 @@ export interface VerificationOptions {
   timeoutMs: number;
   /** A header section longer than this is not checked (its DKIM results are permerror): it would be held whole. */
   maxHeaderBytes?: number;
+  /** Told every verdict (the service's events and metrics). */
+  report?: (identity: MessageIdentity, verdict: AuthVerdict) => void;
 }
 
 /** What the session feeds and asks; see MessageVerification. */
@@ -86,6 +88,12 @@ export class MessageVerification implements MessageCheck {
   }
 
   async finish(): Promise<AuthVerdict> {
+    const verdict = await this.verdict();
+    this.options.report?.(this.identity, verdict);
+    return verdict;
+  }
+
+  private async verdict(): Promise<AuthVerdict> {
     const deadline = Date.now() + this.options.timeoutMs;
     const left = () => Math.max(0, deadline - Date.now());
     if (!this.headerTooLarge) this.input.end();
