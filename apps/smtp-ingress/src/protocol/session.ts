@@ -28,6 +28,8 @@ export interface Envelope {
   smtputf8: boolean;
   eightBitMime: boolean;
   declaredSize?: number;
+  /** The account that authenticated (SMTP AUTH) before MAIL; absent for mail from outside. */
+  submittedBy?: string;
 }
 
 /** A lock says how long it still lasts (retryAfterMs), so that the reply can tell the client. */
@@ -324,7 +326,7 @@ export class SmtpSession {
     if (this.authenticatedAs && this.context.enforceSenderOwnership && address !== '' && address.toLowerCase() !== this.authenticatedAs.toLowerCase()) {
       return Replies.senderNotOwned(this.authenticatedAs);
     }
-    const envelope: Envelope = { sender: address, recipients: [], localRecipients: [], smtputf8: false, eightBitMime: false };
+    const envelope: Envelope = { sender: address, recipients: [], localRecipients: [], smtputf8: false, eightBitMime: false, ...(this.authenticatedAs ? { submittedBy: this.authenticatedAs } : {}) };
     for (const [name, value] of parameters) {
       if (!this.esmtp) return Replies.unknownParameter(name);
       switch (name) {
