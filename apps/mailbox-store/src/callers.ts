@@ -22,6 +22,7 @@ export const MAILBOX_STORE_CALLERS: CallerPolicy<typeof MailboxStoreService> = {
   addDkimKey: ADMIN,
   listDkimKeys: ADMIN,
   removeDkimKey: ADMIN,
+  getSigningKey: ['delivery-agent'],
   // delivery-agent asks for postmaster@<domain> to learn whether a domain is local.
   lookupRecipient: ['smtp-ingress', 'delivery-agent'],
   authenticate: ['smtp-ingress', 'pop3-access'],

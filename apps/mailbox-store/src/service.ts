@@ -179,6 +179,12 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
     listDkimKeys: unaryHandler(events, 'ListDkimKeys', async (req) => ({
       keys: (await store.listDkimKeys(req.domain.trim() ? requireDomain(req.domain) : undefined)).map(dkimKeyInfo),
     })),
+    getSigningKey: unaryHandler(events, 'GetSigningKey', async (req) => {
+      const domain = requireDomain(req.domain);
+      const newest = (await store.listDkimKeys(domain)).at(-1);
+      if (!newest) throw new RpcError(grpc.status.NOT_FOUND, `no DKIM key for ${domain}`);
+      return { domain, selector: newest.selector, algorithm: newest.algorithm, privateKeyPem: newest.privateKeyPem };
+    }),
     removeDkimKey: unaryHandler(events, 'RemoveDkimKey', async (req) => {
       await store.removeDkimKey(requireDomain(req.domain), requireSelector(req.selector, new Date()));
       return {};
