@@ -89,6 +89,8 @@ system = await startMailSystem({
     POP3_ALLOW_PLAINTEXT_AUTH: env.POP3_ALLOW_PLAINTEXT_AUTH ?? 'true',
   },
   echo: env.ECHO_LOGS === '1',
+  // Mail authentication (SPF, DKIM, DMARC) asks the machine's resolver, or DNS_SERVERS.
+  systemDns: true,
   // A service that dies on its own (a signal, a crash) is started again, with a growing pause.
   supervise: { report: say },
   // Each service's output also goes to .data/logs/<service>.log (rotated), for mailctl logs.

@@ -4,6 +4,7 @@
 // call slot is free, so a lone delivery waits for nothing); large ones stream through Deliver.
 import { MailboxStoreClient, RecipientKind, type DeliveryHeader, type DeliveryItem, type DeliveryItemReply, type RecipientResult } from '@mail/contracts';
 import { channelReady, deadline, grpc, unary } from '@mail/platform';
+import type { SigningKey } from './dkim-signer.js';
 
 const CHUNK_BYTES = 256 * 1024;
 /** Messages up to this size go in DeliverMany batches; larger ones stream on their own. */
@@ -52,6 +53,16 @@ export class LocalDelivery {
     const local = reply.kind === RecipientKind.RECIPIENT_KIND_LOCAL_USER;
     this.localDomains.set(domain, { local, until: Date.now() + 30_000 });
     return local;
+  }
+
+  /** mailbox-store also keeps the domains' DKIM keys: the newest of `domain`, undefined when it has none. */
+  async signingKey(domain: string): Promise<SigningKey | undefined> {
+    try {
+      return await unary(this.client.getSigningKey.bind(this.client), { domain, postmaster: '' }, this.timeoutMs);
+    } catch (err) {
+      if ((err as grpc.ServiceError).code === grpc.status.NOT_FOUND) return undefined;
+      throw err;
+    }
   }
 
   async deliver(queueId: string, sender: string, recipient: string, message: Uint8Array): Promise<RecipientResult> {

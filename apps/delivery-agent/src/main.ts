@@ -18,6 +18,7 @@ import {
 } from '@mail/platform';
 import { loadDeliveryAgentConfig, tlsPolicyLookup } from './config.js';
 import { DeliveryEvents } from './events.js';
+import { DkimSigner } from './dkim-signer.js';
 import { LocalDelivery } from './local-delivery.js';
 import { RemoteDelivery } from './remote-delivery.js';
 import { parseTransportMap, systemResolver } from './routing.js';
@@ -58,7 +59,8 @@ async function main(): Promise<void> {
     sharedBackoff,
   );
   const local = new LocalDelivery(config.mailboxStoreAddress, grpcClientSetup(grpcTls), config.deliverTimeoutMs);
-  const worker = new DeliveryWorker(nats, new Spool(nats), local, remote, events);
+  const signer = new DkimSigner((domain) => local.signingKey(domain));
+  const worker = new DeliveryWorker(nats, new Spool(nats), local, remote, events, signer);
   // Two lanes, two consumers: local deliveries never wait behind remote ones.
   const lanes: [DeliveryLane, number][] = [
     ['local', config.localConcurrency],

@@ -8,6 +8,7 @@ import type { NatsContext, Spool } from '@mail/platform';
 import type { LocalDelivery } from './local-delivery.js';
 import type { RemoteDelivery } from './remote-delivery.js';
 import type { DeliveryEvents } from './events.js';
+import type { DkimSigner } from './dkim-signer.js';
 
 const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 
@@ -18,18 +19,21 @@ export class DeliveryWorker {
     private readonly local: LocalDelivery,
     private readonly remote: RemoteDelivery,
     private readonly events: DeliveryEvents,
+    /** Signs what authenticated users of a local domain submitted, before it leaves (remote deliveries only). */
+    private readonly signer?: DkimSigner,
   ) {}
 
   async handle(job: DeliveryJob, lane: DeliveryLane): Promise<void> {
     const domain = job.domain || domainOf(job.recipients[0]!);
-    const message = await this.spool.read(job.queueId);
-    if (!message) {
+    const spooled = await this.spool.readWithEnvelope(job.queueId);
+    if (!spooled) {
       // Only queue-manager removes spooled bytes, once every destination is settled: a stale job, or a
       // lost spool. queue-manager tells which; it must hear of it either way.
       this.events.emit({ event: 'job-dropped', queueId: job.queueId, jobId: job.jobId });
       await this.report({ queueId: job.queueId, jobId: job.jobId, results: [], spoolMissing: true });
       return;
     }
+    const { message, envelope } = spooled;
     const started = performance.now();
     // The remote lane may carry mail for a local domain (a notice to a local sender): mailbox-store decides.
     const isLocal = lane === 'local' || (await this.local.isLocalDomain(domain));
@@ -38,11 +42,23 @@ export class DeliveryWorker {
       results = [];
       for (const recipient of job.recipients) results.push(await this.local.deliver(job.queueId, job.sender, recipient, message));
     } else {
-      results = await this.remote.deliver({ queueId: job.queueId, domain, sender: job.sender, recipients: job.recipients, smtputf8: job.smtputf8, message });
+      results = await this.deliverRemotely(job, domain, message, envelope.submittedBy);
     }
     const seconds = (performance.now() - started) / 1000;
     await this.report({ queueId: job.queueId, jobId: job.jobId, results });
     this.events.emit({ event: 'job-done', queueId: job.queueId, jobId: job.jobId, domain, results, seconds });
+  }
+
+  /** Signed first when an authenticated user of a domain with a key submitted it; a key out of reach is a temporary failure. */
+  private async deliverRemotely(job: DeliveryJob, domain: string, message: Uint8Array, submittedBy: string): Promise<RecipientResult[]> {
+    let outgoing: Uint8Array;
+    try {
+      outgoing = this.signer ? await this.signer.sign(message, submittedBy) : message;
+    } catch (err) {
+      const reply = `451 4.3.0 cannot sign with DKIM now: ${(err as Error).message}`;
+      return job.recipients.map((recipient) => ({ recipient, outcome: 'temporary', reply }));
+    }
+    return this.remote.deliver({ queueId: job.queueId, domain, sender: job.sender, recipients: job.recipients, smtputf8: job.smtputf8, message: outgoing });
   }
 
   private async report(result: DeliveryResult): Promise<void> {

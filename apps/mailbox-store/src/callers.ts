@@ -19,6 +19,10 @@ export const MAILBOX_STORE_CALLERS: CallerPolicy<typeof MailboxStoreService> = {
   clearAuthRecords: ADMIN,
   testPassword: ADMIN,
   mailboxStat: ADMIN,
+  addDkimKey: ADMIN,
+  listDkimKeys: ADMIN,
+  removeDkimKey: ADMIN,
+  getSigningKey: ['delivery-agent'],
   // delivery-agent asks for postmaster@<domain> to learn whether a domain is local.
   lookupRecipient: ['smtp-ingress', 'delivery-agent'],
   authenticate: ['smtp-ingress', 'pop3-access'],

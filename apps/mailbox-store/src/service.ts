@@ -10,6 +10,7 @@ import {
 } from '@mail/contracts';
 import { grpc, RpcError, toServiceError, type AuthThrottleSettings } from '@mail/platform';
 import { isPostmaster, normaliseAddress, splitAddress } from './addresses.js';
+import { dkimKeyInfo, makeDkimKey, requireSelector } from './dkim-keys.js';
 import { MailboxEvents } from './events.js';
 import { createLoginChecks } from './login-throttle.js';
 import { hashPassword } from './passwords.js';
@@ -164,6 +165,28 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
       const postmaster = postmasterAddress(req.postmaster, domain);
       if (!(await store.getAccount(postmaster))) throw new RpcError(grpc.status.NOT_FOUND, `no account ${postmaster}`);
       await store.setDomainPostmaster(domain, postmaster);
+      return {};
+    }),
+    addDkimKey: unaryHandler(events, 'AddDkimKey', async (req) => {
+      const domain = requireDomain(req.domain);
+      const now = new Date();
+      const selector = requireSelector(req.selector, now);
+      if (!(await store.isLocalDomain(domain))) throw new RpcError(grpc.status.NOT_FOUND, `no domain ${domain}`);
+      const key = await makeDkimKey(domain, selector, req.algorithm, now);
+      await store.addDkimKey(key);
+      return dkimKeyInfo(key);
+    }),
+    listDkimKeys: unaryHandler(events, 'ListDkimKeys', async (req) => ({
+      keys: (await store.listDkimKeys(req.domain.trim() ? requireDomain(req.domain) : undefined)).map(dkimKeyInfo),
+    })),
+    getSigningKey: unaryHandler(events, 'GetSigningKey', async (req) => {
+      const domain = requireDomain(req.domain);
+      const newest = (await store.listDkimKeys(domain)).at(-1);
+      if (!newest) throw new RpcError(grpc.status.NOT_FOUND, `no DKIM key for ${domain}`);
+      return { domain, selector: newest.selector, algorithm: newest.algorithm, privateKeyPem: newest.privateKeyPem };
+    }),
+    removeDkimKey: unaryHandler(events, 'RemoveDkimKey', async (req) => {
+      await store.removeDkimKey(requireDomain(req.domain), requireSelector(req.selector, new Date()));
       return {};
     }),
     removeDomain: unaryHandler(events, 'RemoveDomain', async (req) => {

@@ -3,6 +3,7 @@
 // (MAILBOX_STORE_ADDRESS), the mail queue through queue-manager's admin API (QUEUE_ADMIN_ADDRESS).
 import { registerAccountCommands } from './account-commands.js';
 import { registerAuthCommands } from './auth-commands.js';
+import { registerDkimCommands } from './dkim-commands.js';
 import { registerLogCommands } from './log-commands.js';
 import { program } from './cli.js';
 import { registerQueueCommands } from './queue-commands.js';
@@ -10,6 +11,7 @@ import { registerStatusCommands } from './status-commands.js';
 
 registerAccountCommands(program);
 registerAuthCommands(program);
+registerDkimCommands(program);
 registerLogCommands(program);
 registerQueueCommands(program);
 registerStatusCommands(program);

@@ -1,7 +1,8 @@
 // smtp-ingress settings, from the environment. Every limit is here, with its default and its variable.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { boolSetting, durationSetting, gatherSettings, intSetting, loadConfig, loadTlsSettings, optionalPortSetting, portSetting, sizeSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
+import { boolSetting, durationSetting, gatherSettings, intSetting, loadConfig, loadTlsSettings, optionalPortSetting, parseDnsServers, parsedSetting, portSetting, sizeSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
+import { parseAllowList, parseDomainModes } from './auth/policy.js';
 
 const schema = z.object({
   host: z.string().default('127.0.0.1'),
@@ -82,6 +83,25 @@ const schema = z.object({
    * and its mail then comes back as a bounce from delivery.
    */
   recipientCacheMs: durationSetting(10_000, 0),
+
+  /** Check SPF, DKIM, ARC and DMARC of mail from unauthenticated clients and add Authentication-Results. */
+  authChecks: boolSetting(true),
+  /** The authserv-id of our Authentication-Results header (RFC 8601); empty = serverName. */
+  authservId: z.string().default(''),
+  /** `mark`: accept every message and mark it; `enforce`: a DMARC failure under p=reject is refused (550 5.7.1), under p=quarantine deferred (451 4.7.1). */
+  authPolicy: z.enum(['mark', 'enforce']).default('mark'),
+  /** The mode per author (From:) domain: "example.com=enforce,.example.org=mark" (a leading dot: its subdomains). */
+  authPolicyMap: parsedSetting('', parseDomainModes),
+  /** Under `enforce`, when a temporary DNS failure leaves DMARC unknown: `accept` (and mark) or `defer` (451 4.7.1). */
+  authOnTemporaryFailure: z.enum(['accept', 'defer']).default('accept'),
+  /** Never refused for authentication (still marked): client networks, and MAIL FROM domains that SPF authorised. */
+  authAllow: parsedSetting('', parseAllowList),
+  /** How long the checks may take after the end of DATA; what is not done by then is a temperror. */
+  authTimeoutMs: durationSetting(20_000, 1),
+  /** DNS servers for the checks, "127.0.0.1:5353,[::1]:53"; empty = the system's resolver. */
+  dnsServers: parsedSetting('', parseDnsServers),
+  /** Deadline of one DNS query, retries included; a server that does not answer makes a temperror. */
+  dnsTimeoutMs: durationSetting(5_000, 1),
 });
 
 export type SmtpIngressConfig = z.infer<typeof schema> & {
@@ -133,6 +153,15 @@ const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
       backendTimeoutMs: 'SMTP_BACKEND_TIMEOUT_MS',
       recipientCacheMs: 'SMTP_RECIPIENT_CACHE_MS',
       shutdownGraceMs: 'SMTP_SHUTDOWN_GRACE_MS',
+      authChecks: 'SMTP_AUTH_CHECKS',
+      authservId: 'SMTP_AUTHSERV_ID',
+      authPolicy: 'SMTP_AUTH_POLICY',
+      authPolicyMap: 'SMTP_AUTH_POLICY_MAP',
+      authOnTemporaryFailure: 'SMTP_AUTH_TEMPERROR',
+      authAllow: 'SMTP_AUTH_ALLOW',
+      authTimeoutMs: 'SMTP_AUTH_TIMEOUT_MS',
+      dnsServers: 'DNS_SERVERS',
+      dnsTimeoutMs: 'DNS_TIMEOUT_MS',
     },
     env,
   );

@@ -2,6 +2,7 @@
 import {
   ConnectionLimits,
   connectNats,
+  createDnsLookup,
   createLogger,
   ensureStreams,
   exitOnStartupError,
@@ -18,6 +19,8 @@ import {
   startupSettings,
   TlsMaterial,
 } from '@mail/platform';
+import { MessageVerification, type MessageIdentity } from './auth/verification.js';
+import type { AuthVerdict } from './auth/verdict.js';
 import { loadSmtpIngressConfig } from './config.js';
 import { MailboxDirectory } from './directory.js';
 import { IngressEvents } from './events.js';
@@ -45,8 +48,30 @@ async function main(): Promise<void> {
   );
   const messageRate = new WindowRateLimit(config.maxMessagesPerAddress, config.rateWindowMs);
   const recipientRate = new WindowRateLimit(config.maxRecipientsPerAddress, config.rateWindowMs);
+  const lookup = createDnsLookup({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs });
+  const verification = {
+    lookup,
+    serverName: config.serverName,
+    timeoutMs: config.authTimeoutMs,
+    report: (identity: MessageIdentity, verdict: AuthVerdict) =>
+      events.emit({
+        event: 'message-authenticated',
+        client: identity.clientAddress,
+        sender: identity.sender,
+        authorDomain: verdict.authorDomain ?? '',
+        dmarc: verdict.dmarc.result,
+        results: verdict.results.map(({ method, result }) => ({ method, result })),
+      }),
+  };
   const options = {
     ...config,
+    authservId: config.authservId || config.serverName,
+    authPolicy: {
+      mode: config.authPolicy,
+      byDomain: config.authPolicyMap,
+      onTemporaryFailure: config.authOnTemporaryFailure,
+      allow: config.authAllow,
+    },
     tls,
     isTrustedNetwork: parseNetworks(config.relayNetworks),
     isTrustedProxy: parseNetworks(config.proxyTrustedNetworks),
@@ -81,6 +106,7 @@ async function main(): Promise<void> {
       admitMessage: (clientAddress) => messageRate.admit(clientAddress),
       admitRecipient: (clientAddress) => recipientRate.admit(clientAddress),
       authenticate: profile.auth ? (user, password, clientAddress) => directory.authenticate(clientAddress, user, password) : undefined,
+      verifyMessage: config.authChecks ? (identity) => new MessageVerification(identity, verification) : undefined,
     };
     const smtp = createSmtpServer(options, profile, hooks, logger);
     servers.push(smtp);

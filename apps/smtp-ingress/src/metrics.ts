@@ -12,6 +12,12 @@ export const smtpMetrics = {
     labelNames: ['reason'],
     registers: [registry],
   }),
+  authenticationResults: new Counter({
+    name: 'smtp_authentication_results_total',
+    help: 'Results of the mail authentication checks (SPF of MAIL FROM and HELO, one per DKIM signature, ARC, DMARC), by method and result',
+    labelNames: ['method', 'result'],
+    registers: [registry],
+  }),
   bytes: new Counter({ name: 'smtp_message_bytes_total', help: 'Bytes of accepted messages', registers: [registry] }),
   authFailures: exportAuthFailures(),
 };

@@ -7,6 +7,7 @@ import { acceptConnection, InputDeadline, LineReader, upgradeToTls, type Connect
 import { DataReader } from './protocol/data-reader.js';
 import { formatReply, Replies, type Reply } from './protocol/replies.js';
 import { SmtpSession, type SessionHooks, type SessionLimits } from './protocol/session.js';
+import type { AuthPolicy } from './auth/policy.js';
 import type { IngressEvents } from './events.js';
 import { smtpMetrics } from './metrics.js';
 
@@ -32,6 +33,10 @@ export interface SmtpServerOptions extends SessionLimits {
   connections: ConnectionLimits;
   events: IngressEvents;
   maxConnectionsPerAddress: number;
+  /** The authserv-id of our Authentication-Results header (RFC 8601). */
+  authservId: string;
+  /** What a failed DMARC check leads to; undefined: accept and mark. */
+  authPolicy?: AuthPolicy;
 }
 
 /** What one listener offers: port 25 (MX), 587 (submission, STARTTLS then AUTH), 465 (implicit TLS). */
@@ -144,7 +149,7 @@ class SmtpConnection {
         this.send(reply);
         if (this.draining && !this.session.inTransaction && this.session.state !== 'Data') this.send(Replies.shuttingDown());
         if (this.session.state === 'Data') {
-          this.dataReader = new DataReader(this.options.maxMessageBytes, this.options.bareLineEndings);
+          this.dataReader = new DataReader(this.options.maxMessageBytes, this.options.bareLineEndings, this.session.messageObserver);
           this.socket.setTimeout(this.options.dataTimeoutMs);
           if (this.options.minDataRate > 0) this.dataDeadline.arm(this.options.dataTimeoutMs);
         }
@@ -273,6 +278,8 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
         authRequired: profile.authRequired,
         allowPlaintextAuth: options.allowPlaintextAuth,
         enforceSenderOwnership: options.enforceSenderOwnership,
+        authservId: options.authservId,
+        authPolicy: options.authPolicy,
       },
       options,
       hooks,

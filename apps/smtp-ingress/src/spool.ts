@@ -20,6 +20,7 @@ export class Spool {
         smtputf8: envelope.smtputf8,
         eightBitMime: envelope.eightBitMime,
         clientAddress,
+        submittedBy: envelope.submittedBy ?? '',
         chunks: 0,
         chunkSeqs: [],
         bounceOf: '',

@@ -60,6 +60,8 @@ export const AcceptedMessage = z.object({
   smtputf8: z.boolean().default(false),
   eightBitMime: z.boolean().default(false),
   clientAddress: z.string().default(''),
+  /** The account that submitted it after SMTP AUTH ('' for mail from outside): delivery-agent signs its mail with DKIM. */
+  submittedBy: z.string().default(''),
   /** For a notice of ours (a bounce or delay warning): the queue id of the message it reports on. */
   bounceOf: z.string().default(''),
   /** The bytes are in this many chunks before the head (a large message); 0 = in the head. */

@@ -24,3 +24,4 @@ export { buildMessage, buildPart, messageBody, makeBoundary, chooseTransferEncod
 export { foldHeader, formatParam, encodeUnstructured } from './fold.js';
 export { buildDsn, type DsnInput, type DsnRecipient, type DsnAction } from './dsn.js';
 export { downgradeTo7bit, downgradeTo7bitDetailed, type DowngradeResult } from './downgrade.js';
+export { formatDkimKeyRecord } from './dkim-record.js';

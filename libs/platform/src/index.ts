@@ -22,3 +22,4 @@ export * from './networks.js';
 export * from './line-reader.js';
 export * from './input-deadline.js';
 export * from './events.js';
+export * from './dns.js';

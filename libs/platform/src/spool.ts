@@ -65,17 +65,22 @@ export class Spool {
 
   /** The message's bytes, or null when it is not (or no longer) in the spool. */
   async read(queueId: string): Promise<Uint8Array | null> {
+    return (await this.readWithEnvelope(queueId))?.message ?? null;
+  }
+
+  /** The message's envelope and bytes, or null when it is not (or no longer) in the spool. */
+  async readWithEnvelope(queueId: string): Promise<{ envelope: AcceptedMessage; message: Uint8Array } | null> {
     const head = await this.get(spoolSubject(queueId));
     if (!head) return null;
-    const { chunks } = envelopeOf(head.header);
-    if (!chunks) return head.data;
+    const envelope = envelopeOf(head.header);
+    if (!envelope.chunks) return { envelope, message: head.data };
     const parts: Uint8Array[] = [];
-    for (let i = 0; i < chunks; i++) {
+    for (let i = 0; i < envelope.chunks; i++) {
       const part = await this.get(spoolChunkSubject(queueId, i));
       if (!part) return null;
       parts.push(part.data);
     }
-    return Buffer.concat(parts);
+    return { envelope, message: Buffer.concat(parts) };
   }
 
   /**

@@ -10,3 +10,4 @@ export * from './prometheus.js';
 export * from './clients.js';
 export * from './scripted-smtp.js';
 export * from './test-ca.js';
+export * from './dns-server.js';

@@ -9,6 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { writeSelfSignedCertificate } from '@mail/platform';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDnsServer, type TestDnsServer } from './dns-server.js';
 import { RotatingLogFile } from './log-file.js';
 import { freePort, waitForPort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
@@ -57,6 +58,11 @@ export interface MailSystemOptions {
   supervise?: { report(line: string): void };
   /** The local run's log files: each service's output (and nats-server's) also goes to <dir>/<name>.log, rotated by size. */
   logs?: { dir: string; maxBytes: number; keep: number };
+  /**
+   * The services resolve with the machine's DNS (the local run). Otherwise, unless env sets DNS_SERVERS, a
+   * DNS server is started on loopback for them (system.dns), empty until the test adds records.
+   */
+  systemDns?: boolean;
 }
 
 /** The exit status of a service that refused its configuration: restarting it cannot help. */
@@ -89,6 +95,8 @@ export interface MailSystem {
   env: NodeJS.ProcessEnv;
   services: Record<ServiceName, ManagedProcess>;
   httpPorts: Record<ServiceName, number>;
+  /** The loopback DNS server the services resolve with (see MailSystemOptions.systemDns). */
+  dns?: TestDnsServer;
   start(name: ServiceName): Promise<void>;
   kill(name: ServiceName): Promise<void>;
   restart(name: ServiceName): Promise<void>;
@@ -146,7 +154,9 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
       throw err;
     }
   }
+  const dns = options.systemDns || options.env?.DNS_SERVERS ? undefined : await startDnsServer();
   const stopInfrastructure = async () => {
+    await dns?.close();
     if (mongo?.server.provider === 'external') await dropMongoDatabase(mongo.uri, mongo.database).catch(() => undefined);
     await mongo?.server.stop();
     await nats.stop();
@@ -191,6 +201,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     POP3_ALLOW_PLAINTEXT_AUTH: 'true',
     SMTP_SERVER_NAME: 'mx.test.local',
     POP3_SERVER_NAME: 'pop.test.local',
+    ...(dns ? { DNS_SERVERS: dns.address } : {}),
     ...(mongo ? { MAIL_STORE: 'mongo', MONGODB_URI: mongo.uri, MONGODB_DATABASE: mongo.database, MONGODB_SERVER_SELECTION_TIMEOUT_MS: '5000' } : {}),
     ...options.env,
   };
@@ -245,6 +256,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     env,
     services,
     httpPorts,
+    dns,
     start,
     kill: async (name) => services[name].kill(),
     restart: async (name) => {

@@ -20,6 +20,7 @@ import {
   type AuthFailureRecord,
   type DeliveryKey,
   type DeliveryOutcome,
+  type DkimKey,
   type MailStore,
   type StoredMessage,
 } from './types.js';
@@ -29,6 +30,8 @@ interface AccountsFile {
   accounts: Account[];
   /** Domain → the account that receives its postmaster mail (absent in files written before it existed). */
   postmasters?: Record<string, string>;
+  /** Domain → its DKIM signing keys (absent in files written before they existed). */
+  dkimKeys?: Record<string, DkimKey[]>;
 }
 
 const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1);
@@ -137,6 +140,7 @@ export class EmbeddedStore implements MailStore {
       }
       file.domains = file.domains.filter((d) => d !== name);
       if (file.postmasters) delete file.postmasters[name];
+      if (file.dkimKeys) delete file.dkimKeys[name];
     });
   }
 
@@ -156,6 +160,31 @@ export class EmbeddedStore implements MailStore {
 
   async domainPostmasters(): Promise<Map<string, string>> {
     return new Map(Object.entries(this.accounts.postmasters ?? {}));
+  }
+
+  async addDkimKey(key: DkimKey): Promise<void> {
+    const name = key.domain.toLowerCase();
+    await this.changeAccounts((file) => {
+      if (!file.domains.includes(name)) throw new StoreError('not-found', `no domain ${name}`);
+      const keys = ((file.dkimKeys ??= {})[name] ??= []);
+      if (keys.some((k) => k.selector === key.selector)) throw new StoreError('exists', `domain ${name} has a key with selector ${key.selector}`);
+      keys.push({ ...key, domain: name });
+    });
+  }
+
+  async removeDkimKey(domain: string, selector: string): Promise<void> {
+    const name = domain.toLowerCase();
+    await this.changeAccounts((file) => {
+      const keys = file.dkimKeys?.[name] ?? [];
+      if (!keys.some((k) => k.selector === selector)) throw new StoreError('not-found', `domain ${name} has no key with selector ${selector}`);
+      file.dkimKeys![name] = keys.filter((k) => k.selector !== selector);
+    });
+  }
+
+  async listDkimKeys(domain?: string): Promise<DkimKey[]> {
+    const all = this.accounts.dkimKeys ?? {};
+    const keys = domain === undefined ? Object.values(all).flat() : (all[domain.toLowerCase()] ?? []);
+    return keys.map((k) => ({ ...k })).sort((a, b) => a.createdAtMs - b.createdAtMs);
   }
 
   async listDomains(): Promise<string[]> {

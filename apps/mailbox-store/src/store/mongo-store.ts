@@ -1,7 +1,7 @@
 // The MongoDB backend, for several mailbox-store replicas over one shared database. Every change is one
 // single-document atomic write (no multi-document transactions), so it also runs on FerretDB v1.
 // Collections in the configured database:
-//   domains       { _id: domain, removing?, postmaster? }          domains; `removing` fences addAccount
+//   domains       { _id: domain, removing?, postmaster?, dkimKeys? } domains; `removing` fences addAccount
 //   accounts      { _id: address, domain, passwordHash }           index { domain, _id }
 //   messages      { mailbox, uidl, size, receivedAt, queueId, recipient, body? | bodyFileId? }
 //                 unique { mailbox, uidl } (uidl = hash of queue id + recipient: idempotent delivery),
@@ -39,6 +39,7 @@ import {
   type AuthFailureRecord,
   type DeliveryKey,
   type DeliveryOutcome,
+  type DkimKey,
   type MailStore,
   type StoredMessage,
 } from './types.js';
@@ -65,6 +66,8 @@ interface DomainDocument {
   removing?: boolean;
   /** The account that receives postmaster@<domain>. */
   postmaster?: string;
+  /** Its DKIM signing keys by selector (dots written as "_", which a selector never has: field paths split at dots). */
+  dkimKeys?: Record<string, Omit<DkimKey, 'domain'>>;
 }
 
 interface AccountDocument {
@@ -250,6 +253,30 @@ export class MongoStore implements MailStore {
   async domainPostmasters(): Promise<Map<string, string>> {
     const docs = await this.domains.find({ postmaster: { $exists: true } }, { projection: { _id: 1, postmaster: 1 } }).toArray();
     return new Map(docs.map((d) => [d._id, d.postmaster!]));
+  }
+
+  /** One conditional update: the selector is added only where the domain has none like it. */
+  async addDkimKey(key: DkimKey): Promise<void> {
+    const name = key.domain.toLowerCase();
+    const { domain: _domain, ...stored } = key;
+    const field = dkimKeyField(key.selector);
+    const result = await this.domains.updateOne({ _id: name, [field]: { $exists: false } }, { $set: { [field]: stored } });
+    if (result.matchedCount > 0) return;
+    if (!(await this.isLocalDomain(name))) throw new StoreError('not-found', `no domain ${name}`);
+    throw new StoreError('exists', `domain ${name} has a key with selector ${key.selector}`);
+  }
+
+  async removeDkimKey(domain: string, selector: string): Promise<void> {
+    const name = domain.toLowerCase();
+    const field = dkimKeyField(selector);
+    const result = await this.domains.updateOne({ _id: name, [field]: { $exists: true } }, { $unset: { [field]: '' } });
+    if (result.matchedCount === 0) throw new StoreError('not-found', `domain ${name} has no key with selector ${selector}`);
+  }
+
+  async listDkimKeys(domain?: string): Promise<DkimKey[]> {
+    const filter = domain === undefined ? { dkimKeys: { $exists: true } } : { _id: domain.toLowerCase() };
+    const docs = await this.domains.find(filter, { projection: { _id: 1, dkimKeys: 1 } }).toArray();
+    return docs.flatMap((d) => Object.values(d.dkimKeys ?? {}).map((k) => ({ ...k, domain: d._id }))).sort((a, b) => a.createdAtMs - b.createdAtMs);
   }
 
   async listDomains(): Promise<string[]> {
@@ -558,3 +585,6 @@ export class MongoStore implements MailStore {
     await this.client.close();
   }
 }
+
+/** The field of a domain document that holds the key of `selector`. */
+const dkimKeyField = (selector: string) => `dkimKeys.${selector.replace(/\./g, '_')}`;

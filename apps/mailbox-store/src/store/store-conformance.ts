@@ -141,6 +141,29 @@ export function defineStoreConformance(backend: StoreBackend): void {
       });
     });
 
+    test('DKIM keys: added per domain and selector, listed oldest first, removed, and gone with their domain', async () => {
+      await withStore(async (store) => {
+        await store.addDomain('example.com');
+        await store.addDomain('b.example');
+        const key = (domain: string, selector: string, createdAtMs: number) =>
+          ({ domain, selector, algorithm: 'ed25519-sha256', privateKeyPem: `PEM ${selector}`, createdAtMs }) as const;
+        await store.addDkimKey(key('Example.com', 'sel2', 2));
+        await store.addDkimKey(key('example.com', 'sel1', 1));
+        await store.addDkimKey(key('b.example', 'sel1', 3));
+        await rejectsWith(store.addDkimKey(key('example.com', 'sel1', 4)), 'exists');
+        await rejectsWith(store.addDkimKey(key('other.example', 'sel1', 5)), 'not-found');
+        assert.deepEqual((await store.listDkimKeys('EXAMPLE.com')).map((k) => `${k.domain}/${k.selector}/${k.privateKeyPem}`), ['example.com/sel1/PEM sel1', 'example.com/sel2/PEM sel2']);
+        assert.deepEqual((await store.listDkimKeys()).map((k) => `${k.domain}/${k.selector}`), ['example.com/sel1', 'example.com/sel2', 'b.example/sel1']);
+        await store.removeDkimKey('example.com', 'sel2');
+        await rejectsWith(store.removeDkimKey('example.com', 'sel2'), 'not-found');
+        assert.deepEqual((await store.listDkimKeys('example.com')).map((k) => k.selector), ['sel1']);
+        await store.removeDomain('example.com');
+        assert.deepEqual((await store.listDkimKeys()).map((k) => `${k.domain}/${k.selector}`), ['b.example/sel1']);
+        await store.addDomain('example.com');
+        assert.deepEqual(await store.listDkimKeys('example.com'), [], 'a domain added again starts with no keys');
+      });
+    });
+
     test('accounts are added, looked up case-insensitively, listed per domain and removed', async () => {
       await withStore(async (store) => {
         await store.addDomain('example.com');

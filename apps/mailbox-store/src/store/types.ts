@@ -27,6 +27,16 @@ export interface DeliveryOutcome {
   duplicate: boolean;
 }
 
+/** A DKIM signing key of a local domain (RFC 6376): the private half never leaves mailbox-store but to delivery-agent. */
+export interface DkimKey {
+  domain: string;
+  selector: string;
+  algorithm: 'rsa-sha256' | 'ed25519-sha256';
+  /** PKCS#8 PEM. */
+  privateKeyPem: string;
+  createdAtMs: number;
+}
+
 export class StoreError extends Error {
   constructor(
     readonly kind: 'not-found' | 'exists' | 'locked' | 'invalid' | 'too-large',
@@ -48,6 +58,12 @@ export interface MailStore {
   setDomainPostmaster(domain: string, address: string, ifUnnamed?: boolean): Promise<boolean>;
   /** The postmaster account of every domain that has one named. */
   domainPostmasters(): Promise<Map<string, string>>;
+  /** Adds a signing key to a local domain ("not-found" for an unknown domain, "exists" for a selector in use). */
+  addDkimKey(key: DkimKey): Promise<void>;
+  /** Removes a domain's key by selector ("not-found" when there is none). */
+  removeDkimKey(domain: string, selector: string): Promise<void>;
+  /** The keys of one domain, or of every domain, oldest first. Removing a domain removes its keys. */
+  listDkimKeys(domain?: string): Promise<DkimKey[]>;
 
   addAccount(account: Account): Promise<void>;
   removeAccount(address: string): Promise<void>;

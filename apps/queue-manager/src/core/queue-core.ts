@@ -613,7 +613,7 @@ export class QueueCore {
       // Queued like any message: a deterministic id, so a repeat after a crash is dropped by the spool.
       const local = this.localDomains.has(domainOf(notice.recipient)) ? [notice.recipient] : [];
       await this.port.enqueueMessage(
-        { queueId: notice.queueId, sender: '', recipients: [notice.recipient], localRecipients: local, size: notice.message.length, receivedAt: now, smtputf8: false, eightBitMime: false, clientAddress: '', chunks: 0, chunkSeqs: [], bounceOf: entry.queueId },
+        { queueId: notice.queueId, sender: '', recipients: [notice.recipient], localRecipients: local, size: notice.message.length, receivedAt: now, smtputf8: false, eightBitMime: false, clientAddress: '', submittedBy: '', chunks: 0, chunkSeqs: [], bounceOf: entry.queueId },
         notice.message,
       );
       this.events.emit({ event: 'notice-queued', queueId: notice.queueId, bounceOf: entry.queueId, recipient: notice.recipient });

@@ -136,3 +136,14 @@ test('the eightBit flag is set by any octet with the high bit set', () => {
   assert.equal(read([Buffer.from('.\u00e9\r\n.\r\n', 'utf8')]).result.eightBit, true);
   assert.equal(read([bytes('plain ascii\r\n.\r\n')]).result.eightBit, false);
 });
+
+test('the observer is handed what each push added, as views of the held bytes, and nothing past the limit', () => {
+  const seen: Buffer[] = [];
+  const reader = new DataReader(40, 'reject', (piece) => seen.push(piece));
+  reader.push(bytes('Subject: x\r\n\r\n..dot'));
+  reader.push(bytes('ted\r\n'));
+  assert.equal(Buffer.concat(seen).toString('latin1'), 'Subject: x\r\n\r\n.dotted\r\n');
+  assert.equal(seen.length, 2);
+  reader.push(bytes('y'.repeat(50)));
+  assert.equal(seen.length, 2, 'an oversize message is not observed further');
+});

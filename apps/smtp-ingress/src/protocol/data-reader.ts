@@ -40,9 +40,15 @@ export class DataReader {
   private bareLineEndings = 0;
   private eightBit = false;
 
+  /**
+   * `observer`, when given, sees what each push added to the message, in order, as a view of the bytes
+   * held here (the mail authentication checks hash the body as it streams, without a copy); it sees
+   * nothing once the message is over the size limit.
+   */
   constructor(
     private readonly maxBytes: number,
     private readonly bareLineEndingPolicy: BareLineEndingPolicy,
+    private readonly observer?: (piece: Buffer) => void,
   ) {}
 
   /**
@@ -51,6 +57,13 @@ export class DataReader {
    * machine itself; runs of other bytes are copied as they are.
    */
   push(input: Buffer): number {
+    const from = this.length;
+    const used = this.consume(input);
+    if (this.observer && this.size <= this.maxBytes && this.length > from) this.observer(this.buffer.subarray(from, this.length));
+    return used;
+  }
+
+  private consume(input: Buffer): number {
     let runStart = 0;
     // Where the next CR and LF are, found with the native search and kept until passed (a message
     // without CRs must not be searched to its end again on every line).

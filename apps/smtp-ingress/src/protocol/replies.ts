@@ -82,5 +82,9 @@ export const Replies = {
   loopDetected: () => refusal(reply(554, '5.4.6', 'Too many Received headers: mail loop detected'), 'loop'),
   noValidRecipients: () => reply(554, '5.5.1', 'No valid recipients'),
   bareLineEnding: () => refusal(reply(550, '5.5.2', 'Bare <CR> or <LF> in message data is not allowed; use <CR><LF>'), 'bare_line_ending'),
+  /** RFC 7372 §3.1 and RFC 7489 §7.3: the author domain's DMARC policy, enforced here, says reject. */
+  dmarcRejected: (domain: string) => refusal(reply(550, '5.7.1', `Message rejected: authentication (DMARC) of ${domain} failed, and its policy is reject`), 'dmarc'),
+  /** A DMARC failure under p=quarantine, or a DNS failure where the policy says defer: the client tries again. */
+  dmarcDeferred: (domain: string, why: string) => refusal(reply(451, '4.7.1', `Message deferred: ${why} for ${domain}; try again later`), 'dmarc'),
   eightBitNotDeclared: () => reply(554, '5.6.1', '8-bit data requires BODY=8BITMIME or SMTPUTF8'),
 };

@@ -5,6 +5,10 @@ import { countHeader, parseHeaders } from '@mail/mime';
 import type { DataResult, BareLineEndingPolicy } from './data-reader.js';
 import { parseCommandLine, parsePathArgument, isDomain } from './grammar.js';
 import { formatReceivedHeader } from './trace.js';
+import { decide, type AuthPolicy } from '../auth/policy.js';
+import { formatAuthenticationResults, withoutClaimsOf } from '../auth/results-header.js';
+import type { MessageCheck, MessageIdentity } from '../auth/verification.js';
+import type { AuthVerdict } from '../auth/verdict.js';
 import { Replies, reply, type Reply } from './replies.js';
 
 /**
@@ -24,6 +28,8 @@ export interface Envelope {
   smtputf8: boolean;
   eightBitMime: boolean;
   declaredSize?: number;
+  /** The account that authenticated (SMTP AUTH) before MAIL; absent for mail from outside. */
+  submittedBy?: string;
 }
 
 /** A lock says how long it still lasts (retryAfterMs), so that the reply can tell the client. */
@@ -41,6 +47,11 @@ export interface SessionHooks {
   admitMessage?(clientAddress: string): boolean;
   /** Rate limit of recipients per client address: false answers that RCPT 452 4.5.3. */
   admitRecipient?(clientAddress: string): boolean;
+  /**
+   * Starts checking the authentication (SPF, DKIM, ARC, DMARC) of the message whose DATA begins; it is
+   * fed the data as it arrives. Not asked for mail from an authenticated client. Undefined: not checked.
+   */
+  verifyMessage?(identity: MessageIdentity): MessageCheck | undefined;
 }
 
 export interface SessionLimits {
@@ -75,6 +86,13 @@ export interface SessionContext {
   enforceSenderOwnership?: boolean;
   /** The client is in a trusted network (SMTP_RELAY_NETWORKS): it may relay without authenticating. */
   trustedNetwork?: boolean;
+  /**
+   * Our authserv-id (RFC 8601): the Authentication-Results header we add names it, and any arriving that
+   * claims it is removed. Default: serverName.
+   */
+  authservId?: string;
+  /** What a failed DMARC check leads to; undefined: every message is accepted and marked. */
+  authPolicy?: AuthPolicy;
   now?: () => Date;
 }
 
@@ -128,6 +146,8 @@ export class SmtpSession {
   private recipientsNamed = 0;
   private errors = 0;
   private queueId = '';
+  /** The authentication check of the message being received. */
+  private check: MessageCheck | undefined;
   private messagesQueued = 0;
   private recipientsAccepted = 0;
   private secure: boolean;
@@ -306,7 +326,7 @@ export class SmtpSession {
     if (this.authenticatedAs && this.context.enforceSenderOwnership && address !== '' && address.toLowerCase() !== this.authenticatedAs.toLowerCase()) {
       return Replies.senderNotOwned(this.authenticatedAs);
     }
-    const envelope: Envelope = { sender: address, recipients: [], localRecipients: [], smtputf8: false, eightBitMime: false };
+    const envelope: Envelope = { sender: address, recipients: [], localRecipients: [], smtputf8: false, eightBitMime: false, ...(this.authenticatedAs ? { submittedBy: this.authenticatedAs } : {}) };
     for (const [name, value] of parameters) {
       if (!this.esmtp) return Replies.unknownParameter(name);
       switch (name) {
@@ -378,20 +398,40 @@ export class SmtpSession {
     }
     this.queueId = this.hooks.newQueueId();
     this.state = 'Data';
+    if (!this.authenticatedAs && this.hooks.verifyMessage) {
+      this.check = this.hooks.verifyMessage({ clientAddress: this.context.clientAddress, helo: this.clientName, sender: this.envelope!.sender });
+    }
     return Replies.startData();
+  }
+
+  /** What the data reader hands each piece of the message to while it arrives (the authentication check). */
+  get messageObserver(): ((piece: Buffer) => void) | undefined {
+    const check = this.check;
+    return check ? (piece) => check.write(piece) : undefined;
   }
 
   /** Called by the connection when the data reader has seen the terminator. */
   async finishData(result: DataResult): Promise<Reply> {
     const envelope = this.envelope!;
     const queueId = this.queueId;
+    const check = this.check;
+    this.check = undefined; // finished below, not abandoned
     this.resetTransaction();
     this.state = 'Ready';
-    if (result.oversize) return this.countErrors(Replies.sizeExceeded(this.limits.maxMessageBytes));
-    if (result.bareLineEndings > 0 && this.limits.bareLineEndings === 'reject') return this.countErrors(Replies.bareLineEnding());
-    // Only the header block is parsed, by the shared codec.
-    if (countHeader(parseHeaders(result.message), 'Received') > (this.limits.maxReceivedHeaders ?? 100)) {
-      return this.countErrors(Replies.loopDetected());
+    const refused = this.refusedData(result);
+    if (refused) {
+      check?.abort();
+      return this.countErrors(refused);
+    }
+    const authservId = this.context.authservId ?? this.context.serverName;
+    let verdict: AuthVerdict | undefined;
+    if (check) {
+      verdict = await check.finish();
+      if (this.context.authPolicy) {
+        const decision = decide(verdict, this.context.authPolicy, this.context.clientAddress);
+        if (decision.action === 'reject') return this.countErrors(Replies.dmarcRejected(decision.domain));
+        if (decision.action === 'defer') return Replies.dmarcDeferred(decision.domain, decision.why);
+      }
     }
     if (result.eightBit) envelope.eightBitMime = true;
     const received = formatReceivedHeader({
@@ -403,7 +443,9 @@ export class SmtpSession {
       recipients: envelope.recipients,
       date: this.context.now?.() ?? new Date(),
     });
-    const message = Buffer.concat([Buffer.from(received, 'utf8'), result.message]);
+    // Our trace and results go on top; a result arriving that claims to be ours is taken out (RFC 8601 §5).
+    const ours = received + (verdict ? formatAuthenticationResults(authservId, verdict) : '');
+    const message = Buffer.concat([Buffer.from(ours, 'utf8'), ...withoutClaimsOf(result.message, authservId)]);
     try {
       await this.hooks.enqueue(queueId, envelope, message, this.context.clientAddress);
     } catch {
@@ -411,6 +453,15 @@ export class SmtpSession {
     }
     this.messagesQueued++;
     return Replies.queued(queueId);
+  }
+
+  /** The checks of the data itself: size, line endings, the Received count of a loop. */
+  private refusedData(result: DataResult): Reply | undefined {
+    if (result.oversize) return Replies.sizeExceeded(this.limits.maxMessageBytes);
+    if (result.bareLineEndings > 0 && this.limits.bareLineEndings === 'reject') return Replies.bareLineEnding();
+    // Only the header block is parsed, by the shared codec.
+    if (countHeader(parseHeaders(result.message), 'Received') > (this.limits.maxReceivedHeaders ?? 100)) return Replies.loopDetected();
+    return undefined;
   }
 
   rset(argument: string): Reply {
@@ -430,6 +481,8 @@ export class SmtpSession {
     this.attemptedRecipients = 0;
     this.recipientsNamed = 0;
     this.queueId = '';
+    this.check?.abort();
+    this.check = undefined;
   }
 }
 

@@ -53,10 +53,12 @@ export async function waitForMessageCount(system: Pick<MailSystem, 'pop3Port'>, 
 export interface DeliveredParts {
   returnPath: string;
   received: string;
+  /** Our Authentication-Results field (mail from unauthenticated clients), or '' when none was added. */
+  authenticationResults: string;
   original: Buffer;
 }
 
-/** Splits a delivered message into the trace headers we added (Return-Path, Received) and the rest. */
+/** Splits a delivered message into the trace headers we added (Return-Path, Received, Authentication-Results) and the rest. */
 export function splitTrace(delivered: Buffer): DeliveredParts {
   const text = delivered.toString('latin1');
   const returnPath = /^Return-Path: <([^>]*)>\r\n/.exec(text);
@@ -64,8 +66,10 @@ export function splitTrace(delivered: Buffer): DeliveredParts {
   const afterReturnPath = text.slice(returnPath[0].length);
   const received = /^Received: [^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*/.exec(afterReturnPath);
   if (!received) throw new Error(`no Received next: ${JSON.stringify(afterReturnPath.slice(0, 200))}`);
-  const offset = Buffer.byteLength(returnPath[0] + received[0], 'latin1');
-  return { returnPath: returnPath[1]!, received: received[0], original: delivered.subarray(offset) };
+  const results = /^Authentication-Results: mx\.test\.local;[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*/.exec(afterReturnPath.slice(received[0].length));
+  const authenticationResults = results?.[0] ?? '';
+  const offset = Buffer.byteLength(returnPath[0] + received[0] + authenticationResults, 'latin1');
+  return { returnPath: returnPath[1]!, received: received[0], authenticationResults, original: delivered.subarray(offset) };
 }
 
 /**

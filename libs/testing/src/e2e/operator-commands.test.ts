@@ -1,6 +1,7 @@
 // The operator's everyday commands against the running system, as Postfix and Dovecot users know them:
 // mailctl --version, status (postfix status), queue cat (postcat), config [--changed] (postconf -n),
-// mailbox stat (doveadm mailbox status), and the refusal of trivial passwords without --force.
+// mailbox stat (doveadm mailbox status), dkim add/list/remove (opendkim-genkey), and the refusal of trivial
+// passwords without --force.
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { sendOverSmtp } from '../clients.js';
@@ -103,6 +104,23 @@ describe('operator commands', () => {
     assert.ok(Date.parse(stat.oldestReceivedAt) <= Date.now());
     const unknown = await system.mailctl(['mailbox', 'stat', 'nobody@example.test']);
     assert.deepEqual([unknown.code, unknown.stderr], [1, 'mailctl: no account nobody@example.test\n']);
+  });
+
+  test('dkim add makes a key and prints the record to publish; list shows it; remove forgets it', async () => {
+    const added = await expectCli(system, ['dkim', 'add', 'example.test', '--selector', 'mail2026', '--algo', 'ed25519']);
+    assert.match(added, /^key mail2026 \(ed25519-sha256\) added to example\.test; publish:\nmail2026\._domainkey\.example\.test\. IN TXT "v=DKIM1; k=ed25519; p=[A-Za-z0-9+\/]{43}="\n$/);
+    const rsa = await expectCli(system, ['dkim', 'add', 'example.test']);
+    assert.match(rsa, /^key s\d{8} \(rsa-sha256\) added to example\.test; publish:\ns\d{8}\._domainkey\.example\.test\. IN TXT "v=DKIM1; k=rsa; p=[^"]{200,}" "[^"]+"\n$/, 'a 2048-bit key takes two strings of at most 255');
+    const listed = await expectCli(system, ['dkim', 'list', 'example.test']);
+    assert.match(listed, /^example\.test\tmail2026\ted25519-sha256\t/m);
+    assert.match(listed, /^example\.test\ts\d{8}\trsa-sha256\t/m);
+    assert.doesNotMatch(listed, /PRIVATE/);
+    const again = await system.mailctl(['dkim', 'add', 'example.test', '--selector', 'mail2026']);
+    assert.equal(again.code, 1);
+    const unknown = await system.mailctl(['dkim', 'add', 'nowhere.test']);
+    assert.deepEqual([unknown.code, unknown.stderr], [1, 'mailctl: no domain nowhere.test\n']);
+    assert.equal(await expectCli(system, ['dkim', 'remove', 'example.test', 'mail2026']), 'key mail2026 of example.test removed\n');
+    assert.doesNotMatch(await expectCli(system, ['dkim', 'list']), /mail2026/);
   });
 
   test('a trivial password is refused unless --force', async () => {

@@ -1,0 +1,52 @@
+// DKIM signing of outgoing mail (RFC 6376, RFC 8463): a message that an authenticated user of a local
+// domain submitted is signed with that domain's newest key before it leaves for a remote server. The
+// keys are mailbox-store's; the signature is mailauth's (relaxed/relaxed).
+import { dkimSign } from 'mailauth';
+
+export interface SigningKey {
+  domain: string;
+  selector: string;
+  algorithm: string;
+  privateKeyPem: string;
+}
+
+/** The domain's key, undefined when it has none; throws when it cannot be known now. */
+export type SigningKeySource = (domain: string) => Promise<SigningKey | undefined>;
+
+/** A domain's key (or its having none) is believed this long without asking again. */
+const KEY_CACHE_MS = 60_000;
+
+export class DkimSigner {
+  private readonly keys = new Map<string, { key: SigningKey | undefined; until: number }>();
+
+  constructor(
+    private readonly source: SigningKeySource,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * The message as it should leave: signed when `submittedBy` is an account of a domain with a key,
+   * otherwise unchanged. Throws when the key cannot be fetched (the delivery is tried again later:
+   * mail of a domain that signs never leaves unsigned).
+   */
+  async sign(message: Uint8Array, submittedBy: string): Promise<Uint8Array> {
+    if (!submittedBy.includes('@')) return message;
+    const key = await this.keyOf(submittedBy.slice(submittedBy.lastIndexOf('@') + 1).toLowerCase());
+    if (!key) return message;
+    const body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+    const { signatures, errors } = await dkimSign(body, {
+      canonicalization: 'relaxed/relaxed',
+      signatureData: [{ signingDomain: key.domain, selector: key.selector, privateKey: key.privateKeyPem, algorithm: key.algorithm }],
+    } as never);
+    if (errors?.length) throw new Error(`DKIM signing as ${key.domain} failed: ${String((errors[0] as { err?: Error }).err?.message ?? errors[0])}`);
+    return Buffer.concat([Buffer.from(signatures, 'latin1'), body]);
+  }
+
+  private async keyOf(domain: string): Promise<SigningKey | undefined> {
+    const cached = this.keys.get(domain);
+    if (cached && cached.until > this.now()) return cached.key;
+    const key = await this.source(domain);
+    this.keys.set(domain, { key, until: this.now() + KEY_CACHE_MS });
+    return key;
+  }
+}
