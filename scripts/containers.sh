@@ -31,6 +31,25 @@ down() {
   rm -rf ".image-build/run-$NAME"
 }
 
+# gRPC between the services is mutual TLS as in deploy/ (common.env): a throwaway CA under .image-build and
+# a certificate per service (CN and DNS name = the service, the identity its peers authorize) and one for
+# mailctl, mounted where the manifests mount cert-manager's Secrets. Readable by uid 1000: test keys only.
+grpc_certs() { # grpc_certs DIR
+  local dir=$1 name
+  mkdir -p "$dir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -sha256 -nodes -days 30 -subj "/CN=mail containers test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  for name in "${SERVICES[@]}" mailctl; do
+    mkdir -p "$dir/$name"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -sha256 -nodes -subj "/CN=$name" -keyout "$dir/$name/tls.key" -out "$dir/$name/tls.csr" 2>/dev/null
+    openssl x509 -req -in "$dir/$name/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 30 -sha256 -out "$dir/$name/tls.crt" \
+      -extfile <(printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$name") 2>/dev/null
+    cp "$dir/ca.crt" "$dir/$name/ca.crt"
+    rm "$dir/$name/tls.csr"
+  done
+  chmod -R a+rX "$dir"
+}
+
 ready() { # ready PORT: GET /readyz answers 200
   node -e 'require("http").get({ host: "127.0.0.1", port: process.argv[1], path: "/readyz", timeout: 2000 }, (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on("error", () => process.exit(1)).on("timeout", () => process.exit(1))' "$1"
 }
@@ -49,15 +68,16 @@ up() {
     "$PREFIX/nats:${NATS_SERVER_VERSION#v}" --config /etc/nats/nats.conf >/dev/null
   docker run -d --name "$NAME-ferretdb" --network "$NAME" --network-alias mongodb "${LOCKED_DOWN[@]}" -v "$NAME-ferretdb:/data" \
     "$PREFIX/ferretdb:${FERRETDB_VERSION#v}" >/dev/null
+  grpc_certs "$conf/grpc"
   local extra=() service args
   for setting in ${MAIL_EXTRA_ENV:-}; do extra+=(-e "$setting"); done
   # The dev overlay's self-signed certificates (in /tmp), as no TLS Secret is mounted here.
   local self_signed=(-e TLS_SELF_SIGNED=true -e TLS_CERT_FILE=/tmp/tls/tls.crt -e TLS_KEY_FILE=/tmp/tls/tls.key)
   for service in "${SERVICES[@]}"; do
-    args=(-p "127.0.0.1:${HTTP[$service]}:${CONTAINER_HTTP[$service]}")
+    args=(-p "127.0.0.1:${HTTP[$service]}:${CONTAINER_HTTP[$service]}" -v "$PWD/$conf/grpc/$service:/etc/mail/grpc:ro")
     case $service in
       # The production overlay's backend, on FerretDB instead of a MongoDB replica set.
-      mailbox-store) args+=(-e MAIL_STORE=mongo -e MONGODB_URI=mongodb://mongodb:27017/ -e MONGODB_DATABASE=mail -e MAILBOX_DATA_DIR=/tmp/mailbox-store) ;;
+      mailbox-store) args+=(-v "$PWD/$conf/grpc/mailctl:/etc/mail/mailctl:ro" -e MAIL_STORE=mongo -e MONGODB_URI=mongodb://mongodb:27017/ -e MONGODB_DATABASE=mail -e MAILBOX_DATA_DIR=/tmp/mailbox-store) ;;
       smtp-ingress) args+=(-p "127.0.0.1:${SMTP_PORT:-2525}:2525" "${self_signed[@]}" -e TLS_SELF_SIGNED_NAMES=localhost) ;;
       # Published on loopback only, so POP3 logins without TLS are allowed, as in the local run.
       pop3-access) args+=(-p "127.0.0.1:${POP3_PORT:-1110}:1110" "${self_signed[@]}" -e TLS_SELF_SIGNED_NAMES=localhost -e POP3_ALLOW_PLAINTEXT_AUTH=true) ;;
@@ -71,8 +91,9 @@ up() {
     ready "${HTTP[$service]}" || { docker logs --tail 30 "$NAME-$service" >&2; say "$service is not ready"; exit 1; }
   done
   say "up: SMTP 127.0.0.1:${SMTP_PORT:-2525}, POP3 127.0.0.1:${POP3_PORT:-1110}"
-  say "add a domain and a user: docker exec -i $NAME-mailbox-store node apps/mailctl/dist/main.js domain add example.test"
-  say "                         docker exec -it $NAME-mailbox-store node apps/mailctl/dist/main.js user add alice@example.test"
+  local mailctl="docker exec -it -e GRPC_TLS_CERT_FILE=/etc/mail/mailctl/tls.crt -e GRPC_TLS_KEY_FILE=/etc/mail/mailctl/tls.key $NAME-mailbox-store node apps/mailctl/dist/main.js"
+  say "add a domain and a user: $mailctl domain add example.test"
+  say "                         $mailctl user add alice@example.test"
 }
 
 case "${1:-}" in

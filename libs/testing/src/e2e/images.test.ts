@@ -113,7 +113,9 @@ async function startSystem(): Promise<void> {
   const up = await containersScript('up');
   assert.equal(up.code, 0, `scripts/containers.sh up:\n${up.stderr}`);
   const mailctl = async (args: string[], input = '') => {
-    const result = await run('docker', ['exec', '-i', containerOf('mailbox-store'), 'node', 'apps/mailctl/dist/main.js', ...args], { input });
+    // mailctl administers with its own certificate (gRPC is mutual TLS, and only mailctl may administer).
+    const identity = ['-e', 'GRPC_TLS_CERT_FILE=/etc/mail/mailctl/tls.crt', '-e', 'GRPC_TLS_KEY_FILE=/etc/mail/mailctl/tls.key'];
+    const result = await run('docker', ['exec', '-i', ...identity, containerOf('mailbox-store'), 'node', 'apps/mailctl/dist/main.js', ...args], { input });
     assert.equal(result.code, 0, `mailctl ${args.join(' ')}: ${result.stderr}`);
   };
   await mailctl(['domain', 'add', 'example.test']);
