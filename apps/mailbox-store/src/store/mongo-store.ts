@@ -432,25 +432,26 @@ export class MongoStore implements MailStore {
 
   async deleteMessages(mailbox: string, uidls: string[]): Promise<number> {
     const box = mailbox.toLowerCase();
-    let deleted = 0;
-    for (const uidl of uidls) {
-      const doc = await this.messages.findOne({ mailbox: box, uidl, ...LIVE }, { projection: { _id: 1, bodyFileId: 1 } });
-      if (!doc) continue;
-      // Record the intent first, so that a crash after the metadata is gone still frees the body.
-      if (doc.bodyFileId) {
-        await this.pendingBodies.updateOne(
-          { _id: doc.bodyFileId },
-          { $set: { mailbox: box, uidl, since: new Date() } },
-          { upsert: true },
-        );
-      }
-      // The document stays as the record of the delivery; only its body goes.
-      const { modifiedCount } = await this.messages.updateOne({ _id: doc._id, ...LIVE }, { $set: { deletedAt: new Date() }, $unset: { body: '', bodyFileId: '' } });
-      if (modifiedCount === 0) continue; // deleted meanwhile by another replica
-      deleted++;
-      if (doc.bodyFileId) await this.discardBody(doc.bodyFileId);
+    // A few round trips for the whole UPDATE, not two or three per message: a POP3 QUIT that deletes
+    // hundreds must finish well within the caller's deadline.
+    const docs = await this.messages.find({ mailbox: box, uidl: { $in: uidls }, ...LIVE }, { projection: { _id: 1, uidl: 1, bodyFileId: 1 } }).toArray();
+    if (docs.length === 0) return 0;
+    const withBodies = docs.filter((doc) => doc.bodyFileId);
+    // Record the intent first, so that a crash after the metadata is gone still frees the bodies.
+    if (withBodies.length > 0) {
+      const since = new Date();
+      await this.pendingBodies.bulkWrite(
+        withBodies.map((doc) => ({ updateOne: { filter: { _id: doc.bodyFileId! }, update: { $set: { mailbox: box, uidl: doc.uidl, since } }, upsert: true } })),
+        { ordered: false },
+      );
     }
-    return deleted;
+    // The documents stay as the record of the deliveries; only their bodies go.
+    const { modifiedCount } = await this.messages.updateMany(
+      { _id: { $in: docs.map((doc) => doc._id) }, ...LIVE },
+      { $set: { deletedAt: new Date() }, $unset: { body: '', bodyFileId: '' } },
+    );
+    for (const doc of withBodies) await this.discardBody(doc.bodyFileId!);
+    return modifiedCount;
   }
 
   /**
