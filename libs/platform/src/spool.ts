@@ -57,9 +57,27 @@ export class Spool {
       seqs.push(ack.seq);
       return seqs;
     } catch (err) {
+      // A head publish that failed without an answer (the broker died or timed out mid-request) may
+      // have been stored all the same, and would then be delivered after a 451. Ask before answering:
+      // stored means durable, and the client gets its 250.
+      const head = await this.findHead(queueId);
+      if (head) return [...seqs, head];
       // Not queued: the client is told 451 and sends again, so whatever got stored is garbage.
       await this.remove(queueId, seqs).catch(() => undefined);
       throw err;
+    }
+  }
+
+  /** The head's sequence number if it is in the spool, asking for a few seconds while the broker is away. */
+  private async findHead(queueId: string): Promise<number | undefined> {
+    const until = Date.now() + this.timeoutMs;
+    for (;;) {
+      try {
+        return (await this.get(spoolSubject(queueId)))?.seq;
+      } catch {
+        if (Date.now() > until) return undefined;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
     }
   }
 
@@ -88,9 +106,9 @@ export class Spool {
    * API's get wraps them in base64 inside JSON (for a 200 KB message, most of delivery-agent's CPU). A
    * direct get may be answered by a replica that lags its leader, so a miss is asked again of the leader.
    */
-  private async get(subject: string): Promise<{ data: Uint8Array; header: MsgHdrs | undefined } | null> {
+  private async get(subject: string): Promise<{ seq: number; data: Uint8Array; header: MsgHdrs | undefined } | null> {
     const direct = await this.nats.jsm.direct.getMessage(SPOOL_STREAM, { last_by_subj: subject }).catch(() => null);
-    if (direct) return { data: direct.data, header: direct.header };
+    if (direct) return { seq: direct.seq, data: direct.data, header: direct.header };
     return this.nats.jsm.streams.getMessage(SPOOL_STREAM, { last_by_subj: subject });
   }
 
