@@ -3,7 +3,7 @@
 // the deliveries of the moment are gathered into one DeliverMany call (a batch leaves at once when a
 // call slot is free, so a lone delivery waits for nothing); large ones stream through Deliver.
 import { MailboxStoreClient, RecipientKind, type DeliveryHeader, type DeliveryItem, type DeliveryItemReply, type RecipientResult } from '@mail/contracts';
-import { channelReady, deadline, grpc, unary } from '@mail/platform';
+import { Batcher, channelReady, deadline, grpc, unary } from '@mail/platform';
 import type { SigningKey } from './dkim-signer.js';
 
 const CHUNK_BYTES = 256 * 1024;
@@ -25,7 +25,7 @@ const PERMANENT: ReadonlyMap<grpc.status, string> = new Map([
 export class LocalDelivery {
   private readonly client: MailboxStoreClient;
 
-  private readonly batches: DeliveryBatcher;
+  private readonly batches: Batcher<DeliveryItem, DeliveryItemReply>;
 
   constructor(
     address: string,
@@ -33,13 +33,14 @@ export class LocalDelivery {
     private readonly timeoutMs: number,
   ) {
     this.client = new MailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
-    this.batches = new DeliveryBatcher(
-      (items) =>
+    this.batches = new Batcher(
+      (items: DeliveryItem[]) =>
         new Promise((resolve, reject) =>
           this.client.deliverMany({ items }, new grpc.Metadata(), { deadline: deadline(this.timeoutMs), waitForReady: true } as Partial<grpc.CallOptions>, (err, reply) =>
-            err ? reject(err) : reply.replies.length === items.length ? resolve(reply.replies) : reject(new Error(`DeliverMany answered ${reply.replies.length} of ${items.length} items`)),
+            err ? reject(err) : resolve(reply.replies),
           ),
         ),
+      { maxItems: BATCH_ITEMS, maxCalls: BATCH_CALLS, maxBytes: BATCH_BYTES, sizeOf: (item) => item.data.length },
     );
   }
 
@@ -101,62 +102,5 @@ export class LocalDelivery {
 
   close(): void {
     this.client.close();
-  }
-}
-
-interface Waiting {
-  item: DeliveryItem;
-  resolve: (reply: DeliveryItemReply) => void;
-  reject: (err: unknown) => void;
-}
-
-/**
- * Gathers deliveries into batches: a batch leaves on the next turn of the event loop when fewer than
- * BATCH_CALLS calls are out, otherwise as soon as one comes back. Under load the batches grow by
- * themselves; alone, a delivery goes at once.
- */
-export class DeliveryBatcher {
-  private readonly waiting: Waiting[] = [];
-  private calls = 0;
-  private scheduled = false;
-
-  constructor(private readonly send: (items: DeliveryItem[]) => Promise<DeliveryItemReply[]>) {}
-
-  add(item: DeliveryItem): Promise<DeliveryItemReply> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ item, resolve, reject });
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.calls >= BATCH_CALLS || this.waiting.length === 0) return;
-    this.scheduled = true;
-    // The next turn, not now: the deliveries started in this turn travel together.
-    setImmediate(() => {
-      this.scheduled = false;
-      this.flush();
-    });
-  }
-
-  private flush(): void {
-    while (this.calls < BATCH_CALLS && this.waiting.length > 0) {
-      const batch: Waiting[] = [];
-      let bytes = 0;
-      while (batch.length < BATCH_ITEMS && this.waiting.length > 0) {
-        const size = this.waiting[0]!.item.data.length;
-        if (batch.length > 0 && bytes + size > BATCH_BYTES) break;
-        bytes += size;
-        batch.push(this.waiting.shift()!);
-      }
-      this.calls++;
-      this.send(batch.map((w) => w.item)).then(
-        (replies) => batch.forEach((w, i) => w.resolve(replies[i]!)),
-        (err: unknown) => batch.forEach((w) => w.reject(err)),
-      ).finally(() => {
-        this.calls--;
-        this.schedule();
-      });
-    }
   }
 }

@@ -1,5 +1,5 @@
 // delivery-agent: takes delivery jobs from JetStream and delivers them. Wiring only.
-import { JOB_CONSUMERS, JOB_STREAMS, DeliveryJob, decodePayload, type DeliveryLane } from '@mail/contracts';
+import { JOB_CONSUMERS, JOB_STREAMS, decodeJobBatch, type DeliveryLane } from '@mail/contracts';
 import {
   connectNats,
   createLogger,
@@ -75,7 +75,11 @@ async function main(): Promise<void> {
         ackWaitMs: config.ackWaitMs,
         concurrency,
         logger,
-        handle: (data) => worker.handle(decodePayload(DeliveryJob, data), lane),
+        // A message carries a batch of jobs: all of them are done (each reporting its result) before
+        // it is acknowledged, so a crash midway hands the whole batch to another replica.
+        handle: async (data) => {
+          await Promise.all(decodeJobBatch(data).map((job) => worker.handle(job, lane)));
+        },
       }),
     );
   }

@@ -3,8 +3,20 @@
 // happened, because queue-manager counts the job against its destination until the result comes.
 // Waiting is not done here: queue-manager sends a job only when its destination has room, and owns
 // every retry. The only wait left is for a connection slot to one MX host shared by several domains.
-import { encodePayload, resultSubject, RESULT_STREAM, type DeliveryJob, type DeliveryLane, type DeliveryResult, type RecipientResult } from '@mail/contracts';
-import type { NatsContext, Spool } from '@mail/platform';
+import {
+  approximateBytes,
+  batchMessageId,
+  encodePayload,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ITEMS,
+  resultSubject,
+  RESULT_STREAM,
+  type DeliveryJob,
+  type DeliveryLane,
+  type DeliveryResult,
+  type RecipientResult,
+} from '@mail/contracts';
+import { Batcher, type NatsContext, type Spool } from '@mail/platform';
 import type { LocalDelivery } from './local-delivery.js';
 import type { RemoteDelivery } from './remote-delivery.js';
 import type { DeliveryEvents } from './events.js';
@@ -13,6 +25,14 @@ import type { DkimSigner } from './dkim-signer.js';
 const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 
 export class DeliveryWorker {
+  /** Results of the moment leave together, one broker message for many jobs. */
+  private readonly results = new Batcher((results: DeliveryResult[]) => this.publishResults(results), {
+    maxItems: MAX_BATCH_ITEMS,
+    maxCalls: 4,
+    maxBytes: MAX_BATCH_BYTES,
+    sizeOf: approximateBytes,
+  });
+
   constructor(
     private readonly nats: NatsContext,
     private readonly spool: Spool,
@@ -61,10 +81,15 @@ export class DeliveryWorker {
     return this.remote.deliver({ queueId: job.queueId, domain, sender: job.sender, recipients: job.recipients, smtputf8: job.smtputf8, message: outgoing });
   }
 
-  private async report(result: DeliveryResult): Promise<void> {
-    await this.nats.js.publish(resultSubject(result.queueId), encodePayload(result), {
-      msgID: `${result.jobId}.result`,
+  private report(result: DeliveryResult): Promise<void> {
+    return this.results.add(result);
+  }
+
+  private async publishResults(results: DeliveryResult[]): Promise<void[]> {
+    await this.nats.js.publish(resultSubject(results[0]!.queueId), encodePayload({ results }), {
+      msgID: batchMessageId(results.map((result) => `${result.jobId}.result`)),
       expect: { streamName: RESULT_STREAM },
     });
+    return results.map(() => undefined);
   }
 }

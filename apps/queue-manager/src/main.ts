@@ -6,11 +6,10 @@ import {
   ACCEPTED_CONSUMER,
   ACCEPTED_FILTER,
   SPOOL_STREAM,
-  DeliveryResult,
   QueueAdminService,
   RESULT_CONSUMER,
   RESULT_STREAM,
-  decodePayload,
+  decodeResultBatch,
 } from '@mail/contracts';
 import {
   connectNats,
@@ -114,7 +113,16 @@ async function main(): Promise<void> {
         headersOnly: true,
         handle: (_data, info) => core.onAccepted(envelopeOf(info.headers), info.deliveryCount > 1, info.streamSequence),
       }),
-      await runConsumer(nats, { ...common, stream: RESULT_STREAM, durable: RESULT_CONSUMER, handle: (data) => core.onResult(decodePayload(DeliveryResult, data)) }),
+      await runConsumer(nats, {
+        ...common,
+        stream: RESULT_STREAM,
+        durable: RESULT_CONSUMER,
+        // A batch of results: each settles its own entry; a failure hands the whole batch back, and the
+        // ones already settled are then repeats, which settle nothing.
+        handle: async (data) => {
+          await Promise.all(decodeResultBatch(data).map((result) => core.onResult(result)));
+        },
+      }),
     );
   }).catch((err: unknown) => exitOnStartupError(logger, err));
 

@@ -9,9 +9,14 @@
 //   queue-manager --publish--> mail.job.remote.<queue id>    (stream MAIL_REMOTE_JOBS, consumer delivery-agent-remote)
 //   delivery-agent --publish-> mail.result.<queue id>        (stream MAIL_RESULTS, consumer queue-manager-results)
 //
+// Jobs and results travel in batches: one broker message carries the jobs (or results) of one moment,
+// named by the queue id of its first item. Under load that is one publish, one delivery and one ack for
+// many messages instead of one each; alone, a batch of one leaves at once.
+//
 // queue-manager owns time and admission: it publishes a job only when the job's destination has room,
 // and keeps every wait (retry back-off, rate windows) in its own due-time index, never in a consumer.
 // Local and remote jobs are separate streams with separate consumers, so neither waits for the other.
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 export const QUEUE_BUCKET = 'mail-queue';
@@ -119,4 +124,45 @@ export function encodePayload<T>(value: T): Uint8Array {
 /** Decodes and validates a payload; throws a ZodError (or SyntaxError) on a malformed one. */
 export function decodePayload<S extends z.ZodType>(schema: S, data: Uint8Array): z.infer<S> {
   return schema.parse(JSON.parse(decoder.decode(data)));
+}
+
+/** Items in one job or result batch at most. */
+export const MAX_BATCH_ITEMS = 64;
+/** Bytes of one batch at most, roughly (see approximateBytes): well under NATS's default max_payload of 1 MiB. */
+export const MAX_BATCH_BYTES = 256 * 1024;
+
+/** About what a job or result weighs in JSON, without encoding it: its strings plus room for the field names. */
+export function approximateBytes(item: DeliveryJob | DeliveryResult): number {
+  let bytes = 200 + item.queueId.length + item.jobId.length;
+  if ('recipients' in item) for (const recipient of item.recipients) bytes += recipient.length + 3;
+  else for (const r of item.results) bytes += 80 + r.recipient.length + (r.reply?.length ?? 0) + (r.remoteMta?.length ?? 0);
+  return bytes + ('sender' in item ? item.sender.length : 0);
+}
+
+/** One broker message on a job subject: the jobs of one lane that queue-manager sent out together. */
+export const DeliveryJobBatch = z.object({ jobs: z.array(DeliveryJob).min(1).max(MAX_BATCH_ITEMS) });
+/** One broker message on a result subject: the results delivery-agent reported together. */
+export const DeliveryResultBatch = z.object({ results: z.array(DeliveryResult).min(1).max(MAX_BATCH_ITEMS) });
+
+/** The jobs of a job message; a lone job object (what versions before batches sent) is a batch of one. */
+export function decodeJobBatch(data: Uint8Array): DeliveryJob[] {
+  const value: unknown = JSON.parse(decoder.decode(data));
+  return isBatch(value, 'jobs') ? DeliveryJobBatch.parse(value).jobs : [DeliveryJob.parse(value)];
+}
+
+/** The results of a result message; a lone result object (before batches) is a batch of one. */
+export function decodeResultBatch(data: Uint8Array): z.infer<typeof DeliveryResult>[] {
+  const value: unknown = JSON.parse(decoder.decode(data));
+  return isBatch(value, 'results') && !('jobId' in value) ? DeliveryResultBatch.parse(value).results : [DeliveryResult.parse(value)];
+}
+
+const isBatch = (value: unknown, field: string): value is Record<string, unknown> => typeof value === 'object' && value !== null && field in value;
+
+/**
+ * The broker's message id of a batch, for its duplicate window: a batch sent again (a publish retried
+ * after a timeout) is dropped as a repeat. A batch of one keeps the item's own id.
+ */
+export function batchMessageId(itemIds: readonly string[]): string {
+  if (itemIds.length === 1) return itemIds[0]!;
+  return `batch.${createHash('sha256').update(itemIds.join('\n')).digest('base64url').slice(0, 32)}`;
 }

@@ -23,3 +23,4 @@ export * from './line-reader.js';
 export * from './input-deadline.js';
 export * from './events.js';
 export * from './dns.js';
+export * from './batcher.js';

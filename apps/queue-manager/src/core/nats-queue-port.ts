@@ -1,19 +1,47 @@
 // QueuePort on JetStream: entries in the mail-queue KV bucket (compare-and-set by revision), message
-// bytes in the spool stream (libs/platform spool.ts), jobs on the lane's work-queue stream with the job id as message
-// id (a repeat within the duplicate window is dropped by the server).
+// bytes in the spool stream (libs/platform spool.ts), jobs on the lane's work-queue stream, the jobs of
+// one moment in one message (a batch) whose message id names its jobs (a repeat within the duplicate
+// window is dropped by the server).
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
-import { JOB_STREAMS, QUEUE_BUCKET, decodePayload, encodePayload, jobSubject, type AcceptedMessage, type DeliveryJob } from '@mail/contracts';
-import type { NatsContext, Spool } from '@mail/platform';
+import {
+  JOB_STREAMS,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ITEMS,
+  QUEUE_BUCKET,
+  approximateBytes,
+  batchMessageId,
+  decodePayload,
+  encodePayload,
+  jobSubject,
+  type AcceptedMessage,
+  type DeliveryJob,
+} from '@mail/contracts';
+import { Batcher, type NatsContext, type Spool } from '@mail/platform';
 import { QueueEntry, type Lane } from './entry.js';
 import type { QueuePort, StoredEntry } from './queue-port.js';
 
+/**
+ * Job batches out at once per lane. Remote jobs go one per message: each is a whole SMTP session, and a
+ * delivery-agent's concurrency setting counts messages, so a batch of remote jobs would run past it.
+ */
+const JOB_BATCHES: Record<Lane, { maxItems: number; maxCalls: number }> = {
+  local: { maxItems: MAX_BATCH_ITEMS, maxCalls: 4 },
+  remote: { maxItems: 1, maxCalls: 64 },
+};
+
 export class NatsQueuePort implements QueuePort {
+  private readonly jobBatches: Record<Lane, Batcher<DeliveryJob>>;
+
   private constructor(
     private readonly nats: NatsContext,
     readonly kv: KV,
     private readonly spool: Spool,
-  ) {}
+  ) {
+    const batcher = (lane: Lane) =>
+      new Batcher((jobs: DeliveryJob[]) => this.publishJobs(lane, jobs), { ...JOB_BATCHES[lane], maxBytes: MAX_BATCH_BYTES, sizeOf: approximateBytes });
+    this.jobBatches = { local: batcher('local'), remote: batcher('remote') };
+  }
 
   static async open(nats: NatsContext, spool: Spool): Promise<NatsQueuePort> {
     const kv = await new Kvm(nats.js).create(QUEUE_BUCKET, { history: 1, storage: StorageType.File, replicas: nats.settings.streamReplicas });
@@ -49,8 +77,16 @@ export class NatsQueuePort implements QueuePort {
     await this.kv.purge(queueId);
   }
 
-  async publishJob(lane: Lane, job: DeliveryJob): Promise<void> {
-    await this.nats.js.publish(jobSubject(lane, job.queueId), encodePayload(job), { msgID: job.jobId, expect: { streamName: JOB_STREAMS[lane] } });
+  publishJob(lane: Lane, job: DeliveryJob): Promise<void> {
+    return this.jobBatches[lane].add(job);
+  }
+
+  private async publishJobs(lane: Lane, jobs: DeliveryJob[]): Promise<void[]> {
+    await this.nats.js.publish(jobSubject(lane, jobs[0]!.queueId), encodePayload({ jobs }), {
+      msgID: batchMessageId(jobs.map((job) => job.jobId)),
+      expect: { streamName: JOB_STREAMS[lane] },
+    });
+    return jobs.map(() => undefined);
   }
 
   readMessage(queueId: string): Promise<Uint8Array | null> {
