@@ -8,7 +8,7 @@ import { boolSetting, intSetting, loadConfig, sizeSetting } from './config.js';
 import { natsClientErrors } from './metrics.js';
 import { INTERMEDIATE_CIPHERS, TLS_MIN_VERSION } from './tls-profile.js';
 import { skipErrorsOfAnsweredRequests } from './nats-request-shim.js';
-import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { SPOOL_STREAM, STREAMS } from '@mail/contracts';
 import type { Logger } from 'pino';
 
@@ -195,6 +195,19 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
   const consumer = await nats.js.consumers.get(options.stream, options.durable);
   const messages = await consumer.consume({ max_messages: options.concurrency * 2 });
   const inFlight = new Set<Promise<void>>();
+  // Acks leave once per turn of the event loop, together: one socket write for the messages finished
+  // in that turn instead of one each (a handler's ack is already a fire-and-forget publish).
+  let acks: JsMsg[] = [];
+  const ackSoon = (message: JsMsg) => {
+    acks.push(message);
+    if (acks.length === 1) {
+      setImmediate(() => {
+        const due = acks;
+        acks = [];
+        for (const m of due) m.ack();
+      });
+    }
+  };
   /** Messages being handled, so a shutdown can hand the unfinished ones back at once. */
   const handling = new Set<{ nak(): void }>();
   let handedBack = false;
@@ -210,7 +223,7 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
           await options.handle(message.data, { deliveryCount, subject: message.subject, headers: message.headers, streamSequence: message.seq });
           // A plain ack, not a request: every handler is idempotent, so an ack lost on the way only
           // means one more (harmless) delivery, and the round trip it saves is on every message.
-          message.ack();
+          ackSoon(message);
         } catch (err) {
           if (err instanceof RetryLater) {
             message.nak(Math.max(0, Math.ceil(err.delayMs)));

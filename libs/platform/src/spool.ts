@@ -10,6 +10,7 @@
 // moves a consumer's position past heads it has not yet delivered: accepted mail would be skipped.
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
 import { ACCEPTED_FILTER, AcceptedMessage, SPOOL_STREAM, spoolChunkSubject, spoolSubject } from '@mail/contracts';
+import { Batcher } from './batcher.js';
 import type { NatsContext } from './nats.js';
 
 export const ENVELOPE_HEADER = 'Mail-Envelope';
@@ -25,6 +26,23 @@ export function envelopeOf(headers: MsgHdrs | undefined): AcceptedMessage {
 }
 
 export class Spool {
+  /**
+   * Deletions of the moment go out together (one socket write for many requests, their answers in one
+   * read): queue-manager removes a message per delivered mail. Each answers its own error, if any.
+   */
+  private readonly deletions = new Batcher(
+    (seqs: number[]) =>
+      Promise.all(
+        seqs.map((seq) =>
+          this.nats.jsm.streams.deleteMessage(SPOOL_STREAM, seq, false).then(
+            () => undefined,
+            (err: unknown) => (/no message found|not found/i.test(String(err)) ? undefined : err),
+          ),
+        ),
+      ),
+    { maxItems: 256, maxCalls: 8 },
+  );
+
   constructor(
     private readonly nats: NatsContext,
     private readonly timeoutMs = 10_000,
@@ -157,8 +175,7 @@ export class Spool {
       if (!head) return;
       parts = [...envelopeOf(head.header).chunkSeqs, head.seq];
     }
-    await Promise.all(parts.map((seq) => this.nats.jsm.streams.deleteMessage(SPOOL_STREAM, seq, false).catch((err: unknown) => {
-      if (!/no message found|not found/i.test(String(err))) throw err;
-    })));
+    const failures = (await Promise.all(parts.map((seq) => this.deletions.add(seq)))).filter((err) => err !== undefined);
+    if (failures.length > 0) throw failures[0];
   }
 }

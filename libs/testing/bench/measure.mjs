@@ -14,6 +14,9 @@ export function cpuTicks() {
   return { busy: total - idle, total };
 }
 
+const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
+const SERVICE_PATH = new RegExp(`^[^\\0]*node\\0${REPO_ROOT.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}apps/([a-z0-9-]+)/dist/main\\.js`);
+
 /** CPU jiffies per process group now: our services by name, nats-server, everything else by command name. */
 export function processTicks() {
   const groups = new Map();
@@ -25,10 +28,16 @@ export function processTicks() {
       const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
       // A kernel worker's name carries the work item it last ran, so it changes between samples: one group.
       let name = comm.startsWith('kworker/') ? 'kernel workers' : comm;
-      if (comm === 'node') {
-        const service = /apps\/([a-z0-9-]+)\/dist\/main\.js/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
-        if (!service) continue;
-        name = service[1];
+      if (comm === 'nats-server' || comm === 'node') {
+        // This checkout's services and nats-server only (or a system nats-server): another checkout's
+        // test run on the same machine is not ours.
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (comm === 'nats-server' && cmdline.includes('/.tools/') && !cmdline.startsWith(REPO_ROOT)) continue;
+        if (comm === 'node') {
+          const service = SERVICE_PATH.exec(cmdline);
+          if (!service) continue;
+          name = service[1];
+        }
       }
       groups.set(name, (groups.get(name) ?? 0) + ticks);
     } catch {

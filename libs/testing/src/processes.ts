@@ -2,6 +2,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { RotatingLogFile } from './log-file.js';
 
+/** Output kept per process for test failures and readiness checks. */
+const OUTPUT_KEPT = 200_000;
+
 export interface ManagedProcess {
   name: string;
   child: ChildProcess;
@@ -24,13 +27,18 @@ export function startProcess(
   options: { echo?: boolean; cwd?: string; logFile?: RotatingLogFile } = {},
 ): ManagedProcess {
   const child = spawn(command, args, { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
+  // The last ~200 kB of output, kept as chunks: appending to one string and slicing it per chunk
+  // copied 200 kB per log write, which under load cost the test process more CPU than a service.
+  const chunks: Buffer[] = [];
+  let kept = 0;
   const keep = (data: Buffer) => {
-    const text = data.toString('utf8');
-    output = (output + text).slice(-200_000);
+    chunks.push(data);
+    kept += data.length;
+    while (kept - chunks[0]!.length >= OUTPUT_KEPT) kept -= chunks.shift()!.length;
     options.logFile?.write(data);
-    if (options.echo) process.stdout.write(text.replace(/^(?=.)/gm, `[${name}] `));
+    if (options.echo) process.stdout.write(data.toString('utf8').replace(/^(?=.)/gm, `[${name}] `));
   };
+  const output = () => Buffer.concat(chunks).toString('utf8').slice(-OUTPUT_KEPT);
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -46,7 +54,7 @@ export function startProcess(
   return {
     name,
     child,
-    output: () => output,
+    output,
     stop: (graceMs = 5_000) => signal('SIGTERM', graceMs),
     kill: () => signal('SIGKILL', 0),
     exited,
