@@ -37,15 +37,23 @@ function stdoutOncePerTurn(): { write(line: string): void } {
   const out = pino.destination({ dest: 1, sync: true, minLength: 64 * 1024, maxWrite: 1024 * 1024 });
   out.on('error', () => undefined); // stdout gone (the reader closed the pipe): logging must not crash the service
   let scheduled = false;
+  // flush(), not flushSync(): in synchronous mode both write at once, but flushSync also fsyncs, a
+  // real disk flush per turn when stdout is a file. At exit it is what we want.
   const flush = () => {
     scheduled = false;
+    try {
+      out.flush();
+    } catch {
+      // as above
+    }
+  };
+  process.on('exit', () => {
     try {
       out.flushSync();
     } catch {
       // as above
     }
-  };
-  process.on('exit', flush);
+  });
   stdout = {
     write(line: string) {
       out.write(line);
