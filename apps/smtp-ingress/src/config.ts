@@ -102,6 +102,8 @@ const schema = z.object({
   dnsServers: parsedSetting('', parseDnsServers),
   /** Deadline of one DNS query, retries included; a server that does not answer makes a temperror. */
   dnsTimeoutMs: durationSetting(5_000, 1),
+  /** How long a DNS answer of the checks is reused (SPF, DMARC and DKIM ask the same per sender domain); 0 = no cache. */
+  dnsCacheMs: durationSetting(60_000, 0),
 });
 
 export type SmtpIngressConfig = z.infer<typeof schema> & {
@@ -162,6 +164,7 @@ const loadListenerConfig = (env: NodeJS.ProcessEnv) =>
       authTimeoutMs: 'SMTP_AUTH_TIMEOUT_MS',
       dnsServers: 'DNS_SERVERS',
       dnsTimeoutMs: 'DNS_TIMEOUT_MS',
+      dnsCacheMs: 'DNS_CACHE_MS',
     },
     env,
   );

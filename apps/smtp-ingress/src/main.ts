@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   );
   const messageRate = new WindowRateLimit(config.maxMessagesPerAddress, config.rateWindowMs);
   const recipientRate = new WindowRateLimit(config.maxRecipientsPerAddress, config.rateWindowMs);
-  const lookup = createDnsLookup({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs });
+  const lookup = createDnsLookup({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs, cacheMs: config.dnsCacheMs });
   const verification = {
     lookup,
     serverName: config.serverName,

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { createDnsLookup, parseDnsServers } from './dns.js';
+import { cachedLookup, createDnsLookup, parseDnsServers } from './dns.js';
 
 test('DNS_SERVERS: addresses with optional ports, IPv6 in brackets when a port follows; empty = the system', () => {
   assert.deepEqual(parseDnsServers(''), []);
@@ -24,4 +24,46 @@ test('a server that takes the query and never answers gives ETIMEOUT at the dead
   } finally {
     silent.close();
   }
+});
+
+test('answers are reused for the cache time, negative ones too; failures are not; questions in flight are shared', async () => {
+  let clock = 0;
+  const asked: string[] = [];
+  const lookup = cachedLookup(
+    async (name, rrtype) => {
+      asked.push(`${rrtype} ${name}`);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (name === 'missing.test') throw Object.assign(new Error('queryTxt ENOTFOUND missing.test'), { code: 'ENOTFOUND' });
+      if (name === 'flaky.test') throw Object.assign(new Error('queryTxt ETIMEOUT flaky.test'), { code: 'ETIMEOUT' });
+      return [['v=spf1 -all']];
+    },
+    { cacheMs: 60_000, maxEntries: 2, now: () => clock },
+  );
+  const [a, b] = await Promise.all([lookup('example.test', 'TXT'), lookup('EXAMPLE.test', 'TXT')]);
+  assert.deepEqual(a, [['v=spf1 -all']]);
+  assert.deepEqual(b, a);
+  a[0]!.push('changed by a caller');
+  assert.deepEqual(await lookup('example.test', 'TXT'), [['v=spf1 -all']], 'a caller cannot change the kept answer');
+  assert.deepEqual(asked, ['TXT example.test'], 'one question for three lookups');
+
+  await assert.rejects(lookup('missing.test', 'TXT'), /ENOTFOUND/);
+  await assert.rejects(lookup('missing.test', 'TXT'), /ENOTFOUND/);
+  await assert.rejects(lookup('flaky.test', 'TXT'), /ETIMEOUT/);
+  await assert.rejects(lookup('flaky.test', 'TXT'), /ETIMEOUT/);
+  assert.deepEqual(asked, ['TXT example.test', 'TXT missing.test', 'TXT flaky.test', 'TXT flaky.test'], 'a non-existent name is kept, a timeout is asked again');
+
+  clock = 60_001;
+  await lookup('example.test', 'TXT');
+  assert.equal(asked.filter((q) => q === 'TXT example.test').length, 2, 'asked again once the cache time is over');
+});
+
+test('the cache keeps at most its number of answers, the oldest going first', async () => {
+  const asked: string[] = [];
+  const lookup = cachedLookup(async (name) => (asked.push(name), [name]), { cacheMs: 60_000, maxEntries: 2 });
+  await lookup('a.test', 'TXT');
+  await lookup('b.test', 'TXT');
+  await lookup('c.test', 'TXT');
+  await lookup('b.test', 'TXT');
+  await lookup('a.test', 'TXT');
+  assert.deepEqual(asked, ['a.test', 'b.test', 'c.test', 'a.test']);
 });
