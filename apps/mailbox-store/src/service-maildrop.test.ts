@@ -56,3 +56,22 @@ test('FetchMessages stops before the message that would pass 3 MiB, and needs th
     assert.equal(stranger.reply, null);
   });
 });
+
+test('FetchMessages refuses a message larger than the answer after reading only what fits, not the whole message', async () => {
+  await withService(async (store, service) => {
+    const huge = ('y'.repeat(1022) + '\r\n').repeat(8 * 1024); // 8 MiB
+    await store.deliver(ALICE, { queueId: 'H1', recipient: ALICE }, body(huge));
+    let read = 0;
+    const readMessage = store.readMessage.bind(store);
+    store.readMessage = async function* (mailbox: string, uidl: string) {
+      for await (const chunk of readMessage(mailbox, uidl)) {
+        read += chunk.byteLength;
+        yield chunk;
+      }
+    };
+    const opened = (await open(service)).reply!;
+    const { err } = await fetchMany(service, opened.leaseId, opened.messages.map((m) => m.uidl));
+    assert.equal(err?.code, 8, 'RESOURCE_EXHAUSTED: the caller uses FetchMessage for it');
+    assert.ok(read <= 3.5 * 1024 * 1024, `read ${read} bytes of an 8 MiB message before refusing it`);
+  }, 16 * 1024 * 1024);
+});

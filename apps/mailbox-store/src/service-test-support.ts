@@ -11,9 +11,9 @@ export const quietLogger = { info() {}, warn() {}, error() {}, debug() {} } as u
 export const THROTTLE = { maxFailures: 3, windowMs: 60_000, lockMs: 10_000, baseDelayMs: 0, maxDelayMs: 0, addressMaxFailures: 0 };
 
 /** A store with alice@example.test and the service over it, for one test; removed afterwards. */
-export async function withService(run: (store: EmbeddedStore, service: ReturnType<typeof createMailboxService>) => Promise<void>): Promise<void> {
+export async function withService(run: (store: EmbeddedStore, service: ReturnType<typeof createMailboxService>) => Promise<void>, maxMessageBytes = 1024 * 1024): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'service-deliver-'));
-  const store = await EmbeddedStore.open(dir, 1024 * 1024);
+  const store = await EmbeddedStore.open(dir, maxMessageBytes);
   try {
     await store.addDomain('example.test');
     await store.addAccount({ address: 'alice@example.test', passwordHash: 'x' });

@@ -31,9 +31,15 @@ const MAX_FETCH_MANY_BYTES = 3 * 1024 * 1024;
 const FETCH_MANY_READS_AT_ONCE = 8;
 
 /** A whole message in one buffer (FetchMessages; its callers ask only for small ones). */
-async function wholeMessage(content: AsyncIterable<Uint8Array>): Promise<Buffer> {
+/** The message's bytes in one buffer; undefined (and no more read) once it passes `limit`. */
+async function wholeMessage(content: AsyncIterable<Uint8Array>, limit = Number.POSITIVE_INFINITY): Promise<Buffer | undefined> {
   const chunks: Uint8Array[] = [];
-  for await (const chunk of content) chunks.push(chunk);
+  let bytes = 0;
+  for await (const chunk of content) {
+    bytes += chunk.byteLength;
+    if (bytes > limit) return undefined; // leaving the loop closes the store's stream
+    chunks.push(chunk);
+  }
   return chunks.length === 1 ? Buffer.from(chunks[0]!.buffer, chunks[0]!.byteOffset, chunks[0]!.byteLength) : Buffer.concat(chunks);
 }
 
@@ -313,8 +319,10 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
     },
     fetchMessages: unaryHandler(events, 'FetchMessages', async (req) => {
       const mailbox = await requireLease(req.mailbox, req.leaseId);
-      const read = (uidl: string) =>
-        wholeMessage(store.readMessage(mailbox, uidl)).then(
+      // A read stops once its message cannot fit in what is left of the answer: a large message is
+      // refused having been read only that far, not whole.
+      const read = (uidl: string, room: number) =>
+        wholeMessage(store.readMessage(mailbox, uidl), room).then(
           (data) => ({ uidl, data, missing: false }),
           (err: unknown) => {
             if (err instanceof StoreError && err.kind === 'not-found') return { uidl, data: Buffer.alloc(0), missing: true };
@@ -325,13 +333,14 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
       let bytes = 0;
       // A few reads at a time: the disk works on several, and no more is read than the answer can carry.
       for (let start = 0; start < req.uidls.length; start += FETCH_MANY_READS_AT_ONCE) {
-        for (const message of await Promise.all(req.uidls.slice(start, start + FETCH_MANY_READS_AT_ONCE).map(read))) {
-          if (bytes + message.data.length > MAX_FETCH_MANY_BYTES) {
-            if (messages.length === 0) throw new StoreError('too-large', `message ${message.uidl} is too large for FetchMessages; use FetchMessage`);
+        const room = MAX_FETCH_MANY_BYTES - bytes;
+        for (const { uidl, data, missing } of await Promise.all(req.uidls.slice(start, start + FETCH_MANY_READS_AT_ONCE).map((uidl) => read(uidl, room)))) {
+          if (!data || bytes + data.length > MAX_FETCH_MANY_BYTES) {
+            if (messages.length === 0) throw new StoreError('too-large', `message ${uidl} is too large for FetchMessages; use FetchMessage`);
             return { messages }; // the caller asks again for the rest
           }
-          bytes += message.data.length;
-          messages.push(message);
+          bytes += data.length;
+          messages.push({ uidl, data, missing });
         }
       }
       return { messages };

@@ -45,9 +45,10 @@ const schema = z.object({
   backendTimeoutMs: durationSetting(15_000, 1),
   /**
    * Bytes of the next small messages fetched from mailbox-store in one call while a client RETRs in order
-   * (about twice this is held per session at most); 0 fetches every message on its own.
+   * (about twice this is held per session at most); 0 fetches every message on its own. At most 2 MiB:
+   * mailbox-store answers about 3 MiB per call, so more would only hold more memory per session.
    */
-  readAheadBytes: sizeSetting(1024 * 1024, 0),
+  readAheadBytes: sizeSetting(1024 * 1024, 0, 2 * 1024 * 1024),
 });
 
 export type Pop3Config = z.infer<typeof schema> & {

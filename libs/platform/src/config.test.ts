@@ -122,3 +122,9 @@ test('several loaders report every bad variable together, and return their resul
   const good = gatherSettings(loaders({ SMTP_PORT: '25' }));
   assert.deepEqual([good.smtp.port, good.logLevel], [25, 'info']);
 });
+
+test('a size with an upper bound refuses more, naming the bound', () => {
+  const bounded = z.object({ readAhead: sizeSetting(1024 * 1024, 0, 2 * 1024 * 1024) });
+  assert.equal(loadConfig(bounded, { readAhead: 'POP3_READ_AHEAD_BYTES' }, { POP3_READ_AHEAD_BYTES: '2MB' }).readAhead, 2 * 1024 * 1024);
+  assert.throws(() => loadConfig(bounded, { readAhead: 'POP3_READ_AHEAD_BYTES' }, { POP3_READ_AHEAD_BYTES: '3MB' }), /POP3_READ_AHEAD_BYTES.*at most 2097152 bytes/);
+});

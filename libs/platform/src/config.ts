@@ -82,11 +82,15 @@ export function parseSize(text: string): number | undefined {
 }
 
 /** A size in bytes, written as bytes or with KB, MB or GB (1024-based). */
-export const sizeSetting = (fallbackBytes: number, minBytes = 0) =>
-  textSetting(String(fallbackBytes), `expected a size: bytes, or a number with KB, MB or GB (1024-based, e.g. 512KB, 25MB)${atLeast(minBytes, ' bytes')}`, (text) => {
-    const bytes = parseSize(text);
-    return bytes !== undefined && bytes >= minBytes ? bytes : undefined;
-  });
+export const sizeSetting = (fallbackBytes: number, minBytes = 0, maxBytes = Number.POSITIVE_INFINITY) =>
+  textSetting(
+    String(fallbackBytes),
+    `expected a size: bytes, or a number with KB, MB or GB (1024-based, e.g. 512KB, 25MB)${atLeast(minBytes, ' bytes')}${Number.isFinite(maxBytes) ? ` and at most ${maxBytes} bytes` : ''}`,
+    (text) => {
+      const bytes = parseSize(text);
+      return bytes !== undefined && bytes >= minBytes && bytes <= maxBytes ? bytes : undefined;
+    },
+  );
 
 /** What a zod issue of a setting's own (not one of the settings above) says the variable accepts. */
 function expectedForm(issue: z.core.$ZodIssue): string {
