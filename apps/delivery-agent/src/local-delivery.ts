@@ -2,7 +2,7 @@
 // as delivered, permanent (a bounce) or temporary (try again later). Small messages travel together:
 // the deliveries of the moment are gathered into one DeliverMany call (a batch leaves at once when a
 // call slot is free, so a lone delivery waits for nothing); large ones stream through Deliver.
-import { MailboxStoreClient, RecipientKind, type DeliveryHeader, type DeliveryItem, type DeliveryItemReply, type RecipientResult } from '@mail/contracts';
+import { DeliveringMailboxStoreClient, MailboxStoreClient, RecipientKind, type DeliveryHeader, type DeliveryItem, type DeliveryItemReply, type RecipientResult } from '@mail/contracts';
 import { Batcher, channelReady, deadline, grpc, unary } from '@mail/platform';
 import type { SigningKey } from './dkim-signer.js';
 
@@ -32,7 +32,7 @@ export class LocalDelivery {
     grpcTls: { credentials: grpc.ChannelCredentials; options: grpc.ClientOptions },
     private readonly timeoutMs: number,
   ) {
-    this.client = new MailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
+    this.client = new DeliveringMailboxStoreClient(address, grpcTls.credentials, grpcTls.options);
     this.batches = new Batcher(
       (items: DeliveryItem[]) =>
         new Promise((resolve, reject) =>

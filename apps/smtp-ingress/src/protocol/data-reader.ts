@@ -2,6 +2,7 @@
 // Only <CRLF>.<CRLF> ends the data; a bare LF or CR never does (the "SMTP smuggling" class of attacks),
 // and each one is counted so the session can refuse the message or, if configured, normalise it to CRLF.
 // Bytes past the size limit are counted and dropped, so an oversize message is never held in memory.
+// The bytes are held as views of the input, copied once, at the end.
 
 import { isAscii } from 'node:buffer';
 
@@ -34,16 +35,20 @@ const enum State {
 
 export class DataReader {
   private state = State.LineStart;
-  private buffer = Buffer.allocUnsafe(16 * 1024);
-  private length = 0;
+  /**
+   * The message so far, as views of the input (no copy until result()): a run of content spans lines,
+   * CRLFs included, and is cut only where the input and the message differ — a stuffing dot, the
+   * terminator, a bare line ending rewritten. Socket reads are never reused, so holding views is safe.
+   */
+  private pieces: Buffer[] = [];
   private size = 0;
   private bareLineEndings = 0;
   private eightBit = false;
 
   /**
-   * `observer`, when given, sees what each push added to the message, in order, as a view of the bytes
-   * held here (the mail authentication checks hash the body as it streams, without a copy); it sees
-   * nothing once the message is over the size limit.
+   * `observer`, when given, sees what each push added to the message, in order, piece by piece, as views
+   * of the bytes held here (the mail authentication checks hash the body as it streams, without a
+   * copy); it sees nothing once the message is over the size limit.
    */
   constructor(
     private readonly maxBytes: number,
@@ -53,18 +58,20 @@ export class DataReader {
 
   /**
    * Consumes input; returns the number of bytes used when the terminator was found (the rest belongs
-   * to the command stream), or -1 when more data is needed. Line endings are written by the state
-   * machine itself; runs of other bytes are copied as they are.
+   * to the command stream), or -1 when more data is needed.
    */
   push(input: Buffer): number {
-    const from = this.length;
+    const from = this.pieces.length;
     const used = this.consume(input);
-    if (this.observer && this.size <= this.maxBytes && this.length > from) this.observer(this.buffer.subarray(from, this.length));
+    if (this.observer && this.size <= this.maxBytes) for (let i = from; i < this.pieces.length; i++) this.observer(this.pieces[i]!);
     return used;
   }
 
   private consume(input: Buffer): number {
     let runStart = 0;
+    const normalize = this.bareLineEndingPolicy === 'normalize';
+    // A CR that ended the previous input was held back (not yet known to be a line end or a lone CR).
+    const crHeld = this.state === State.SawCr;
     // Where the next CR and LF are, found with the native search and kept until passed (a message
     // without CRs must not be searched to its end again on every line).
     let nextCr = -2;
@@ -82,7 +89,8 @@ export class DataReader {
       switch (this.state) {
         case State.LineStart:
           if (byte === DOT) {
-            // Either dot-stuffing or the terminator: never content.
+            // Either dot-stuffing or the terminator: never content. The run so far ends before it.
+            this.take(input, runStart, i);
             this.state = State.DotAtLineStart;
             runStart = i + 1;
             continue;
@@ -90,6 +98,7 @@ export class DataReader {
           break;
         case State.DotAtLineStart:
           if (byte === CR) {
+            // Held back: with an LF next it is the terminator's.
             this.state = State.DotCr;
             runStart = i + 1;
             continue;
@@ -101,37 +110,55 @@ export class DataReader {
             this.noteEightBit(input, i + 1);
             return i + 1;
           }
-          this.bareLineEnding(LONE_CR); // ".<CR>x": stuffing, then a lone CR
+          // ".<CR>x": stuffing, then a lone CR (the one held back, written here)
+          this.bareLineEndings++;
+          this.add(normalize ? CRLF : LONE_CR);
           runStart = i;
           break;
         case State.SawCr:
+          if (crHeld && i === 0) {
+            // The held CR, written now that the next byte tells what it was.
+            if (byte !== LF) this.bareLineEndings++;
+            this.add(byte === LF || normalize ? CRLF : LONE_CR);
+            runStart = byte === LF ? 1 : 0;
+            if (byte === LF) {
+              this.state = State.LineStart;
+              continue;
+            }
+            break;
+          }
           if (byte === LF) {
-            this.append(CRLF);
-            this.state = State.LineStart;
-            runStart = i + 1;
+            this.state = State.LineStart; // a line end, part of the run
             continue;
           }
-          this.bareLineEnding(LONE_CR);
-          runStart = i;
+          // The CR before this byte was a lone one (it is in the run already): normalising adds its LF.
+          this.bareLineEndings++;
+          if (normalize) {
+            this.take(input, runStart, i);
+            this.add(LONE_LF);
+            runStart = i;
+          }
           break;
         case State.InLine:
           break;
       }
       if (byte === CR) {
-        this.copy(input, runStart, i);
         this.state = State.SawCr;
-        runStart = i + 1;
       } else if (byte === LF) {
         // A bare LF is not a line end: "<LF>.<LF>" or "<LF>.<CR><LF>" can never end the data.
-        this.copy(input, runStart, i);
-        this.bareLineEnding(LONE_LF);
+        this.bareLineEndings++;
+        if (normalize) {
+          this.take(input, runStart, i);
+          this.add(LONE_CR); // the LF itself starts the next run
+          runStart = i;
+        }
         this.state = State.InLine;
-        runStart = i + 1;
       } else {
         this.state = State.InLine;
       }
     }
-    this.copy(input, runStart, input.length);
+    // A CR at the very end is held back until the next input says what it is.
+    this.take(input, runStart, this.state === State.SawCr ? input.length - 1 : input.length);
     this.noteEightBit(input, input.length);
     return -1;
   }
@@ -141,35 +168,23 @@ export class DataReader {
     if (!this.eightBit && !isAscii(input.subarray(0, used))) this.eightBit = true;
   }
 
-  private bareLineEnding(ending: Buffer): void {
-    this.bareLineEndings++;
-    this.append(this.bareLineEndingPolicy === 'normalize' ? CRLF : ending);
+  private take(input: Buffer, start: number, end: number): void {
+    if (end > start) this.add(input.subarray(start, end));
   }
 
-  private copy(input: Buffer, start: number, end: number): void {
-    if (end > start) this.append(input.subarray(start, end));
-  }
-
-  private append(bytes: Buffer): void {
+  private add(bytes: Buffer): void {
     this.size += bytes.length;
     if (this.size > this.maxBytes) {
-      this.buffer = Buffer.alloc(0); // oversize: drop what we held, count the rest
-      this.length = 0;
+      this.pieces = []; // oversize: drop what we held, count the rest
       return;
     }
-    if (this.length + bytes.length > this.buffer.length) {
-      const grown = Buffer.allocUnsafe(Math.min(Math.max(this.buffer.length * 2, this.length + bytes.length), this.maxBytes));
-      this.buffer.copy(grown, 0, 0, this.length);
-      this.buffer = grown;
-    }
-    bytes.copy(this.buffer, this.length);
-    this.length += bytes.length;
+    this.pieces.push(bytes);
   }
 
   result(): DataResult {
     const oversize = this.size > this.maxBytes;
     return {
-      message: oversize ? Buffer.alloc(0) : this.buffer.subarray(0, this.length),
+      message: oversize ? Buffer.alloc(0) : this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.size),
       size: this.size,
       oversize,
       bareLineEndings: this.bareLineEndings,
