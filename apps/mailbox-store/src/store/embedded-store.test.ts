@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedStore } from './embedded-store.js';
-import { bodyOf as body, defineStoreConformance, rejectsWith } from './store-conformance.js';
+import { bodyOf as body, defineStoreConformance, rejectsWith } from './store-conformance.test-support.js';
 import { deliveryUidl } from './types.js';
 
 const MAX_BYTES = 64 * 1024;
