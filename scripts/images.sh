@@ -108,7 +108,7 @@ for pkg in libs/* apps/* tools/*; do
   # libs/testing (test support) and tools/* (checks) are never part of an image.
   if [ -d "$pkg/dist" ] && [ "$pkg" != libs/testing ] && [ "${pkg#tools/}" = "$pkg" ]; then cp -R "$pkg/dist" "$workspace/$pkg/"; fi
 done
-find "$workspace" -path '*/dist/*' \( -name '*.test.js' -o -name '*.test.js.map' -o -name '*.test.d.ts' -o -name '*.tsbuildinfo' \) -delete
+find "$workspace" -path '*/dist/*' \( -name '*.test.js' -o -name '*.test.js.map' -o -name '*.test.d.ts' -o -name '*.test-support.*' -o -path '*/dist/testing' -o -path '*/dist/testing/*' -o -name '*.tsbuildinfo' \) -delete
 cp -R node_modules "$workspace/"
 (cd "$workspace" && npm prune --omit=dev --offline --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 rm -f "$workspace/node_modules/.install-stamp"

@@ -3,6 +3,7 @@
 // domain are queue-manager's: it admits jobs.)
 import { Kvm, type KV } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
+import { DELIVERY_BACKOFF_BUCKET } from '@mail/contracts';
 import type { NatsContext } from '@mail/platform';
 
 /** KV keys allow [-/_=.a-zA-Z0-9]: plain domains as they are (lower case), anything else (IDN in UTF-8) as hex. */
@@ -38,7 +39,7 @@ export class SharedDomainBackoff implements DomainBackoff {
   private constructor(private readonly kv: KV) {}
 
   static async open(nats: NatsContext, backoffMs: number): Promise<SharedDomainBackoff> {
-    return new SharedDomainBackoff(await openTtlBucket(nats, 'delivery-backoff', backoffMs));
+    return new SharedDomainBackoff(await openTtlBucket(nats, DELIVERY_BACKOFF_BUCKET, backoffMs));
   }
 
   async get(domain: string): Promise<string | undefined> {

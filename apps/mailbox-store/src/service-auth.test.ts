@@ -13,7 +13,7 @@ import type { AuthThrottleSettings } from '@mail/platform';
 import { hashPassword } from './passwords.js';
 import { createMailboxService } from './service.js';
 import { EmbeddedStore } from './store/embedded-store.js';
-import { authenticateThrough, callThrough } from './store/store-conformance.js';
+import { authenticateThrough, callThrough } from './store/store-conformance.test-support.js';
 import type { MailStore } from './store/types.js';
 
 const ALICE = 'alice@example.test';

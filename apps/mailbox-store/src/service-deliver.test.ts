@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import type { DeliverChunk, DeliverManyReply, DeliverReply } from '@mail/contracts';
 import type { createMailboxService } from './service.js';
-import { withService } from './service-test-support.js';
+import { withService } from './service.test-support.js';
 
 /** Calls Deliver with the given stream, as grpc-js would hand it to the handler. */
 function deliver(service: ReturnType<typeof createMailboxService>, chunks: DeliverChunk[], cancelled = false) {

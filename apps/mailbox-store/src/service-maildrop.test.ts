@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FetchMessagesReply, OpenMaildropReply } from '@mail/contracts';
 import type { createMailboxService } from './service.js';
-import { withService } from './service-test-support.js';
+import { withService } from './service.test-support.js';
 
 type Service = ReturnType<typeof createMailboxService>;
 

@@ -5,9 +5,10 @@
 // JetStream, and the compare-and-set on every entry fences any write it had under way.
 import { Kvm, type KV } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
+import { LEADER_BUCKET } from '@mail/contracts';
 import type { NatsContext } from '@mail/platform';
 
-export const LEADER_BUCKET = 'queue-leader';
+export { LEADER_BUCKET };
 const LEADER_KEY = 'queue-manager';
 
 export interface Leadership {

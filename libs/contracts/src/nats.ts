@@ -1,10 +1,12 @@
 // NATS JetStream topology and message payloads shared by the services. The one place that names
-// subjects, streams, consumers and buckets; payloads are validated with zod at every consumer.
+// subjects, streams, consumers and KV buckets; payloads are validated with zod at every consumer.
 //
 //   smtp-ingress  --publish--> mail.spool.<queue id>         (stream MAIL_SPOOL: the bytes, the envelope in a header;
 //                              [mail.spool.<queue id>.<n>]   chunks of a large message first; consumer queue-manager-spool
 //                                                            reads the heads, headers only; purged when the message leaves)
 //   queue-manager --KV-->      mail-queue                    (key: queue id, its queue entry; only queue-manager reads and writes it)
+//   queue-manager --KV-->      queue-leader                  (the active replica's lease; entries expire after QUEUE_LEADER_LEASE)
+//   delivery-agent --KV-->     delivery-backoff              (key: a failing domain, shared by the delivery-agents; TTL = the back-off)
 //   queue-manager --publish--> mail.job.local.<queue id>     (stream MAIL_LOCAL_JOBS, consumer delivery-agent-local)
 //   queue-manager --publish--> mail.job.remote.<queue id>    (stream MAIL_REMOTE_JOBS, consumer delivery-agent-remote)
 //   delivery-agent --publish-> mail.result.<queue id>        (stream MAIL_RESULTS, consumer queue-manager-results)
@@ -20,6 +22,10 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 export const QUEUE_BUCKET = 'mail-queue';
+/** queue-manager's leader lease: one key, expiring after the lease time unless renewed. */
+export const LEADER_BUCKET = 'queue-leader';
+/** delivery-agent's shared back-off of failing destinations (DELIVERY_SHARED_LIMITS): a key per domain, TTL = the back-off. */
+export const DELIVERY_BACKOFF_BUCKET = 'delivery-backoff';
 
 export const SPOOL_STREAM = 'MAIL_SPOOL';
 /** The head of a spooled message: the bytes (or nothing, when chunked) and the envelope header. */

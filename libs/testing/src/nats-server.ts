@@ -1,15 +1,13 @@
 // A real nats-server with JetStream on a free loopback port and a private store directory.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { connectNats, type NatsContext } from '@mail/platform';
 import type { RotatingLogFile } from './log-file.js';
 import { freePort, waitForPort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
+import { temporaryDirectory } from './temporary-directories.js';
 
 /** The nats-server scripts/setup.sh builds from the Go module proxy (the version deploy/ runs). */
 const PROJECT_NATS_SERVER = fileURLToPath(new URL('../../../.tools/nats-server', import.meta.url));
@@ -63,7 +61,7 @@ export async function startNatsServer(storeDir: string, options: { port?: number
  * and stopped after `run`.
  */
 export async function withTwoNatsClients(run: (a: NatsContext, b: NatsContext) => Promise<void>): Promise<void> {
-  const server = await startNatsServer(await mkdtemp(join(tmpdir(), 'nats-pair-')));
+  const server = await startNatsServer(await temporaryDirectory('nats-pair-'));
   const logger = pino({ level: 'silent' });
   const a = await connectNats(server.url, 'a', logger);
   const b = await connectNats(server.url, 'b', logger);

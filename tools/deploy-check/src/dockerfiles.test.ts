@@ -13,13 +13,13 @@ const read = (path: string): string => readFileSync(join(repoRoot, path), 'utf8'
 const stagesOf = (service: string): Stage[] => parseDockerfile(read(`apps/${service}/Dockerfile`));
 const runs = (stage: Stage): string[] => stage.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
 
-/** Every .ts file under a directory, tests excluded. */
+/** Every .ts file under a directory, test code (tests, test-support modules) excluded. */
 function sources(dir: string): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir)) {
     const path = join(dir, entry);
     if (statSync(path).isDirectory()) out.push(...sources(path));
-    else if (entry.endsWith('.ts') && !entry.endsWith('.test.ts')) out.push(path);
+    else if (entry.endsWith('.ts') && !/\.test(-support)?\.ts$/.test(entry)) out.push(path);
   }
   return out;
 }

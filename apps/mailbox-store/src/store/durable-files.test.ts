@@ -1,14 +1,15 @@
 // Group commit of directory fsyncs: many deliveries into one mailbox share fsyncs, and every caller
 // still waits for an fsync that began after its own rename.
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DirectorySyncer, inDirectory } from './durable-files.js';
 
-test('concurrent syncs of one directory coalesce into at most two fsyncs', async () => {
+test('concurrent syncs of one directory coalesce into at most two fsyncs', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'dirsync-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const syncer = new DirectorySyncer();
   let started = 0;
   const original = syncer['start'].bind(syncer);
@@ -23,8 +24,9 @@ test('concurrent syncs of one directory coalesce into at most two fsyncs', async
   assert.equal(started, before + 1, 'a later caller gets an fsync of its own');
 });
 
-test('a caller arriving during an fsync waits for the next one, not the running one', async () => {
+test('a caller arriving during an fsync waits for the next one, not the running one', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'dirsync-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const syncer = new DirectorySyncer();
   const order: string[] = [];
   const first = syncer.sync(dir).then(() => order.push('first'));
@@ -33,8 +35,9 @@ test('a caller arriving during an fsync waits for the next one, not the running 
   assert.deepEqual(order, ['first', 'second']);
 });
 
-test('inDirectory makes a missing directory once the operation finds it missing', async () => {
+test('inDirectory makes a missing directory once the operation finds it missing', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'indir-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
   const dir = join(root, 'a', 'b');
   await inDirectory(dir, () => writeFile(join(dir, 'x'), 'x'));
   await inDirectory(dir, () => writeFile(join(dir, 'y'), 'y'));

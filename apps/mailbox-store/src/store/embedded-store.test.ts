@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedStore } from './embedded-store.js';
-import { bodyOf as body, defineStoreConformance, rejectsWith } from './store-conformance.js';
+import { bodyOf as body, defineStoreConformance, rejectsWith } from './store-conformance.test-support.js';
 import { deliveryUidl } from './types.js';
 
 const MAX_BYTES = 64 * 1024;
@@ -118,8 +118,9 @@ test('a half-written message left in tmp/ is removed on open and never listed', 
 });
 
 
-test('a deleted delivery is remembered across restarts, and forgotten after the record time', async () => {
+test('a deleted delivery is remembered across restarts, and forgotten after the record time', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'embedded-record-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   const key = { queueId: 'Q1', recipient: 'alice@example.com' };
   const store = await EmbeddedStore.open(dir, 1024 * 1024, 60_000);
   const { uidl } = await store.deliver('alice@example.com', key, body('Subject: x\r\n\r\nx\r\n'));

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { GridFSBucket, MongoClient, ObjectId } from 'mongodb';
 import { freePort, startMongo, type ProvidedServer } from '@mail/testing/providers';
 import { MongoStore, redactUri } from './mongo-store.js';
-import { bodyOf, defineStoreConformance, rejectsWith } from './store-conformance.js';
+import { bodyOf, defineStoreConformance, rejectsWith } from './store-conformance.test-support.js';
 
 let server: ProvidedServer;
 let admin: MongoClient;

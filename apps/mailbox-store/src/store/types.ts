@@ -1,5 +1,6 @@
-// The storage interface of mailbox-store. The embedded backend implements it now; MongoDB will next.
-// Every backend must pass the shared conformance suite (store-conformance.test.ts).
+// The storage interface of mailbox-store, with two backends: the embedded one (files under DATA_DIR)
+// and MongoDB (mongo-store.ts). Every backend must pass the shared conformance suite
+// (store-conformance.test-support.ts, run by embedded-store.test.ts and mongo-store.test.ts).
 import { createHash } from 'node:crypto';
 import type { AuthFailureRecord } from '@mail/platform';
 

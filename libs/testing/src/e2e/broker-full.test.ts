@@ -5,13 +5,13 @@
 // the store's space is given back (item 4), and new mail is accepted again.
 import { strict as assert } from 'node:assert';
 import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { connectNats } from '@mail/platform';
 import { smtplibSend } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
+import { temporaryDirectory } from '../temporary-directories.js';
 import { startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
 const USER = 'alice@example.test';
@@ -29,7 +29,7 @@ async function send(system: MailSystem, from: number, count: number, bytes: numb
 describe('a full JetStream store', () => {
   let system: MailSystem;
   before(async () => {
-    const config = join(tmpdir(), `nats-small-store-${process.pid}.conf`);
+    const config = join(await temporaryDirectory('nats-small-store-'), 'nats.conf');
     await writeFile(config, `jetstream {\n  max_file_store: ${STORE_BYTES}\n}\n`);
     // The spool may take 16 of the 20 MB: the rest is the drain path's.
     system = await startSystemWithUsers([USER], { natsArgs: ['-c', config], env: { NATS_SPOOL_MAX_BYTES: String(SPOOL_BYTES) } });

@@ -1,9 +1,7 @@
 // Helpers shared by the end-to-end suites.
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { RawClient } from '../clients.js';
 import { startMailSystem, type MailSystem, type MailSystemOptions } from '../mail-system.js';
+import { temporaryDirectory } from '../temporary-directories.js';
 
 export const DOMAIN = 'example.test';
 export const PASSWORD = 'correct horse battery staple';
@@ -12,7 +10,7 @@ export const PASSWORD = 'correct horse battery staple';
 export const E2E_STORE: 'embedded' | 'mongo' = process.env.E2E_STORE === 'mongo' ? 'mongo' : 'embedded';
 
 export async function startSystemWithUsers(users: string[], options: Partial<MailSystemOptions> = {}): Promise<MailSystem> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'mail-e2e-'));
+  const dataDir = options.dataDir ?? (await temporaryDirectory('mail-e2e-'));
   const system = await startMailSystem({ dataDir, echo: process.env.E2E_ECHO === '1', store: E2E_STORE, ...options });
   const domains = new Set(users.map((u) => u.slice(u.lastIndexOf('@') + 1)));
   for (const domain of domains) await expectCli(system, ['domain', 'add', domain]);
@@ -26,28 +24,78 @@ export async function expectCli(system: MailSystem, args: string[], stdin?: stri
   return result.stdout;
 }
 
-/** Polls the maildrop with STAT until it holds `count` messages (delivery is asynchronous). */
+/** The number of messages in `user`'s maildrop now (one POP3 STAT), or -1 when the login fails. */
+export async function messageCount(system: Pick<MailSystem, 'pop3Port'>, user: string): Promise<number> {
+  const client = await RawClient.connect(system.pop3Port);
+  try {
+    await client.reply();
+    await client.command(`USER ${user}`);
+    const pass = await client.command(`PASS ${PASSWORD}`);
+    if (!pass.startsWith('+OK')) return -1;
+    const stat = await client.command('STAT');
+    await client.command('QUIT');
+    return Number(stat.split(' ')[1]);
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Polls the maildrop with STAT until it holds at least `count` (≥ 1) messages (delivery is asynchronous).
+ * Waiting for 0 would return at once and prove nothing: use assertNothingDelivered.
+ */
 export async function waitForMessageCount(system: Pick<MailSystem, 'pop3Port'>, user: string, count: number, timeoutMs = 60_000): Promise<number> {
+  if (count < 1) throw new Error('waitForMessageCount waits for mail to arrive; for "nothing arrived" use assertNothingDelivered');
   const until = Date.now() + timeoutMs;
-  let seen = -1;
   for (;;) {
-    const client = await RawClient.connect(system.pop3Port);
-    try {
-      await client.reply();
-      await client.command(`USER ${user}`);
-      const pass = await client.command(`PASS ${PASSWORD}`);
-      if (pass.startsWith('+OK')) {
-        const stat = await client.command('STAT');
-        seen = Number(stat.split(' ')[1]);
-        await client.command('QUIT');
-      }
-    } finally {
-      client.close();
-    }
+    const seen = await messageCount(system, user);
     if (seen >= count) return seen;
     if (Date.now() > until) throw new Error(`${user} has ${seen} messages, expected ${count}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** Probes until it gives a value (not undefined or false), every 150 ms, or throws after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+export interface QueueListing {
+  queueId: string;
+  held: boolean;
+  pending: number;
+  sender: string;
+  destinations: { recipient: string; state: string; attempts: number }[];
+}
+
+/** `mailctl queue list --json`: every message the queue holds, spooled heads not yet planned included. */
+export async function queueList(system: MailSystem): Promise<QueueListing[]> {
+  return JSON.parse(await expectCli(system, ['queue', 'list', '--json'])) as QueueListing[];
+}
+
+/**
+ * Waits until the queue holds nothing: every message accepted so far has been delivered (or dropped),
+ * so a duplicate or a late copy can no longer arrive.
+ */
+export async function waitForEmptyQueue(system: MailSystem, timeoutMs = 30_000): Promise<void> {
+  await until('an empty queue', async () => ((await queueList(system)).length === 0 ? true : undefined), timeoutMs);
+}
+
+/**
+ * "Nothing was delivered to `user`", proved rather than slept for: waits until the queue is empty (a
+ * message accepted is in the spool or the queue until delivered, and a notice is queued before the
+ * message it reports on leaves), then finds the maildrop empty.
+ */
+export async function assertNothingDelivered(system: MailSystem, user: string, timeoutMs = 30_000): Promise<void> {
+  await waitForEmptyQueue(system, timeoutMs);
+  const count = await messageCount(system, user);
+  if (count !== 0) throw new Error(`${user} has ${count} messages, expected none`);
 }
 
 export interface DeliveredParts {

@@ -162,13 +162,13 @@ describe('the images', () => {
       const found = [];
       const walk = (dir) => { for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
         const p = path.join(dir, e.name);
-        if (e.isDirectory()) walk(p); else if (/\\.test\\.(js|d\\.ts)$|^\\.npmrc$/.test(e.name) && !p.includes('/node_modules/')) found.push(p);
+        if (e.isDirectory()) walk(p); else if (/\\.test(-support)?\\.(js|d\\.ts)$|^\\.npmrc$/.test(e.name) && !p.includes('/node_modules/')) found.push(p);
       } };
       walk('/app');
       for (const f of ['/root/.npmrc', '/home/node/.npmrc', '/etc/npmrc', '/usr/local/etc/npmrc', '/usr/local/lib/node_modules/npm/npmrc']) if (fs.existsSync(f)) found.push(f);
       for (const m of ['testcontainers', 'typescript', 'nx', 'ts-proto', '@bufbuild/buf', 'kubernetes-models', '@mail/testing/package.json', '@mail/deploy-check/package.json'])
         if (fs.existsSync('node_modules/' + m)) found.push('node_modules/' + m);
-      for (const d of ['libs/testing', 'tools', 'apps/smtp-ingress/src', 'libs/platform/src', 'proto']) if (fs.existsSync(d)) found.push(d);
+      for (const d of ['libs/testing', 'libs/mime/dist/testing', 'tools', 'apps/smtp-ingress/src', 'libs/platform/src', 'proto']) if (fs.existsSync(d)) found.push(d);
       console.log(JSON.stringify({ uid: process.getuid(), found }));`;
     const sizes: string[] = [];
     for (const name of SERVICE_NAMES) {

@@ -3,9 +3,7 @@
 // keeps a message a consumer has not yet seen when an earlier one is removed; readiness follows a
 // JetStream round trip, not the connection.
 import { strict as assert } from 'node:assert';
-import { mkdtemp } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
@@ -13,11 +11,12 @@ import { AckPolicy } from '@nats-io/jetstream';
 import { SPOOL_STREAM, ACCEPTED_CONSUMER, ACCEPTED_FILTER, type AcceptedMessage } from '@mail/contracts';
 import { connectNats, ensureStreams, envelopeOf, probeJetStream, Spool } from '@mail/platform';
 import { startNatsServer } from '../nats-server.js';
+import { temporaryDirectory } from '../temporary-directories.js';
 
 const require = createRequire(import.meta.url);
 
 async function withNats(run: (nats: Awaited<ReturnType<typeof connectNats>>) => Promise<void>) {
-  const server = await startNatsServer(await mkdtemp(join(tmpdir(), 'nats-cost-')));
+  const server = await startNatsServer(await temporaryDirectory('nats-cost-'));
   const nats = await connectNats(server.url, 'test', pino({ level: 'silent' }));
   try {
     await run(nats);
@@ -82,7 +81,7 @@ test('removing a spooled message never makes the heads consumer skip a later one
 });
 
 test('readiness follows a timed JetStream round trip: a stalled server is not ready though still connected', async () => {
-  const server = await startNatsServer(await mkdtemp(join(tmpdir(), 'nats-probe-')));
+  const server = await startNatsServer(await temporaryDirectory('nats-probe-'));
   const nats = await connectNats(server.url, 'probe', pino({ level: 'silent' }));
   const probe = probeJetStream(nats, { intervalMs: 200, timeoutMs: 500 });
   const until = async (want: boolean) => {

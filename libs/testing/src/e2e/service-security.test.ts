@@ -2,8 +2,6 @@
 // certificate naming it, NATS with a password and TLS. The whole mail path still works, clients without
 // the right credentials are turned away, and each service may call only the methods its job needs.
 import { strict as assert } from 'node:assert';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MailboxStoreClient, QueueAdminClient } from '@mail/contracts';
@@ -12,6 +10,7 @@ import { connect as natsConnect } from '@nats-io/transport-node';
 import { poplibFetch, smtplibSend } from '../clients.js';
 import { SERVICE_NAMES, type MailSystem } from '../mail-system.js';
 import { createTestCa } from '../test-ca.js';
+import { temporaryDirectory } from '../temporary-directories.js';
 import { expectCli, PASSWORD, splitTrace, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
 const NATS_PASSWORD = 'nats-secret-that-must-not-leak';
@@ -25,7 +24,7 @@ describe('gRPC mutual TLS and NATS credentials with TLS', () => {
   /** A mailbox-store client presenting `identity`'s certificate. */
   const storeAs = (identity: string) => new MailboxStoreClient(system.grpcAddress, clientCredentials(loadGrpcTlsSettings({ ...grpcEnv, ...identities[identity] })));
   before(async () => {
-    const work = await mkdtemp(join(tmpdir(), 'mail-mtls-'));
+    const work = await temporaryDirectory('mail-mtls-');
     const ca = await createTestCa(join(work, 'ca'));
     caFile = ca.caFile;
     const service = await ca.issue('service', ['localhost', '127.0.0.1']);

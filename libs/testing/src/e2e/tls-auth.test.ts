@@ -5,14 +5,14 @@
 // password in any log line.
 import { strict as assert } from 'node:assert';
 import { X509Certificate } from 'node:crypto';
-import { copyFile, mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { poplibFetchTls, RawClient, smtplibSubmitTls } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
 import { createTestCa, type TestCa } from '../test-ca.js';
+import { temporaryDirectory } from '../temporary-directories.js';
 import { PASSWORD, splitTrace, startSystemWithUsers } from './helpers.js';
 
 const ALICE = 'alice@example.test';
@@ -90,7 +90,7 @@ describe('TLS and authentication', () => {
   let caPem: string;
   let work: string;
   before(async () => {
-    work = await mkdtemp(join(tmpdir(), 'mail-tls-'));
+    work = await temporaryDirectory('mail-tls-');
     ca = await createTestCa(join(work, 'ca'));
     caPem = await readFile(ca.caFile, 'utf8');
     const server = await ca.issue('server', ['localhost', '127.0.0.1']);

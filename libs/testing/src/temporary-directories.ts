@@ -1,0 +1,20 @@
+// Temporary folders of a test process, removed when the process exits (after its last test, passed or
+// failed), so that a test run leaves nothing behind in the system's temporary directory.
+import { rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const made = new Set<string>();
+
+function removeAll(): void {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+}
+
+/** A new folder under the system's temporary directory, named `prefix` and a random suffix. */
+export async function temporaryDirectory(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  if (made.size === 0) process.once('exit', removeAll);
+  made.add(dir);
+  return dir;
+}
