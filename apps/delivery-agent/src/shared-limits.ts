@@ -4,6 +4,7 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
 import type { NatsContext } from '@mail/platform';
+import { BACKOFF_BUCKET } from '@mail/contracts';
 
 /** KV keys allow [-/_=.a-zA-Z0-9]: plain domains as they are (lower case), anything else (IDN in UTF-8) as hex. */
 export const domainKey = (domain: string): string => {
@@ -38,7 +39,7 @@ export class SharedDomainBackoff implements DomainBackoff {
   private constructor(private readonly kv: KV) {}
 
   static async open(nats: NatsContext, backoffMs: number): Promise<SharedDomainBackoff> {
-    return new SharedDomainBackoff(await openTtlBucket(nats, 'delivery-backoff', backoffMs));
+    return new SharedDomainBackoff(await openTtlBucket(nats, BACKOFF_BUCKET, backoffMs));
   }
 
   async get(domain: string): Promise<string | undefined> {

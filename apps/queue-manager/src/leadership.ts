@@ -6,8 +6,9 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
 import type { NatsContext } from '@mail/platform';
+import { LEADER_BUCKET } from '@mail/contracts';
 
-export const LEADER_BUCKET = 'queue-leader';
+export { LEADER_BUCKET } from '@mail/contracts';
 const LEADER_KEY = 'queue-manager';
 
 export interface Leadership {

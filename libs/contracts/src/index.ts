@@ -15,3 +15,4 @@ export {
   type MessageChunk,
 } from './gen/mail/v1/queue.js';
 export * from './nats.js';
+export * from './nats-permissions.js';
