@@ -20,8 +20,8 @@ export function startProcess(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-  /** `logFile`: the output is also appended to it (the local run's log files). */
-  options: { echo?: boolean; cwd?: string; logFile?: RotatingLogFile } = {},
+  /** `logFile`: the output is also appended to it (the local run's log files); `watch` sees all of it. */
+  options: { echo?: boolean; cwd?: string; logFile?: RotatingLogFile; watch?: (text: string) => void } = {},
 ): ManagedProcess {
   const child = spawn(command, args, { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -29,6 +29,7 @@ export function startProcess(
     const text = data.toString('utf8');
     output = (output + text).slice(-200_000);
     options.logFile?.write(data);
+    options.watch?.(text);
     if (options.echo) process.stdout.write(text.replace(/^(?=.)/gm, `[${name}] `));
   };
   child.stdout!.on('data', keep);
