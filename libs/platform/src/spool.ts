@@ -9,7 +9,7 @@
 // the message's parts by sequence number — never a purge by subject, which (seen on nats-server 2.9)
 // moves a consumer's position past heads it has not yet delivered: accepted mail would be skipped.
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
-import { JetStreamApiError } from '@nats-io/jetstream';
+import { JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
 import { ACCEPTED_FILTER, AcceptedMessage, SPOOL_STREAM, spoolChunkSubject, spoolSubject } from '@mail/contracts';
 import type { NatsContext } from './nats.js';
 
@@ -123,12 +123,12 @@ export class Spool {
   }
 
   /**
-   * Every message in the spool now, oldest first: its envelope and the sequence number of its head.
-   * Reads the heads only (headers, no bytes) through a throwaway ordered consumer, so it costs one
-   * small message per queued mail; for takeover and for the operator's view, not the message path.
+   * The spool's messages on `filter` now, oldest first, headers only (no bytes), through a throwaway
+   * ordered consumer: one small message per spooled part; for takeover, the operator's view and the
+   * sweep, not the message path.
    */
-  async *heads(): AsyncGenerator<{ envelope: AcceptedMessage; seq: number }> {
-    const consumer = await this.nats.js.consumers.get(SPOOL_STREAM, { filter_subjects: [ACCEPTED_FILTER], headers_only: true });
+  private async *scan(filter: string): AsyncGenerator<JsMsg> {
+    const consumer = await this.nats.js.consumers.get(SPOOL_STREAM, { filter_subjects: [filter], headers_only: true });
     try {
       let pending = (await consumer.info(true)).num_pending;
       while (pending > 0) {
@@ -137,18 +137,25 @@ export class Spool {
         for await (const m of batch) {
           got++;
           pending = m.info.pending;
-          let envelope: AcceptedMessage;
-          try {
-            envelope = envelopeOf(m.headers);
-          } catch {
-            continue; // not a head this version can read: left for the consumer to report
-          }
-          yield { envelope, seq: m.seq };
+          yield m;
         }
-        if (got === 0) break; // the stream changed under us (heads removed meanwhile)
+        if (got === 0) break; // the stream changed under us (messages removed meanwhile)
       }
     } finally {
       await consumer.delete().catch(() => undefined);
+    }
+  }
+
+  /** Every message in the spool now, oldest first: its envelope and the sequence number of its head. */
+  async *heads(): AsyncGenerator<{ envelope: AcceptedMessage; seq: number }> {
+    for await (const m of this.scan(ACCEPTED_FILTER)) {
+      let envelope: AcceptedMessage;
+      try {
+        envelope = envelopeOf(m.headers);
+      } catch {
+        continue; // not a head this version can read: left for the consumer to report
+      }
+      yield { envelope, seq: m.seq };
     }
   }
 
@@ -157,30 +164,17 @@ export class Spool {
    * stored (smtp-ingress may not delete them itself), or whose removal was cut short. A message's chunks
    * count as orphaned once its newest is older than `olderThanMs` and its head is not in the spool; a
    * chunked put publishes its parts back to back (each within the publish timeout), so a message being
-   * queued right now is never taken for one. Reads the chunks' headers through a throwaway ordered
-   * consumer; queue-manager runs it now and then. Returns how many chunks it deleted.
+   * queued right now is never taken for one. queue-manager runs it now and then. Returns how many
+   * chunks it deleted.
    */
   async sweepOrphanChunks(olderThanMs: number): Promise<number> {
-    const consumer = await this.nats.js.consumers.get(SPOOL_STREAM, { filter_subjects: [CHUNK_FILTER], headers_only: true });
     const messages = new Map<string, { seqs: number[]; newest: number }>();
-    try {
-      let pending = (await consumer.info(true)).num_pending;
-      while (pending > 0) {
-        const batch = await consumer.fetch({ max_messages: Math.min(pending, 1000), expires: this.timeoutMs });
-        let got = 0;
-        for await (const m of batch) {
-          got++;
-          pending = m.info.pending;
-          const queueId = m.subject.split('.')[2]!;
-          const seen = messages.get(queueId) ?? { seqs: [], newest: 0 };
-          seen.seqs.push(m.seq);
-          seen.newest = Math.max(seen.newest, m.info.timestampNanos / 1e6);
-          messages.set(queueId, seen);
-        }
-        if (got === 0) break;
-      }
-    } finally {
-      await consumer.delete().catch(() => undefined);
+    for await (const m of this.scan(CHUNK_FILTER)) {
+      const queueId = m.subject.split('.')[2]!;
+      const seen = messages.get(queueId) ?? { seqs: [], newest: 0 };
+      seen.seqs.push(m.seq);
+      seen.newest = Math.max(seen.newest, m.info.timestampNanos / 1e6);
+      messages.set(queueId, seen);
     }
     let deleted = 0;
     for (const [queueId, { seqs, newest }] of messages) {
