@@ -4,6 +4,7 @@ export * from './ports.js';
 export * from './processes.js';
 export * from './nats-server.js';
 export * from './nats-cluster.js';
+export * from './nats-auth.js';
 export * from './mail-system.js';
 export * from './local-run.js';
 export * from './prometheus.js';

@@ -15,6 +15,8 @@ import { freePort, waitForPort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
 import { dropMongoDatabase, startMongo, startNats, type ProvidedServer, type ProviderUse } from './providers.js';
 import { startNatsCluster, type NatsCluster } from './nats-cluster.js';
+import { writeNatsAuth, type NatsAuth } from './nats-auth.js';
+import { NATS_SERVICES, type NatsService } from '@mail/contracts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -38,8 +40,18 @@ export interface MailSystemOptions {
   env?: Record<string, string>;
   /** Environment for one service (or mailctl) only, on top of `env`: its own client certificate, say. */
   serviceEnv?: Partial<Record<ServiceName | 'mailctl', Record<string, string>>>;
-  /** Extra nats-server command-line options (credentials, TLS). */
+  /** Extra nats-server command-line options (TLS, say). */
   natsArgs?: string[];
+  /**
+   * Extra nats-server configuration (a `jetstream { … }` block, say), in the file that also holds the
+   * users: NATS always runs with a user per service (nats-auth.ts) and no anonymous access.
+   */
+  natsConfig?: string;
+  /**
+   * The test provokes NATS permission violations on purpose. Otherwise stop() fails when nats-server
+   * reported one: a service needed a subject its user may not use (libs/contracts nats-permissions.ts).
+   */
+  natsViolationsExpected?: boolean;
   echo?: boolean;
   /** mailbox-store backend: `mongo` starts a MongoDB-compatible server (see providers.ts) for it. */
   store?: 'embedded' | 'mongo';
@@ -87,6 +99,8 @@ export interface MailSystem {
   queueAdminAddress: string;
   natsUrl: string;
   nats: ProvidedServer;
+  /** The services' NATS users and passwords, and the configuration file nats-server runs with. */
+  natsAuth: NatsAuth;
   /** The cluster's nodes, with `natsCluster`. */
   natsCluster?: NatsCluster;
   /** The MongoDB server and database mailbox-store uses, with `store: 'mongo'`. */
@@ -138,12 +152,23 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
   };
   let natsCluster: NatsCluster | undefined;
   let nats: ProvidedServer;
+  const natsAuth = await writeNatsAuth(options.dataDir, options.natsConfig);
+  const natsViolations: string[] = [];
+  const watch = (text: string) => {
+    for (const line of text.split('\n')) if (/Violation/.test(line)) natsViolations.push(line.trim());
+  };
   if (options.natsCluster) {
-    natsCluster = await startNatsCluster(join(options.dataDir, 'nats'), { echo: options.echo });
+    natsCluster = await startNatsCluster(join(options.dataDir, 'nats'), { echo: options.echo, configFile: natsAuth.configFile, probeAs: natsAuth.env('queue-manager'), watch });
     nats = { url: natsCluster.url, provider: 'local', stop: natsCluster.stopAll };
   } else {
-    nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs: options.natsArgs, logFile: logFileOf('nats-server'), use: options.infrastructure });
+    const extraArgs = ['-c', natsAuth.configFile, ...(options.natsArgs ?? [])];
+    nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs, logFile: logFileOf('nats-server'), use: options.infrastructure, watch });
   }
+  /** A service's own environment: its NATS user (if it has one), then what the caller gave it. */
+  const serviceEnv = (name: ServiceName | 'mailctl'): Record<string, string> => ({
+    ...((NATS_SERVICES as readonly string[]).includes(name) ? natsAuth.env(name as NatsService) : {}),
+    ...options.serviceEnv?.[name],
+  });
   let mongo: MailSystem['mongo'];
   if (options.store === 'mongo') {
     try {
@@ -215,7 +240,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
       throw new Error(`${name} is already running`);
     }
     const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
-    const started = startProcess(name, process.execPath, [main], { ...env, ...options.serviceEnv?.[name] }, { echo: options.echo, logFile: logFileOf(name) });
+    const started = startProcess(name, process.execPath, [main], { ...env, ...serviceEnv(name) }, { echo: options.echo, logFile: logFileOf(name) });
     services[name] = started;
     everStarted.push(started);
     if (options.supervise) superviseProcess(name, started, Date.now(), options.supervise.report);
@@ -252,6 +277,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     natsUrl: nats.url,
     natsCluster,
     nats,
+    natsAuth,
     mongo,
     env,
     services,
@@ -265,7 +291,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     },
     startReplica: async (name, extraEnv, httpPort) => {
       const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
-      const replica = startProcess(`${name}-replica`, process.execPath, [main], { ...env, ...options.serviceEnv?.[name], ...extraEnv }, { echo: options.echo });
+      const replica = startProcess(`${name}-replica`, process.execPath, [main], { ...env, ...serviceEnv(name), ...extraEnv }, { echo: options.echo });
       everStarted.push(replica);
       await waitReady(httpPort, replica);
       return replica;
@@ -288,6 +314,9 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
       await stopInfrastructure();
       for (const file of logFiles.values()) file.close();
       logFiles.clear();
+      if (natsViolations.length > 0 && !options.natsViolationsExpected) {
+        throw new Error(`nats-server refused what a service asked (libs/contracts nats-permissions.ts):\n${[...new Set(natsViolations)].join('\n')}`);
+      }
     },
   };
   try {
@@ -297,7 +326,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     await waitForPort(smtpPort);
     await waitForPort(pop3Port);
   } catch (err) {
-    await system.stop();
+    await system.stop().catch(() => undefined); // the start-up error says more (a refusal is in its output)
     throw err;
   }
   return system;
