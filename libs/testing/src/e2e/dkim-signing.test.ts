@@ -1,12 +1,13 @@
 // Outbound DKIM signing (RFC 6376) through the real services: the operator makes a key with mailctl
 // and publishes the printed record (in the loopback DNS server); mail an authenticated user of the
 // domain submits reaches the remote server (a scripted one) signed, and the signature verifies there
-// against the published record. Mail of a domain without a key leaves unsigned.
+// against the published record, with mailauth and with dkimpy (an independent verifier). Mail of a
+// domain without a key leaves unsigned.
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { dkimVerify } from 'mailauth';
 import { createDnsLookup } from '@mail/platform';
-import { RawClient } from '../clients.js';
+import { DKIMPY_PYTHON, dkimpyVerify, RawClient } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
 import { ScriptedSmtpServer } from '../scripted-smtp.js';
 import { expectCli, PASSWORD, startSystemWithUsers } from './helpers.js';
@@ -32,6 +33,8 @@ async function submit(port: number, user: string, to: string, data: string): Pro
 
 describe('outbound DKIM signing with keys made by mailctl', () => {
   let system: MailSystem;
+  /** The first test's signed message and the key record it published, for the independent verifier. */
+  let signed: { data: Buffer; record: Record<string, string> } | undefined;
   const remote = new ScriptedSmtpServer();
 
   before(async () => {
@@ -62,6 +65,15 @@ describe('outbound DKIM signing with keys made by mailctl', () => {
     const lookup = createDnsLookup({ servers: [system.dns!.address], timeoutMs: 2000 });
     const { results } = await dkimVerify(data, { resolver: lookup as never });
     assert.deepEqual(results.map((r) => [r.signingDomain, r.selector, r.status.result]), [['example.test', 'mail', 'pass']]);
+    signed = { data, record: { [name!]: [...quoted!.matchAll(/"([^"]*)"/g)].map((m) => m[1]).join('') } };
+  });
+
+  test('the same signature verifies with dkimpy, an independent verifier', { skip: DKIMPY_PYTHON ? false : 'dkimpy not installed (scripts/setup.sh --test-tools)' }, async () => {
+    assert.ok(signed, 'the signing test ran first');
+    assert.deepEqual(await dkimpyVerify(signed.data, signed.record), { ok: true, signatures: 1 });
+    // And a changed body does not: the verifier is really checking.
+    const tampered = Buffer.from(signed.data.toString('latin1').replace('Hello Bob.', 'Hello Eve.'), 'latin1');
+    assert.deepEqual(await dkimpyVerify(tampered, signed.record), { ok: false, signatures: 1 });
   });
 
   test('mail of a domain without a key leaves unsigned', async () => {
