@@ -24,9 +24,10 @@ export function dovecotVersion() {
 
 /**
  * Starts Dovecot with `users` ({ name, password }) whose maildirs hold `messages(name)` (an array of
- * Buffers, each one message with CRLF line ends). Returns { port, stop }.
+ * Buffers, each one message with CRLF line ends). `options.maildirBase` serves the maildirs under that
+ * folder instead (another MTA delivers there). Returns { port, stop }.
  */
-export async function startDovecot(users, messages) {
+export async function startDovecot(users, messages, options = {}) {
   const root = await mkdtemp(join(tmpdir(), 'dovecot-bench-'));
   chmodSync(root, 0o755);
   const port = await freePort();
@@ -52,8 +53,9 @@ export async function startDovecot(users, messages) {
       'ssl = no',
       'disable_plaintext_auth = no',
       'auth_mechanisms = plain login',
-      // Maildir with the size in the file name, as Dovecot's own LDA writes it.
-      `mail_location = maildir:${join(root, 'mail')}/%u`,
+      // Maildir with the size in the file name, as Dovecot's own LDA writes it; or another MTA's maildirs
+      // (options.maildirBase: <base>/<user>, e.g. Postfix's virtual delivery).
+      `mail_location = maildir:${options.maildirBase ?? join(root, 'mail')}/%u`,
       `mail_uid = ${uid}`,
       `mail_gid = ${gid}`,
       'first_valid_uid = 1',

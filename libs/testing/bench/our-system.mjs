@@ -21,6 +21,7 @@ export async function startOurSystem(env = {}) {
     name: 'mailplatform',
     port: system.smtpPort,
     recipient: 'bench@example.test',
+    pop3: { port: system.pop3Port, user: 'bench@example.test', password: 'bench-password' },
     delivered: () => (existsSync(cur) ? readdirSync(cur).length : 0),
     stop: () => system.stop(),
   };

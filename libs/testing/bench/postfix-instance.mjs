@@ -95,6 +95,8 @@ export async function startPostfix() {
     name: 'Postfix',
     port,
     recipient: 'bench@bench.test',
+    /** The virtual maildirs' folder: <maildirBase>/bench is bench@bench.test's (for a Dovecot beside it). */
+    maildirBase: join(root, 'mail', 'bench.test'),
     delivered: () => (existsSync(maildir) ? readdirSync(maildir).length : 0),
     stop: () => {
       spawnSync('postfix', ['-c', etc, 'stop']);
