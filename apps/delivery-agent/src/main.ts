@@ -1,6 +1,7 @@
 // delivery-agent: takes delivery jobs from JetStream and delivers them. Wiring only.
 import { JOB_CONSUMERS, JOB_STREAMS, decodeJobBatch, STREAMS_USED, type DeliveryLane } from '@mail/contracts';
 import {
+  routeConsoleTo,
   connectNats,
   createLogger,
   awaitStreams,
@@ -27,6 +28,8 @@ import { Throttle } from './throttle.js';
 import { DeliveryWorker } from './worker.js';
 
 const logger = createLogger('delivery-agent');
+// mailauth (DKIM, SPF, DMARC) may print: its lines become ours, JSON like every other.
+routeConsoleTo(logger);
 // Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
 const { config, grpcTls, nats: natsSettings } = startupSettings('delivery-agent', { config: () => loadDeliveryAgentConfig(), grpcTls: () => loadGrpcTlsSettings(), nats: () => loadNatsSettings() });
 

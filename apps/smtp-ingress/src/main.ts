@@ -1,5 +1,6 @@
 // smtp-ingress: the SMTP server facing the world (MX, submission, SMTPS). Wiring only.
 import {
+  routeConsoleTo,
   ConnectionLimits,
   connectNats,
   createDnsLookup,
@@ -31,6 +32,8 @@ import { newQueueId, Spool } from './spool.js';
 import { STREAMS_USED } from '@mail/contracts';
 
 const logger = createLogger('smtp-ingress');
+// mailauth (DKIM, SPF, DMARC) may print: its lines become ours, JSON like every other.
+routeConsoleTo(logger);
 // Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
 const { config, grpcTls, nats: natsSettings } = startupSettings('smtp-ingress', { config: () => loadSmtpIngressConfig(), grpcTls: () => loadGrpcTlsSettings(), nats: () => loadNatsSettings() });
 

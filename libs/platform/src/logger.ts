@@ -1,4 +1,5 @@
 // JSON line logging (pino). Every line about a message carries `queueId` so it can be followed across services.
+import { format } from 'node:util';
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
@@ -64,4 +65,18 @@ function stdoutOncePerTurn(): { write(line: string): void } {
     },
   };
   return stdout;
+}
+
+/**
+ * What a library prints with console.log/info/warn/error (mailauth prints a debugging line on some DKIM
+ * body-length mismatches) becomes a log line of the service's, at debug or warn: standard output is
+ * JSON lines only, one per event, and a stray line there would break the parsers of the log pipeline.
+ */
+export function routeConsoleTo(logger: Logger): void {
+  const at = (level: 'debug' | 'warn') => (...args: unknown[]) => logger[level]({ console: true }, format(...args));
+  console.log = at('debug');
+  console.info = at('debug');
+  console.debug = at('debug');
+  console.warn = at('warn');
+  console.error = at('warn');
 }

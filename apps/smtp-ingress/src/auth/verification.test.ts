@@ -109,3 +109,42 @@ test('a header section that never ends is not held whole: dkim=permerror once it
   const verdict = await check.finish();
   assert.equal(verdict.results.find((r) => r.method === 'dkim')!.result, 'permerror');
 });
+
+// Hostile inputs: none of these may crash, hang or pass what should not pass.
+
+test('a body length limit (l=) with content appended after it: dkim=policy, not pass, and DMARC does not count it', async () => {
+  const signedPart = MESSAGE.subarray(MESSAGE.indexOf('\r\n\r\n') + 4).length;
+  const { signatures } = await dkimSign(MESSAGE, { signatureData: [{ signingDomain: 'sender.example', selector: 'rsa', privateKey: pem(rsa.privateKey), algorithm: 'rsa-sha256', maxBodyLength: signedPart }] } as never);
+  const appended = Buffer.concat([Buffer.from(signatures), MESSAGE, Buffer.from('Click https://phish.example/ to confirm your account.\r\n')]);
+  // From a client SPF does not allow, so only the signature could align DMARC.
+  const verdict = await verify(appended, { ...IDENTITY, clientAddress: '198.51.100.7' });
+  const dkim = verdict.results.find((r) => r.method === 'dkim')!;
+  assert.equal(dkim.result, 'policy');
+  assert.match(dkim.comment ?? '', /l=\) leaves \d+ bytes unsigned/);
+  assert.equal(verdict.dmarc.result, 'fail');
+  // The same signature over the message as sent (nothing appended) is a plain pass.
+  const whole = await verify(Buffer.concat([Buffer.from(signatures), MESSAGE]), { ...IDENTITY, clientAddress: '198.51.100.7' });
+  assert.match(summary(whole), /dkim=pass .*dmarc=pass$/);
+});
+
+test('DNS answering SERVFAIL is a temporary error, never a pass or a crash', async () => {
+  const servfail: DnsLookup = async (name) => {
+    throw Object.assign(new Error(`queryTxt ESERVFAIL ${name}`), { code: 'ESERVFAIL' });
+  };
+  const verdict = await verify(await sign(MESSAGE, 'rsa', 'rsa-sha256', pem(rsa.privateKey)), IDENTITY, servfail);
+  assert.equal(verdict.results.find((r) => r.method === 'spf')!.result, 'temperror');
+  assert.notEqual(verdict.results.find((r) => r.method === 'dkim')!.result, 'pass');
+  assert.equal(verdict.temporaryFailure, true);
+});
+
+test('a DKIM-Signature with thousands of tags, and a key record of 200 kB of garbage, end in an error result, not a hang', async () => {
+  const junkTags = Array.from({ length: 5000 }, (_, i) => `x${i}=${'y'.repeat(8)}`).join('; ');
+  const bloated = Buffer.concat([Buffer.from(`DKIM-Signature: v=1; a=rsa-sha256; d=sender.example; s=huge; h=from; bh=AAAA; b=AAAA; ${junkTags}\r\n`), await sign(MESSAGE, 'rsa', 'rsa-sha256', pem(rsa.privateKey))]);
+  const zone = { ...ZONE, 'huge._domainkey.sender.example': `v=DKIM1; k=rsa; p=${Buffer.alloc(150_000, 7).toString('base64')}` };
+  const verdict = await verify(bloated, IDENTITY, zoneLookup(zone), 10_000);
+  const dkim = verdict.results.filter((r) => r.method === 'dkim').map((r) => r.result);
+  assert.equal(dkim.length, 2);
+  assert.ok(dkim.includes('pass'), `the genuine signature still passes: ${dkim.join(', ')}`);
+  assert.ok(dkim.some((r) => r === 'fail' || r === 'permerror' || r === 'neutral' || r === 'policy'), `the bloated one does not: ${dkim.join(', ')}`);
+  assert.ok(!dkim.includes('temperror'), 'decided, not cut off by the deadline');
+});

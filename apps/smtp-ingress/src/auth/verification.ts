@@ -120,7 +120,15 @@ export class MessageVerification implements MessageCheck {
 
     const signatures = dkim.results ?? [];
     if (signatures.length === 0) results.push({ method: 'dkim', result: 'none', properties: [] });
-    for (const signature of signatures) note(fromStatus('dkim', signature.status));
+    for (const signature of signatures) {
+      const result = note(fromStatus('dkim', signature.status));
+      // A body length limit (l=) that leaves content unsigned: what follows it could have been added by
+      // anyone (RFC 6376 §8.2). Not a pass here, and not counted for DMARC (RFC 8601's "policy").
+      if (result.result === 'pass' && signature.status.underSized) {
+        result.result = 'policy';
+        result.comment = `body length limit (l=) leaves ${signature.status.underSized} bytes unsigned`;
+      }
+    }
 
     let arcResult: ARCResult | undefined;
     if (dkim.arc) {
@@ -144,7 +152,7 @@ export class MessageVerification implements MessageCheck {
           headerFrom: from[0]!,
           spfDomains: spfPassDomain ? [spfPassDomain] : [],
           dkimDomains: signatures
-            .filter((s) => s.status.result === 'pass')
+            .filter((s) => s.status.result === 'pass' && !s.status.underSized)
             .map((s) => ({ id: s.id, domain: s.signingDomain, aligned: s.status.aligned, underSized: s.status.underSized })),
           arcResult,
           resolver: this.options.lookup,
