@@ -1,5 +1,5 @@
 // mailbox-store: owns accounts and mailboxes, serves them over gRPC. Wiring only.
-import { MailboxStoreService } from '@mail/contracts';
+import { MailboxStoreService, MailboxStoreServiceWithBulkReplies } from '@mail/contracts';
 import { authorizeCalls, createLogger, exitOnStartupError, loadGrpcTlsSettings, onShutdown, packageVersion, serverCredentials, startGrpcServer, startObservability, startupSettings, stopGrpcServer } from '@mail/platform';
 import { loadMailboxStoreConfig, type MailboxStoreConfig } from './config.js';
 import { MAILBOX_STORE_CALLERS } from './callers.js';
@@ -37,7 +37,8 @@ async function main(): Promise<void> {
   const service = createMailboxService(store, logger, config);
   const grpcTls = loadGrpcTlsSettings();
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
-    server.addService(MailboxStoreService, authorizeCalls(MailboxStoreService, service, MAILBOX_STORE_CALLERS, grpcTls.enabled && grpcTls.mutual)),
+    // FetchMessages' replies (many message bodies) are encoded with one copy of each body.
+    server.addService(MailboxStoreServiceWithBulkReplies, authorizeCalls(MailboxStoreService, service, MAILBOX_STORE_CALLERS, grpcTls.enabled && grpcTls.mutual)),
     serverCredentials(grpcTls),
   );
   const storageAnswers = () =>

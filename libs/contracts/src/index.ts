@@ -15,5 +15,5 @@ export {
   type MessageChunk,
 } from './gen/mail/v1/queue.js';
 export * from './nats.js';
-export * from './deliver-many.js';
+export * from './bulk-codecs.js';
 export * from './nats-permissions.js';
