@@ -5,9 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { pino } from 'pino';
 import { connectNats } from '@mail/platform';
 import { join } from 'node:path';
-import { freePort, waitForPort } from './ports.js';
-import { startProcess, type ManagedProcess } from './processes.js';
-import { findNatsServer } from './nats-server.js';
+import { findNatsServer, freePort, startProcess, waitForPort, type ManagedProcess } from '@mail/launcher';
 
 export interface NatsCluster {
   /** Every node's client URL, comma-separated (NATS_URL). */

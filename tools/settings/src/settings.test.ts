@@ -2,7 +2,7 @@
 // services' own variables and defaults.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LOCAL_HTTP_PORTS, LOCAL_PORTS } from '@mail/testing';
+import { LOCAL_HTTP_PORTS, LOCAL_PORTS } from '@mail/launcher';
 import { MANIFEST_SERVICES, serviceSettings, settingsManifest } from './manifest.js';
 import { differences, readReadme, renderSettings, withSettings } from './readme.js';
 

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { sendOverSmtp } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
-import { freePort } from '../ports.js';
+import { freePort } from '@mail/launcher';
 import { expectCli, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
 const ALICE = 'alice@example.test';
