@@ -2,7 +2,6 @@
 // sender ownership, and the per-session and per-address message limits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataReader } from './data-reader.js';
 import { formatReply } from './replies.js';
 import { SmtpSession, type AuthOutcome, type Envelope, type SessionContext, type SessionHooks } from './session.js';
 
@@ -25,9 +24,8 @@ function connect(context: Partial<SessionContext> = {}, extraHooks: Partial<Sess
   );
   const say = async (line: string) => formatReply(await session.command(line)).replace(/\r\n$/, '');
   const send = async (data: string) => {
-    const reader = new DataReader(10_000, 'reject');
-    reader.push(Buffer.from(data));
-    return formatReply(await session.finishData(reader.result())).replace(/\r\n$/, '');
+    session.pushData(Buffer.from(data));
+    return formatReply(await session.finishData()).replace(/\r\n$/, '');
   };
   return { session, say, send, enqueued };
 }

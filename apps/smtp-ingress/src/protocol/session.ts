@@ -1,8 +1,9 @@
 // The SMTP server session as an explicit state machine (RFC 5321 §4.1.4 ordering, §4.3.2 replies).
-// It turns command lines into replies and calls its hooks for the effects (recipient check, enqueue);
-// it never touches a socket, so every state and verb is unit-testable.
+// It turns command lines and DATA bytes into replies and calls its hooks for the effects (recipient check,
+// enqueue); it owns the DATA reader of the message being received. It never touches a socket, so every
+// state and verb is unit-testable, and the connection only moves bytes.
 import { countHeader, parseHeaders } from '@mail/mime';
-import type { DataResult, BareLineEndingPolicy } from './data-reader.js';
+import { DataReader, type DataResult, type BareLineEndingPolicy } from './data-reader.js';
 import { parseCommandLine, parsePathArgument, isDomain } from './grammar.js';
 import { formatReceivedHeader } from './trace.js';
 import { decide, type AuthPolicy } from '../auth/policy.js';
@@ -148,6 +149,8 @@ export class SmtpSession {
   private queueId = '';
   /** The authentication check of the message being received. */
   private check: MessageCheck | undefined;
+  /** The DATA reader of the message being received (state Data). */
+  private dataReader: DataReader | undefined;
   private messagesQueued = 0;
   private recipientsAccepted = 0;
   private secure: boolean;
@@ -401,17 +404,29 @@ export class SmtpSession {
     if (!this.authenticatedAs && this.hooks.verifyMessage) {
       this.check = this.hooks.verifyMessage({ clientAddress: this.context.clientAddress, helo: this.clientName, sender: this.envelope!.sender });
     }
+    // The reader hands each piece of the message to the authentication check while it arrives.
+    const check = this.check;
+    this.dataReader = new DataReader(this.limits.maxMessageBytes, this.limits.bareLineEndings, check ? (piece) => check.write(piece) : undefined);
     return Replies.startData();
   }
 
-  /** What the data reader hands each piece of the message to while it arrives (the authentication check). */
-  get messageObserver(): ((piece: Buffer) => void) | undefined {
-    const check = this.check;
-    return check ? (piece) => check.write(piece) : undefined;
+  /** After a 354: the message's bytes are read by pushData() until its terminator, then finishData(). */
+  get readingData(): boolean {
+    return this.dataReader !== undefined;
   }
 
-  /** Called by the connection when the data reader has seen the terminator. */
-  async finishData(result: DataResult): Promise<Reply> {
+  /**
+   * Message bytes, as they arrive: -1 while the terminator is still to come, else how many bytes of
+   * `input` the message used (what follows is pipelined commands); then finishData() answers it.
+   */
+  pushData(input: Buffer): number {
+    return this.dataReader!.push(input);
+  }
+
+  /** After pushData() has seen the terminator: checks the message, queues it and gives the reply. */
+  async finishData(): Promise<Reply> {
+    const result = this.dataReader!.result();
+    this.dataReader = undefined;
     const envelope = this.envelope!;
     const queueId = this.queueId;
     const check = this.check;
@@ -483,6 +498,7 @@ export class SmtpSession {
     this.queueId = '';
     this.check?.abort();
     this.check = undefined;
+    this.dataReader = undefined;
   }
 }
 
