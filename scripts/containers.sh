@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole platform in containers on this machine, from the images scripts/images.sh builds, the way
-# deploy/ runs it: NATS (deploy's nats.conf as one node, the example credentials), FerretDB as the MongoDB
+# deploy/ runs it: NATS (deploy's nats.conf as one node, the example credentials of each service), FerretDB as the MongoDB
 # (MAIL_STORE=mongo), the five services with deploy/k8s/base/config's env files, all as uid 1000 with a
 # read-only root filesystem, a tmpfs on /tmp and no capabilities, on a Docker network of their own.
 # SMTP, POP3 and the services' HTTP ports (metrics, health) are published on 127.0.0.1 only.
@@ -17,7 +17,9 @@ NAME=${MAIL_CONTAINERS:-mail}
 PREFIX=${IMAGE_PREFIX:-mail-local}
 TAG=${IMAGE_TAG:-dev}
 CONFIG=deploy/k8s/base/config
-NATS_CREDENTIALS=deploy/k8s/base/secrets/nats-credentials.example.env
+# The example NATS credentials, a Secret per service that uses NATS (nats-<service>.example.env).
+NATS_SECRETS=deploy/k8s/base/secrets
+NATS_USERS=(smtp-ingress queue-manager delivery-agent)
 SERVICES=(mailbox-store queue-manager delivery-agent smtp-ingress pop3-access)
 declare -A HTTP=([smtp-ingress]=${SMTP_HTTP_PORT:-9101} [queue-manager]=${QUEUE_HTTP_PORT:-9102} [delivery-agent]=${DELIVERY_HTTP_PORT:-9103} [mailbox-store]=${MAILBOX_HTTP_PORT:-9104} [pop3-access]=${POP3_HTTP_PORT:-9105})
 declare -A CONTAINER_HTTP=([smtp-ingress]=9101 [queue-manager]=9102 [delivery-agent]=9103 [mailbox-store]=9104 [pop3-access]=9105)
@@ -63,8 +65,13 @@ up() {
   conf=".image-build/run-$NAME"
   mkdir -p "$conf" && chmod 755 "$conf"
   sed '/^cluster {/,/^}/d' "$CONFIG/nats.conf" >"$conf/nats.conf" && chmod 644 "$conf/nats.conf"
+  # Each user's password as nats.yaml gives it: <SERVICE>_NATS_PASSWORD from that service's Secret.
+  local passwords=() user
+  for user in "${NATS_USERS[@]}"; do
+    passwords+=(-e "$(echo "${user^^}" | tr - _)_NATS_PASSWORD=$(sed -n 's/^NATS_PASSWORD=//p' "$NATS_SECRETS/nats-$user.example.env")")
+  done
   docker run -d --name "$NAME-nats" --network "$NAME" --network-alias nats "${LOCKED_DOWN[@]}" --tmpfs /var/run/nats:mode=1777 \
-    -v "$PWD/$conf:/etc/nats:ro" -v "$NAME-nats:/data" -e POD_NAME=nats-0 --env-file "$NATS_CREDENTIALS" \
+    -v "$PWD/$conf:/etc/nats:ro" -v "$NAME-nats:/data" -e POD_NAME=nats-0 "${passwords[@]}" \
     "$PREFIX/nats:${NATS_SERVER_VERSION#v}" --config /etc/nats/nats.conf >/dev/null
   docker run -d --name "$NAME-ferretdb" --network "$NAME" --network-alias mongodb "${LOCKED_DOWN[@]}" -v "$NAME-ferretdb:/data" \
     "$PREFIX/ferretdb:${FERRETDB_VERSION#v}" >/dev/null
@@ -75,6 +82,8 @@ up() {
   local self_signed=(-e TLS_SELF_SIGNED=true -e TLS_CERT_FILE=/tmp/tls/tls.crt -e TLS_KEY_FILE=/tmp/tls/tls.key)
   for service in "${SERVICES[@]}"; do
     args=(-p "127.0.0.1:${HTTP[$service]}:${CONTAINER_HTTP[$service]}" -v "$PWD/$conf/grpc/$service:/etc/mail/grpc:ro")
+    # Its own NATS user, if it uses NATS (pop3-access and mailbox-store do not).
+    if [ -f "$NATS_SECRETS/nats-$service.example.env" ]; then args+=(--env-file "$NATS_SECRETS/nats-$service.example.env"); fi
     case $service in
       # The production overlay's backend, on FerretDB instead of a MongoDB replica set.
       mailbox-store) args+=(-v "$PWD/$conf/grpc/mailctl:/etc/mail/mailctl:ro" -e MAIL_STORE=mongo -e MONGODB_URI=mongodb://mongodb:27017/ -e MONGODB_DATABASE=mail -e MAILBOX_DATA_DIR=/tmp/mailbox-store) ;;
@@ -83,7 +92,7 @@ up() {
       pop3-access) args+=(-p "127.0.0.1:${POP3_PORT:-1110}:1110" "${self_signed[@]}" -e TLS_SELF_SIGNED_NAMES=localhost -e POP3_ALLOW_PLAINTEXT_AUTH=true) ;;
     esac
     docker run -d --name "$NAME-$service" --network "$NAME" --network-alias "$service" "${LOCKED_DOWN[@]}" \
-      --env-file "$CONFIG/common.env" --env-file "$CONFIG/$service.env" --env-file "$NATS_CREDENTIALS" \
+      --env-file "$CONFIG/common.env" --env-file "$CONFIG/$service.env" \
       "${args[@]}" "${extra[@]}" "$PREFIX/$service:$TAG" >/dev/null
   done
   for service in "${SERVICES[@]}"; do

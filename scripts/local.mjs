@@ -5,14 +5,12 @@
 // libs/launcher/src/local-run.ts): SMTP_PORT 2525,
 // SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995, MAILBOX_GRPC_PORT 50051,
 // QUEUE_GRPC_PORT 50052, NATS_PORT 4222, and the metrics ports SMTP_HTTP_PORT 9101, QUEUE_HTTP_PORT 9102,
-// DELIVERY_HTTP_PORT 9103, MAILBOX_HTTP_PORT 9104, POP3_HTTP_PORT 9105. NATS asks for a password, made at
-// each start and written to .data/nats-password (nobody else on this machine may publish mail.accepted),
-// and gRPC listens on loopback only.
+// DELIVERY_HTTP_PORT 9103, MAILBOX_HTTP_PORT 9104, POP3_HTTP_PORT 9105. NATS has a user per service with
+// only the permissions of its job (libs/contracts nats-permissions.ts) and no anonymous access: each
+// password is made at each start and written to .data/nats-passwords/<service> (mode 0600), the users
+// and permissions to .data/nats.conf; gRPC listens on loopback only.
 // nats-server always runs as a process of this one, on NATS_PORT and storing in .data/nats, whether or not
 // a container engine is installed: the launcher never uses containers.
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { launchMailPlatform, localBanner, localLogSettings, localPorts, takenPorts } from '@mail/launcher';
 
 const env = process.env;
@@ -55,16 +53,9 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => v
 // NATS_SYNC=always: nats-server fsyncs every JetStream write before acknowledging it, so a 250 survives
 // a power loss of this one machine (its default syncs every two minutes: safe against a crash of the
 // process, not of the machine), at a cost in throughput.
-mkdirSync(dataDir, { recursive: true });
-const natsPasswordFile = join(dataDir, 'nats-password');
-const natsPassword = randomBytes(24).toString('base64url');
-writeFileSync(natsPasswordFile, `${natsPassword}\n`, { mode: 0o600 });
-chmodSync(natsPasswordFile, 0o600);
-const natsArgs = ['--user', 'mail', '--pass', natsPassword];
+let natsConfig = '';
 if (env.NATS_SYNC === 'always') {
-  const conf = join(dataDir, 'nats-sync-always.conf');
-  writeFileSync(conf, 'jetstream {\n  sync_interval: always\n}\n');
-  natsArgs.push('-c', conf);
+  natsConfig = 'jetstream {\n  sync_interval: always\n}\n';
 } else if (env.NATS_SYNC) {
   console.error(`NATS_SYNC="${env.NATS_SYNC}": expected "always" (or unset for nats-server's default)`);
   process.exit(78);
@@ -72,12 +63,10 @@ if (env.NATS_SYNC === 'always') {
 
 system = await launchMailPlatform({
   dataDir,
-  natsArgs,
+  natsConfig,
   ...ports.listeners,
   httpPorts: ports.httpPorts,
   env: {
-    NATS_USER: 'mail',
-    NATS_PASSWORD: natsPassword,
     SMTP_SERVER_NAME: env.SMTP_SERVER_NAME ?? 'localhost',
     POP3_SERVER_NAME: env.POP3_SERVER_NAME ?? 'localhost',
     QUEUE_REPORTING_MTA: env.SMTP_SERVER_NAME ?? 'localhost',
@@ -98,4 +87,4 @@ if (stopping) {
   await system.stop();
   process.exit(0);
 }
-console.log(localBanner(system, dataDir, logs.dir, natsPasswordFile));
+console.log(localBanner(system, dataDir, logs.dir));

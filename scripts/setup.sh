@@ -2,7 +2,7 @@
 # Installs what the platform needs on a fresh Debian/Ubuntu machine with Node 20:
 # nats-server (when missing), npm packages, and a build. With --test-tools, also the independent
 # SMTP/POP3 clients the tests drive (swaks, mpop, fetchmail; Python 3 for smtplib/poplib) and
-# Postfix's smtp-sink (a remote MX for the delivery tests).
+# Postfix's smtp-sink (a remote MX for the delivery tests), and the TLS scanner sslyze (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,8 @@ if [ "${1:-}" = "--test-tools" ]; then
   [ -x /usr/sbin/smtp-sink ] || want+=(postfix)   # smtp-sink plays a remote MX in the delivery tests
   command -v python3 >/dev/null 2>&1 || want+=(python3)
   command -v promtool >/dev/null 2>&1 || want+=(prometheus)   # promtool checks the alert rules (tools/deploy-check)
+  # A virtual environment for sslyze (below): Debian's python3 has venv's ensurepip only with python3-venv.
+  [ -x .tools/sslyze/bin/sslyze ] || python3 -c 'import ensurepip' >/dev/null 2>&1 || want+=(python3-venv)
 fi
 if [ ${#want[@]} -gt 0 ]; then
   echo "setup: installing ${want[*]} with apt-get"
@@ -46,6 +48,18 @@ if [ "${1:-}" = "--test-tools" ] && [ ! -x .tools/ferretdb ] && [ -z "${MONGODB_
     build_ferretdb .tools
   else
     echo "setup: Go is not installed, so FerretDB cannot be built and the MongoDB tests will fail: install Go (1.21+) or set MONGODB_URI to a MongoDB server" >&2
+  fi
+fi
+
+# sslyze (PyPI), the TLS scanner of libs/testing e2e/tls-scan.test.ts, in a virtual environment of its own
+# under .tools/. Where it cannot be installed, that test is skipped and says why.
+SSLYZE_VERSION=6.3.1
+if [ "${1:-}" = "--test-tools" ] && ! .tools/sslyze/bin/sslyze --help 2>/dev/null | grep -q "SSLyze version $SSLYZE_VERSION"; then
+  echo "setup: installing sslyze $SSLYZE_VERSION into .tools/sslyze"
+  rm -rf .tools/sslyze
+  if ! { python3 -m venv .tools/sslyze && .tools/sslyze/bin/pip install -q --disable-pip-version-check "sslyze==$SSLYZE_VERSION"; }; then
+    rm -rf .tools/sslyze
+    echo "setup: sslyze could not be installed; the TLS scan test will be skipped" >&2
   fi
 fi
 

@@ -1,9 +1,9 @@
 // delivery-agent: takes delivery jobs from JetStream and delivers them. Wiring only.
-import { JOB_CONSUMERS, JOB_STREAMS, decodeJobBatch, type DeliveryLane } from '@mail/contracts';
+import { JOB_CONSUMERS, JOB_STREAMS, decodeJobBatch, STREAMS_USED, type DeliveryLane } from '@mail/contracts';
 import {
   connectNats,
   createLogger,
-  ensureStreams,
+  awaitStreams,
   exitOnStartupError,
   grpcClientSetup,
   loadGrpcTlsSettings,
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const events = new DeliveryEvents(logger);
   const throttle = new Throttle(config.maxConnectionsPerHost, config.destinationBackoffMs);
   const nats = await connectNats(config.natsUrl, 'delivery-agent', logger, natsSettings);
-  await ensureStreams(nats, 1024 * 1024);
+  await awaitStreams(nats, STREAMS_USED['delivery-agent'], logger);
   // The back-off of a failing domain, shared by every replica (or, switched off, kept by each process).
   const sharedBackoff = config.sharedLimits && config.destinationBackoffMs > 0 ? await SharedDomainBackoff.open(nats, config.destinationBackoffMs) : undefined;
   const remote = new RemoteDelivery(

@@ -41,6 +41,8 @@ import { campaign } from './leadership.js';
 import { exportQueueGauges } from './metrics.js';
 import { RetrySchedule } from './retry-schedule.js';
 
+/** Chunks with no head this old are orphans (a part-way queueing): swept this often too. */
+const ORPHAN_CHUNK_AGE_MS = 10 * 60_000;
 const logger = createLogger('queue-manager');
 // Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
 const { config, grpcTls, nats: natsSettings } = startupSettings('queue-manager', { config: () => loadQueueManagerConfig(), grpcTls: () => loadGrpcTlsSettings(), nats: () => loadNatsSettings() });
@@ -50,7 +52,8 @@ async function main(): Promise<void> {
   const overrides = parseDomainLimits(config.domainLimits, defaults);
   const nats = await connectNats(config.natsUrl, 'queue-manager', logger, natsSettings);
   await ensureStreams(nats, 1024 * 1024);
-  const port = await NatsQueuePort.open(nats, new Spool(nats));
+  const spool = new Spool(nats);
+  const port = await NatsQueuePort.open(nats, spool);
   const events = new QueueEvents(logger);
   const core = new QueueCore(port, {
     policy: {
@@ -92,6 +95,7 @@ async function main(): Promise<void> {
 
   const stops: ((graceMs?: number) => Promise<void>)[] = [];
   let shuttingDown = false;
+  let sweeper: NodeJS.Timeout | undefined;
   const leadership = await campaign(nats, instance, config.leaderLease, () => {
     events.emit({ event: 'leadership', instance, role: 'lost' });
     // Another replica has the queue now: stop at once; the process manager starts a standby again.
@@ -124,10 +128,20 @@ async function main(): Promise<void> {
         },
       }),
     );
+    // Chunks that no head names (a queueing that failed part-way: smtp-ingress may not delete them).
+    const sweep = () =>
+      spool.sweepOrphanChunks(ORPHAN_CHUNK_AGE_MS).then(
+        (deleted) => deleted > 0 && logger.warn({ deleted }, 'deleted spooled chunks that no message names'),
+        (err: unknown) => logger.warn({ err: String(err) }, 'sweeping orphaned spool chunks failed'),
+      );
+    void sweep();
+    sweeper = setInterval(() => void sweep(), ORPHAN_CHUNK_AGE_MS);
+    sweeper.unref();
   }).catch((err: unknown) => exitOnStartupError(logger, err));
 
   onShutdown(logger, async () => {
     shuttingDown = true;
+    clearInterval(sweeper);
     await stopGrpcServer(grpcServer.server);
     for (const stop of stops) await stop();
     core.deactivate();

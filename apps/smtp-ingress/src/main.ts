@@ -4,7 +4,7 @@ import {
   connectNats,
   createDnsLookup,
   createLogger,
-  ensureStreams,
+  awaitStreams,
   exitOnStartupError,
   grpcClientSetup,
   listen,
@@ -28,6 +28,7 @@ import { WindowRateLimit } from './rate-limit.js';
 import { createSmtpServer, type ListenerProfile, type SmtpServer } from './server.js';
 import type { SessionHooks } from './protocol/session.js';
 import { newQueueId, Spool } from './spool.js';
+import { STREAMS_USED } from '@mail/contracts';
 
 const logger = createLogger('smtp-ingress');
 // Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
@@ -37,8 +38,8 @@ async function main(): Promise<void> {
   const events = new IngressEvents(logger);
   const tls = await TlsMaterial.load(config.tls, logger);
   const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger, natsSettings);
-  await ensureStreams(nats, 1024 * 1024);
-  const spool = new Spool(new SpoolStream(nats, config.backendTimeoutMs));
+  await awaitStreams(nats, STREAMS_USED['smtp-ingress'], logger);
+  const spool = new Spool(new SpoolStream(nats, config.backendTimeoutMs, false));
   const directory = new MailboxDirectory(
     config.mailboxStoreAddress,
     grpcClientSetup(grpcTls),

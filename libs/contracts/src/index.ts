@@ -16,3 +16,4 @@ export {
 } from './gen/mail/v1/queue.js';
 export * from './nats.js';
 export * from './deliver-many.js';
+export * from './nats-permissions.js';

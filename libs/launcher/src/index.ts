@@ -5,5 +5,6 @@ export * from './ports.js';
 export * from './processes.js';
 export * from './log-file.js';
 export * from './nats-server.js';
+export * from './nats-auth.js';
 export * from './launch.js';
 export * from './local-run.js';

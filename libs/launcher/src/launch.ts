@@ -9,8 +9,10 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NATS_SERVICES, type NatsService } from '@mail/contracts';
 import { writeSelfSignedCertificate } from '@mail/platform';
 import { RotatingLogFile } from './log-file.js';
+import { writeNatsAuth, type NatsAuth } from './nats-auth.js';
 import { startNatsServer } from './nats-server.js';
 import { freePort, waitForPort } from './ports.js';
 import { startProcess, type ManagedProcess } from './processes.js';
@@ -45,12 +47,19 @@ export interface PlatformOptions {
   /** Environment for one service (or mailctl) only, on top of `env`: its own client certificate, say. */
   serviceEnv?: Partial<Record<ServiceName | 'mailctl', Record<string, string>>>;
   /**
-   * A NATS that is already running (the test kit's container or cluster), stopped with the platform;
-   * without it the launcher runs nats-server as a process on `natsPort`, storing in <dataDir>/nats.
+   * A NATS that is already running (the test kit's container or cluster), stopped with the platform, and
+   * the users it was started with (`natsAuth`); without it the launcher runs nats-server as a process on
+   * `natsPort`, storing in <dataDir>/nats, with new users (nats-auth.ts).
    */
   nats?: NatsEndpoint;
-  /** Extra nats-server command-line options (credentials, TLS, a configuration file). */
+  natsAuth?: NatsAuth;
+  /** Extra nats-server command-line options (TLS, say), when the launcher starts it. */
   natsArgs?: string[];
+  /**
+   * Extra nats-server configuration (a `jetstream { … }` block, say), in the file that also holds the
+   * users: NATS always runs with a user per service and no anonymous access.
+   */
+  natsConfig?: string;
   echo?: boolean;
   /** Told what runs where (`nats: local nats-server (…)`). */
   report?(line: string): void;
@@ -85,7 +94,9 @@ export interface MailPlatform {
   /** queue-manager's admin gRPC address. */
   queueAdminAddress: string;
   natsUrl: string;
-  /** The environment every service was started with. */
+  /** The services' NATS users and passwords, and the configuration file nats-server runs with. */
+  natsAuth: NatsAuth;
+  /** The environment every service was started with (each also gets its own NATS user). */
   env: NodeJS.ProcessEnv;
   services: Record<ServiceName, ManagedProcess>;
   httpPorts: Record<ServiceName, number>;
@@ -132,11 +143,18 @@ export async function launchMailPlatform(options: PlatformOptions): Promise<Mail
     return logFiles.get(name);
   };
   let nats = options.nats;
+  const natsAuth = options.natsAuth ?? (await writeNatsAuth(options.dataDir, options.natsConfig));
   if (!nats) {
-    const server = await startNatsServer(join(options.dataDir, 'nats'), { port: options.natsPort, echo: options.echo, extraArgs: options.natsArgs, logFile: logFileOf('nats-server') });
+    const extraArgs = ['-c', natsAuth.configFile, ...(options.natsArgs ?? [])];
+    const server = await startNatsServer(join(options.dataDir, 'nats'), { port: options.natsPort, echo: options.echo, extraArgs, logFile: logFileOf('nats-server') });
     options.report?.(`nats: local nats-server (${server.url})`);
     nats = server;
   }
+  /** A service's own environment: its NATS user (if it has one), then what the caller gave it. */
+  const serviceEnv = (name: ServiceName | 'mailctl'): Record<string, string> => ({
+    ...((NATS_SERVICES as readonly string[]).includes(name) ? natsAuth.env(name as NatsService) : {}),
+    ...options.serviceEnv?.[name],
+  });
   const smtpPort = options.smtpPort ?? (await freePort());
   const pop3Port = options.pop3Port ?? (await freePort());
   const submissionPort = options.submissionPort ?? (await freePort());
@@ -183,7 +201,7 @@ export async function launchMailPlatform(options: PlatformOptions): Promise<Mail
     if (current && current.child.exitCode === null && current.child.signalCode === null) {
       throw new Error(`${name} is already running`);
     }
-    const started = startProcess(name, process.execPath, [serviceMain(name)], { ...env, ...options.serviceEnv?.[name] }, { echo: options.echo, logFile: logFileOf(name) });
+    const started = startProcess(name, process.execPath, [serviceMain(name)], { ...env, ...serviceEnv(name) }, { echo: options.echo, logFile: logFileOf(name) });
     services[name] = started;
     everStarted.push(started);
     if (options.supervise) superviseProcess(name, started, Date.now(), options.supervise.report);
@@ -219,6 +237,7 @@ export async function launchMailPlatform(options: PlatformOptions): Promise<Mail
     grpcAddress,
     queueAdminAddress,
     natsUrl: nats.url,
+    natsAuth,
     env,
     services,
     httpPorts,
@@ -229,7 +248,7 @@ export async function launchMailPlatform(options: PlatformOptions): Promise<Mail
       await start(name);
     },
     startReplica: async (name, extraEnv, httpPort) => {
-      const replica = startProcess(`${name}-replica`, process.execPath, [serviceMain(name)], { ...env, ...options.serviceEnv?.[name], ...extraEnv }, { echo: options.echo });
+      const replica = startProcess(`${name}-replica`, process.execPath, [serviceMain(name)], { ...env, ...serviceEnv(name), ...extraEnv }, { echo: options.echo });
       everStarted.push(replica);
       await waitReady(httpPort, replica);
       return replica;
@@ -261,7 +280,7 @@ export async function launchMailPlatform(options: PlatformOptions): Promise<Mail
     await waitForPort(smtpPort);
     await waitForPort(pop3Port);
   } catch (err) {
-    await platform.stop();
+    await platform.stop().catch(() => undefined); // the start-up error says more (a refusal is in its output)
     throw err;
   }
   return platform;

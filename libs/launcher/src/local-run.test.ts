@@ -18,6 +18,7 @@ const system = (grpcAddress: string, queueAdminAddress: string) =>
     grpcAddress,
     queueAdminAddress,
     natsUrl: 'nats://127.0.0.1:4222',
+    natsAuth: { passwords: { 'smtp-ingress': 'x' }, passwordDir: '/d/nats-passwords' },
     httpPorts: { 'smtp-ingress': 9101 },
   }) as unknown as MailPlatform;
 

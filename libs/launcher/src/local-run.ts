@@ -97,8 +97,8 @@ export function mailctlCommand(grpcAddress: string, queueAdminAddress: string): 
 export const mailctlLogsCommand = (logDir: string): string => `npx mailctl logs${logDir === join(REPO_ROOT, '.data', 'logs') ? '' : ` --log-dir ${logDir}`}`;
 
 /** What the local run prints once everything is ready. */
-/** What the local run prints once it is up; `natsPasswordFile`: where NATS's password is, when it asks for one. */
-export function localBanner(system: MailPlatform, dataDir: string, logDir = join(dataDir, 'logs'), natsPasswordFile?: string): string {
+/** What the local run prints once it is up. */
+export function localBanner(system: MailPlatform, dataDir: string, logDir = join(dataDir, 'logs')): string {
   const mailctl = mailctlCommand(system.grpcAddress, system.queueAdminAddress);
   const moved = mailctl !== 'npx mailctl';
   const lines = [
@@ -111,7 +111,7 @@ export function localBanner(system: MailPlatform, dataDir: string, logDir = join
     `  TLS certificate ${system.tlsCertFile} (self-signed)`,
     `  mailbox-store   gRPC ${system.grpcAddress}`,
     `  queue-manager   admin gRPC ${system.queueAdminAddress}`,
-    `  NATS            ${system.natsUrl}${natsPasswordFile ? `   (user mail, password in ${natsPasswordFile})` : ''}`,
+    `  NATS            ${system.natsUrl}   (a user per service: ${Object.keys(system.natsAuth.passwords).join(', ')}; passwords in ${system.natsAuth.passwordDir}/<user>)`,
     `  metrics         ${Object.entries(system.httpPorts).map(([name, p]) => `${name}=http://127.0.0.1:${p}/metrics`).join('\n                  ')}`,
     `Add a domain and a user:  ${mailctl} domain add example.test && ${mailctl} user add alice@example.test`,
     `Look at the queue:        ${mailctl} queue list`,

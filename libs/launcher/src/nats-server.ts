@@ -31,14 +31,14 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-export async function startNatsServer(storeDir: string, options: { port?: number; echo?: boolean; extraArgs?: string[]; logFile?: RotatingLogFile } = {}): Promise<NatsServer> {
+export async function startNatsServer(storeDir: string, options: { port?: number; echo?: boolean; extraArgs?: string[]; logFile?: RotatingLogFile; watch?: (text: string) => void } = {}): Promise<NatsServer> {
   const port = options.port ?? (await freePort());
   const process_ = startProcess(
     'nats-server',
     findNatsServer(),
     ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir, ...(options.extraArgs ?? [])],
     process.env,
-    { echo: options.echo, logFile: options.logFile },
+    { echo: options.echo, logFile: options.logFile, watch: options.watch },
   );
   try {
     await Promise.race([

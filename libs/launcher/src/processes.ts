@@ -23,8 +23,8 @@ export function startProcess(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-  /** `logFile`: the output is also appended to it (the local run's log files). */
-  options: { echo?: boolean; cwd?: string; logFile?: RotatingLogFile } = {},
+  /** `logFile`: the output is also appended to it (the local run's log files); `watch` sees all of it. */
+  options: { echo?: boolean; cwd?: string; logFile?: RotatingLogFile; watch?: (text: string) => void } = {},
 ): ManagedProcess {
   const child = spawn(command, args, { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   // The last ~200 kB of output, kept as chunks: appending to one string and slicing it per chunk
@@ -36,7 +36,11 @@ export function startProcess(
     kept += data.length;
     while (kept - chunks[0]!.length >= OUTPUT_KEPT) kept -= chunks.shift()!.length;
     options.logFile?.write(data);
-    if (options.echo) process.stdout.write(data.toString('utf8').replace(/^(?=.)/gm, `[${name}] `));
+    if (options.watch || options.echo) {
+      const text = data.toString('utf8');
+      options.watch?.(text);
+      if (options.echo) process.stdout.write(text.replace(/^(?=.)/gm, `[${name}] `));
+    }
   };
   const output = () => Buffer.concat(chunks).toString('utf8').slice(-OUTPUT_KEPT);
   child.stdout!.on('data', keep);

@@ -275,7 +275,7 @@ export const TLS_SETTINGS = settingGroup('TLS of the mail listeners (smtp-ingres
   ciphers: setting(
     'TLS_CIPHERS',
     z.string().default(INTERMEDIATE_CIPHERS),
-    'cipher list; the default is Mozilla\'s "intermediate" profile (TLS 1.2 only with ECDHE and AES-GCM or ChaCha20-Poly1305, every TLS 1.3 suite; `libs/platform/src/tls-profile.ts`). Outbound STARTTLS (delivery-agent) keeps Node\'s wider defaults: it is opportunistic (RFC 7435), towards servers we do not run',
+    'cipher list; the default is Mozilla\'s "intermediate" profile (TLS 1.2 only with ECDHE and AES-GCM or ChaCha20-Poly1305, every TLS 1.3 suite; `libs/platform/src/tls-profile.ts`; `e2e/tls-scan.test.ts` has sslyze, installed from PyPI by `scripts/setup.sh --test-tools`, scan SMTPS, POP3S and each STARTTLS/STLS port for it). Outbound STARTTLS (delivery-agent) keeps Node\'s wider defaults: it is opportunistic (RFC 7435), towards servers we do not run',
     'intermediate profile',
   ),
   reloadIntervalMs: setting('TLS_RELOAD_INTERVAL_MS', durationSetting(5000, 100), 'how often the certificate files are looked at for a change'),

@@ -9,12 +9,12 @@ import { natsClientErrors } from './metrics.js';
 import { INTERMEDIATE_CIPHERS, TLS_MIN_VERSION } from './tls-profile.js';
 import { skipErrorsOfAnsweredRequests } from './nats-request-shim.js';
 import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { SPOOL_STREAM, STREAMS } from '@mail/contracts';
+import { natsInboxPrefix, SPOOL_STREAM, STREAMS } from '@mail/contracts';
 import type { Logger } from 'pino';
 
 /** How to reach NATS besides its URL: credentials, TLS, replication. Everything off by default. */
 export const NATS_SETTINGS = settingGroup('NATS (smtp-ingress, queue-manager, delivery-agent)', {
-  user: setting('NATS_USER', z.string().default(''), 'user name, with `NATS_PASSWORD`'),
+  user: setting('NATS_USER', z.string().default(''), 'user name, with `NATS_PASSWORD`; replies then come to the inbox `_INBOX.<user>.…`, the only subjects a service\'s user may subscribe to'),
   password: setting('NATS_PASSWORD', z.string().default(''), 'its password'),
   token: setting('NATS_TOKEN', z.string().default(''), 'a token, for token authentication'),
   nkeySeed: setting('NATS_NKEY_SEED', z.string().default(''), 'an nkey seed (`SU...`), for nkey authentication'),
@@ -38,7 +38,8 @@ export const loadNatsSettings = (env: NodeJS.ProcessEnv = process.env): NatsSett
 
 export function natsConnectionOptions(settings: NatsSettings): Partial<NodeConnectionOptions> {
   const options: Partial<NodeConnectionOptions> = {};
-  if (settings.user) Object.assign(options, { user: settings.user, pass: settings.password });
+  // Replies to this user's requests come to an inbox of its own, which NATS lets no other user read.
+  if (settings.user) Object.assign(options, { user: settings.user, pass: settings.password }, /^[A-Za-z0-9_-]+$/.test(settings.user) ? { inboxPrefix: natsInboxPrefix(settings.user) } : {});
   if (settings.token) options.token = settings.token;
   if (settings.nkeySeed) options.authenticator = nkeyAuthenticator(new TextEncoder().encode(settings.nkeySeed));
   if (settings.credsFile) options.authenticator = credsAuthenticator(readFileSync(settings.credsFile));
@@ -91,7 +92,8 @@ export async function connectNats(url: string, name: string, logger: Logger, set
 }
 
 /**
- * Creates the streams if they are missing (every service calls this; it is idempotent), and keeps the
+ * Creates the streams if they are missing (queue-manager, which provisions them, calls this at every
+ * start; it is idempotent; see libs/contracts nats-permissions.ts), and keeps the
  * spool's own byte limit as configured (NATS_SPOOL_MAX_BYTES): beyond it a publish is refused (discard
  * new), never an older spooled message dropped.
  */
@@ -128,6 +130,29 @@ export async function ensureStreams(nats: NatsContext, maxMessageBytes: number):
     }
     if (stream.name === SPOOL_STREAM && (existing.config.max_bytes !== limits.max_bytes || existing.config.discard !== limits.discard || !existing.config.allow_direct)) {
       await jsm.streams.update(stream.name, { ...existing.config, ...limits });
+    }
+  }
+}
+
+/**
+ * Waits until the streams a service uses but does not create exist (queue-manager makes them), saying
+ * so every few seconds; any other error (a refusal, no JetStream) fails at once.
+ */
+export async function awaitStreams(nats: NatsContext, names: readonly string[], logger: Logger, retryMs = 500): Promise<void> {
+  let lastSaid = Date.now();
+  for (const name of names) {
+    for (;;) {
+      try {
+        await nats.jsm.streams.info(name);
+        break;
+      } catch (err) {
+        if (!/stream not found/i.test(String(err))) throw err;
+        if (Date.now() - lastSaid >= 5000) {
+          logger.warn({ stream: name }, 'waiting for queue-manager to create the stream');
+          lastSaid = Date.now();
+        }
+        await new Promise((resolve) => setTimeout(resolve, retryMs));
+      }
     }
   }
 }

@@ -9,6 +9,7 @@
 // the message's parts by sequence number — never a purge by subject, which (seen on nats-server 2.9)
 // moves a consumer's position past heads it has not yet delivered: accepted mail would be skipped.
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import { JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
 import { ACCEPTED_FILTER, AcceptedMessage, SPOOL_STREAM, spoolChunkSubject, spoolSubject } from '@mail/contracts';
 import { Batcher } from './batcher.js';
 import type { NatsContext } from './nats.js';
@@ -17,6 +18,8 @@ export const ENVELOPE_HEADER = 'Mail-Envelope';
 /** Head payloads up to this size (bytes + envelope) go in one message; NATS's default max_payload is 1 MiB. */
 const INLINE_LIMIT = 768 * 1024;
 const CHUNK_BYTES = 512 * 1024;
+/** The chunks of chunked messages (`mail.spool.<queue id>.<n>`), not the heads. */
+const CHUNK_FILTER = 'mail.spool.*.*';
 
 /** The envelope of a spooled message, from its head's headers. Throws on a malformed one. */
 export function envelopeOf(headers: MsgHdrs | undefined): AcceptedMessage {
@@ -46,6 +49,8 @@ export class Spool {
   constructor(
     private readonly nats: NatsContext,
     private readonly timeoutMs = 10_000,
+    /** Deletes the parts of a message it failed to queue (a writer with the right to delete). */
+    private readonly removesLeftovers = true,
   ) {}
 
   /**
@@ -58,6 +63,7 @@ export class Spool {
     const inline = message.length + json.length <= INLINE_LIMIT;
     const chunks = inline ? 0 : Math.max(1, Math.ceil(message.length / CHUNK_BYTES));
     const seqs: number[] = [];
+    let publishHead: (() => Promise<number>) | undefined;
     try {
       for (let i = 0; i < chunks; i++) {
         const part = message.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
@@ -66,34 +72,34 @@ export class Spool {
       }
       const headers = natsHeaders();
       headers.set(ENVELOPE_HEADER, chunks ? JSON.stringify({ ...envelope, chunks, chunkSeqs: seqs }) : json);
-      const ack = await this.nats.js.publish(spoolSubject(queueId), chunks ? new Uint8Array() : message, {
-        msgID: queueId,
-        headers,
-        timeout: this.timeoutMs,
-        expect: { streamName: SPOOL_STREAM },
-      });
-      seqs.push(ack.seq);
+      publishHead = async () =>
+        (await this.nats.js.publish(spoolSubject(queueId), chunks ? new Uint8Array() : message, { msgID: queueId, headers, timeout: this.timeoutMs, expect: { streamName: SPOOL_STREAM } })).seq;
+      seqs.push(await publishHead());
       return seqs;
     } catch (err) {
       // A head publish that failed without an answer (the broker died or timed out mid-request) may
-      // have been stored all the same, and would then be delivered after a 451. Ask before answering:
-      // stored means durable, and the client gets its 250.
-      const head = await this.findHead(queueId);
-      if (head) return [...seqs, head];
-      // Not queued: the client is told 451 and sends again, so whatever got stored is garbage.
-      await this.remove(queueId, seqs).catch(() => undefined);
+      // have been stored all the same, and would then be delivered after a 451. Publish it again before
+      // answering: JetStream drops a repeat of the message id and answers with the first one's sequence
+      // number, so an answer means durable either way, and the client gets its 250. (A publish instead
+      // of a read: smtp-ingress may write the spool, never read it.)
+      const head = publishHead && !(err instanceof JetStreamApiError) ? await this.publishAgain(publishHead) : undefined;
+      if (head !== undefined) return [...seqs, head];
+      // Not queued: the client is told 451 and sends again, so whatever got stored is garbage. A
+      // writer without the right to delete (smtp-ingress) leaves its chunks to queue-manager's sweep.
+      if (this.removesLeftovers) await this.remove(queueId, seqs).catch(() => undefined);
       throw err;
     }
   }
 
-  /** The head's sequence number if it is in the spool, asking for a few seconds while the broker is away. */
-  private async findHead(queueId: string): Promise<number | undefined> {
+  /** The head's sequence number once a publish of it is answered, asking for a few seconds while the broker is away. */
+  private async publishAgain(publishHead: () => Promise<number>): Promise<number | undefined> {
     const until = Date.now() + this.timeoutMs;
     for (;;) {
       try {
-        return (await this.get(spoolSubject(queueId)))?.seq;
-      } catch {
-        if (Date.now() > until) return undefined;
+        return await publishHead();
+      } catch (err) {
+        // An answer that refuses (the spool is full) is final; silence is asked again.
+        if (err instanceof JetStreamApiError || Date.now() > until) return undefined;
         await new Promise((resolve) => setTimeout(resolve, 250));
       }
     }
@@ -135,12 +141,12 @@ export class Spool {
   }
 
   /**
-   * Every message in the spool now, oldest first: its envelope and the sequence number of its head.
-   * Reads the heads only (headers, no bytes) through a throwaway ordered consumer, so it costs one
-   * small message per queued mail; for takeover and for the operator's view, not the message path.
+   * The spool's messages on `filter` now, oldest first, headers only (no bytes), through a throwaway
+   * ordered consumer: one small message per spooled part; for takeover, the operator's view and the
+   * sweep, not the message path.
    */
-  async *heads(): AsyncGenerator<{ envelope: AcceptedMessage; seq: number }> {
-    const consumer = await this.nats.js.consumers.get(SPOOL_STREAM, { filter_subjects: [ACCEPTED_FILTER], headers_only: true });
+  private async *scan(filter: string): AsyncGenerator<JsMsg> {
+    const consumer = await this.nats.js.consumers.get(SPOOL_STREAM, { filter_subjects: [filter], headers_only: true });
     try {
       let pending = (await consumer.info(true)).num_pending;
       while (pending > 0) {
@@ -149,19 +155,52 @@ export class Spool {
         for await (const m of batch) {
           got++;
           pending = m.info.pending;
-          let envelope: AcceptedMessage;
-          try {
-            envelope = envelopeOf(m.headers);
-          } catch {
-            continue; // not a head this version can read: left for the consumer to report
-          }
-          yield { envelope, seq: m.seq };
+          yield m;
         }
-        if (got === 0) break; // the stream changed under us (heads removed meanwhile)
+        if (got === 0) break; // the stream changed under us (messages removed meanwhile)
       }
     } finally {
       await consumer.delete().catch(() => undefined);
     }
+  }
+
+  /** Every message in the spool now, oldest first: its envelope and the sequence number of its head. */
+  async *heads(): AsyncGenerator<{ envelope: AcceptedMessage; seq: number }> {
+    for await (const m of this.scan(ACCEPTED_FILTER)) {
+      let envelope: AcceptedMessage;
+      try {
+        envelope = envelopeOf(m.headers);
+      } catch {
+        continue; // not a head this version can read: left for the consumer to report
+      }
+      yield { envelope, seq: m.seq };
+    }
+  }
+
+  /**
+   * Deletes chunks that no head names: those of a message whose queueing failed after some chunks were
+   * stored (smtp-ingress may not delete them itself), or whose removal was cut short. A message's chunks
+   * count as orphaned once its newest is older than `olderThanMs` and its head is not in the spool; a
+   * chunked put publishes its parts back to back (each within the publish timeout), so a message being
+   * queued right now is never taken for one. queue-manager runs it now and then. Returns how many
+   * chunks it deleted.
+   */
+  async sweepOrphanChunks(olderThanMs: number): Promise<number> {
+    const messages = new Map<string, { seqs: number[]; newest: number }>();
+    for await (const m of this.scan(CHUNK_FILTER)) {
+      const queueId = m.subject.split('.')[2]!;
+      const seen = messages.get(queueId) ?? { seqs: [], newest: 0 };
+      seen.seqs.push(m.seq);
+      seen.newest = Math.max(seen.newest, m.info.timestampNanos / 1e6);
+      messages.set(queueId, seen);
+    }
+    let deleted = 0;
+    for (const [queueId, { seqs, newest }] of messages) {
+      if (Date.now() - newest < olderThanMs || (await this.get(spoolSubject(queueId)))) continue;
+      await this.remove(queueId, seqs);
+      deleted += seqs.length;
+    }
+    return deleted;
   }
 
   /**

@@ -1,9 +1,9 @@
 // The whole system for the end-to-end tests: the launcher's processes (libs/launcher) on free loopback
 // ports, with the test kit's conveniences around them: NATS from providers.ts (a container when an engine
 // answers) or a three-node cluster, a MongoDB-compatible server for `store: 'mongo'`, a loopback DNS
-// server the tests fill, and test names for the listeners.
+// server the tests fill, test names for the listeners, and a watch on nats-server's permission refusals.
 import { randomBytes } from 'node:crypto';
-import { launchMailPlatform, type MailPlatform, type PlatformOptions } from '@mail/launcher';
+import { launchMailPlatform, writeNatsAuth, type MailPlatform, type PlatformOptions } from '@mail/launcher';
 import { join } from 'node:path';
 import { startDnsServer, type TestDnsServer } from './dns-server.js';
 import { dropMongoDatabase, startMongo, startNats, type ProvidedServer, type ProviderUse } from './providers.js';
@@ -11,7 +11,12 @@ import { startNatsCluster, type NatsCluster } from './nats-cluster.js';
 
 export { REPO_ROOT, restartPauseMs, SERVICE_NAMES, type ServiceName } from '@mail/launcher';
 
-export interface MailSystemOptions extends Omit<PlatformOptions, 'nats' | 'report' | 'supervise' | 'logs'> {
+export interface MailSystemOptions extends Omit<PlatformOptions, 'nats' | 'natsAuth' | 'report' | 'supervise' | 'logs'> {
+  /**
+   * The test provokes NATS permission violations on purpose. Otherwise stop() fails when nats-server
+   * reported one: a service needed a subject its user may not use (libs/contracts nats-permissions.ts).
+   */
+  natsViolationsExpected?: boolean;
   /** mailbox-store backend: `mongo` starts a MongoDB-compatible server (see providers.ts) for it. */
   store?: 'embedded' | 'mongo';
   /** How NATS and the MongoDB-compatible server run (providers.ts): `auto` (the default) or `local` processes. */
@@ -38,11 +43,17 @@ export interface MailSystem extends MailPlatform {
 export async function startMailSystem(options: MailSystemOptions): Promise<MailSystem> {
   let natsCluster: NatsCluster | undefined;
   let nats: ProvidedServer;
+  const natsAuth = await writeNatsAuth(options.dataDir, options.natsConfig);
+  const natsViolations: string[] = [];
+  const watch = (text: string) => {
+    for (const line of text.split('\n')) if (/Violation/.test(line)) natsViolations.push(line.trim());
+  };
   if (options.natsCluster) {
-    natsCluster = await startNatsCluster(join(options.dataDir, 'nats'), { echo: options.echo });
+    natsCluster = await startNatsCluster(join(options.dataDir, 'nats'), { echo: options.echo, configFile: natsAuth.configFile, probeAs: natsAuth.env('queue-manager'), watch });
     nats = { url: natsCluster.url, provider: 'local', stop: natsCluster.stopAll };
   } else {
-    nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs: options.natsArgs, use: options.infrastructure });
+    const extraArgs = ['-c', natsAuth.configFile, ...(options.natsArgs ?? [])];
+    nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs, use: options.infrastructure, watch });
   }
   let mongo: MailSystem['mongo'];
   if (options.store === 'mongo') {
@@ -65,6 +76,7 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     platform = await launchMailPlatform({
       ...options,
       nats,
+      natsAuth,
       env: {
         ...(natsCluster ? { NATS_STREAM_REPLICAS: String(natsCluster.size) } : {}),
         // The plain-text suites log in over POP3 without TLS; the TLS suites turn this off.
@@ -89,6 +101,9 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     stop: async () => {
       await platform.stop();
       await stopInfrastructure();
+      if (natsViolations.length > 0 && !options.natsViolationsExpected) {
+        throw new Error(`nats-server refused what a service asked (libs/contracts nats-permissions.ts):\n${[...new Set(natsViolations)].join('\n')}`);
+      }
     },
   };
 }

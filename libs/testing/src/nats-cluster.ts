@@ -3,7 +3,7 @@
 // (SIGTERM, as a rolling restart does) and started again on the same ports and data.
 import { mkdir } from 'node:fs/promises';
 import { pino } from 'pino';
-import { connectNats } from '@mail/platform';
+import { connectNats, loadNatsSettings } from '@mail/platform';
 import { join } from 'node:path';
 import { findNatsServer, freePort, startProcess, waitForPort, type ManagedProcess } from '@mail/launcher';
 
@@ -18,12 +18,12 @@ export interface NatsCluster {
 }
 
 /** Resolves once the cluster has elected its JetStream meta leader and answers the JetStream API. */
-async function waitForJetStream(url: string, timeoutMs = 60_000): Promise<void> {
+async function waitForJetStream(url: string, env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   const logger = pino({ level: 'silent' });
   for (;;) {
     try {
-      const nats = await connectNats(url, 'cluster-probe', logger);
+      const nats = await connectNats(url, 'cluster-probe', logger, loadNatsSettings(env));
       try {
         await nats.jsm.getAccountInfo();
         return;
@@ -37,7 +37,14 @@ async function waitForJetStream(url: string, timeoutMs = 60_000): Promise<void> 
   }
 }
 
-export async function startNatsCluster(dataDir: string, options: { size?: number; echo?: boolean } = {}): Promise<NatsCluster> {
+/**
+ * `configFile`: a configuration file every node reads (the users of libs/launcher nats-auth.ts); `probeAs`: the
+ * credentials (NATS_USER, NATS_PASSWORD) to ask whether JetStream is up with, when it has users.
+ */
+export async function startNatsCluster(
+  dataDir: string,
+  options: { size?: number; echo?: boolean; configFile?: string; probeAs?: Record<string, string>; watch?: (text: string) => void } = {},
+): Promise<NatsCluster> {
   const size = options.size ?? 3;
   const clientPorts: number[] = [];
   const routePorts: number[] = [];
@@ -50,14 +57,14 @@ export async function startNatsCluster(dataDir: string, options: { size?: number
   const start = async (i: number) => {
     const storeDir = join(dataDir, `node-${i}`);
     await mkdir(storeDir, { recursive: true });
-    const args = ['-js', '-a', '127.0.0.1', '-p', String(clientPorts[i]), '-sd', storeDir, '-n', `node-${i}`];
+    const args = [...(options.configFile ? ['-c', options.configFile] : []), '-js', '-a', '127.0.0.1', '-p', String(clientPorts[i]), '-sd', storeDir, '-n', `node-${i}`];
     args.push('--cluster_name', 'mail-test', '--cluster', `nats://127.0.0.1:${routePorts[i]}`, '--routes', routes);
-    nodes[i] = startProcess(`nats-${i}`, findNatsServer(), args, process.env, { echo: options.echo });
+    nodes[i] = startProcess(`nats-${i}`, findNatsServer(), args, process.env, { echo: options.echo, watch: options.watch });
     await waitForPort(clientPorts[i]!);
   };
   await Promise.all(Array.from({ length: size }, (_, i) => start(i)));
   const url = clientPorts.map((port) => `nats://127.0.0.1:${port}`).join(',');
-  await waitForJetStream(url);
+  await waitForJetStream(url, options.probeAs ?? {});
   return {
     url,
     size,

@@ -105,20 +105,23 @@ async function chooseProvider(use: ProviderUse = 'auto'): Promise<'testcontainer
 
 // --- NATS ---------------------------------------------------------------------------------------------------
 
-export async function startNats(options: { storeDir?: string; port?: number; echo?: boolean; extraArgs?: string[]; logFile?: RotatingLogFile; use?: ProviderUse } = {}): Promise<ProvidedServer> {
+export async function startNats(
+  options: { storeDir?: string; port?: number; echo?: boolean; extraArgs?: string[]; logFile?: RotatingLogFile; use?: ProviderUse; watch?: (text: string) => void } = {},
+): Promise<ProvidedServer> {
   // Options on the command line (credentials, TLS, a configuration file) go to a container only when one
   // was asked for; otherwise they mean the local server.
   if ((options.use === 'containers' || !options.extraArgs?.length) && (await chooseProvider(options.use)) === 'testcontainers') return startNatsContainer(options);
   const ownDir = options.storeDir ? undefined : await mkdtemp(join(tmpdir(), 'nats-'));
   const storeDir = options.storeDir ?? ownDir!;
-  let server = await startNatsServer(storeDir, { port: options.port, echo: options.echo, extraArgs: options.extraArgs, logFile: options.logFile });
+  const serverOptions = { echo: options.echo, extraArgs: options.extraArgs, logFile: options.logFile, watch: options.watch };
+  let server = await startNatsServer(storeDir, { ...serverOptions, port: options.port });
   say(`nats: local nats-server (${server.url})`);
   return {
     url: server.url,
     provider: 'local',
     crash: async () => {
       await server.process.kill();
-      server = await startNatsServer(storeDir, { port: server.port, echo: options.echo, extraArgs: options.extraArgs, logFile: options.logFile });
+      server = await startNatsServer(storeDir, { ...serverOptions, port: server.port });
     },
     stop: async () => {
       await server.stop();

@@ -19,6 +19,7 @@ import {
 } from './manifests.js';
 import { deployDir, kustomizeSkip, kustomizer, OVERLAYS, SERVICES, type OverlayName } from './repo.js';
 import { typeCheck, validateObject } from './schemas.js';
+import { NATS_SERVICES, natsAuthorizationConfig, natsPasswordVariable } from '@mail/contracts';
 
 const skip = kustomizeSkip;
 const byKind = (objects: K8sObject[], kind: string): K8sObject[] => objects.filter((o) => o.kind === kind);
@@ -386,6 +387,54 @@ for (const overlay of OVERLAYS) {
       for (const route of routes) assert.equal(route[2], nats.spec.serviceName);
       const mount = nats.spec.template.spec.volumes.find((v: { configMap?: { name: string } }) => v.configMap)?.configMap.name;
       assert.equal(mount, config.metadata.name, 'the pods mount the rendered config');
+    });
+
+    test('each Deployment that uses NATS has NATS credentials of its own, the others none; nats.conf gives each user its permissions', { skip }, () => {
+      const problems: string[] = [];
+      /** The Secrets a container takes NATS_USER / NATS_PASSWORD from (envFrom, or a secretKeyRef). */
+      const natsSecrets = (container: PodTemplate['spec']['containers'][number]): string[] => {
+        const names = new Set<string>();
+        for (const source of container.envFrom ?? []) if (source.secretRef && /^nats-/.test(source.secretRef.name)) names.add(source.secretRef.name);
+        for (const variable of container.env ?? []) {
+          const ref = variable.valueFrom?.secretKeyRef;
+          if (ref && /^NATS_(USER|PASSWORD)$/.test(variable.name)) names.add(ref.name);
+        }
+        return [...names];
+      };
+      const owners = new Map<string, string[]>();
+      for (const service of SERVICES) {
+        const pod = pods().find((p) => p.owner.kind === 'Deployment' && p.owner.metadata.name === service)!;
+        const secrets = natsSecrets(pod.spec.containers[0]!);
+        for (const secret of secrets) owners.set(secret, [...(owners.get(secret) ?? []), service]);
+        const uses = (NATS_SERVICES as readonly string[]).includes(service);
+        if (!uses) {
+          if (secrets.length > 0) problems.push(`${service} has no NATS user, yet gets ${secrets.join(', ')}`);
+          continue;
+        }
+        if (secrets.length !== 1 || secrets[0] !== `nats-${service}`) problems.push(`${service}: its NATS credentials come from Secret/nats-${service} alone, not ${secrets.join(', ') || 'nothing'}`);
+        // Where the overlay renders the Secret (dev), it names the service's own user.
+        const secret = find(objects(), 'Secret', `nats-${service}`);
+        if (secret) {
+          const user = Buffer.from((secret.data ?? {}).NATS_USER ?? '', 'base64').toString('utf8');
+          if (user !== service) problems.push(`Secret/nats-${service}: NATS_USER=${user}, not ${service}`);
+          if (!(secret.data ?? {}).NATS_PASSWORD) problems.push(`Secret/nats-${service}: no NATS_PASSWORD`);
+        }
+      }
+      for (const [secret, users] of owners) if (users.length > 1) problems.push(`Secret/${secret} is shared by ${users.join(', ')}`);
+      // nats-server knows each password from the same Secret, and its users and permissions are libs/contracts'.
+      const nats = find(objects(), 'StatefulSet', 'nats')!;
+      const natsEnv = (nats.spec.template.spec.containers[0].env ?? []) as { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+      for (const service of NATS_SERVICES) {
+        const ref = natsEnv.find((e) => e.name === natsPasswordVariable(service))?.valueFrom?.secretKeyRef;
+        if (ref?.name !== `nats-${service}` || ref.key !== 'NATS_PASSWORD') problems.push(`nats: ${natsPasswordVariable(service)} is not NATS_PASSWORD of Secret/nats-${service}`);
+      }
+      if ((nats.spec.template.spec.containers[0].envFrom ?? []).some((s: { secretRef?: unknown }) => s.secretRef)) problems.push('nats: takes a whole Secret into its environment');
+      const text = byKind(objects(), 'ConfigMap').find((c) => c.metadata.name.startsWith('nats-config'))!.data!['nats.conf']!;
+      const block = text.slice(text.indexOf('authorization {'));
+      if (block !== natsAuthorizationConfig((service) => `$${natsPasswordVariable(service)}`)) {
+        problems.push("nats.conf's authorization block is not libs/contracts nats-permissions.ts's: run node scripts/nats-authorization.mjs");
+      }
+      assert.deepEqual(problems, []);
     });
 
     test('every ConfigMap and Secret a pod uses is in the overlay, or created out of band as deploy/README.md says', { skip }, () => {

@@ -4,14 +4,11 @@
 // (results and queue state still have room: the spool has a budget of its own below the store's limit),
 // the store's space is given back (item 4), and new mail is accepted again.
 import { strict as assert } from 'node:assert';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
-import { connectNats } from '@mail/platform';
+import { connectNats, loadNatsSettings } from '@mail/platform';
 import { smtplibSend } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
-import { temporaryDirectory } from '../temporary-directories.js';
 import { startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
 const USER = 'alice@example.test';
@@ -29,10 +26,8 @@ async function send(system: MailSystem, from: number, count: number, bytes: numb
 describe('a full JetStream store', () => {
   let system: MailSystem;
   before(async () => {
-    const config = join(await temporaryDirectory('nats-small-store-'), 'nats.conf');
-    await writeFile(config, `jetstream {\n  max_file_store: ${STORE_BYTES}\n}\n`);
     // The spool may take 16 of the 20 MB: the rest is the drain path's.
-    system = await startSystemWithUsers([USER], { natsArgs: ['-c', config], env: { NATS_SPOOL_MAX_BYTES: String(SPOOL_BYTES) } });
+    system = await startSystemWithUsers([USER], { natsConfig: `jetstream {\n  max_file_store: ${STORE_BYTES}\n}\n`, env: { NATS_SPOOL_MAX_BYTES: String(SPOOL_BYTES) } });
   });
   after(async () => {
     await system?.stop();
@@ -55,7 +50,7 @@ describe('a full JetStream store', () => {
     await system.start('delivery-agent');
     assert.equal(await waitForMessageCount(system, USER, accepted, 120_000), accepted, 'every 250 was delivered');
     // The space is given back (nats-server 2.9 kept counting deleted spool messages against the store).
-    const nats = await connectNats(system.natsUrl, 'broker-full-test', pino({ level: 'silent' }));
+    const nats = await connectNats(system.natsUrl, 'broker-full-test', pino({ level: 'silent' }), loadNatsSettings(system.natsAuth.env('queue-manager')));
     try {
       let used = Infinity;
       for (let tries = 0; tries < 100 && used > 2 * 1024 * 1024; tries++) {

@@ -143,9 +143,9 @@ after(async () => {
   if (systemUp) await containersScript('down');
 });
 
-/** Every message of the maildrop, by Message-ID, once delivery has caught up with `expected`. */
+/** Every message of the maildrop, by Message-ID, once delivery has caught up with `expected` (0: as it is now). */
 async function maildrop(expected: number): Promise<Map<string, number>> {
-  await waitForMessageCount({ pop3Port: published.pop3 }, USER, expected, 180_000);
+  if (expected > 0) await waitForMessageCount({ pop3Port: published.pop3 }, USER, expected, 180_000);
   await new Promise((r) => setTimeout(r, 3000)); // duplicates, if any, would show up now
   const fetched = await poplibFetch(published.pop3, USER, PASSWORD);
   assert.equal(fetched.error, '', fetched.error);

@@ -9,13 +9,14 @@
 import { strict as assert } from 'node:assert';
 import { exec, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { connect as natsConnect } from '@nats-io/transport-node';
+import { NATS_SERVICES } from '@mail/contracts';
 import { sendOverSmtp } from '../clients.js';
 import { LOCAL_HTTP_PORTS, LOCAL_PORTS } from '@mail/launcher';
 import { REPO_ROOT } from '../mail-system.js';
@@ -202,12 +203,19 @@ describe('the local run on moved ports', () => {
     assert.equal((await fetch(`http://127.0.0.1:${env.DELIVERY_HTTP_PORT}/readyz`)).status, 200);
   });
 
-  test('NATS refuses a client without the password, and accepts the services\' credentials', async () => {
+  test('NATS refuses a client without a password; each service has a user of its own, its password in a file only the owner reads', async () => {
     const natsUrl = /NATS\s+(nats:\/\/\S+)/.exec(run.output())![1]!;
     await assert.rejects(natsConnect({ servers: natsUrl, reconnect: false, timeout: 5000 }), /Authorization|auth/i);
-    const password = (await readFile(join(dataDir, 'nats-password'), 'utf8')).trim();
-    const nc = await natsConnect({ servers: natsUrl, user: 'mail', pass: password, reconnect: false, timeout: 5000 });
-    await nc.close();
+    assert.equal(statSync(join(dataDir, 'nats-passwords')).mode & 0o777, 0o700);
+    for (const service of NATS_SERVICES) {
+      const file = join(dataDir, 'nats-passwords', service);
+      assert.equal(statSync(file).mode & 0o777, 0o600, file);
+      const password = (await readFile(file, 'utf8')).trim();
+      const nc = await natsConnect({ servers: natsUrl, user: service, pass: password, reconnect: false, timeout: 5000 });
+      await nc.close();
+      await assert.rejects(natsConnect({ servers: natsUrl, user: service, pass: `${password}x`, reconnect: false, timeout: 5000 }), /Authorization|auth/i);
+    }
+    assert.equal(statSync(join(dataDir, 'nats.conf')).mode & 0o777, 0o600, 'the configuration with the passwords');
   });
 
   test('a second run on the same ports refuses to start, naming each variable and what holds the port', async () => {

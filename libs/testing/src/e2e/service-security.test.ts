@@ -1,19 +1,34 @@
 // Inter-service security: gRPC over mutual TLS between the services (and mailctl), each with its own
-// certificate naming it, NATS with a password and TLS. The whole mail path still works, clients without
+// certificate naming it, NATS with a user per service and TLS. The whole mail path still works, clients without
 // the right credentials are turned away, and each service may call only the methods its job needs.
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MailboxStoreClient, QueueAdminClient } from '@mail/contracts';
-import { clientCredentials, grpc, loadGrpcTlsSettings, unary } from '@mail/platform';
+import { clientCredentials, connectNats, grpc, loadGrpcTlsSettings, loadNatsSettings, unary } from '@mail/platform';
 import { connect as natsConnect } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { pino } from 'pino';
+import {
+  ACCEPTED_CONSUMER,
+  encodePayload,
+  JOB_CONSUMERS,
+  JOB_STREAMS,
+  jobSubject,
+  LEADER_BUCKET,
+  NATS_SERVICES,
+  natsInboxPrefix,
+  QUEUE_BUCKET,
+  resultSubject,
+  SPOOL_STREAM,
+  spoolSubject,
+  type NatsService,
+} from '@mail/contracts';
 import { poplibFetch, smtplibSend } from '../clients.js';
 import { SERVICE_NAMES, type MailSystem } from '../mail-system.js';
 import { createTestCa } from '../test-ca.js';
 import { temporaryDirectory } from '../temporary-directories.js';
 import { expectCli, PASSWORD, splitTrace, startSystemWithUsers, waitForMessageCount } from './helpers.js';
-
-const NATS_PASSWORD = 'nats-secret-that-must-not-leak';
 
 describe('gRPC mutual TLS and NATS credentials with TLS', () => {
   let system: MailSystem;
@@ -36,11 +51,10 @@ describe('gRPC mutual TLS and NATS credentials with TLS', () => {
     grpcEnv = { GRPC_TLS: 'true', GRPC_MTLS: 'true', GRPC_TLS_CA_FILE: ca.caFile };
     system = await startSystemWithUsers(['carol@example.test'], {
       serviceEnv: identities,
-      natsArgs: ['--user', 'mail', '--pass', NATS_PASSWORD, '--tls', '--tlscert', service.certFile, '--tlskey', service.keyFile],
+      natsViolationsExpected: true,
+      natsArgs: ['--tls', '--tlscert', service.certFile, '--tlskey', service.keyFile],
       env: {
         ...grpcEnv,
-        NATS_USER: 'mail',
-        NATS_PASSWORD,
         NATS_TLS: 'true',
         NATS_TLS_CA_FILE: ca.caFile,
       },
@@ -124,11 +138,99 @@ describe('gRPC mutual TLS and NATS credentials with TLS', () => {
     await expectCli(system, ['queue', 'list']); // mailctl's own identity may
   });
 
+  /** A connection as `user` (TLS, its own inbox prefix, as the services connect), and its JetStream handles. */
+  const natsAs = async (user: string, password = system.natsAuth.passwords[user as NatsService] ?? 'none') => {
+    const nats = await connectNats(system.natsUrl, `test-${user}`, pino({ level: 'silent' }), loadNatsSettings({ NATS_USER: user, NATS_PASSWORD: password, NATS_TLS: 'true', NATS_TLS_CA_FILE: caFile }));
+    return { ...nats, kvm: new Kvm(nats.js) };
+  };
+  type NatsSession = Awaited<ReturnType<typeof natsAs>>;
+  const violation = (err: unknown) => err instanceof Error && /permissions? violation/i.test(`${err.message} ${String(err.cause ?? '')}`);
+  /** What one service's NATS user must never do: each call is refused by nats-server with a permissions error. */
+  const attempts: Record<string, (n: NatsSession) => Promise<unknown>> = {
+    'publish a delivery job': (n) => n.js.publish(jobSubject('local', 'FORGED'), encodePayload({ queueId: 'FORGED', jobId: 'FORGED.1', sender: '', recipients: ['carol@example.test'] }), { timeout: 3000 }),
+    'publish a delivery result': (n) => n.js.publish(resultSubject('FORGED'), encodePayload({ queueId: 'FORGED', jobId: 'FORGED.1', results: [] }), { timeout: 3000 }),
+    'write the spool': (n) => n.js.publish(spoolSubject('FORGED'), new Uint8Array(), { timeout: 3000 }),
+    'see the queue bucket': (n) => n.kvm.open(QUEUE_BUCKET).then((kv) => kv.status()),
+    'read a queue entry': (n) => n.jsm.direct.getMessage(`KV_${QUEUE_BUCKET}`, { last_by_subj: `$KV.${QUEUE_BUCKET}.FORGED` }),
+    'write a queue entry': (n) => n.js.publish(`$KV.${QUEUE_BUCKET}.FORGED`, new Uint8Array([1]), { timeout: 3000 }),
+    'take the leader lease': (n) => n.js.publish(`$KV.${LEADER_BUCKET}.queue-manager`, new Uint8Array([1]), { timeout: 3000 }),
+    'read a spooled message': (n) => n.jsm.direct.getMessage(SPOOL_STREAM, { seq: 1 }),
+    'read a spooled message through the stream API': (n) => n.jsm.streams.getMessage(SPOOL_STREAM, { seq: 1 }),
+    'delete a spooled message': (n) => n.jsm.streams.deleteMessage(SPOOL_STREAM, 1),
+    'purge the spool': (n) => n.jsm.streams.purge(SPOOL_STREAM),
+    'shrink the spool': (n) => n.jsm.streams.update(SPOOL_STREAM, { max_msgs: 1 }),
+    'delete a stream': (n) => n.jsm.streams.delete(JOB_STREAMS.local),
+    'create a stream': (n) => n.jsm.streams.add({ name: 'ROGUE', subjects: ['rogue.>'] }),
+    "pull from queue-manager's consumer": (n) => n.js.consumers.get(SPOOL_STREAM, ACCEPTED_CONSUMER).then((c) => c.next({ expires: 1000 })),
+    "pull delivery-agent's jobs": (n) => n.js.consumers.get(JOB_STREAMS.local, JOB_CONSUMERS.local).then((c) => c.next({ expires: 1000 })),
+    'delete a consumer': (n) => n.jsm.consumers.delete(JOB_STREAMS.remote, JOB_CONSUMERS.remote),
+    "acknowledge a spool head for queue-manager": (n) => n.nc.request(`$JS.ACK.${SPOOL_STREAM}.${ACCEPTED_CONSUMER}.1.1.1.1.0`, undefined, { timeout: 3000 }),
+    "acknowledge a job for delivery-agent": (n) => n.nc.request(`$JS.ACK.${JOB_STREAMS.local}.${JOB_CONSUMERS.local}.1.1.1.1.0`, undefined, { timeout: 3000 }),
+    'subscribe to mail.>': (n) => subscribeRefused(n, 'mail.>'),
+    'subscribe to the queue bucket': (n) => subscribeRefused(n, `$KV.${QUEUE_BUCKET}.>`),
+    "read queue-manager's replies": (n) => subscribeRefused(n, `${natsInboxPrefix('queue-manager')}.>`),
+    "read delivery-agent's replies": (n) => subscribeRefused(n, `${natsInboxPrefix('delivery-agent')}.>`),
+    'read every reply': (n) => subscribeRefused(n, '_INBOX.>'),
+  };
+  /** A subscription nats-server refuses: rejects with the error it was closed with. */
+  const subscribeRefused = async (n: NatsSession, subject: string) => {
+    const closed = await Promise.race([n.nc.subscribe(subject).closed, new Promise<'open'>((r) => setTimeout(() => r('open'), 3000))]);
+    if (closed instanceof Error) throw closed;
+    throw new Error(`subscription to ${subject} was not refused: ${String(closed)}`);
+  };
+  const refusals: Record<NatsService, string[]> = {
+    'smtp-ingress': Object.keys(attempts).filter((a) => a !== 'write the spool'),
+    'delivery-agent': Object.keys(attempts).filter(
+      (a) => !['publish a delivery result', "pull delivery-agent's jobs", 'acknowledge a job for delivery-agent', "read delivery-agent's replies"].includes(a) && !/read a spooled message/.test(a),
+    ),
+    'queue-manager': [
+      'publish a delivery result',
+      "pull delivery-agent's jobs",
+      'delete a consumer',
+      'delete a stream',
+      'create a stream',
+      'acknowledge a job for delivery-agent',
+      'subscribe to mail.>',
+      "read delivery-agent's replies",
+      'read every reply',
+    ],
+  };
+  for (const service of NATS_SERVICES) {
+    test(`NATS refuses ${service}'s user everything outside its job (${refusals[service].length} calls)`, async () => {
+      const problems: string[] = [];
+      for (const attempt of refusals[service]) {
+        // A fresh connection for each: a refused subscription may close the connection's handling of it.
+        const nats = await natsAs(service);
+        try {
+          await attempts[attempt]!(nats).then(
+            () => problems.push(`${attempt}: allowed`),
+            (err: unknown) => void (violation(err) || problems.push(`${attempt}: failed, but not as a permissions violation: ${String(err)}`)),
+          );
+        } finally {
+          await nats.nc.close();
+        }
+      }
+      assert.deepEqual(problems, []);
+    });
+  }
+
+  test('pop3-access, mailbox-store and mailctl have no NATS user at all: every name and password is refused', async () => {
+    for (const user of ['pop3-access', 'mailbox-store', 'mailctl', 'mail']) {
+      for (const password of ['', 'none', system.natsAuth.passwords['smtp-ingress']]) {
+        await assert.rejects(natsAs(user, password), /Authorization|auth/i, `${user}/${password}`);
+      }
+    }
+    // A service's own user with another service's password is refused too.
+    await assert.rejects(natsAs('queue-manager', system.natsAuth.passwords['smtp-ingress']), /Authorization|auth/i);
+  });
+
   test('NATS refuses a connection without the password', async () => {
     await assert.rejects(natsConnect({ servers: system.natsUrl, tls: { caFile }, reconnect: false, timeout: 2000 }), /Authorization|auth/i);
   });
 
-  test('the NATS password appears in no log line', () => {
-    for (const [name, service] of Object.entries(system.services)) assert.doesNotMatch(service.output(), new RegExp(NATS_PASSWORD), name);
+  test('no NATS password appears in any log line', () => {
+    for (const [name, service] of Object.entries(system.services)) {
+      for (const password of Object.values(system.natsAuth.passwords)) assert.ok(!service.output().includes(password), name);
+    }
   });
 });
