@@ -99,12 +99,24 @@ export interface SessionContext {
 
 type Handler = (session: SmtpSession, argument: string) => Promise<Reply> | Reply;
 
+/**
+ * A verb's policy, checked by command() before its handler, in this order (as Postfix's command table
+ * carries its flags): the states it is legal in, then each flag it has.
+ */
 interface CommandPolicy {
   handler: Handler;
   /** States in which the verb is legal; any other state answers 503. */
   states: readonly SessionState[];
   /** Reply text when used out of sequence. */
   sequenceError?: string;
+  /** Offered only on listeners with AUTH (submission); 502 elsewhere. */
+  authListenerOnly?: boolean;
+  /** Refused once the client has authenticated (503). */
+  beforeAuthOnly?: boolean;
+  /** Carries a password: refused before TLS (538) unless plaintext authentication is allowed. */
+  needsTls?: boolean;
+  /** On a listener that requires AUTH (submission), refused until the client has authenticated (530). */
+  needsAuth?: boolean;
 }
 
 const ANY: readonly SessionState[] = ['Initial', 'Ready', 'Mail', 'Recipients'];
@@ -117,6 +129,7 @@ const COMMANDS: Record<string, CommandPolicy> = Object.assign(Object.create(null
     handler: (s: SmtpSession, a: string) => s.mail(a),
     states: ['Ready'],
     sequenceError: 'Send HELO/EHLO first, or finish the current transaction (RSET)',
+    needsAuth: true,
   },
   RCPT: { handler: (s: SmtpSession, a: string) => s.rcpt(a), states: ['Mail', 'Recipients'], sequenceError: 'Need MAIL before RCPT' },
   DATA: { handler: (s: SmtpSession, a: string) => s.data(a), states: ['Mail', 'Recipients'], sequenceError: 'Need MAIL and RCPT before DATA' },
@@ -131,6 +144,9 @@ const COMMANDS: Record<string, CommandPolicy> = Object.assign(Object.create(null
     handler: (s: SmtpSession, a: string) => s.auth(a),
     states: ['Ready'],
     sequenceError: 'AUTH is allowed after EHLO and outside a mail transaction',
+    authListenerOnly: true,
+    beforeAuthOnly: true,
+    needsTls: true,
   },
   // Recognised, but not offered.
   BDAT: { handler: () => Replies.notImplemented('CHUNKING not supported'), states: ANY },
@@ -179,8 +195,17 @@ export class SmtpSession {
     let result: Reply;
     if (!policy) result = Replies.unrecognised();
     else if (!policy.states.includes(this.state)) result = Replies.badSequence(policy.sequenceError ?? 'Bad sequence of commands');
-    else result = await policy.handler(this, argument);
+    else result = this.refusedByPolicy(policy) ?? (await policy.handler(this, argument));
     return this.countErrors(result);
+  }
+
+  /** The reply of the first flag of the verb's policy that refuses it now; undefined when none does. */
+  private refusedByPolicy(policy: CommandPolicy): Reply | undefined {
+    if (policy.authListenerOnly && !(this.context.authAvailable && this.hooks.authenticate)) return Replies.notImplemented('AUTH not available on this port');
+    if (policy.beforeAuthOnly && this.authenticatedAs) return Replies.badSequence('Already authenticated');
+    if (policy.needsTls && !this.secure && !this.context.allowPlaintextAuth) return Replies.encryptionRequired();
+    if (policy.needsAuth && this.context.authRequired && !this.authenticatedAs) return Replies.authRequired();
+    return undefined;
   }
 
   /** Reports a command line over the length limit (it was discarded by the line reader). */
@@ -248,11 +273,8 @@ export class SmtpSession {
     return this.secure;
   }
 
-  /** RFC 4954 AUTH with the PLAIN (RFC 4616) and LOGIN mechanisms. */
+  /** RFC 4954 AUTH with the PLAIN (RFC 4616) and LOGIN mechanisms (where, when and how: its policy). */
   async auth(argument: string): Promise<Reply> {
-    if (!this.context.authAvailable || !this.hooks.authenticate) return Replies.notImplemented('AUTH not available on this port');
-    if (this.authenticatedAs) return Replies.badSequence('Already authenticated');
-    if (!this.secure && !this.context.allowPlaintextAuth) return Replies.encryptionRequired();
     const [mechanism = '', initial, ...extra] = argument.trim().split(/\s+/);
     if (extra.length > 0) return Replies.syntax('Syntax: AUTH mechanism [initial-response]');
     const name = mechanism.toUpperCase();
@@ -320,7 +342,6 @@ export class SmtpSession {
   }
 
   mail(argument: string): Reply {
-    if (this.context.authRequired && !this.authenticatedAs) return Replies.authRequired();
     if (this.messagesQueued >= (this.limits.maxMessagesPerConnection ?? Number.POSITIVE_INFINITY)) return Replies.tooManyMessagesInSession();
     if (this.hooks.admitMessage && !this.hooks.admitMessage(this.context.clientAddress)) return Replies.rateLimited();
     const parsed = parsePathArgument(argument, 'FROM', true);
