@@ -1,6 +1,18 @@
 // mailbox-store settings, from the environment. Defaults suit a single machine.
 import { z } from 'zod';
-import { AUTH_THROTTLE_SETTINGS, durationSetting, gatherSettings, GRPC_TLS_SETTINGS, intSetting, loadAuthThrottleSettings, LOG_SETTINGS, portSetting, httpListenerSettings, setting, settingGroup, sizeSetting } from '@mail/platform';
+import { durationSetting, gatherSettings, GRPC_TLS_SETTINGS, intSetting, LOG_SETTINGS, portSetting, httpListenerSettings, setting, settingGroup, sizeSetting } from '@mail/platform';
+
+/** Failed-login throttling (AUTH_* variables): mailbox-store keeps the failure records for every edge. */
+export const AUTH_THROTTLE_SETTINGS = settingGroup('Failed-login throttling (mailbox-store, for every replica of smtp-ingress and pop3-access; `mailctl auth locks`/`unlock`)', {
+  maxFailures: setting('AUTH_MAX_FAILURES', intSetting(5, 1), 'failed logins of one account from one client address within `AUTH_FAILURE_WINDOW_MS` that lock that account from that address (the reply says when to retry)'),
+  windowMs: setting('AUTH_FAILURE_WINDOW_MS', durationSetting(15 * 60_000, 1000), 'the window in which failures are counted'),
+  lockMs: setting('AUTH_LOCK_MS', durationSetting(15 * 60_000, 0), 'how long such a lock holds'),
+  baseDelayMs: setting('AUTH_DELAY_BASE_MS', durationSetting(500, 0), 'failures per address and per account only add a growing delay to wrong passwords, starting here, so another user behind the same NAT is never refused'),
+  maxDelayMs: setting('AUTH_DELAY_MAX_MS', durationSetting(8000, 0), 'the longest such delay'),
+  addressMaxFailures: setting('AUTH_ADDRESS_MAX_FAILURES', intSetting(0, 0), 'a hard limit of failures that locks a whole client address; 0 = off'),
+});
+
+export const loadAuthThrottleSettings = (env: NodeJS.ProcessEnv = process.env) => AUTH_THROTTLE_SETTINGS.load(env);
 
 /** mailbox-store's settings. */
 export const MAILBOX_STORE_SETTINGS = settingGroup(

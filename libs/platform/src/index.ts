@@ -13,7 +13,7 @@ export * from './net.js';
 export * from './dot-stuffing.js';
 export * from './tls.js';
 export * from './tls-profile.js';
-export * from './auth-throttle.js';
+export * from './retry-after.js';
 export * from './metrics.js';
 export * from './proxy-protocol.js';
 export * from './accept.js';
