@@ -1,5 +1,6 @@
 // pop3-access: the POP3 server (110 with STLS, 995 implicit TLS). Wiring only.
-import { ConnectionLimits, createLogger, exitOnStartupError, grpcClientSetup, listen, loadGrpcTlsSettings, onShutdown, packageVersion, parseNetworks, startObservability, startupSettings, TlsMaterial } from '@mail/platform';
+import { createLogger, exitOnStartupError, grpcClientSetup, listen, loadGrpcTlsSettings, onShutdown, packageVersion, parseNetworks, startObservability, startupSettings } from '@mail/platform';
+import { ConnectionLimits, TlsMaterial } from '@mail/wire';
 import { loadPop3Config } from './config.js';
 import { Pop3Events } from './events.js';
 import { MailboxStoreMaildrops } from './maildrops.js';

@@ -3,7 +3,7 @@
 // connection-level limits (line length, timeouts); the connection table is taken at accept (@mail/platform).
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { acceptConnection, InputDeadline, LineReader, upgradeToTls, type ConnectionLimits, type TlsMaterial } from '@mail/platform';
+import { acceptConnection, InputDeadline, LineReader, upgradeToTls, type ConnectionLimits, type TlsMaterial } from '@mail/wire';
 import { formatReply, Replies, type Reply } from './protocol/replies.js';
 import { SmtpSession, type SessionHooks, type SessionLimits } from './protocol/session.js';
 import type { AuthPolicy } from './auth/policy.js';

@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NATS_SERVICES, type NatsService } from '@mail/contracts';
-import { writeSelfSignedCertificate } from '@mail/platform';
+import { writeSelfSignedCertificate } from '@mail/wire';
 import { RotatingLogFile } from './log-file.js';
 import { writeNatsAuth, type NatsAuth } from './nats-auth.js';
 import { startNatsServer } from './nats-server.js';

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { dotStuff } from '@mail/platform';
+import { dotStuff } from '@mail/wire';
 import { DataReader, type BareLineEndingPolicy, type DataResult } from './data-reader.js';
 import { parseCommandLine, parsePathArgument, validateMailbox } from './grammar.js';
 import { formatReply, type Reply } from './replies.js';
