@@ -3,7 +3,10 @@
 // again. Afterwards every message accepted with 250 is in each of its recipients' maildrops exactly once,
 // counted by Message-ID across everything fetched and deleted during the run and after it.
 //
-// Bounded for CI (CHAOS_SECONDS=60 of chaos, about 20 kills); `npm run chaos` runs the long version.
+// Bounded for CI (CHAOS_SECONDS=60 of chaos, about 20 kills); `npm run chaos` runs the long version,
+// which also goes through an exhaustion cycle halfway (CHAOS_EXHAUST=1, the default from 180 s on): with
+// the spool's budget small (NATS_SPOOL_MAX_BYTES), delivery-agent is stopped until intake answers 451
+// for a while, then started; intake must accept again by itself, and the end checks stay the same.
 // CHAOS_SEED repeats a run (the seed is printed).
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
@@ -15,6 +18,9 @@ const USERS = ['ann@example.test', 'ben@example.test', 'cat@example.test'];
 const CHAOS_SECONDS = Number(process.env.CHAOS_SECONDS ?? 60);
 const SEED = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
 const SENDERS = 4;
+const EXHAUST = (process.env.CHAOS_EXHAUST ?? (CHAOS_SECONDS >= 180 ? '1' : '0')) === '1';
+/** The spool's budget in an exhaustion run: a few seconds of intake with nothing delivered. */
+const EXHAUST_SPOOL_BYTES = 4 * 1024 * 1024;
 
 /** A small seeded generator (mulberry32), so a failing run can be repeated. */
 function random(seed: number): () => number {
@@ -34,7 +40,12 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
   let system: MailSystem;
   before(async () => {
     system = await startSystemWithUsers(USERS, {
-      env: { DELIVERY_ACK_WAIT_MS: '5000', QUEUE_ACK_WAIT_MS: '5000', POP3_LEASE_SECONDS: '30' },
+      env: {
+        DELIVERY_ACK_WAIT_MS: '5000',
+        QUEUE_ACK_WAIT_MS: '5000',
+        POP3_LEASE_SECONDS: '30',
+        ...(EXHAUST ? { NATS_SPOOL_MAX_BYTES: String(EXHAUST_SPOOL_BYTES) } : {}),
+      },
     });
   });
   after(async () => {
@@ -50,7 +61,9 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
     const maybeFetched = new Map<string, Set<string>>(USERS.map((u) => [u, new Set()])); // from sessions that failed
     let running = true;
     let next = 0;
+    let refused = 0;
     const kills: string[] = [];
+    const exhaustion = { refusedWhileFull: 0, acceptingAgainAfterMs: -1 };
 
     const sender = async () => {
       while (running) {
@@ -61,7 +74,10 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
         const outcome = await sendTracked(system.smtpPort, id, recipients, bytes);
         if (outcome === 'accepted') accepted.set(id, recipients);
         else if (outcome === 'unknown') maybeAccepted.add(id);
-        else await sleep(100); // a temporary refusal while something restarts: a little later
+        else {
+          refused++;
+          await sleep(100); // a temporary refusal while something restarts (or the spool is full): a little later
+        }
       }
     };
     const fetchAndDelete = async (user: string) => {
@@ -76,9 +92,29 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
         await sleep(500);
       }
     };
+    /** Fills the spool (nothing is delivered) until intake refuses for a while, then lets delivery drain it. */
+    const exhaust = async () => {
+      const refusedBefore = refused;
+      kills.push('delivery-agent (exhaustion)');
+      await system.kill('delivery-agent');
+      const fullBy = Date.now() + 120_000;
+      while (refused - refusedBefore < 40 && Date.now() < fullBy) await sleep(250);
+      exhaustion.refusedWhileFull = refused - refusedBefore;
+      const acceptedBefore = accepted.size;
+      const restarted = Date.now();
+      await system.start('delivery-agent');
+      while (accepted.size === acceptedBefore && Date.now() < restarted + 120_000) await sleep(250);
+      if (accepted.size > acceptedBefore) exhaustion.acceptingAgainAfterMs = Date.now() - restarted;
+    };
     const killer = async () => {
       const deadline = Date.now() + CHAOS_SECONDS * 1000;
+      let exhausted = !EXHAUST;
       while (Date.now() < deadline) {
+        if (!exhausted && Date.now() > deadline - (CHAOS_SECONDS * 1000) / 2) {
+          exhausted = true;
+          await exhaust();
+          continue;
+        }
         await sleep(1500 + rand() * 3000);
         // Every fourth kill is nats-server's (when it runs as a local process), the others a random service's.
         const victim: ServiceName | 'nats-server' =
@@ -97,7 +133,21 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
     await killer();
     running = false;
     await Promise.all(load);
-    console.log(`chaos: ${kills.length} kills (${kills.join(', ')}); ${accepted.size} accepted, ${maybeAccepted.size} with the answer lost`);
+    console.log(`chaos: ${kills.length} kills (${kills.join(', ')}); ${accepted.size} accepted, ${maybeAccepted.size} with the answer lost, ${refused} refused`);
+    /** What the queue still holds, and what the services complained of, for the report of a failure. */
+    const report = async () => {
+      console.log('queue at the end:', (await system.mailctl(['queue', 'list', '--json'])).stdout.slice(0, 4000));
+      for (const name of SERVICE_NAMES) {
+        const complaints = system.services[name].output().split('\n').filter((line) => /"level":(40|50|60)/.test(line));
+        console.log(`${name}: last warnings and errors:\n${complaints.slice(-15).join('\n')}`);
+      }
+    };
+    if (EXHAUST) {
+      console.log(`chaos: exhaustion cycle: ${exhaustion.refusedWhileFull} refusals with the spool full, accepting again ${exhaustion.acceptingAgainAfterMs} ms after delivery-agent came back`);
+      if (exhaustion.acceptingAgainAfterMs < 0) await report();
+      assert.ok(exhaustion.refusedWhileFull >= 40, `the spool filled up: ${exhaustion.refusedWhileFull} refusals while delivery was stopped`);
+      assert.ok(exhaustion.acceptingAgainAfterMs >= 0, 'intake accepted mail again by itself once delivery resumed');
+    }
     assert.ok(kills.length >= Math.floor(CHAOS_SECONDS / 5), 'the killer ran');
     assert.ok(accepted.size > 50, `mail flowed during the chaos: ${accepted.size} accepted`);
 
@@ -113,14 +163,7 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
     await sleep(3000); // a duplicate, if any, would arrive now
     for (const user of USERS) await fetchAndDelete(user);
 
-    if (USERS.some((u) => missing(u).length > 0)) {
-      // What the queue still holds, and what the services complained of, for the report.
-      console.log('queue at the end:', (await system.mailctl(['queue', 'list', '--json'])).stdout);
-      for (const name of SERVICE_NAMES) {
-        const complaints = system.services[name].output().split('\n').filter((line) => /"level":(40|50|60)/.test(line));
-        console.log(`${name}: last warnings and errors:\n${complaints.slice(-15).join('\n')}`);
-      }
-    }
+    if (USERS.some((u) => missing(u).length > 0)) await report();
     for (const user of USERS) {
       assert.deepEqual(missing(user), [], `${user}: accepted messages never delivered`);
       const seen = new Map<string, number>();
