@@ -2,7 +2,7 @@
 # Installs what the platform needs on a fresh Debian/Ubuntu machine with Node 20:
 # nats-server (when missing), npm packages, and a build. With --test-tools, also the independent
 # SMTP/POP3 clients the tests drive (swaks, mpop, fetchmail; Python 3 for smtplib/poplib) and
-# Postfix's smtp-sink (a remote MX for the delivery tests), and the TLS scanner sslyze (PyPI).
+# Postfix's smtp-sink (a remote MX for the delivery tests), the TLS scanner sslyze and the DKIM tools dkimpy (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,16 +51,25 @@ if [ "${1:-}" = "--test-tools" ] && [ ! -x .tools/ferretdb ] && [ -z "${MONGODB_
   fi
 fi
 
-# sslyze (PyPI), the TLS scanner of libs/testing e2e/tls-scan.test.ts, in a virtual environment of its own
-# under .tools/. Where it cannot be installed, that test is skipped and says why.
-SSLYZE_VERSION=6.3.1
-if [ "${1:-}" = "--test-tools" ] && ! .tools/sslyze/bin/sslyze --help 2>/dev/null | grep -q "SSLyze version $SSLYZE_VERSION"; then
-  echo "setup: installing sslyze $SSLYZE_VERSION into .tools/sslyze"
-  rm -rf .tools/sslyze
-  if ! { python3 -m venv .tools/sslyze && .tools/sslyze/bin/pip install -q --disable-pip-version-check "sslyze==$SSLYZE_VERSION"; }; then
-    rm -rf .tools/sslyze
-    echo "setup: sslyze could not be installed; the TLS scan test will be skipped" >&2
+# Python test tools from PyPI, each in a virtual environment of its own under .tools/ (.installed says
+# which packages): sslyze, the TLS scanner of e2e/tls-scan.test.ts, and dkimpy, the independent DKIM
+# signer and verifier of e2e/dkim-signing.test.ts. Where one cannot be installed, its tests skip and say why.
+python_tool() { # name, what skips without it, packages...
+  local name=$1 purpose=$2
+  shift 2
+  [ "$(cat ".tools/$name/.installed" 2>/dev/null)" = "$*" ] && return 0
+  echo "setup: installing $* into .tools/$name"
+  rm -rf ".tools/$name"
+  if python3 -m venv ".tools/$name" && ".tools/$name/bin/pip" install -q --disable-pip-version-check "$@"; then
+    echo "$*" >".tools/$name/.installed"
+  else
+    rm -rf ".tools/$name"
+    echo "setup: $name could not be installed; $purpose will be skipped" >&2
   fi
+}
+if [ "${1:-}" = "--test-tools" ]; then
+  python_tool sslyze "the TLS scan test" "sslyze==6.3.1"
+  python_tool dkimpy "the independent DKIM checks" "dkimpy==1.1.8" "pynacl==1.6.2"
 fi
 
 # kustomize renders deploy/k8s for tools/deploy-check: kubectl's built-in one when kubectl is there,

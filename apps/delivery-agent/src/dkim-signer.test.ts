@@ -56,3 +56,13 @@ test('when the key cannot be fetched, signing throws (the delivery is tried late
   });
   await assert.rejects(signer.sign(MESSAGE, 'alice@example.com'), /mailbox-store unavailable/);
 });
+
+test('a notice of ours (MAILER-DAEMON@ the reporting host) is signed with the host\'s parent domain\'s key, never a top-level domain\'s', async () => {
+  const { signer, asked } = signerWith({ 'example.com': KEY });
+  const signed = Buffer.from(await signer.sign(MESSAGE, 'MAILER-DAEMON@mx1.mx.example.com'));
+  assert.match(signed.toString('latin1'), /^DKIM-Signature: [^]*d=example\.com;/);
+  assert.deepEqual(asked, ['mx1.mx.example.com', 'mx.example.com', 'example.com']);
+  const { signer: other, asked: looked } = signerWith({ com: KEY });
+  assert.equal(await other.sign(MESSAGE, 'MAILER-DAEMON@mx.nokey.com'), MESSAGE);
+  assert.deepEqual(looked, ['mx.nokey.com', 'nokey.com']);
+});

@@ -1,6 +1,9 @@
 // DKIM signing of outgoing mail (RFC 6376, RFC 8463): a message that an authenticated user of a local
-// domain submitted is signed with that domain's newest key before it leaves for a remote server. The
-// keys are mailbox-store's; the signature is mailauth's (relaxed/relaxed).
+// domain submitted is signed with that domain's newest key before it leaves for a remote server, and so
+// is a notice of ours (a bounce, submitted by MAILER-DAEMON@ the reporting host). A host name without a
+// key of its own signs with its parent domain's (mx.example.test → example.test), which DMARC's relaxed
+// alignment accepts for a From: in the host name. The keys are mailbox-store's; the signature is
+// mailauth's (relaxed/relaxed).
 import { dkimSign } from 'mailauth';
 
 export interface SigningKey {
@@ -31,7 +34,7 @@ export class DkimSigner {
    */
   async sign(message: Uint8Array, submittedBy: string): Promise<Uint8Array> {
     if (!submittedBy.includes('@')) return message;
-    const key = await this.keyOf(submittedBy.slice(submittedBy.lastIndexOf('@') + 1).toLowerCase());
+    const key = await this.keyOfDomainOrParent(submittedBy.slice(submittedBy.lastIndexOf('@') + 1).toLowerCase());
     if (!key) return message;
     const body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
     const { signatures, errors } = await dkimSign(body, {
@@ -40,6 +43,16 @@ export class DkimSigner {
     } as never);
     if (errors?.length) throw new Error(`DKIM signing as ${key.domain} failed: ${String((errors[0] as { err?: Error }).err?.message ?? errors[0])}`);
     return Buffer.concat([Buffer.from(signatures, 'latin1'), body]);
+  }
+
+  /** The domain's key, or the nearest parent domain's, down to two labels (never a top-level domain's). */
+  private async keyOfDomainOrParent(domain: string): Promise<SigningKey | undefined> {
+    const labels = domain.split('.');
+    for (let i = 0; i === 0 || labels.length - i >= 2; i++) {
+      const key = await this.keyOf(labels.slice(i).join('.'));
+      if (key) return key;
+    }
+    return undefined;
   }
 
   private async keyOf(domain: string): Promise<SigningKey | undefined> {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
-import { dkimKeyInfo, makeDkimKey, requireSelector } from './dkim-keys.js';
+import { dkimKeyInfo, makeDkimKey, requireSelector, signingKeyAt } from './dkim-keys.js';
 
 /** The public key a verifier reads from the TXT record (RFC 6376 §3.6.1; RFC 8463 for the bare Ed25519 key). */
 function publishedKey(record: string) {
@@ -38,4 +38,19 @@ test('selectors are labels (made from the date when none is given); anything els
 
 test('an unknown algorithm is refused', async () => {
   await assert.rejects(makeDkimKey('example.com', 'mail', 'dsa', new Date()), /algorithm must be rsa or ed25519/);
+});
+
+test('the key that signs is the latest whose time has come: a rotation\'s new key waits, the old one signs until then', async () => {
+  const day = 86_400_000;
+  const t0 = Date.UTC(2026, 10, 1);
+  const first = await makeDkimKey('example.com', 'old', 'ed25519', new Date(t0));
+  const next = await makeDkimKey('example.com', 'new', 'ed25519', new Date(t0 + 10 * day), t0 + 12 * day);
+  assert.equal(dkimKeyInfo(next).signsFromMs, t0 + 12 * day);
+  assert.equal(signingKeyAt([first, next], t0 + 11 * day)?.selector, 'old', 'before its time the new key only waits');
+  assert.equal(signingKeyAt([first, next], t0 + 12 * day)?.selector, 'new', 'from its time on it signs');
+  assert.equal(signingKeyAt([next], t0 + 11 * day), undefined, 'a domain whose only key waits does not sign yet');
+  const { signsFromMs: _stored, ...beforeRotations } = first; // a key stored before rotation existed signs from its creation
+  assert.equal(signingKeyAt([beforeRotations, next], t0 + day)?.selector, 'old');
+  const past = await makeDkimKey('example.com', 'past', 'ed25519', new Date(t0 + 20 * day), t0);
+  assert.equal(past.signsFromMs, t0 + 20 * day, 'a start in the past means now');
 });

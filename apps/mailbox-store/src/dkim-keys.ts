@@ -19,7 +19,7 @@ export function requireSelector(selector: string, now: Date): string {
 }
 
 /** A new key pair: RSA of 2048 bits (RFC 8301 asks at least 1024, recommends 2048) or Ed25519. */
-export async function makeDkimKey(domain: string, selector: string, algorithm: string, now: Date): Promise<DkimKey> {
+export async function makeDkimKey(domain: string, selector: string, algorithm: string, now: Date, signsFromMs = now.getTime()): Promise<DkimKey> {
   const kind = algorithm.trim().toLowerCase() || 'rsa';
   if (kind !== 'rsa' && kind !== 'ed25519') throw new RpcError(grpc.status.INVALID_ARGUMENT, `algorithm must be rsa or ed25519, not ${JSON.stringify(algorithm)}`);
   const { privateKey } = kind === 'rsa' ? await generate('rsa', { modulusLength: 2048 }) : await generate('ed25519');
@@ -29,7 +29,23 @@ export async function makeDkimKey(domain: string, selector: string, algorithm: s
     algorithm: kind === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256',
     privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     createdAtMs: now.getTime(),
+    signsFromMs: Math.max(signsFromMs, now.getTime()),
   };
+}
+
+const signsFrom = (key: DkimKey) => key.signsFromMs ?? key.createdAtMs;
+
+/**
+ * The key that signs a domain's mail at `nowMs`: of those whose time has come, the latest to start (then
+ * the newest). A key added by a rotation waits for its time while the previous one goes on signing.
+ */
+export function signingKeyAt(keys: DkimKey[], nowMs: number): DkimKey | undefined {
+  let signing: DkimKey | undefined;
+  for (const key of keys) {
+    if (signsFrom(key) > nowMs) continue;
+    if (!signing || signsFrom(key) > signsFrom(signing) || (signsFrom(key) === signsFrom(signing) && key.createdAtMs >= signing.createdAtMs)) signing = key;
+  }
+  return signing;
 }
 
 /** What may be shown of a key: where and what to publish, never the private key. */
@@ -41,5 +57,6 @@ export function dkimKeyInfo(key: DkimKey): DkimKeyInfo {
     dnsName: `${key.selector}._domainkey.${key.domain}`,
     txtRecord: formatDkimKeyRecord(createPublicKey(createPrivateKey(key.privateKeyPem))),
     createdAtMs: key.createdAtMs,
+    signsFromMs: signsFrom(key),
   };
 }

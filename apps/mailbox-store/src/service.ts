@@ -11,7 +11,7 @@ import {
 import { grpc, RpcError, toServiceError } from '@mail/platform';
 import { type AuthThrottleSettings } from './auth-throttle.js';
 import { isPostmaster, normaliseAddress, splitAddress } from './addresses.js';
-import { dkimKeyInfo, makeDkimKey, requireSelector } from './dkim-keys.js';
+import { dkimKeyInfo, makeDkimKey, requireSelector, signingKeyAt } from './dkim-keys.js';
 import { MailboxEvents } from './events.js';
 import { createLoginChecks } from './login-throttle.js';
 import { hashPassword } from './passwords.js';
@@ -179,7 +179,7 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
       const now = new Date();
       const selector = requireSelector(req.selector, now);
       if (!(await store.isLocalDomain(domain))) throw new RpcError(grpc.status.NOT_FOUND, `no domain ${domain}`);
-      const key = await makeDkimKey(domain, selector, req.algorithm, now);
+      const key = await makeDkimKey(domain, selector, req.algorithm, now, Number(req.signsFromMs));
       await store.addDkimKey(key);
       return dkimKeyInfo(key);
     }),
@@ -188,9 +188,9 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
     })),
     getSigningKey: unaryHandler(events, 'GetSigningKey', async (req) => {
       const domain = requireDomain(req.domain);
-      const newest = (await store.listDkimKeys(domain)).at(-1);
-      if (!newest) throw new RpcError(grpc.status.NOT_FOUND, `no DKIM key for ${domain}`);
-      return { domain, selector: newest.selector, algorithm: newest.algorithm, privateKeyPem: newest.privateKeyPem };
+      const signing = signingKeyAt(await store.listDkimKeys(domain), Date.now());
+      if (!signing) throw new RpcError(grpc.status.NOT_FOUND, `no DKIM key for ${domain} signs now`);
+      return { domain, selector: signing.selector, algorithm: signing.algorithm, privateKeyPem: signing.privateKeyPem };
     }),
     removeDkimKey: unaryHandler(events, 'RemoveDkimKey', async (req) => {
       await store.removeDkimKey(requireDomain(req.domain), requireSelector(req.selector, new Date()));

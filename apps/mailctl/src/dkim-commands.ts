@@ -2,11 +2,14 @@
 // pair; what is printed is the DNS TXT record to publish, never the private key.
 import type { Command } from 'commander';
 import type { DkimKeyInfo } from '@mail/contracts';
-import { unary } from '@mail/platform';
+import { parseDuration, unary } from '@mail/platform';
 import { action } from './cli.js';
 
 /** The record as a zone file line: the TXT text cut into quoted strings of at most 255 octets. */
 const zoneLine = (key: DkimKeyInfo) => `${key.dnsName}. IN TXT ${(key.txtRecord.match(/.{1,255}/g) ?? []).map((part) => `"${part}"`).join(' ')}`;
+
+/** A rotation's new key waits this long by default before it signs: time to publish its record and for caches to hold it. */
+const DEFAULT_ROTATION_DELAY = '48h';
 
 export function registerDkimCommands(program: Command): void {
   const dkim = program.command('dkim').description('DKIM signing keys of local domains (RFC 6376)');
@@ -18,19 +21,51 @@ export function registerDkimCommands(program: Command): void {
     .action(
       action(async (c, domain: string, options: { selector?: string; algo: string }) => {
         const store = c.store();
-        const key = await unary(store.addDkimKey.bind(store), { domain, selector: options.selector ?? '', algorithm: options.algo }, c.timeout);
+        const key = await unary(store.addDkimKey.bind(store), { domain, selector: options.selector ?? '', algorithm: options.algo, signsFromMs: 0 }, c.timeout);
         console.log(`key ${key.selector} (${key.algorithm}) added to ${key.domain}; publish:`);
         console.log(zoneLine(key));
       }),
     );
   dkim
+    .command('rotate <domain>')
+    .description('make the next key of a domain: it signs once the delay is over (publish its record now); the current key signs until then')
+    .option('--selector <selector>', 'the selector (s=); default: s<YYYYMMDD>')
+    .option('--algo <algorithm>', 'rsa (2048 bits) or ed25519', 'rsa')
+    .option('--after <duration>', 'when the new key starts signing, e.g. 48h, 7d, 30m', DEFAULT_ROTATION_DELAY)
+    .action(
+      action(async (c, domain: string, options: { selector?: string; algo: string; after: string }) => {
+        const delayMs = parseDuration(options.after);
+        if (delayMs === undefined) throw new Error(`--after: expected a duration such as 48h, 7d or 30m, not ${JSON.stringify(options.after)}`);
+        const store = c.store();
+        const before = (await unary(store.listDkimKeys.bind(store), { domain, postmaster: '' }, c.timeout)).keys;
+        const key = await unary(store.addDkimKey.bind(store), { domain, selector: options.selector ?? '', algorithm: options.algo, signsFromMs: Date.now() + delayMs }, c.timeout);
+        console.log(`key ${key.selector} (${key.algorithm}) added to ${key.domain}; it signs from ${new Date(key.signsFromMs).toISOString()}. Publish now:`);
+        console.log(zoneLine(key));
+        const previous = before.filter((k) => k.signsFromMs <= Date.now()).map((k) => k.selector);
+        if (previous.length > 0) {
+          console.log(`until then ${previous.at(-1)} signs; some days after, once mail signed with them has been delivered: ${previous.map((s) => `mailctl dkim remove ${key.domain} ${s}`).join('; ')}`);
+        }
+      }),
+    );
+  dkim
     .command('list [domain]')
-    .description('the keys of one domain, or of all, with their records')
+    .description('the keys of one domain, or of all, with their records and from when each signs')
     .action(
       action(async (c, domain: string | undefined) => {
         const store = c.store();
         const { keys } = await unary(store.listDkimKeys.bind(store), { domain: domain ?? '', postmaster: '' }, c.timeout);
-        for (const key of keys) console.log(`${key.domain}\t${key.selector}\t${key.algorithm}\t${new Date(Number(key.createdAtMs)).toISOString()}\n  ${zoneLine(key)}`);
+        const now = Date.now();
+        // Per domain, the key signing now is the latest to have started (as mailbox-store picks it).
+        const signing = new Map<string, DkimKeyInfo>();
+        for (const key of keys) {
+          const current = signing.get(key.domain);
+          if (key.signsFromMs <= now && (!current || key.signsFromMs >= current.signsFromMs)) signing.set(key.domain, key);
+        }
+        for (const key of keys) {
+          const from = new Date(key.signsFromMs).toISOString();
+          const state = key.signsFromMs > now ? `signs from ${from}` : signing.get(key.domain) === key ? `signing since ${from}` : 'replaced';
+          console.log(`${key.domain}\t${key.selector}\t${key.algorithm}\t${new Date(key.createdAtMs).toISOString()}\t${state}\n  ${zoneLine(key)}`);
+        }
       }),
     );
   dkim

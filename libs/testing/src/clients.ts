@@ -1,6 +1,7 @@
 // Independent clients for end-to-end tests: Python's smtplib and poplib (through the scripts in
 // ../clients), and a raw TCP client for conversations that must be byte-exact.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { REPO_ROOT } from './mail-system.js';
@@ -226,4 +227,27 @@ export async function sendOverSmtp(port: number, envelope: { from: string; to: s
   } finally {
     client.close();
   }
+}
+
+/** dkimpy's Python (scripts/setup.sh --test-tools puts it in .tools/dkimpy), or DKIMPY_PYTHON; undefined when absent. */
+export const DKIMPY_PYTHON = [process.env.DKIMPY_PYTHON, join(REPO_ROOT, '.tools', 'dkimpy', 'bin', 'python')].find((path) => path && existsSync(path));
+
+/** Runs clients/dkim_tool.py under dkimpy's Python: the message on stdin, what it prints back. */
+function dkimTool(args: string[], message: Buffer): Promise<Buffer> {
+  if (!DKIMPY_PYTHON) throw new Error('dkimpy is not installed (scripts/setup.sh --test-tools)');
+  return new Promise((resolve, reject) => {
+    const child = execFile(DKIMPY_PYTHON, [join(CLIENTS, 'dkim_tool.py'), ...args], { encoding: 'buffer', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`dkim_tool.py ${args[0]}: ${error.message}\n${stderr.toString()}`)) : resolve(stdout),
+    );
+    child.stdin!.end(message);
+  });
+}
+
+/** Signs with dkimpy (relaxed/relaxed); the key is a PEM file (RSA) or a file holding the base64 Ed25519 seed. */
+export const dkimpySign = (message: Buffer, domain: string, selector: string, keyFile: string, algorithm = 'rsa-sha256'): Promise<Buffer> =>
+  dkimTool(['sign', domain, selector, keyFile, algorithm], message);
+
+/** Whether every DKIM signature of the message verifies with dkimpy, the key records given (name → TXT) instead of DNS. */
+export async function dkimpyVerify(message: Buffer, records: Record<string, string>): Promise<{ ok: boolean; signatures: number }> {
+  return JSON.parse((await dkimTool(['verify', ...Object.entries(records).map(([name, txt]) => `${name}=${txt}`)], message)).toString()) as { ok: boolean; signatures: number };
 }

@@ -36,6 +36,8 @@ export interface DkimKey {
   /** PKCS#8 PEM. */
   privateKeyPem: string;
   createdAtMs: number;
+  /** When it starts signing (a rotation adds the key ahead of time); absent: from its creation (keys stored before rotation existed). */
+  signsFromMs?: number;
 }
 
 export class StoreError extends Error {

@@ -1,13 +1,17 @@
 // Mail authentication at the edge (RFC 7208 SPF, RFC 6376/8463 DKIM, RFC 7489 DMARC, RFC 8601
 // Authentication-Results), through the real services: smtp-ingress resolves against a DNS server on
 // loopback that serves the test domains' SPF, DKIM and DMARC records; messages are signed here with
-// mailauth's signer, sent with Python's smtplib and read back with poplib.
+// mailauth's signer (and, to show interop, with dkimpy, an independent one), sent with Python's smtplib
+// and read back with poplib.
 import { strict as assert } from 'node:assert';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { dkimSign } from 'mailauth';
 import { formatDkimKeyRecord } from '@mail/mime';
-import { poplibFetch, smtplibSend } from '../clients.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DKIMPY_PYTHON, dkimpySign, poplibFetch, smtplibSend } from '../clients.js';
+import { temporaryDirectory } from '../temporary-directories.js';
 import type { MailSystem } from '../mail-system.js';
 import { PASSWORD, splitTrace, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
@@ -72,6 +76,20 @@ describe('mail authentication (SPF, DKIM, DMARC) with a DNS server on loopback',
     assert.match(results, /\tdkim=pass [^;]*header\.s=ed header\.a=ed25519-sha256/);
     assert.match(results, /\tdmarc=pass \(p=REJECT[^)]*\) header\.from=sender\.test/);
     assert.deepEqual(parts.original, data, 'the message itself arrives byte for byte');
+  });
+
+  test('mail signed by dkimpy (RSA and Ed25519), an independent signer, verifies here: dkim=pass', { skip: DKIMPY_PYTHON ? false : 'dkimpy not installed (scripts/setup.sh --test-tools)' }, async () => {
+    const dir = await temporaryDirectory('dkimpy-keys-');
+    const rsaKey = join(dir, 'rsa.pem');
+    const edKey = join(dir, 'ed.key');
+    await writeFile(rsaKey, rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }));
+    // dkimpy takes an Ed25519 key as its 32-byte seed in base64 (RFC 8463's form).
+    await writeFile(edKey, Buffer.from(ed25519.privateKey.export({ format: 'jwk' }).d as string, 'base64url').toString('base64'));
+    const signed = await dkimpySign(await dkimpySign(message('bob@sender.test', 'signed-by-dkimpy'), 'sender.test', 'rsa', rsaKey), 'sender.test', 'ed', edKey, 'ed25519-sha256');
+    const results = (await deliver('bob@sender.test', signed)).authenticationResults;
+    assert.match(results, /\tdkim=pass [^;]*header\.s=rsa header\.a=rsa-sha256/);
+    assert.match(results, /\tdkim=pass [^;]*header\.s=ed header\.a=ed25519-sha256/);
+    assert.match(results, /\tdmarc=pass /);
   });
 
   test('forged mail (unauthorised envelope domain, signature by another key) is marked fail', async () => {

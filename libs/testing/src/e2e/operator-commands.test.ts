@@ -4,6 +4,8 @@
 // passwords without --force.
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
+import { MailboxStoreClient } from '@mail/contracts';
+import { insecureCredentials, unary } from '@mail/platform';
 import { sendOverSmtp } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
 import { freePort } from '@mail/launcher';
@@ -121,6 +123,31 @@ describe('operator commands', () => {
     assert.deepEqual([unknown.code, unknown.stderr], [1, 'mailctl: no domain nowhere.test\n']);
     assert.equal(await expectCli(system, ['dkim', 'remove', 'example.test', 'mail2026']), 'key mail2026 of example.test removed\n');
     assert.doesNotMatch(await expectCli(system, ['dkim', 'list']), /mail2026/);
+  });
+
+  test('dkim rotate adds the next key to sign from a later time; the current one signs until then', async () => {
+    const store = new MailboxStoreClient(system.grpcAddress, insecureCredentials());
+    try {
+      const signingNow = async () => (await unary(store.getSigningKey.bind(store), { domain: 'example.test', postmaster: '' })).selector;
+      const current = await signingNow();
+      const rotated = await expectCli(system, ['dkim', 'rotate', 'example.test', '--selector', 'next', '--after', '2d']);
+      assert.match(rotated, /^key next \(rsa-sha256\) added to example\.test; it signs from \d{4}-\d\d-\d\dT[\d:.]+Z\. Publish now:\nnext\._domainkey\.example\.test\. IN TXT "v=DKIM1; k=rsa; /);
+      assert.match(rotated, new RegExp(`until then ${current} signs; some days after, once mail signed with them has been delivered: mailctl dkim remove example\\.test ${current}`));
+      const signsFrom = Date.parse(/it signs from (\S+)\. /.exec(rotated)![1]!);
+      assert.ok(Math.abs(signsFrom - (Date.now() + 2 * 86_400_000)) < 600_000, 'two days from now');
+      assert.equal(await signingNow(), current, 'the new key waits for its time');
+      const listed = await expectCli(system, ['dkim', 'list', 'example.test']);
+      assert.match(listed, new RegExp(`^example\\.test\t${current}\trsa-sha256\t\\S+\tsigning since `, 'm'));
+      assert.match(listed, /^example\.test\tnext\trsa-sha256\t\S+\tsigns from /m);
+      // A rotation with no delay signs at once, and the one before is shown as replaced.
+      await expectCli(system, ['dkim', 'rotate', 'example.test', '--selector', 'now', '--after', '0s', '--algo', 'ed25519']);
+      assert.equal(await signingNow(), 'now');
+      assert.match(await expectCli(system, ['dkim', 'list', 'example.test']), new RegExp(`^example\\.test\t${current}\trsa-sha256\t\\S+\treplaced$`, 'm'));
+      const bad = await system.mailctl(['dkim', 'rotate', 'example.test', '--after', 'soon']);
+      assert.deepEqual([bad.code, bad.stderr], [1, 'mailctl: --after: expected a duration such as 48h, 7d or 30m, not "soon"\n']);
+    } finally {
+      store.close();
+    }
   });
 
   test('a trivial password is refused unless --force', async () => {
