@@ -1,20 +1,19 @@
 #!/usr/bin/env node
-// Runs the whole platform on this machine: nats-server and the five services, embedded store and a
-// self-signed TLS certificate (made on first start) under .data/. Every port can be changed by its variable
-// (see LOCAL_PORTS and LOCAL_HTTP_PORTS in libs/testing/src/local-run.ts): SMTP_PORT 2525,
+// Runs the whole platform on this machine with the launcher (libs/launcher): nats-server and the five
+// services as processes, embedded store and a self-signed TLS certificate (made on first start) under
+// .data/. Every port can be changed by its variable (see LOCAL_PORTS and LOCAL_HTTP_PORTS in
+// libs/launcher/src/local-run.ts): SMTP_PORT 2525,
 // SMTP_SUBMISSION_PORT 2587, SMTPS_PORT 2465, POP3_PORT 1110, POP3S_PORT 1995, MAILBOX_GRPC_PORT 50051,
 // QUEUE_GRPC_PORT 50052, NATS_PORT 4222, and the metrics ports SMTP_HTTP_PORT 9101, QUEUE_HTTP_PORT 9102,
 // DELIVERY_HTTP_PORT 9103, MAILBOX_HTTP_PORT 9104, POP3_HTTP_PORT 9105. NATS has a user per service with
 // only the permissions of its job (libs/contracts nats-permissions.ts) and no anonymous access: each
 // password is made at each start and written to .data/nats-passwords/<service> (mode 0600), the users
 // and permissions to .data/nats.conf; gRPC listens on loopback only.
-// nats-server always runs as a process, whether or not a container engine is installed; with
-// `--containers` (or LOCAL_CONTAINERS=1) it runs in a container instead (TEST_NATS_IMAGE, e.g. the one
-// scripts/images.sh builds), on the same port and .data/nats.
-import { localBanner, localLogSettings, localPorts, startMailSystem, takenPorts } from '@mail/testing';
+// nats-server always runs as a process of this one, on NATS_PORT and storing in .data/nats, whether or not
+// a container engine is installed: the launcher never uses containers.
+import { launchMailPlatform, localBanner, localLogSettings, localPorts, takenPorts } from '@mail/launcher';
 
 const env = process.env;
-const containers = process.argv.includes('--containers') || env.LOCAL_CONTAINERS === '1';
 const dataDir = env.DATA_DIR ?? new URL('../.data', import.meta.url).pathname;
 let ports;
 let logs;
@@ -62,10 +61,9 @@ if (env.NATS_SYNC === 'always') {
   process.exit(78);
 }
 
-system = await startMailSystem({
+system = await launchMailPlatform({
   dataDir,
   natsConfig,
-  infrastructure: containers ? 'containers' : 'local',
   ...ports.listeners,
   httpPorts: ports.httpPorts,
   env: {
@@ -78,8 +76,8 @@ system = await startMailSystem({
     POP3_ALLOW_PLAINTEXT_AUTH: env.POP3_ALLOW_PLAINTEXT_AUTH ?? 'true',
   },
   echo: env.ECHO_LOGS === '1',
-  // Mail authentication (SPF, DKIM, DMARC) asks the machine's resolver, or DNS_SERVERS.
-  systemDns: true,
+  // Where nats-server runs. Mail authentication (SPF, DKIM, DMARC) asks the machine's resolver, or DNS_SERVERS.
+  report: say,
   // A service that dies on its own (a signal, a crash) is started again, with a growing pause.
   supervise: { report: say },
   // Each service's output also goes to .data/logs/<service>.log (rotated), for mailctl logs.

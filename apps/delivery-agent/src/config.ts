@@ -1,84 +1,47 @@
 // delivery-agent settings, from the environment.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { boolSetting, durationSetting, intSetting, loadConfig, portSetting, SERVICE_HTTP_PORTS } from '@mail/platform';
+import { boolSetting, durationSetting, GRPC_TLS_SETTINGS, intSetting, LOG_SETTINGS, MAILBOX_STORE_ADDRESS_SETTING, NATS_SETTINGS, NATS_URL_SETTING, portSetting, httpListenerSettings, setting, settingGroup } from '@mail/platform';
 
 const ms = (fallback: number) => durationSetting(fallback, 1);
 
-const schema = z.object({
-  httpHost: z.string().default('127.0.0.1'),
-  httpPort: portSetting(SERVICE_HTTP_PORTS['delivery-agent'].fallback),
-  natsUrl: z.string().default('nats://127.0.0.1:4222'),
-  mailboxStoreAddress: z.string().default('127.0.0.1:50051'),
-  /**
-   * Remote delivery jobs worked on at once by one process. queue-manager admits per destination; this
-   * is how many slow servers one process can wait on at once before healthy ones wait behind them.
-   */
-  concurrency: intSetting(32, 1),
-  /** Local delivery jobs (to mailbox-store) worked on at once by one process: a lane of their own. */
-  localConcurrency: intSetting(16, 1),
-  /** A job not acknowledged within this time is handed to another worker. */
-  ackWaitMs: durationSetting(60_000, 1000),
-  /** Deadline for one Deliver call to mailbox-store. */
-  deliverTimeoutMs: durationSetting(60_000, 1000),
+/** delivery-agent's settings. */
+export const DELIVERY_AGENT_SETTINGS = settingGroup('delivery-agent', {
+  ...httpListenerSettings('delivery-agent'),
+  natsUrl: NATS_URL_SETTING,
+  mailboxStoreAddress: MAILBOX_STORE_ADDRESS_SETTING,
+  concurrency: setting(
+    'DELIVERY_CONCURRENCY',
+    intSetting(32, 1),
+    'remote delivery jobs one process works on at once (queue-manager admits per destination; this is how many slow servers one process can wait on before healthy ones wait behind them)',
+  ),
+  localConcurrency: setting('DELIVERY_LOCAL_CONCURRENCY', intSetting(16, 1), 'local delivery jobs (to mailbox-store) one process works on at once: a lane of their own'),
+  ackWaitMs: setting('DELIVERY_ACK_WAIT_MS', durationSetting(60_000, 1000), 'a job not acknowledged within this time is handed to another worker'),
+  deliverTimeoutMs: setting('DELIVERY_TIMEOUT_MS', durationSetting(60_000, 1000), 'deadline for one Deliver call to mailbox-store'),
 
-  /** The name given in EHLO to remote servers. */
-  heloName: z.string().default(hostname()),
-  /** Port of remote SMTP servers found through MX records. */
-  remoteSmtpPort: portSetting(25),
-  /** "domain=host:port,.sub.domain=host:port,*=smarthost:port"; empty = MX lookups. */
-  transportMap: z.string().default(''),
-  tlsPolicy: z.enum(['none', 'opportunistic', 'required']).default('opportunistic'),
-  /** Per-domain TLS policy overrides: "bank.example=required,legacy.example=none". */
-  tlsPolicyMap: z.string().default(''),
-  timeoutConnectMs: ms(30_000),
-  /** RFC 5321 §4.5.3.2: initial 220 greeting, 5 minutes. */
-  timeoutGreetingMs: ms(300_000),
-  timeoutMailMs: ms(300_000),
-  timeoutRcptMs: ms(300_000),
-  timeoutDataInitMs: ms(120_000),
-  timeoutDataBlockMs: ms(180_000),
-  timeoutDataTermMs: ms(600_000),
-  /** Connections at once to one MX host (which several domains may share). */
-  maxConnectionsPerHost: intSetting(20, 1),
-  /** The back-off of a failing domain holds for all delivery-agent replicas (JetStream KV); off: per process. */
-  sharedLimits: boolSetting(true),
-  /** How long a destination that failed at the connection level is left alone. */
-  destinationBackoffMs: durationSetting(60_000, 0),
+  heloName: setting('DELIVERY_HELO_NAME', z.string().default(hostname()), 'the name given in EHLO to remote servers', 'host name'),
+  remoteSmtpPort: setting('DELIVERY_REMOTE_SMTP_PORT', portSetting(25), 'port of remote SMTP servers found through MX records'),
+  transportMap: setting('DELIVERY_TRANSPORT_MAP', z.string().default(''), '`domain=host:port,.sub=host:port,*=smarthost:port`; empty = MX lookups'),
+  tlsPolicy: setting('DELIVERY_TLS_POLICY', z.enum(['none', 'opportunistic', 'required']).default('opportunistic'), 'outbound STARTTLS: `none`, `opportunistic` or `required`'),
+  tlsPolicyMap: setting('DELIVERY_TLS_POLICY_MAP', z.string().default(''), 'per-domain TLS policy: `bank.example=required,legacy.example=none`'),
+  timeoutConnectMs: setting('DELIVERY_TIMEOUT_CONNECT_MS', ms(30_000), 'connecting to a remote server'),
+  timeoutGreetingMs: setting('DELIVERY_TIMEOUT_GREETING_MS', ms(300_000), 'its 220 greeting (RFC 5321 §4.5.3.2: 5 minutes)'),
+  timeoutMailMs: setting('DELIVERY_TIMEOUT_MAIL_MS', ms(300_000), 'the reply to MAIL'),
+  timeoutRcptMs: setting('DELIVERY_TIMEOUT_RCPT_MS', ms(300_000), 'the reply to RCPT'),
+  timeoutDataInitMs: setting('DELIVERY_TIMEOUT_DATA_INIT_MS', ms(120_000), 'the reply to DATA'),
+  timeoutDataBlockMs: setting('DELIVERY_TIMEOUT_DATA_BLOCK_MS', ms(180_000), 'sending one data block'),
+  timeoutDataTermMs: setting('DELIVERY_TIMEOUT_DATA_TERM_MS', ms(600_000), 'the reply to the end of DATA'),
+  maxConnectionsPerHost: setting('DELIVERY_MAX_CONNECTIONS_PER_HOST', intSetting(20, 1), 'connections at once to one MX host (which several domains may share), per process'),
+  sharedLimits: setting('DELIVERY_SHARED_LIMITS', boolSetting(true), 'the back-off of a failing domain holds for all delivery-agent replicas (JetStream KV); `false`: per process'),
+  destinationBackoffMs: setting('DELIVERY_DESTINATION_BACKOFF_MS', durationSetting(60_000, 0), 'how long a destination that failed at the connection level is left alone'),
 });
 
-export type DeliveryAgentConfig = z.infer<typeof schema>;
+/** Every group of settings delivery-agent reads, for the manifest. */
+export const DELIVERY_AGENT_SETTING_GROUPS = [DELIVERY_AGENT_SETTINGS, NATS_SETTINGS, GRPC_TLS_SETTINGS, LOG_SETTINGS];
 
-export const loadDeliveryAgentConfig = (env: NodeJS.ProcessEnv = process.env): DeliveryAgentConfig =>
-  loadConfig(
-    schema,
-    {
-      httpHost: 'DELIVERY_HTTP_HOST',
-      httpPort: 'DELIVERY_HTTP_PORT',
-      natsUrl: 'NATS_URL',
-      mailboxStoreAddress: 'MAILBOX_STORE_ADDRESS',
-      concurrency: 'DELIVERY_CONCURRENCY',
-      localConcurrency: 'DELIVERY_LOCAL_CONCURRENCY',
-      ackWaitMs: 'DELIVERY_ACK_WAIT_MS',
-      deliverTimeoutMs: 'DELIVERY_TIMEOUT_MS',
-      heloName: 'DELIVERY_HELO_NAME',
-      remoteSmtpPort: 'DELIVERY_REMOTE_SMTP_PORT',
-      transportMap: 'DELIVERY_TRANSPORT_MAP',
-      tlsPolicy: 'DELIVERY_TLS_POLICY',
-      tlsPolicyMap: 'DELIVERY_TLS_POLICY_MAP',
-      timeoutConnectMs: 'DELIVERY_TIMEOUT_CONNECT_MS',
-      timeoutGreetingMs: 'DELIVERY_TIMEOUT_GREETING_MS',
-      timeoutMailMs: 'DELIVERY_TIMEOUT_MAIL_MS',
-      timeoutRcptMs: 'DELIVERY_TIMEOUT_RCPT_MS',
-      timeoutDataInitMs: 'DELIVERY_TIMEOUT_DATA_INIT_MS',
-      timeoutDataBlockMs: 'DELIVERY_TIMEOUT_DATA_BLOCK_MS',
-      timeoutDataTermMs: 'DELIVERY_TIMEOUT_DATA_TERM_MS',
-      maxConnectionsPerHost: 'DELIVERY_MAX_CONNECTIONS_PER_HOST',
-      destinationBackoffMs: 'DELIVERY_DESTINATION_BACKOFF_MS',
-      sharedLimits: 'DELIVERY_SHARED_LIMITS',
-    },
-    env,
-  );
+export type DeliveryAgentConfig = ReturnType<typeof DELIVERY_AGENT_SETTINGS.load>;
+
+export const loadDeliveryAgentConfig = (env: NodeJS.ProcessEnv = process.env): DeliveryAgentConfig => DELIVERY_AGENT_SETTINGS.load(env);
 
 /** "domain=policy,..." to a lookup with the default for unlisted domains. */
 export function tlsPolicyLookup(config: DeliveryAgentConfig): (domain: string) => DeliveryAgentConfig['tlsPolicy'] {

@@ -46,8 +46,12 @@ export class LocalDelivery {
 
   private readonly localDomains = new Map<string, { local: boolean; until: number }>();
 
-  /** Whether mailbox-store keeps mail for the domain (cached for 30 s). */
-  async isLocalDomain(domain: string): Promise<boolean> {
+  /**
+   * Whether postmaster@domain is a mailbox of mailbox-store (cached for 30 s): how delivery-agent tells
+   * that mailbox-store keeps mail for the domain, since every domain it keeps has its postmaster. It is a
+   * recipient lookup, not a domain lookup: the name says what it asks.
+   */
+  async hasLocalPostmaster(domain: string): Promise<boolean> {
     const cached = this.localDomains.get(domain);
     if (cached && cached.until > Date.now()) return cached.local;
     const reply = await unary(this.client.lookupRecipient.bind(this.client), { address: `postmaster@${domain}` }, this.timeoutMs);

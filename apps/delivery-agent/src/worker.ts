@@ -55,8 +55,9 @@ export class DeliveryWorker {
     }
     const { message, envelope } = spooled;
     const started = performance.now();
-    // The remote lane may carry mail for a local domain (a notice to a local sender): mailbox-store decides.
-    const isLocal = lane === 'local' || (await this.local.isLocalDomain(domain));
+    // The remote lane may carry mail for a local domain (a notice to a local sender): mailbox-store decides,
+    // asked whether the domain's postmaster is one of its mailboxes.
+    const isLocal = lane === 'local' || (await this.local.hasLocalPostmaster(domain));
     let results: RecipientResult[];
     if (isLocal) {
       results = [];

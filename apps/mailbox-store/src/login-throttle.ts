@@ -9,20 +9,8 @@ import {
   type ClearAuthRecordsRequest,
   type TestPasswordReply,
 } from '@mail/contracts';
-import {
-  authKeyMatches,
-  authThrottleKeys,
-  describeAuthKey,
-  failedPasswordTag,
-  failureDelayMs,
-  failureWindowStart,
-  grpc,
-  isAuthLocked,
-  lockAfterFailure,
-  RpcError,
-  type AuthFailureRecord,
-  type AuthThrottleSettings,
-} from '@mail/platform';
+import { grpc, RpcError } from '@mail/platform';
+import { authKeyMatches, authThrottleKeys, describeAuthKey, failedPasswordTag, failureDelayMs, failureWindowStart, isAuthLocked, lockAfterFailure, type AuthFailureRecord, type AuthThrottleSettings } from './auth-throttle.js';
 import { normaliseAddress } from './addresses.js';
 import type { MailboxEvents } from './events.js';
 import { dummyHashPromise, verifyPassword } from './passwords.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { AuthRecordKind, type AuthenticateReply, type MailboxStoreServer } from '@mail/contracts';
-import type { AuthThrottleSettings } from '@mail/platform';
+import type { AuthThrottleSettings } from './auth-throttle.js';
 import { hashPassword } from './passwords.js';
 import { createMailboxService } from './service.js';
 import { EmbeddedStore } from './store/embedded-store.js';

@@ -8,7 +8,8 @@ import {
   type DeliveryHeader,
   type MailboxStoreServer,
 } from '@mail/contracts';
-import { grpc, RpcError, toServiceError, type AuthThrottleSettings } from '@mail/platform';
+import { grpc, RpcError, toServiceError } from '@mail/platform';
+import { type AuthThrottleSettings } from './auth-throttle.js';
 import { isPostmaster, normaliseAddress, splitAddress } from './addresses.js';
 import { dkimKeyInfo, makeDkimKey, requireSelector, signingKeyAt } from './dkim-keys.js';
 import { MailboxEvents } from './events.js';

@@ -8,7 +8,8 @@ import type { Pop3Events } from './events.js';
 import { ReadAhead, type ReadAheadLimits } from './read-ahead.js';
 import type { Maildrop, Pop3AuthOutcome, Pop3Hooks } from './protocol/session.js';
 
-export class MaildropService implements Pop3Hooks {
+/** pop3-access's session hooks as a client of mailbox-store (an adapter, not a service of its own). */
+export class MailboxStoreMaildrops implements Pop3Hooks {
   private readonly client: MailboxStoreClient;
 
   constructor(

@@ -1,8 +1,9 @@
 // pop3-access: the POP3 server (110 with STLS, 995 implicit TLS). Wiring only.
-import { ConnectionLimits, createLogger, exitOnStartupError, grpcClientSetup, listen, loadGrpcTlsSettings, onShutdown, packageVersion, parseNetworks, startObservability, startupSettings, TlsMaterial } from '@mail/platform';
+import { createLogger, exitOnStartupError, grpcClientSetup, listen, loadGrpcTlsSettings, onShutdown, packageVersion, parseNetworks, startObservability, startupSettings } from '@mail/platform';
+import { ConnectionLimits, TlsMaterial } from '@mail/wire';
 import { loadPop3Config } from './config.js';
 import { Pop3Events } from './events.js';
-import { MaildropService } from './maildrops.js';
+import { MailboxStoreMaildrops } from './maildrops.js';
 import { readAheadLimits } from './read-ahead.js';
 import { createPop3Server, type Pop3Server } from './server.js';
 
@@ -13,7 +14,7 @@ const { config, grpcTls } = startupSettings('pop3-access', { config: () => loadP
 async function main(): Promise<void> {
   const tls = await TlsMaterial.load(config.tls, logger);
   const events = new Pop3Events(logger);
-  const maildrops = new MaildropService(config.mailboxStoreAddress, grpcClientSetup(grpcTls), config.leaseSeconds, config.backendTimeoutMs, events, readAheadLimits(config.readAheadBytes));
+  const maildrops = new MailboxStoreMaildrops(config.mailboxStoreAddress, grpcClientSetup(grpcTls), config.leaseSeconds, config.backendTimeoutMs, events, readAheadLimits(config.readAheadBytes));
   const options = { ...config, tls, events, isTrustedProxy: parseNetworks(config.proxyTrustedNetworks) };
   const connections = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerAddress, config.reservedConnectionsPercent);
   const servers: Pop3Server[] = [];

@@ -3,7 +3,8 @@
 // taken at accept (@mail/platform).
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { acceptConnection, ConnectionLimits, drained, InputDeadline, LineReader, upgradeToTls, type ConnectionRefusal, type TlsMaterial } from '@mail/platform';
+import { drained } from '@mail/platform';
+import { acceptConnection, ConnectionLimits, InputDeadline, LineReader, upgradeToTls, type ConnectionRefusal, type TlsMaterial } from '@mail/wire';
 import type { Pop3Events } from './events.js';
 import { dotStuff } from './protocol/multiline.js';
 import { Pop3Session, type Pop3Hooks, type Pop3Response } from './protocol/session.js';

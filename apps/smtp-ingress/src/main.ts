@@ -1,25 +1,6 @@
 // smtp-ingress: the SMTP server facing the world (MX, submission, SMTPS). Wiring only.
-import {
-  routeConsoleTo,
-  ConnectionLimits,
-  connectNats,
-  createDnsLookup,
-  createLogger,
-  awaitStreams,
-  exitOnStartupError,
-  grpcClientSetup,
-  listen,
-  loadGrpcTlsSettings,
-  loadNatsSettings,
-  onShutdown,
-  packageVersion,
-  parseNetworks,
-  probeJetStream,
-  Spool as SpoolStream,
-  startObservability,
-  startupSettings,
-  TlsMaterial,
-} from '@mail/platform';
+import { routeConsoleTo, connectNats, createDnsLookup, createLogger, awaitStreams, exitOnStartupError, grpcClientSetup, listen, loadGrpcTlsSettings, loadNatsSettings, onShutdown, packageVersion, parseNetworks, probeJetStream, Spool as SpoolStream, startObservability, startupSettings } from '@mail/platform';
+import { ConnectionLimits, TlsMaterial } from '@mail/wire';
 import { MessageVerification, type MessageIdentity } from './auth/verification.js';
 import type { AuthVerdict } from './auth/verdict.js';
 import { loadSmtpIngressConfig } from './config.js';

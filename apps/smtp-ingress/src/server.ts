@@ -1,10 +1,9 @@
-// The TCP side of smtp-ingress: splits the byte stream into command lines or DATA, feeds the session,
-// writes replies, negotiates TLS (STARTTLS, or implicit on the SMTPS port), and enforces the
+// The TCP side of smtp-ingress: moves bytes, as command lines or as DATA, into the session (which owns the
+// DATA reader), writes replies, negotiates TLS (STARTTLS, or implicit on the SMTPS port), and enforces the
 // connection-level limits (line length, timeouts); the connection table is taken at accept (@mail/platform).
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { acceptConnection, InputDeadline, LineReader, upgradeToTls, type ConnectionLimits, type TlsMaterial } from '@mail/platform';
-import { DataReader } from './protocol/data-reader.js';
+import { acceptConnection, InputDeadline, LineReader, upgradeToTls, type ConnectionLimits, type TlsMaterial } from '@mail/wire';
 import { formatReply, Replies, type Reply } from './protocol/replies.js';
 import { SmtpSession, type SessionHooks, type SessionLimits } from './protocol/session.js';
 import type { AuthPolicy } from './auth/policy.js';
@@ -54,7 +53,6 @@ const MAX_PENDING_INPUT = 64 * 1024;
 const MAX_UNREAD_OUTPUT = 1024 * 1024;
 
 class SmtpConnection {
-  private dataReader: DataReader | undefined;
   private readonly lines: LineReader;
   /** Slow clients: a command line that takes too long from its first byte, a DATA section that falls behind the minimum rate. */
   private readonly lineDeadline = new InputDeadline(() => this.tooSlow('command'));
@@ -83,7 +81,7 @@ class SmtpConnection {
   /** Graceful shutdown: an idle session is told 421 now; one in a transaction gets to finish it first. */
   drain(): void {
     this.draining = true;
-    if (!this.busy && !this.dataReader && !this.session.inTransaction) this.send(Replies.shuttingDown());
+    if (!this.busy && !this.session.readingData && !this.session.inTransaction) this.send(Replies.shuttingDown());
   }
 
 
@@ -99,7 +97,7 @@ class SmtpConnection {
   }
 
   private attach(socket: Socket): void {
-    socket.setTimeout(this.dataReader ? this.options.dataTimeoutMs : this.options.commandTimeoutMs);
+    socket.setTimeout(this.session.readingData ? this.options.dataTimeoutMs : this.options.commandTimeoutMs);
     socket.on('timeout', () => this.send(Replies.timeout()));
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
@@ -113,7 +111,7 @@ class SmtpConnection {
   private receive(chunk: Buffer): void {
     if (this.closed || this.upgrading) return;
     this.lines.push(chunk);
-    if (this.lines.buffered > MAX_PENDING_INPUT && !this.dataReader) this.socket.pause();
+    if (this.lines.buffered > MAX_PENDING_INPUT && !this.session.readingData) this.socket.pause();
     void this.pump();
   }
 
@@ -123,18 +121,16 @@ class SmtpConnection {
     this.busy = true;
     try {
       while (!this.closed && !this.upgrading) {
-        if (this.dataReader) {
+        if (this.session.readingData) {
           if (this.lines.buffered === 0) break;
           const input = this.lines.takeAll();
-          const used = this.dataReader.push(input);
+          const used = this.session.pushData(input);
           if (this.options.minDataRate > 0) this.dataDeadline.extend(((used < 0 ? input.length : used) * 1000) / this.options.minDataRate);
           if (used < 0) break;
           this.lines.giveBack(input.subarray(used)); // pipelined commands after the terminator
-          const result = this.dataReader.result();
-          this.dataReader = undefined;
           this.dataDeadline.clear();
           this.socket.setTimeout(this.options.commandTimeoutMs);
-          this.send(await this.session.finishData(result));
+          this.send(await this.session.finishData());
           if (this.draining) this.send(Replies.shuttingDown());
           continue;
         }
@@ -148,8 +144,7 @@ class SmtpConnection {
         const reply = await this.session.command(next.line);
         this.send(reply);
         if (this.draining && !this.session.inTransaction && this.session.state !== 'Data') this.send(Replies.shuttingDown());
-        if (this.session.state === 'Data') {
-          this.dataReader = new DataReader(this.options.maxMessageBytes, this.options.bareLineEndings, this.session.messageObserver);
+        if (this.session.readingData) {
           this.socket.setTimeout(this.options.dataTimeoutMs);
           if (this.options.minDataRate > 0) this.dataDeadline.arm(this.options.dataTimeoutMs);
         }
@@ -167,7 +162,7 @@ class SmtpConnection {
       this.overLongDropsSeen = this.lines.overLongDrops;
       this.lineDeadline.clear();
     }
-    if (!this.closed && !this.upgrading && !this.dataReader && this.lines.midLine) this.lineDeadline.arm(this.options.commandDeadlineMs);
+    if (!this.closed && !this.upgrading && !this.session.readingData && this.lines.midLine) this.lineDeadline.arm(this.options.commandDeadlineMs);
     if (this.peerEnded && !this.busy && !this.closed) {
       // Everything complete that the client sent before its FIN has been answered (an unfinished DATA is dropped).
       this.closed = true;

@@ -153,6 +153,78 @@ export function loadConfig<S extends z.ZodType<object>>(
 }
 
 /**
+ * One setting, written once: the environment variable it is read from, its type (the parser, with the
+ * default and the error line), and what it is for. The manifest (each service's settings for the README
+ * tables, deploy-check and the launcher) is made from these, so a variable is never spelt twice.
+ */
+export interface Setting<T extends z.ZodType = z.ZodType> {
+  readonly variable: string;
+  readonly type: T;
+  readonly description: string;
+  /** The default as documentation shows it, where the type's own is not fit to show (the host name). */
+  readonly shownDefault?: string;
+}
+
+export const setting = <T extends z.ZodType>(variable: string, type: T, description: string, shownDefault?: string): Setting<T> => ({
+  variable,
+  type,
+  description,
+  ...(shownDefault === undefined ? {} : { shownDefault }),
+});
+
+/** What the manifest says of one setting. */
+export interface SettingInfo {
+  /** The name of the setting in the service's typed configuration. */
+  key: string;
+  variable: string;
+  /** The default as text ('' when there is none). */
+  default: string;
+  description: string;
+}
+
+type SettingsShape<S extends Record<string, Setting>> = { [K in keyof S]: S[K]['type'] };
+type SettingsOf<S extends Record<string, Setting>> = z.infer<z.ZodObject<SettingsShape<S>>>;
+
+/** Settings read together: their loader (every bad variable reported at once) and their manifest. */
+export interface SettingGroup<S extends Record<string, Setting> = Record<string, Setting>> {
+  /** What the group is, as the README's heading of its table. */
+  readonly title: string;
+  readonly settings: S;
+  load(env?: NodeJS.ProcessEnv): SettingsOf<S>;
+  manifest(): SettingInfo[];
+}
+
+/** The text of a type's default: a `.default()` found through its pipes; '' when it has none. */
+function defaultText(type: z.ZodType): string {
+  let def = type._zod.def as { type: string; in?: z.ZodType; defaultValue?: unknown };
+  while (def.type === 'pipe' && def.in) def = def.in._zod.def as typeof def;
+  if (def.type !== 'default') return '';
+  const value = def.defaultValue;
+  return value === null ? 'off' : String(value);
+}
+
+/**
+ * A group of settings; `refine` may add a check across them (its message names the setting by its key,
+ * and the error line by its variable).
+ */
+export function settingGroup<S extends Record<string, Setting>>(
+  title: string,
+  settings: S,
+  refine: (schema: z.ZodObject<SettingsShape<S>>) => z.ZodType<SettingsOf<S>> = (schema) => schema as unknown as z.ZodType<SettingsOf<S>>,
+): SettingGroup<S> {
+  const entries = Object.entries(settings);
+  const shape = Object.fromEntries(entries.map(([key, s]) => [key, s.type])) as SettingsShape<S>;
+  const names = Object.fromEntries(entries.map(([key, s]) => [key, s.variable])) as { [K in keyof SettingsOf<S>]: string };
+  const schema = refine(z.object(shape));
+  return {
+    title,
+    settings,
+    load: (env: NodeJS.ProcessEnv = process.env) => loadConfig(schema as z.ZodType<object>, names as never, env) as SettingsOf<S>,
+    manifest: () => entries.map(([key, s]) => ({ key, variable: s.variable, default: s.shownDefault ?? defaultText(s.type), description: s.description })),
+  };
+}
+
+/**
  * Runs several loaders and returns their results by name; when any fails, throws one ConfigError with the
  * problems of all of them, so that one start-up reports every bad variable at once.
  */
@@ -186,58 +258,31 @@ export const optionalPortSetting = (fallback: number | 'off') =>
       return port;
     });
 
-const tlsSchema = z.object({
-  certFile: z.string().default(''),
-  keyFile: z.string().default(''),
-  selfSigned: boolSetting(false),
-  selfSignedNames: z
-    .string()
-    .default('localhost,127.0.0.1')
-    .transform((v) => v.split(',').map((n) => n.trim()).filter(Boolean)),
-  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
-  ciphers: z.string().default(INTERMEDIATE_CIPHERS),
-  reloadIntervalMs: durationSetting(5000, 100),
+/** TLS of the mail listeners, shared by smtp-ingress and pop3-access (TLS_* variables). */
+export const TLS_SETTINGS = settingGroup('TLS of the mail listeners (smtp-ingress, pop3-access)', {
+  certFile: setting('TLS_CERT_FILE', z.string().default(''), 'certificate (PEM) of the mail listeners, reloaded when the file changes'),
+  keyFile: setting('TLS_KEY_FILE', z.string().default(''), 'its private key (PEM)'),
+  selfSigned: setting('TLS_SELF_SIGNED', boolSetting(false), 'make a self-signed certificate when the files are missing (ECDSA P-256, signed with SHA-256)'),
+  selfSignedNames: setting(
+    'TLS_SELF_SIGNED_NAMES',
+    z
+      .string()
+      .default('localhost,127.0.0.1')
+      .transform((v) => v.split(',').map((n) => n.trim()).filter(Boolean)),
+    'the names of that certificate',
+  ),
+  minVersion: setting('TLS_MIN_VERSION', z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'), 'oldest TLS version accepted: `TLSv1.2` or `TLSv1.3`'),
+  ciphers: setting(
+    'TLS_CIPHERS',
+    z.string().default(INTERMEDIATE_CIPHERS),
+    'cipher list; the default is Mozilla\'s "intermediate" profile (TLS 1.2 only with ECDHE and AES-GCM or ChaCha20-Poly1305, every TLS 1.3 suite; `libs/platform/src/tls-profile.ts`; `e2e/tls-scan.test.ts` has sslyze, installed from PyPI by `scripts/setup.sh --test-tools`, scan SMTPS, POP3S and each STARTTLS/STLS port for it). Outbound STARTTLS (delivery-agent) keeps Node\'s wider defaults: it is opportunistic (RFC 7435), towards servers we do not run',
+    'intermediate profile',
+  ),
+  reloadIntervalMs: setting('TLS_RELOAD_INTERVAL_MS', durationSetting(5000, 100), 'how often the certificate files are looked at for a change'),
 });
 
 /** TLS settings of the mail listeners, shared by smtp-ingress and pop3-access (TLS_* variables). */
-export const loadTlsSettings = (env: NodeJS.ProcessEnv = process.env) =>
-  loadConfig(
-    tlsSchema,
-    {
-      certFile: 'TLS_CERT_FILE',
-      keyFile: 'TLS_KEY_FILE',
-      selfSigned: 'TLS_SELF_SIGNED',
-      selfSignedNames: 'TLS_SELF_SIGNED_NAMES',
-      minVersion: 'TLS_MIN_VERSION',
-      ciphers: 'TLS_CIPHERS',
-      reloadIntervalMs: 'TLS_RELOAD_INTERVAL_MS',
-    },
-    env,
-  );
-
-const authThrottleSchema = z.object({
-  maxFailures: intSetting(5, 1),
-  windowMs: durationSetting(15 * 60_000, 1000),
-  lockMs: durationSetting(15 * 60_000, 0),
-  baseDelayMs: durationSetting(500, 0),
-  maxDelayMs: durationSetting(8000, 0),
-  addressMaxFailures: intSetting(0, 0),
-});
-
-/** Failed-authentication throttling (AUTH_* variables), read by mailbox-store, which keeps the failure records. */
-export const loadAuthThrottleSettings = (env: NodeJS.ProcessEnv = process.env) =>
-  loadConfig(
-    authThrottleSchema,
-    {
-      maxFailures: 'AUTH_MAX_FAILURES',
-      windowMs: 'AUTH_FAILURE_WINDOW_MS',
-      lockMs: 'AUTH_LOCK_MS',
-      baseDelayMs: 'AUTH_DELAY_BASE_MS',
-      maxDelayMs: 'AUTH_DELAY_MAX_MS',
-      addressMaxFailures: 'AUTH_ADDRESS_MAX_FAILURES',
-    },
-    env,
-  );
+export const loadTlsSettings = (env: NodeJS.ProcessEnv = process.env) => TLS_SETTINGS.load(env);
 
 /** A setting read from text by `parse`, whose error message becomes the validation message. */
 export const parsedSetting = <T>(fallback: string, parse: (text: string) => T) =>
@@ -252,3 +297,28 @@ export const parsedSetting = <T>(fallback: string, parse: (text: string) => T) =
         return z.NEVER;
       }
     });
+
+// Settings read by several services under one name, each described once.
+export const NATS_URL_SETTING = setting('NATS_URL', z.string().default('nats://127.0.0.1:4222'), 'the JetStream server');
+export const MAILBOX_STORE_ADDRESS_SETTING = setting('MAILBOX_STORE_ADDRESS', z.string().default('127.0.0.1:50051'), 'mailbox-store gRPC address');
+export const PROXY_PROTOCOL_SETTING = setting('PROXY_PROTOCOL', boolSetting(false), 'expect a PROXY protocol (v1/v2) header from the load balancers in `PROXY_TRUSTED_NETWORKS`');
+export const PROXY_TRUSTED_NETWORKS_SETTING = setting('PROXY_TRUSTED_NETWORKS', z.string().default(''), 'where PROXY headers are believed from, e.g. `10.0.0.0/8`; others are served as direct clients');
+
+/** The connection limits of a mail listener (`<PREFIX>_MAX_CONNECTIONS`, …): smtp-ingress and pop3-access. */
+export const connectionLimitSettings = (prefix: string) => ({
+  maxConnections: setting(
+    `${prefix}_MAX_CONNECTIONS`,
+    intSetting(1000, 1),
+    'concurrent connections per process, counted from accept (before any PROXY header or TLS handshake); over it, an implicit-TLS port closes the connection without a word',
+  ),
+  /**
+   * Percentage of maxConnections kept for client addresses that hold no connection yet: once only these
+   * are free, an address that already has one is refused, so a few addresses cannot take every slot.
+   */
+  reservedConnectionsPercent: setting(
+    `${prefix}_RESERVED_CONNECTIONS_PERCENT`,
+    z.coerce.number().int().min(0).max(100).default(10),
+    `share of \`${prefix}_MAX_CONNECTIONS\` kept for client addresses that hold no connection yet (\`421 4.7.0 Server busy…\` to an SMTP client that does), so a few addresses cannot take every slot`,
+  ),
+  maxConnectionsPerAddress: setting(`${prefix}_MAX_CONNECTIONS_PER_ADDRESS`, intSetting(20, 1), 'connections per client address'),
+});

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { z } from 'zod';
-import { boolSetting, loadConfig } from './config.js';
+import { boolSetting, setting, settingGroup } from './config.js';
 import { grpcClientErrors } from './metrics.js';
 import { INTERMEDIATE_CIPHERS, TLS_MIN_VERSION } from './tls-profile.js';
 
@@ -24,33 +24,24 @@ export function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
 }
 
-const grpcTlsSchema = z.object({
-  enabled: boolSetting(false),
-  /** Ask clients for a certificate signed by `caFile` (mutual TLS). */
-  mutual: boolSetting(false),
-  certFile: z.string().default('/etc/mailplatform/grpc/tls.crt'),
-  keyFile: z.string().default('/etc/mailplatform/grpc/tls.key'),
-  caFile: z.string().default('/etc/mailplatform/grpc/ca.crt'),
-  /** Name to check the server certificate against when it differs from the address's host. */
-  serverNameOverride: z.string().default(''),
+/** Inter-service gRPC TLS (GRPC_TLS=true; GRPC_MTLS=true adds client certificates). Off by default. */
+export const GRPC_TLS_SETTINGS = settingGroup('gRPC between the services (all five, and mailctl)', {
+  enabled: setting('GRPC_TLS', boolSetting(false), 'TLS between services. Our gRPC and NATS clients offer only the TLS profile of the mail listeners; the gRPC server\'s list is grpc-js\'s (`GRPC_SSL_CIPHER_SUITES`)'),
+  mutual: setting(
+    'GRPC_MTLS',
+    boolSetting(false),
+    'ask clients for a certificate signed by `GRPC_TLS_CA_FILE` (mutual TLS): its subject CN names its service (`smtp-ingress`, `pop3-access`, `delivery-agent`, `queue-manager`, `mailctl`) and mailbox-store and queue-manager answer each method only to the identities of its table (`apps/mailbox-store/src/callers.ts`, `QUEUE_ADMIN_CALLERS`): only mailctl administers, only pop3-access opens maildrops, only delivery-agent delivers; others get `PERMISSION_DENIED`',
+  ),
+  certFile: setting('GRPC_TLS_CERT_FILE', z.string().default('/etc/mailplatform/grpc/tls.crt'), 'this service\'s certificate'),
+  keyFile: setting('GRPC_TLS_KEY_FILE', z.string().default('/etc/mailplatform/grpc/tls.key'), 'its private key'),
+  caFile: setting('GRPC_TLS_CA_FILE', z.string().default('/etc/mailplatform/grpc/ca.crt'), 'the CA that signs the services\' certificates'),
+  serverNameOverride: setting('GRPC_TLS_SERVER_NAME', z.string().default(''), 'name to check the server certificate against when it differs from the address\'s host'),
 });
 
-export type GrpcTlsSettings = z.infer<typeof grpcTlsSchema>;
+export type GrpcTlsSettings = ReturnType<typeof GRPC_TLS_SETTINGS.load>;
 
 /** Inter-service gRPC TLS (GRPC_TLS=true; GRPC_MTLS=true adds client certificates). Off by default. */
-export const loadGrpcTlsSettings = (env: NodeJS.ProcessEnv = process.env): GrpcTlsSettings =>
-  loadConfig(
-    grpcTlsSchema,
-    {
-      enabled: 'GRPC_TLS',
-      mutual: 'GRPC_MTLS',
-      certFile: 'GRPC_TLS_CERT_FILE',
-      keyFile: 'GRPC_TLS_KEY_FILE',
-      caFile: 'GRPC_TLS_CA_FILE',
-      serverNameOverride: 'GRPC_TLS_SERVER_NAME',
-    },
-    env,
-  );
+export const loadGrpcTlsSettings = (env: NodeJS.ProcessEnv = process.env): GrpcTlsSettings => GRPC_TLS_SETTINGS.load(env);
 
 /** Credentials for a gRPC server: plain, TLS, or TLS requiring a client certificate from our CA. */
 export function serverCredentials(settings: GrpcTlsSettings): grpc.ServerCredentials {

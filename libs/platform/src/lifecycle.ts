@@ -1,19 +1,23 @@
 // Start-up and shutdown: the settings check that lets nothing start with a bad value, the one-line
 // start-up failure, and the graceful shutdown (closers run once on SIGTERM/SIGINT, then exit).
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import { ConfigError, configProblemLine, gatherSettings, loadConfig, textSetting } from './config.js';
+import { ConfigError, configProblemLine, gatherSettings, setting, settingGroup, textSetting } from './config.js';
 import { LOG_LEVELS } from './logger.js';
 
 /** The exit status of a start-up refused for its configuration (EX_CONFIG of sysexits.h). */
 export const EXIT_CONFIG = 78;
 
-const logSchema = z.object({
-  level: textSetting('info', `expected one of: ${LOG_LEVELS.join(', ')}`, (text) => ((LOG_LEVELS as readonly string[]).includes(text) ? text : undefined)),
+/** LOG_LEVEL, checked like every other setting (the logger itself falls back to info). */
+export const LOG_SETTINGS = settingGroup('Logging (every service)', {
+  level: setting(
+    'LOG_LEVEL',
+    textSetting('info', `expected one of: ${LOG_LEVELS.join(', ')}`, (text) => ((LOG_LEVELS as readonly string[]).includes(text) ? text : undefined)),
+    `pino log level: ${LOG_LEVELS.map((l) => `\`${l}\``).join(', ')}`,
+  ),
 });
 
 /** LOG_LEVEL, checked like every other setting (the logger itself falls back to info). */
-export const loadLogLevel = (env: NodeJS.ProcessEnv = process.env) => loadConfig(logSchema, { level: 'LOG_LEVEL' }, env).level;
+export const loadLogLevel = (env: NodeJS.ProcessEnv = process.env) => LOG_SETTINGS.load(env).level;
 
 /**
  * Every setting a service reads, checked before anything starts: on any bad value, one plain line per

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { connect, credsAuthenticator, nkeyAuthenticator, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { boolSetting, intSetting, loadConfig, sizeSetting } from './config.js';
+import { boolSetting, intSetting, setting, settingGroup, sizeSetting } from './config.js';
 import { natsClientErrors } from './metrics.js';
 import { INTERMEDIATE_CIPHERS, TLS_MIN_VERSION } from './tls-profile.js';
 import { skipErrorsOfAnsweredRequests } from './nats-request-shim.js';
@@ -12,49 +12,29 @@ import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy,
 import { natsInboxPrefix, SPOOL_STREAM, STREAMS } from '@mail/contracts';
 import type { Logger } from 'pino';
 
-const natsSchema = z.object({
-  user: z.string().default(''),
-  password: z.string().default(''),
-  token: z.string().default(''),
-  /** An nkey seed ("SU..."), for nkey authentication. */
-  nkeySeed: z.string().default(''),
-  /** A .creds file (JWT + nkey seed), for decentralised authentication. */
-  credsFile: z.string().default(''),
-  tls: boolSetting(false),
-  tlsCaFile: z.string().default(''),
-  tlsCertFile: z.string().default(''),
-  tlsKeyFile: z.string().default(''),
-  /** Replicas of every stream and bucket (3 on a three-node cluster). */
-  streamReplicas: intSetting(1, 1),
-  /**
-   * The spool stream's own limit in bytes; 0 = none but the store's. Set it below the JetStream store
-   * (max_file_store) so that when intake fills the spool — answered with 451 — the drain path (jobs,
-   * results, the queue bucket) still has room to deliver, and intake recovers as deliveries free space.
-   */
-  spoolMaxBytes: sizeSetting(0, 0),
+/** How to reach NATS besides its URL: credentials, TLS, replication. Everything off by default. */
+export const NATS_SETTINGS = settingGroup('NATS (smtp-ingress, queue-manager, delivery-agent)', {
+  user: setting('NATS_USER', z.string().default(''), 'user name, with `NATS_PASSWORD`; replies then come to the inbox `_INBOX.<user>.…`, the only subjects a service\'s user may subscribe to'),
+  password: setting('NATS_PASSWORD', z.string().default(''), 'its password'),
+  token: setting('NATS_TOKEN', z.string().default(''), 'a token, for token authentication'),
+  nkeySeed: setting('NATS_NKEY_SEED', z.string().default(''), 'an nkey seed (`SU...`), for nkey authentication'),
+  credsFile: setting('NATS_CREDS_FILE', z.string().default(''), 'a .creds file (JWT + nkey seed), for decentralised authentication'),
+  tls: setting('NATS_TLS', boolSetting(false), 'TLS to NATS'),
+  tlsCaFile: setting('NATS_TLS_CA_FILE', z.string().default(''), 'the CA of the NATS servers'),
+  tlsCertFile: setting('NATS_TLS_CERT_FILE', z.string().default(''), 'a client certificate'),
+  tlsKeyFile: setting('NATS_TLS_KEY_FILE', z.string().default(''), 'its private key'),
+  streamReplicas: setting('NATS_STREAM_REPLICAS', intSetting(1, 1), 'replicas of every stream and bucket (3 on a three-node cluster)'),
+  spoolMaxBytes: setting(
+    'NATS_SPOOL_MAX_BYTES',
+    sizeSetting(0, 0),
+    "the spool stream's own limit; 0 = none but the store's. Set it below nats-server's `max_file_store` (the manifests: 7 of 9 GB) so a full spool answers 451 while jobs, results and the queue bucket keep room to drain it",
+  ),
 });
 
-export type NatsSettings = z.infer<typeof natsSchema>;
+export type NatsSettings = ReturnType<typeof NATS_SETTINGS.load>;
 
 /** How to reach NATS besides its URL: credentials, TLS, replication. Everything off by default. */
-export const loadNatsSettings = (env: NodeJS.ProcessEnv = process.env): NatsSettings =>
-  loadConfig(
-    natsSchema,
-    {
-      user: 'NATS_USER',
-      password: 'NATS_PASSWORD',
-      token: 'NATS_TOKEN',
-      nkeySeed: 'NATS_NKEY_SEED',
-      credsFile: 'NATS_CREDS_FILE',
-      tls: 'NATS_TLS',
-      tlsCaFile: 'NATS_TLS_CA_FILE',
-      tlsCertFile: 'NATS_TLS_CERT_FILE',
-      tlsKeyFile: 'NATS_TLS_KEY_FILE',
-      streamReplicas: 'NATS_STREAM_REPLICAS',
-      spoolMaxBytes: 'NATS_SPOOL_MAX_BYTES',
-    },
-    env,
-  );
+export const loadNatsSettings = (env: NodeJS.ProcessEnv = process.env): NatsSettings => NATS_SETTINGS.load(env);
 
 export function natsConnectionOptions(settings: NatsSettings): Partial<NodeConnectionOptions> {
   const options: Partial<NodeConnectionOptions> = {};

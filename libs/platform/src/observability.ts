@@ -2,7 +2,8 @@
 // effective settings: what mailctl status and mailctl config show) over HTTP for every service.
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { effectiveSettings } from './config.js';
+import { z } from 'zod';
+import { effectiveSettings, portSetting, setting } from './config.js';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { registry as processRegistry } from './metrics.js';
 import { listen } from './net.js';
@@ -20,6 +21,15 @@ export const SERVICE_HTTP_PORTS = {
   'mailbox-store': { variable: 'MAILBOX_HTTP_PORT', fallback: 9104 },
   'pop3-access': { variable: 'POP3_HTTP_PORT', fallback: 9105 },
 } as const;
+
+/** A service's HTTP listener settings (`<PREFIX>_HTTP_HOST`, and its port from SERVICE_HTTP_PORTS). */
+export function httpListenerSettings(service: keyof typeof SERVICE_HTTP_PORTS) {
+  const { variable, fallback } = SERVICE_HTTP_PORTS[service];
+  return {
+    httpHost: setting(variable.replace(/_PORT$/, '_HOST'), z.string().default('127.0.0.1'), 'address of the HTTP port (metrics, health, status)'),
+    httpPort: setting(variable, portSetting(fallback), 'HTTP port: `/metrics`, `/healthz`, `/readyz`, `/status`'),
+  };
+}
 
 /** The version in the package.json next to a service's dist/ (`fromUrl`: its import.meta.url); "unknown" without one. */
 export function packageVersion(fromUrl: string): string {

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForPort } from '../dist/index.js';
+import { freePort, waitForPort } from '@mail/launcher';
 
 export function ensureDovecot() {
   if (existsSync('/usr/sbin/dovecot') && existsSync('/usr/lib/dovecot/pop3')) return;

@@ -6,7 +6,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForPort } from '../dist/index.js';
+import { freePort, waitForPort } from '@mail/launcher';
 
 export const HARAKA_VERSION = '3.3.4';
 const CACHE = join(tmpdir(), `haraka-${HARAKA_VERSION}`);

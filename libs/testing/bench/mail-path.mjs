@@ -9,7 +9,8 @@ import { mkdtemp } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startMailSystem, waitForPort } from '../dist/index.js';
+import { freePort, waitForPort } from '@mail/launcher';
+import { startMailSystem } from '../dist/index.js';
 
 const [messages = 400, connections = 4, size = 4096] = process.argv.slice(2).map(Number);
 const body = `Subject: bench\r\n\r\n${'x'.repeat(76)}\r\n`.repeat(Math.max(1, Math.floor(size / 80)));

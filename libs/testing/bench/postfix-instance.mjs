@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } 
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForPort } from '../dist/index.js';
+import { freePort, waitForPort } from '@mail/launcher';
 
 export function ensurePostfix() {
   if (existsSync('/usr/sbin/postfix') && existsSync('/usr/sbin/smtp-source')) return;

@@ -3,7 +3,7 @@
 // at it with DNS_SERVERS. A name not in the zone is NXDOMAIN; a name that is "silent" gets no answer at
 // all, as from a DNS server that is down.
 import { createServer, Packet } from 'dns2';
-import { freePort } from './ports.js';
+import { freePort } from '@mail/launcher';
 
 export interface TestDnsServer {
   /** "127.0.0.1:port", for DNS_SERVERS. */

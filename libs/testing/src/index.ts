@@ -1,12 +1,9 @@
-// Starts real servers for integration tests and for the local run: nats-server and the five services
-// as child processes on loopback, with free ports and a scratch data directory.
-export * from './ports.js';
-export * from './processes.js';
+// The test kit: the launcher's platform (libs/launcher) with test conveniences on top — NATS and MongoDB
+// in containers when an engine answers, a NATS cluster, a loopback DNS server, clients, a scripted SMTP
+// server, a test CA, Prometheus, scratch directories.
 export * from './nats-server.js';
 export * from './nats-cluster.js';
-export * from './nats-auth.js';
 export * from './mail-system.js';
-export * from './local-run.js';
 export * from './prometheus.js';
 export * from './clients.js';
 export * from './scripted-smtp.js';

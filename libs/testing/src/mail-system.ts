@@ -1,155 +1,46 @@
-// The whole system as real processes: nats-server (and, with `store: 'mongo'`, a MongoDB-compatible
-// server; both from providers.ts), mailbox-store, queue-manager, delivery-agent,
-// smtp-ingress and pop3-access, each on its own free loopback port. Used by the end-to-end tests
-// (which also kill and restart services) and by the local run.
-import { execFile } from 'node:child_process';
+// The whole system for the end-to-end tests: the launcher's processes (libs/launcher) on free loopback
+// ports, with the test kit's conveniences around them: NATS from providers.ts (a container when an engine
+// answers) or a three-node cluster, a MongoDB-compatible server for `store: 'mongo'`, a loopback DNS
+// server the tests fill, test names for the listeners, and a watch on nats-server's permission refusals.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { writeSelfSignedCertificate } from '@mail/platform';
+import { launchMailPlatform, writeNatsAuth, type MailPlatform, type PlatformOptions } from '@mail/launcher';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startDnsServer, type TestDnsServer } from './dns-server.js';
-import { RotatingLogFile } from './log-file.js';
-import { freePort, waitForPort } from './ports.js';
-import { startProcess, type ManagedProcess } from './processes.js';
 import { dropMongoDatabase, startMongo, startNats, type ProvidedServer, type ProviderUse } from './providers.js';
 import { startNatsCluster, type NatsCluster } from './nats-cluster.js';
-import { writeNatsAuth, type NatsAuth } from './nats-auth.js';
-import { NATS_SERVICES, type NatsService } from '@mail/contracts';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export { REPO_ROOT, restartPauseMs, SERVICE_NAMES, type ServiceName } from '@mail/launcher';
 
-export const SERVICE_NAMES = ['mailbox-store', 'queue-manager', 'delivery-agent', 'smtp-ingress', 'pop3-access'] as const;
-export type ServiceName = (typeof SERVICE_NAMES)[number];
-
-export interface MailSystemOptions {
-  dataDir: string;
-  smtpPort?: number;
-  pop3Port?: number;
-  submissionPort?: number;
-  smtpsPort?: number;
-  pop3sPort?: number;
-  grpcPort?: number;
-  /** queue-manager's admin gRPC port (mailctl queue ...). */
-  queueGrpcPort?: number;
-  natsPort?: number;
-  /** The services' HTTP ports (metrics, health); a free one for each not given. */
-  httpPorts?: Partial<Record<ServiceName, number>>;
-  /** Extra environment for every service (limits, timeouts…). */
-  env?: Record<string, string>;
-  /** Environment for one service (or mailctl) only, on top of `env`: its own client certificate, say. */
-  serviceEnv?: Partial<Record<ServiceName | 'mailctl', Record<string, string>>>;
-  /** Extra nats-server command-line options (TLS, say). */
-  natsArgs?: string[];
-  /**
-   * Extra nats-server configuration (a `jetstream { … }` block, say), in the file that also holds the
-   * users: NATS always runs with a user per service (nats-auth.ts) and no anonymous access.
-   */
-  natsConfig?: string;
+export interface MailSystemOptions extends Omit<PlatformOptions, 'nats' | 'natsAuth' | 'report' | 'supervise' | 'logs'> {
   /**
    * The test provokes NATS permission violations on purpose. Otherwise stop() fails when nats-server
    * reported one: a service needed a subject its user may not use (libs/contracts nats-permissions.ts).
    */
   natsViolationsExpected?: boolean;
-  echo?: boolean;
   /** mailbox-store backend: `mongo` starts a MongoDB-compatible server (see providers.ts) for it. */
   store?: 'embedded' | 'mongo';
-  /**
-   * How NATS and the MongoDB-compatible server run (providers.ts): `auto` for the tests (the default),
-   * `local` processes for the local run, `containers` for its `--containers`.
-   */
+  /** How NATS and the MongoDB-compatible server run (providers.ts): `auto` (the default) or `local` processes. */
   infrastructure?: ProviderUse;
   /** A three-node JetStream cluster instead of one nats-server; streams and buckets get three replicas. */
   natsCluster?: boolean;
   /**
-   * The local run's supervision: a service that dies without being asked to (a signal, a crash) is
-   * started again after a pause that doubles with each quick death (see restartPauseMs), and each step is
-   * told to `report`. Off for the tests, which kill services on purpose.
-   */
-  supervise?: { report(line: string): void };
-  /** The local run's log files: each service's output (and nats-server's) also goes to <dir>/<name>.log, rotated by size. */
-  logs?: { dir: string; maxBytes: number; keep: number };
-  /**
-   * The services resolve with the machine's DNS (the local run). Otherwise, unless env sets DNS_SERVERS, a
-   * DNS server is started on loopback for them (system.dns), empty until the test adds records.
+   * The services resolve with the machine's DNS. Otherwise, unless env sets DNS_SERVERS, a DNS server is
+   * started on loopback for them (system.dns), empty until the test adds records.
    */
   systemDns?: boolean;
 }
 
-/** The exit status of a service that refused its configuration: restarting it cannot help. */
-const EXIT_CONFIG = 78;
-/** A service that ran this long before dying starts its pauses again from the shortest. */
-const STABLE_RUN_MS = 60_000;
-
-/** The pause before the `restarts`-th quick restart in a row (0-based): 1 s, doubling, at most 30 s. */
-export const restartPauseMs = (restarts: number): number => Math.min(1000 * 2 ** restarts, 30_000);
-
-export interface MailSystem {
-  smtpPort: number;
-  pop3Port: number;
-  /** Submission (STARTTLS + AUTH), SMTPS (implicit TLS) and POP3S listeners. */
-  submissionPort: number;
-  smtpsPort: number;
-  pop3sPort: number;
-  /** The certificate the listeners present (self-signed, made at start unless TLS_CERT_FILE was given). */
-  tlsCertFile: string;
-  grpcAddress: string;
-  /** queue-manager's admin gRPC address. */
-  queueAdminAddress: string;
-  natsUrl: string;
+export interface MailSystem extends MailPlatform {
   nats: ProvidedServer;
-  /** The services' NATS users and passwords, and the configuration file nats-server runs with. */
-  natsAuth: NatsAuth;
   /** The cluster's nodes, with `natsCluster`. */
   natsCluster?: NatsCluster;
   /** The MongoDB server and database mailbox-store uses, with `store: 'mongo'`. */
   mongo?: { server: ProvidedServer; uri: string; database: string };
-  /** The environment every service was started with. */
-  env: NodeJS.ProcessEnv;
-  services: Record<ServiceName, ManagedProcess>;
-  httpPorts: Record<ServiceName, number>;
   /** The loopback DNS server the services resolve with (see MailSystemOptions.systemDns). */
   dns?: TestDnsServer;
-  start(name: ServiceName): Promise<void>;
-  kill(name: ServiceName): Promise<void>;
-  restart(name: ServiceName): Promise<void>;
-  /**
-   * One more process of a service next to the system's own (a second replica), with `env` on top of the
-   * system's environment; it is ready once its HTTP port (`httpPort`) answers /readyz. Stopped by stop().
-   */
-  startReplica(name: ServiceName, env: Record<string, string>, httpPort: number): Promise<ManagedProcess>;
-  /** Runs the mailctl CLI against this system. */
-  mailctl(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }>;
-  stop(): Promise<void>;
-}
-
-async function waitReady(httpPort: number, process_: ManagedProcess, timeoutMs = 30_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  let exitCode: number | null | undefined;
-  void process_.exited.then((code) => (exitCode = code));
-  for (;;) {
-    if (exitCode !== undefined) throw new Error(`${process_.name} exited with ${exitCode}:\n${process_.output()}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > until) throw new Error(`${process_.name} not ready after ${timeoutMs} ms:\n${process_.output()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 export async function startMailSystem(options: MailSystemOptions): Promise<MailSystem> {
-  await mkdir(options.dataDir, { recursive: true });
-  const logFiles = new Map<string, RotatingLogFile>();
-  /** The log file of a process name, one for all its restarts (none without options.logs). */
-  const logFileOf = (name: string) => {
-    if (!options.logs) return undefined;
-    if (!logFiles.has(name)) logFiles.set(name, new RotatingLogFile(join(options.logs.dir, `${name}.log`), options.logs.maxBytes, options.logs.keep));
-    return logFiles.get(name);
-  };
   let natsCluster: NatsCluster | undefined;
   let nats: ProvidedServer;
   const natsAuth = await writeNatsAuth(options.dataDir, options.natsConfig);
@@ -162,13 +53,8 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     nats = { url: natsCluster.url, provider: 'local', stop: natsCluster.stopAll };
   } else {
     const extraArgs = ['-c', natsAuth.configFile, ...(options.natsArgs ?? [])];
-    nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs, logFile: logFileOf('nats-server'), use: options.infrastructure, watch });
+    nats = await startNats({ storeDir: join(options.dataDir, 'nats'), port: options.natsPort, echo: options.echo, extraArgs, use: options.infrastructure, watch });
   }
-  /** A service's own environment: its NATS user (if it has one), then what the caller gave it. */
-  const serviceEnv = (name: ServiceName | 'mailctl'): Record<string, string> => ({
-    ...((NATS_SERVICES as readonly string[]).includes(name) ? natsAuth.env(name as NatsService) : {}),
-    ...options.serviceEnv?.[name],
-  });
   let mongo: MailSystem['mongo'];
   if (options.store === 'mongo') {
     try {
@@ -184,150 +70,40 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
     await dns?.close();
     if (mongo?.server.provider === 'external') await dropMongoDatabase(mongo.uri, mongo.database).catch(() => undefined);
     await mongo?.server.stop();
-    await nats.stop();
   };
-  const smtpPort = options.smtpPort ?? (await freePort());
-  const pop3Port = options.pop3Port ?? (await freePort());
-  const submissionPort = options.submissionPort ?? (await freePort());
-  const smtpsPort = options.smtpsPort ?? (await freePort());
-  const pop3sPort = options.pop3sPort ?? (await freePort());
-  const tlsCertFile = options.env?.TLS_CERT_FILE ?? join(options.dataDir, 'tls', 'cert.pem');
-  const tlsKeyFile = options.env?.TLS_KEY_FILE ?? join(options.dataDir, 'tls', 'key.pem');
-  // Made once here, so that the two TLS services do not both write it.
-  if (!options.env?.TLS_CERT_FILE && !existsSync(tlsCertFile)) await writeSelfSignedCertificate(tlsCertFile, tlsKeyFile, ['localhost', '127.0.0.1']);
-  const grpcPort = options.grpcPort ?? (await freePort());
-  const grpcAddress = `127.0.0.1:${grpcPort}`;
-  const queueGrpcPort = options.queueGrpcPort ?? (await freePort());
-  const queueAdminAddress = `127.0.0.1:${queueGrpcPort}`;
-  const httpPorts = {} as Record<ServiceName, number>;
-  for (const name of SERVICE_NAMES) httpPorts[name] = options.httpPorts?.[name] ?? (await freePort());
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    NATS_URL: nats.url,
-    ...(natsCluster ? { NATS_STREAM_REPLICAS: String(natsCluster.size) } : {}),
-    MAILBOX_STORE_ADDRESS: grpcAddress,
-    MAILBOX_GRPC_PORT: String(grpcPort),
-    QUEUE_GRPC_PORT: String(queueGrpcPort),
-    QUEUE_ADMIN_ADDRESS: queueAdminAddress,
-    MAILBOX_DATA_DIR: join(options.dataDir, 'mailbox-store'),
-    MAILBOX_HTTP_PORT: String(httpPorts['mailbox-store']),
-    QUEUE_HTTP_PORT: String(httpPorts['queue-manager']),
-    DELIVERY_HTTP_PORT: String(httpPorts['delivery-agent']),
-    SMTP_HTTP_PORT: String(httpPorts['smtp-ingress']),
-    POP3_HTTP_PORT: String(httpPorts['pop3-access']),
-    SMTP_PORT: String(smtpPort),
-    POP3_PORT: String(pop3Port),
-    SMTP_SUBMISSION_PORT: String(submissionPort),
-    SMTPS_PORT: String(smtpsPort),
-    POP3S_PORT: String(pop3sPort),
-    TLS_CERT_FILE: tlsCertFile,
-    TLS_KEY_FILE: tlsKeyFile,
-    // The plain-text suites log in over POP3 without TLS; the TLS suites turn this off.
-    POP3_ALLOW_PLAINTEXT_AUTH: 'true',
-    SMTP_SERVER_NAME: 'mx.test.local',
-    POP3_SERVER_NAME: 'pop.test.local',
-    ...(dns ? { DNS_SERVERS: dns.address } : {}),
-    ...(mongo ? { MAIL_STORE: 'mongo', MONGODB_URI: mongo.uri, MONGODB_DATABASE: mongo.database, MONGODB_SERVER_SELECTION_TIMEOUT_MS: '5000' } : {}),
-    ...options.env,
-  };
-  const services = {} as Record<ServiceName, ManagedProcess>;
-  const everStarted: ManagedProcess[] = [];
-  let stopping = false;
-  const quickRestarts = {} as Record<ServiceName, number>;
-  const start = async (name: ServiceName) => {
-    const current = services[name];
-    if (current && current.child.exitCode === null && current.child.signalCode === null) {
-      throw new Error(`${name} is already running`);
-    }
-    const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
-    const started = startProcess(name, process.execPath, [main], { ...env, ...serviceEnv(name) }, { echo: options.echo, logFile: logFileOf(name) });
-    services[name] = started;
-    everStarted.push(started);
-    if (options.supervise) superviseProcess(name, started, Date.now(), options.supervise.report);
-    await waitReady(httpPorts[name], started);
-  };
-  /** Starts the service again when this process of it dies without being asked to. */
-  const superviseProcess = (name: ServiceName, process_: ManagedProcess, startedAt: number, report: (line: string) => void) => {
-    void process_.exited.then((code) => {
-      if (stopping || process_.stopRequested || services[name] !== process_) return;
-      const cause = process_.child.signalCode ? `killed by ${process_.child.signalCode}` : `exited with status ${code}`;
-      if (code === EXIT_CONFIG) return report(`${name} ${cause} (invalid configuration): not restarted`);
-      if (Date.now() - startedAt >= STABLE_RUN_MS) quickRestarts[name] = 0;
-      const pauseMs = restartPauseMs(quickRestarts[name] ?? 0);
-      quickRestarts[name] = (quickRestarts[name] ?? 0) + 1;
-      report(`${name} ${cause}; restarting in ${pauseMs / 1000} s`);
-      setTimeout(() => {
-        if (stopping || services[name] !== process_) return;
-        start(name).then(
-          () => report(`${name} restarted (pid ${services[name].child.pid})`),
-          (err: unknown) => report(`${name} did not come back: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`),
-        );
-      }, pauseMs).unref();
+  let platform: MailPlatform;
+  try {
+    platform = await launchMailPlatform({
+      ...options,
+      nats,
+      natsAuth,
+      env: {
+        ...(natsCluster ? { NATS_STREAM_REPLICAS: String(natsCluster.size) } : {}),
+        // The plain-text suites log in over POP3 without TLS; the TLS suites turn this off.
+        POP3_ALLOW_PLAINTEXT_AUTH: 'true',
+        SMTP_SERVER_NAME: 'mx.test.local',
+        POP3_SERVER_NAME: 'pop.test.local',
+        ...(dns ? { DNS_SERVERS: dns.address } : {}),
+        ...(mongo ? { MAIL_STORE: 'mongo', MONGODB_URI: mongo.uri, MONGODB_DATABASE: mongo.database, MONGODB_SERVER_SELECTION_TIMEOUT_MS: '5000' } : {}),
+        ...options.env,
+      },
     });
-  };
-  const system: MailSystem = {
-    smtpPort,
-    pop3Port,
-    submissionPort,
-    smtpsPort,
-    pop3sPort,
-    tlsCertFile,
-    grpcAddress,
-    queueAdminAddress,
-    natsUrl: nats.url,
-    natsCluster,
+  } catch (err) {
+    await stopInfrastructure();
+    throw err;
+  }
+  return {
+    ...platform,
     nats,
-    natsAuth,
+    natsCluster,
     mongo,
-    env,
-    services,
-    httpPorts,
     dns,
-    start,
-    kill: async (name) => services[name].kill(),
-    restart: async (name) => {
-      await services[name].stop();
-      await start(name);
-    },
-    startReplica: async (name, extraEnv, httpPort) => {
-      const main = join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
-      const replica = startProcess(`${name}-replica`, process.execPath, [main], { ...env, ...serviceEnv(name), ...extraEnv }, { echo: options.echo });
-      everStarted.push(replica);
-      await waitReady(httpPort, replica);
-      return replica;
-    },
-    mailctl: (args, stdin) =>
-      new Promise((resolve) => {
-        const child = execFile(
-          process.execPath,
-          [join(REPO_ROOT, 'apps', 'mailctl', 'dist', 'main.js'), '--mailbox-store', grpcAddress, '--queue-manager', queueAdminAddress, ...args],
-          { env: { ...env, ...options.serviceEnv?.mailctl }, maxBuffer: 64 * 1024 * 1024 },
-          (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-        );
-        child.stdin!.end(stdin ?? '');
-      }),
     stop: async () => {
-      stopping = true;
-      for (const name of [...SERVICE_NAMES].reverse()) await services[name]?.stop();
-      // Anything left over from a failed restart must not outlive the system.
-      await Promise.all(everStarted.map((p) => p.kill()));
+      await platform.stop();
       await stopInfrastructure();
-      for (const file of logFiles.values()) file.close();
-      logFiles.clear();
       if (natsViolations.length > 0 && !options.natsViolationsExpected) {
         throw new Error(`nats-server refused what a service asked (libs/contracts nats-permissions.ts):\n${[...new Set(natsViolations)].join('\n')}`);
       }
     },
   };
-  try {
-    await start('mailbox-store');
-    await Promise.all([start('queue-manager'), start('delivery-agent')]);
-    await Promise.all([start('smtp-ingress'), start('pop3-access')]);
-    await waitForPort(smtpPort);
-    await waitForPort(pop3Port);
-  } catch (err) {
-    await system.stop().catch(() => undefined); // the start-up error says more (a refusal is in its output)
-    throw err;
-  }
-  return system;
 }

@@ -5,9 +5,7 @@ import { mkdir } from 'node:fs/promises';
 import { pino } from 'pino';
 import { connectNats, loadNatsSettings } from '@mail/platform';
 import { join } from 'node:path';
-import { freePort, waitForPort } from './ports.js';
-import { startProcess, type ManagedProcess } from './processes.js';
-import { findNatsServer } from './nats-server.js';
+import { findNatsServer, freePort, startProcess, waitForPort, type ManagedProcess } from '@mail/launcher';
 
 export interface NatsCluster {
   /** Every node's client URL, comma-separated (NATS_URL). */
@@ -40,7 +38,7 @@ async function waitForJetStream(url: string, env: NodeJS.ProcessEnv, timeoutMs =
 }
 
 /**
- * `configFile`: a configuration file every node reads (the users of nats-auth.ts); `probeAs`: the
+ * `configFile`: a configuration file every node reads (the users of libs/launcher nats-auth.ts); `probeAs`: the
  * credentials (NATS_USER, NATS_PASSWORD) to ask whether JetStream is up with, when it has users.
  */
 export async function startNatsCluster(

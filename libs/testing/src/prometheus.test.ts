@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { localPorts } from './local-run.js';
+import { localPorts } from '@mail/launcher';
 import { REPO_ROOT } from './mail-system.js';
 import { prometheusConfig, rulesWithShortFor, SHIPPED_RULES } from './prometheus.js';
 

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT, SERVICE_NAMES, type ServiceName } from './mail-system.js';
-import { startProcess, type ManagedProcess } from './processes.js';
+import { startProcess, type ManagedProcess } from '@mail/launcher';
 
 /** The shipped alert rules. */
 export const SHIPPED_RULES = join(REPO_ROOT, 'deploy', 'observability', 'rules', 'mail-alerts.rules.yml');

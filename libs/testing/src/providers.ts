@@ -2,8 +2,9 @@
 // Providers, in order: `external` (MONGODB_URI names a real MongoDB), `testcontainers` (official `nats`
 // and `mongo` images, when a container runtime answers a 2 s ping) and `local` (nats-server and FerretDB
 // as child processes on free loopback ports). TEST_PROVIDER=local|testcontainers forces one.
-// That automatic choice is for the test suites only: the local run asks for processes (`use: 'local'`),
-// or for containers with `--containers` (`use: 'containers'`), never by finding an engine.
+// That automatic choice is for the test suites only (`use: 'local'` forces processes, `use: 'containers'`
+// containers, for the image suite); the local run does not come here: it stands on libs/launcher, which
+// runs nats-server as its own process.
 // testcontainers is imported lazily and only after the probe: with an engine that accepts connections
 // and never answers, it would otherwise hang for minutes.
 import { existsSync } from 'node:fs';
@@ -13,10 +14,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
-import type { RotatingLogFile } from './log-file.js';
-import { startNatsServer } from './nats-server.js';
-import { freePort } from './ports.js';
-import { startProcess } from './processes.js';
+import { freePort, startNatsServer, startProcess, type RotatingLogFile } from '@mail/launcher';
 
 export { freePort };
 

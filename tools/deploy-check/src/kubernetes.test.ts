@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { serviceSettings } from '@mail/settings';
 import {
   appOf,
   describe as name,
@@ -16,7 +17,7 @@ import {
   type K8sObject,
   type PodTemplate,
 } from './manifests.js';
-import { deployDir, kustomizeSkip, kustomizer, OVERLAYS, repoRoot, SERVICES, type OverlayName } from './repo.js';
+import { deployDir, kustomizeSkip, kustomizer, OVERLAYS, SERVICES, type OverlayName } from './repo.js';
 import { typeCheck, validateObject } from './schemas.js';
 import { NATS_SERVICES, natsAuthorizationConfig, natsPasswordVariable } from '@mail/contracts';
 
@@ -25,18 +26,12 @@ const byKind = (objects: K8sObject[], kind: string): K8sObject[] => objects.filt
 const find = (objects: K8sObject[], kind: string, objectName: string): K8sObject | undefined =>
   objects.find((o) => o.kind === kind && o.metadata.name === objectName);
 
-/** What a service's config.ts reads, with the shared loaders of libs/platform, so a key with a typo is caught. */
-function variablesRead(service: string): Set<string> {
-  const names = new Set<string>();
-  for (const file of [join('apps', service, 'src', 'config.ts'), join('libs', 'platform', 'src', 'config.ts'), join('libs', 'platform', 'src', 'grpc.ts')]) {
-    for (const match of readFileSync(join(repoRoot, file), 'utf8').matchAll(/'([A-Z][A-Z0-9_]+)'/g)) names.add(match[1]!);
-  }
-  return names;
-}
-/** The variables of a service's listeners: the config keys host/port, httpHost/httpPort, grpcHost/grpcPort. */
+/** What a service reads: its settings manifest (every variable of its config.ts and the shared groups it loads). */
+const variablesRead = (service: string): Set<string> => new Set(serviceSettings(service).map((s) => s.variable));
+/** The variables of a service's listeners: the settings host/port, httpHost/httpPort, grpcHost/grpcPort. */
 function listenerVariables(service: string): Set<string> {
-  const source = readFileSync(join(repoRoot, 'apps', service, 'src', 'config.ts'), 'utf8');
-  return new Set([...source.matchAll(/^\s*(?:host|port|[a-z]+Host|[a-z]+Port): '([A-Z][A-Z0-9_]+)'/gm)].filter((m) => !/MAX|REMOTE/.test(m[1]!)).map((m) => m[1] as string));
+  const listeners = serviceSettings(service).filter((s) => /^(?:host|port|[a-z]+Host|[a-z]+Port)$/.test(s.key) && !/MAX|REMOTE/.test(s.variable));
+  return new Set(listeners.map((s) => s.variable));
 }
 /** The Secrets that cert-manager makes from the overlay's Certificates. */
 function certificateSecrets(objects: K8sObject[]): Set<string> {

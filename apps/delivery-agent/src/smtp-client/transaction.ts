@@ -4,7 +4,7 @@
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { downgradeTo7bit } from '@mail/mime';
-import { dotStuff } from '@mail/platform';
+import { dotStuff } from '@mail/wire';
 import { ConnectionError, ReplyReader, replyText, type SmtpReply } from './reply-reader.js';
 
 export type TlsPolicy = 'none' | 'opportunistic' | 'required';

@@ -2,7 +2,7 @@
 // and MongoDB (mongo-store.ts). Every backend must pass the shared conformance suite
 // (store-conformance.test-support.ts, run by embedded-store.test.ts and mongo-store.test.ts).
 import { createHash } from 'node:crypto';
-import type { AuthFailureRecord } from '@mail/platform';
+import type { AuthFailureRecord } from '../auth-throttle.js';
 
 export type { AuthFailureRecord };
 

@@ -5,7 +5,7 @@ const CR = 0x0d;
 const LF = 0x0a;
 
 /** Byte-stuffing and the terminator are shared with SMTP DATA. */
-export { dotStuff } from '@mail/platform';
+export { dotStuff } from '@mail/wire';
 
 /** Cuts a message after its header block plus `bodyLines` lines of body (RFC 1939 TOP). */
 export async function* topOfMessage(content: AsyncIterable<Uint8Array>, bodyLines: number): AsyncIterable<Uint8Array> {

@@ -66,11 +66,22 @@ const err = (text: string, close = false): Pop3Response => ({ ok: false, text, c
 type Handler = (session: Pop3Session, args: string[]) => Promise<Pop3Response> | Pop3Response;
 
 /** The command table: for each verb, the states it is allowed in and its handler. */
-const COMMANDS: Record<string, { states: readonly Pop3State[]; handler: Handler }> = Object.assign(Object.create(null), {
+/**
+ * A verb's policy, checked by command() before its handler: the states it is legal in, then its flags.
+ * `needsTls`: it carries a password in the clear, so it is refused before TLS unless plaintext login is
+ * allowed (RFC 2595 §2). (AUTH is not flagged: without arguments it lists the mechanisms, before TLS too.)
+ */
+interface CommandPolicy {
+  states: readonly Pop3State[];
+  handler: Handler;
+  needsTls?: boolean;
+}
+
+const COMMANDS: Record<string, CommandPolicy> = Object.assign(Object.create(null), {
   CAPA: { states: ['Authorization', 'Transaction'], handler: (s: Pop3Session) => s.capa() },
   STLS: { states: ['Authorization'], handler: (s: Pop3Session, a: string[]) => s.stls(a) },
   AUTH: { states: ['Authorization'], handler: (s: Pop3Session, a: string[]) => s.auth(a) },
-  USER: { states: ['Authorization'], handler: (s: Pop3Session, a: string[]) => s.user(a) },
+  USER: { states: ['Authorization'], handler: (s: Pop3Session, a: string[]) => s.user(a), needsTls: true },
   PASS: { states: ['Authorization'], handler: (s: Pop3Session, a: string[]) => s.pass(a) },
   APOP: { states: ['Authorization'], handler: () => err('APOP not supported') },
   QUIT: { states: ['Authorization', 'Transaction'], handler: (s: Pop3Session) => s.quit() },
@@ -169,12 +180,12 @@ export class Pop3Session {
     if (!entry.states.includes(this.state)) {
       return err(this.state === 'Authorization' ? 'Not authenticated yet' : `${verb} not allowed now`);
     }
+    if (entry.needsTls && !this.loginAllowed) return err('[AUTH] Plain-text login requires TLS (use STLS first)');
     // USER and PASS keep their spaces: passwords (and some user names) may contain them.
     return entry.handler(this, verb === 'PASS' || verb === 'USER' ? [line.slice(verbText.length + 1)] : args.filter((a) => a !== ''));
   }
 
   user(args: string[]): Pop3Response {
-    if (!this.loginAllowed) return err('[AUTH] Plain-text login requires TLS (use STLS first)');
     const name = args[0] ?? '';
     if (name === '' || name.length > 512) return err('Syntax: USER name');
     this.pendingUser = name;

@@ -2,7 +2,6 @@
 // sender ownership, and the per-session and per-address message limits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DataReader } from './data-reader.js';
 import { formatReply } from './replies.js';
 import { SmtpSession, type AuthOutcome, type Envelope, type SessionContext, type SessionHooks } from './session.js';
 
@@ -25,9 +24,8 @@ function connect(context: Partial<SessionContext> = {}, extraHooks: Partial<Sess
   );
   const say = async (line: string) => formatReply(await session.command(line)).replace(/\r\n$/, '');
   const send = async (data: string) => {
-    const reader = new DataReader(10_000, 'reject');
-    reader.push(Buffer.from(data));
-    return formatReply(await session.finishData(reader.result())).replace(/\r\n$/, '');
+    session.pushData(Buffer.from(data));
+    return formatReply(await session.finishData()).replace(/\r\n$/, '');
   };
   return { session, say, send, enqueued };
 }
@@ -122,6 +120,19 @@ test('submission: MAIL before AUTH is 530 5.7.0', async () => {
   const { say } = connect({ secure: true, authRequired: true });
   await say('EHLO c.example');
   assert.equal(await say('MAIL FROM:<alice@example.com>'), '530 5.7.0 Authentication required');
+});
+
+test('a verb\'s policy answers in its order: state first (503), then not offered (502), already authenticated (503), no TLS (538), no AUTH (530)', async () => {
+  const b = b64('\0alice@example.com\0sesame');
+  const submission = connect({ authRequired: true });
+  assert.match(await submission.say('MAIL FROM:<alice@example.com>'), /^503 5\.5\.1 Send HELO\/EHLO first/, 'out of sequence before 530');
+  const mx = connect({ authAvailable: false });
+  await mx.say('EHLO c.example');
+  assert.match(await mx.say(`AUTH PLAIN ${b}`), /^502 5\.5\.1 AUTH not available on this port/, 'not offered here, before 538');
+  const done = connect({ secure: true });
+  await done.say('EHLO c.example');
+  assert.match(await done.say(`AUTH PLAIN ${b}`), /^235 /);
+  assert.match(await done.say(`AUTH PLAIN ${b}`), /^503 5\.5\.1 Already authenticated/);
 });
 
 test('an authenticated user sends only as itself (553 5.7.1 otherwise), may use <>, and may relay', async () => {

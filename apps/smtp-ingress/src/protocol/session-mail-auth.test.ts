@@ -4,7 +4,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SmtpSession, type Envelope, type SessionContext } from './session.js';
-import { DataReader } from './data-reader.js';
 import { formatReply } from './replies.js';
 import { parseAllowList, type AuthPolicy } from '../auth/policy.js';
 import type { MessageCheck, MessageIdentity } from '../auth/verification.js';
@@ -44,14 +43,13 @@ function connect(verdict: AuthVerdict, context: Partial<SessionContext> = {}) {
     },
   );
   const say = async (line: string) => formatReply(await session.command(line)).trimEnd();
-  /** DATA in two pieces, the way the connection hands them to the reader, then the final reply. */
+  /** DATA in two pieces, the way the connection hands them to the session, then the final reply. */
   const send = async (data: string) => {
     assert.match(await say('DATA'), /^354/);
-    const reader = new DataReader(10_000, 'reject', session.messageObserver);
     const bytes = Buffer.from(data, 'latin1');
-    reader.push(bytes.subarray(0, 7));
-    reader.push(bytes.subarray(7));
-    return formatReply(await session.finishData(reader.result())).trimEnd();
+    session.pushData(bytes.subarray(0, 7));
+    session.pushData(bytes.subarray(7));
+    return formatReply(await session.finishData()).trimEnd();
   };
   return { session, say, send, checks, enqueued };
 }

@@ -3,7 +3,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SmtpSession, type Envelope, type RecipientVerdict, type SessionContext, type SessionLimits } from './session.js';
-import { DataReader } from './data-reader.js';
 import { formatReply, type Reply } from './replies.js';
 
 /** The directory behind the fake checkRecipient: example.com is local, everything else is remote. */
@@ -76,11 +75,10 @@ function connect(options: Options = {}) {
     say: async (line: string) => wire(record(await session.command(line))),
     /** After a 354: sends the message data (which must end with CRLF.CRLF) and returns the final reply. */
     send: async (data: string | Buffer) => {
-      const reader = new DataReader(limits.maxMessageBytes, limits.bareLineEndings);
       const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-      const used = reader.push(bytes);
+      const used = session.pushData(bytes);
       assert.equal(used, bytes.length, 'the data ends with the terminator');
-      return wire(record(await session.finishData(reader.result())));
+      return wire(record(await session.finishData()));
     },
   };
 }

@@ -1,8 +1,9 @@
 // The SMTP server session as an explicit state machine (RFC 5321 §4.1.4 ordering, §4.3.2 replies).
-// It turns command lines into replies and calls its hooks for the effects (recipient check, enqueue);
-// it never touches a socket, so every state and verb is unit-testable.
+// It turns command lines and DATA bytes into replies and calls its hooks for the effects (recipient check,
+// enqueue); it owns the DATA reader of the message being received. It never touches a socket, so every
+// state and verb is unit-testable, and the connection only moves bytes.
 import { countHeader, parseHeaders } from '@mail/mime';
-import type { DataResult, BareLineEndingPolicy } from './data-reader.js';
+import { DataReader, type DataResult, type BareLineEndingPolicy } from './data-reader.js';
 import { parseCommandLine, parsePathArgument, isDomain } from './grammar.js';
 import { formatReceivedHeader } from './trace.js';
 import { decide, type AuthPolicy } from '../auth/policy.js';
@@ -98,12 +99,24 @@ export interface SessionContext {
 
 type Handler = (session: SmtpSession, argument: string) => Promise<Reply> | Reply;
 
+/**
+ * A verb's policy, checked by command() before its handler, in this order (as Postfix's command table
+ * carries its flags): the states it is legal in, then each flag it has.
+ */
 interface CommandPolicy {
   handler: Handler;
   /** States in which the verb is legal; any other state answers 503. */
   states: readonly SessionState[];
   /** Reply text when used out of sequence. */
   sequenceError?: string;
+  /** Offered only on listeners with AUTH (submission); 502 elsewhere. */
+  authListenerOnly?: boolean;
+  /** Refused once the client has authenticated (503). */
+  beforeAuthOnly?: boolean;
+  /** Carries a password: refused before TLS (538) unless plaintext authentication is allowed. */
+  needsTls?: boolean;
+  /** On a listener that requires AUTH (submission), refused until the client has authenticated (530). */
+  needsAuth?: boolean;
 }
 
 const ANY: readonly SessionState[] = ['Initial', 'Ready', 'Mail', 'Recipients'];
@@ -116,6 +129,7 @@ const COMMANDS: Record<string, CommandPolicy> = Object.assign(Object.create(null
     handler: (s: SmtpSession, a: string) => s.mail(a),
     states: ['Ready'],
     sequenceError: 'Send HELO/EHLO first, or finish the current transaction (RSET)',
+    needsAuth: true,
   },
   RCPT: { handler: (s: SmtpSession, a: string) => s.rcpt(a), states: ['Mail', 'Recipients'], sequenceError: 'Need MAIL before RCPT' },
   DATA: { handler: (s: SmtpSession, a: string) => s.data(a), states: ['Mail', 'Recipients'], sequenceError: 'Need MAIL and RCPT before DATA' },
@@ -130,6 +144,9 @@ const COMMANDS: Record<string, CommandPolicy> = Object.assign(Object.create(null
     handler: (s: SmtpSession, a: string) => s.auth(a),
     states: ['Ready'],
     sequenceError: 'AUTH is allowed after EHLO and outside a mail transaction',
+    authListenerOnly: true,
+    beforeAuthOnly: true,
+    needsTls: true,
   },
   // Recognised, but not offered.
   BDAT: { handler: () => Replies.notImplemented('CHUNKING not supported'), states: ANY },
@@ -148,6 +165,8 @@ export class SmtpSession {
   private queueId = '';
   /** The authentication check of the message being received. */
   private check: MessageCheck | undefined;
+  /** The DATA reader of the message being received (state Data). */
+  private dataReader: DataReader | undefined;
   private messagesQueued = 0;
   private recipientsAccepted = 0;
   private secure: boolean;
@@ -176,8 +195,17 @@ export class SmtpSession {
     let result: Reply;
     if (!policy) result = Replies.unrecognised();
     else if (!policy.states.includes(this.state)) result = Replies.badSequence(policy.sequenceError ?? 'Bad sequence of commands');
-    else result = await policy.handler(this, argument);
+    else result = this.refusedByPolicy(policy) ?? (await policy.handler(this, argument));
     return this.countErrors(result);
+  }
+
+  /** The reply of the first flag of the verb's policy that refuses it now; undefined when none does. */
+  private refusedByPolicy(policy: CommandPolicy): Reply | undefined {
+    if (policy.authListenerOnly && !(this.context.authAvailable && this.hooks.authenticate)) return Replies.notImplemented('AUTH not available on this port');
+    if (policy.beforeAuthOnly && this.authenticatedAs) return Replies.badSequence('Already authenticated');
+    if (policy.needsTls && !this.secure && !this.context.allowPlaintextAuth) return Replies.encryptionRequired();
+    if (policy.needsAuth && this.context.authRequired && !this.authenticatedAs) return Replies.authRequired();
+    return undefined;
   }
 
   /** Reports a command line over the length limit (it was discarded by the line reader). */
@@ -245,11 +273,8 @@ export class SmtpSession {
     return this.secure;
   }
 
-  /** RFC 4954 AUTH with the PLAIN (RFC 4616) and LOGIN mechanisms. */
+  /** RFC 4954 AUTH with the PLAIN (RFC 4616) and LOGIN mechanisms (where, when and how: its policy). */
   async auth(argument: string): Promise<Reply> {
-    if (!this.context.authAvailable || !this.hooks.authenticate) return Replies.notImplemented('AUTH not available on this port');
-    if (this.authenticatedAs) return Replies.badSequence('Already authenticated');
-    if (!this.secure && !this.context.allowPlaintextAuth) return Replies.encryptionRequired();
     const [mechanism = '', initial, ...extra] = argument.trim().split(/\s+/);
     if (extra.length > 0) return Replies.syntax('Syntax: AUTH mechanism [initial-response]');
     const name = mechanism.toUpperCase();
@@ -317,7 +342,6 @@ export class SmtpSession {
   }
 
   mail(argument: string): Reply {
-    if (this.context.authRequired && !this.authenticatedAs) return Replies.authRequired();
     if (this.messagesQueued >= (this.limits.maxMessagesPerConnection ?? Number.POSITIVE_INFINITY)) return Replies.tooManyMessagesInSession();
     if (this.hooks.admitMessage && !this.hooks.admitMessage(this.context.clientAddress)) return Replies.rateLimited();
     const parsed = parsePathArgument(argument, 'FROM', true);
@@ -401,17 +425,29 @@ export class SmtpSession {
     if (!this.authenticatedAs && this.hooks.verifyMessage) {
       this.check = this.hooks.verifyMessage({ clientAddress: this.context.clientAddress, helo: this.clientName, sender: this.envelope!.sender });
     }
+    // The reader hands each piece of the message to the authentication check while it arrives.
+    const check = this.check;
+    this.dataReader = new DataReader(this.limits.maxMessageBytes, this.limits.bareLineEndings, check ? (piece) => check.write(piece) : undefined);
     return Replies.startData();
   }
 
-  /** What the data reader hands each piece of the message to while it arrives (the authentication check). */
-  get messageObserver(): ((piece: Buffer) => void) | undefined {
-    const check = this.check;
-    return check ? (piece) => check.write(piece) : undefined;
+  /** After a 354: the message's bytes are read by pushData() until its terminator, then finishData(). */
+  get readingData(): boolean {
+    return this.dataReader !== undefined;
   }
 
-  /** Called by the connection when the data reader has seen the terminator. */
-  async finishData(result: DataResult): Promise<Reply> {
+  /**
+   * Message bytes, as they arrive: -1 while the terminator is still to come, else how many bytes of
+   * `input` the message used (what follows is pipelined commands); then finishData() answers it.
+   */
+  pushData(input: Buffer): number {
+    return this.dataReader!.push(input);
+  }
+
+  /** After pushData() has seen the terminator: checks the message, queues it and gives the reply. */
+  async finishData(): Promise<Reply> {
+    const result = this.dataReader!.result();
+    this.dataReader = undefined;
     const envelope = this.envelope!;
     const queueId = this.queueId;
     const check = this.check;
@@ -483,6 +519,7 @@ export class SmtpSession {
     this.queueId = '';
     this.check?.abort();
     this.check = undefined;
+    this.dataReader = undefined;
   }
 }
 

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { RawClient } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
-import { freePort } from '../ports.js';
+import { freePort } from '@mail/launcher';
 import { expectCli, PASSWORD, startSystemWithUsers } from './helpers.js';
 
 const ALICE = 'alice@example.test';

@@ -12,7 +12,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { poplibFetch } from '../clients.js';
-import { freePort } from '../ports.js';
+import { freePort } from '@mail/launcher';
 import type { MailSystem } from '../mail-system.js';
 import { messageIdOf, PASSWORD, sendTracked, startSystemWithUsers } from './helpers.js';
 

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT } from '../mail-system.js';
-import { freePort, waitForPort } from '../ports.js';
-import { startProcess } from '../processes.js';
+import { freePort, waitForPort } from '@mail/launcher';
+import { startProcess } from '@mail/launcher';
 
 function run(service: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

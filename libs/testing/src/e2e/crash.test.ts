@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { poplibFetch, RawClient, smtplibSend } from '../clients.js';
-import { freePort } from '../ports.js';
+import { freePort } from '@mail/launcher';
 import { SERVICE_NAMES, type MailSystem, type ServiceName } from '../mail-system.js';
 import { PASSWORD, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 

@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { smtplibSend } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
-import { freePort } from '../ports.js';
+import { freePort } from '@mail/launcher';
 import { ScriptedSmtpServer } from '../scripted-smtp.js';
 import { startSystemWithUsers } from './helpers.js';
 

@@ -20,7 +20,7 @@ import { connect } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
 import { poplibFetch, RawClient } from '../clients.js';
 import { REPO_ROOT, SERVICE_NAMES, type ServiceName } from '../mail-system.js';
-import { freePort } from '../ports.js';
+import { freePort } from '@mail/launcher';
 import { startMongo, startNats } from '../providers.js';
 import { messageIdOf, PASSWORD, sendTracked, waitForMessageCount } from './helpers.js';
 

@@ -18,9 +18,9 @@ import { after, before, describe, test } from 'node:test';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { NATS_SERVICES } from '@mail/contracts';
 import { sendOverSmtp } from '../clients.js';
-import { LOCAL_HTTP_PORTS, LOCAL_PORTS } from '../local-run.js';
+import { LOCAL_HTTP_PORTS, LOCAL_PORTS } from '@mail/launcher';
 import { REPO_ROOT } from '../mail-system.js';
-import { freePort } from '../ports.js';
+import { freePort } from '@mail/launcher';
 import { containerRuntimeAvailable } from '../providers.js';
 
 interface LocalRun {

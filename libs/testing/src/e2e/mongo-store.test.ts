@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { poplibFetch, RawClient, smtplibSend } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
-import { freePort } from '../ports.js';
+import { freePort } from '@mail/launcher';
 import { PASSWORD, splitTrace, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
 const crlf = (text: string) => Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'utf8');

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { AckPolicy } from '@nats-io/jetstream';
 import { SPOOL_STREAM, ACCEPTED_CONSUMER, ACCEPTED_FILTER, type AcceptedMessage } from '@mail/contracts';
 import { connectNats, ensureStreams, envelopeOf, probeJetStream, Spool } from '@mail/platform';
-import { startNatsServer } from '../nats-server.js';
+import { startNatsServer } from '@mail/launcher';
 import { temporaryDirectory } from '../temporary-directories.js';
 
 const require = createRequire(import.meta.url);

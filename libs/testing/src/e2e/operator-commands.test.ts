@@ -8,7 +8,7 @@ import { MailboxStoreClient } from '@mail/contracts';
 import { insecureCredentials, unary } from '@mail/platform';
 import { sendOverSmtp } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
-import { freePort } from '../ports.js';
+import { freePort } from '@mail/launcher';
 import { expectCli, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
 const ALICE = 'alice@example.test';

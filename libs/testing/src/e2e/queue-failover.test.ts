@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { poplibFetch, smtplibSend } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
-import { freePort } from '../ports.js';
+import { freePort } from '@mail/launcher';
 import { PASSWORD, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
 const USER = 'failover@example.test';

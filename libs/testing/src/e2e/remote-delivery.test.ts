@@ -8,7 +8,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { poplibFetch, smtplibSend } from '../clients.js';
-import { freePort, waitForPort } from '../ports.js';
+import { freePort, waitForPort } from '@mail/launcher';
 import type { MailSystem } from '../mail-system.js';
 import { ScriptedSmtpServer } from '../scripted-smtp.js';
 import { temporaryDirectory } from '../temporary-directories.js';

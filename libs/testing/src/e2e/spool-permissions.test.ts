@@ -10,8 +10,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { SPOOL_STREAM, spoolChunkSubject, STREAMS_USED, type NatsService } from '@mail/contracts';
 import { awaitStreams, connectNats, ensureStreams, loadNatsSettings, Spool } from '@mail/platform';
-import { writeNatsAuth } from '../nats-auth.js';
-import { startNatsServer } from '../nats-server.js';
+import { startNatsServer, writeNatsAuth } from '@mail/launcher';
 
 const envelope = (queueId: string) => ({
   queueId,

@@ -1,6 +1,6 @@
-// NATS with a user per service, as deploy/ runs it, for the test kit and the local run: a password per
-// service (a file of its own, mode 0600) and a nats-server configuration file whose `authorization`
-// block is libs/contracts' (nats-permissions.ts), with any other settings the caller adds.
+// NATS with a user per service, as deploy/ runs it, for the launcher (the local run and the test kit): a
+// password per service (a file of its own, mode 0600) and a nats-server configuration file whose
+// `authorization` block is libs/contracts' (nats-permissions.ts), with any other settings the caller adds.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { parseSize, SERVICE_HTTP_PORTS } from '@mail/platform';
-import { REPO_ROOT, type MailSystem, type MailSystemOptions, type ServiceName } from './mail-system.js';
+import { REPO_ROOT, type MailPlatform, type PlatformOptions, type ServiceName } from './launch.js';
 import { canBind } from './ports.js';
 
 /** Every port of the local run: its variable and its default. */
@@ -34,20 +34,20 @@ function portFrom(env: NodeJS.ProcessEnv, variable: string, fallback: number): n
 }
 
 /** The ports of the local run from the environment: every one it listens on, named by its variable. */
-export function localPorts(env: NodeJS.ProcessEnv): { listeners: Pick<MailSystemOptions, keyof typeof LOCAL_PORTS>; httpPorts: Record<ServiceName, number>; byVariable: Map<string, number> } {
+export function localPorts(env: NodeJS.ProcessEnv): { listeners: Pick<PlatformOptions, keyof typeof LOCAL_PORTS>; httpPorts: Record<ServiceName, number>; byVariable: Map<string, number> } {
   const byVariable = new Map<string, number>();
   const read = ({ variable, fallback }: { variable: string; fallback: number }) => {
     const port = portFrom(env, variable, fallback);
     byVariable.set(variable, port);
     return port;
   };
-  const listeners = Object.fromEntries(Object.entries(LOCAL_PORTS).map(([key, spec]) => [key, read(spec)])) as Pick<MailSystemOptions, keyof typeof LOCAL_PORTS>;
+  const listeners = Object.fromEntries(Object.entries(LOCAL_PORTS).map(([key, spec]) => [key, read(spec)])) as Pick<PlatformOptions, keyof typeof LOCAL_PORTS>;
   const httpPorts = Object.fromEntries(Object.entries(LOCAL_HTTP_PORTS).map(([name, spec]) => [name, read(spec)])) as Record<ServiceName, number>;
   return { listeners, httpPorts, byVariable };
 }
 
 /** The log files of the local run: <dataDir>/logs/<service>.log, rotated at LOG_FILE_MAX_BYTES (10MB), 3 kept. */
-export function localLogSettings(env: NodeJS.ProcessEnv, dataDir: string): NonNullable<MailSystemOptions['logs']> {
+export function localLogSettings(env: NodeJS.ProcessEnv, dataDir: string): NonNullable<PlatformOptions['logs']> {
   const text = env.LOG_FILE_MAX_BYTES || '10MB';
   const maxBytes = parseSize(text);
   if (maxBytes === undefined || maxBytes < 1024) throw new Error(`LOG_FILE_MAX_BYTES=${JSON.stringify(text)}: expected a size of at least 1KB (bytes, or with KB, MB or GB)`);
@@ -98,7 +98,7 @@ export const mailctlLogsCommand = (logDir: string): string => `npx mailctl logs$
 
 /** What the local run prints once everything is ready. */
 /** What the local run prints once it is up. */
-export function localBanner(system: MailSystem, dataDir: string, logDir = join(dataDir, 'logs')): string {
+export function localBanner(system: MailPlatform, dataDir: string, logDir = join(dataDir, 'logs')): string {
   const mailctl = mailctlCommand(system.grpcAddress, system.queueAdminAddress);
   const moved = mailctl !== 'npx mailctl';
   const lines = [

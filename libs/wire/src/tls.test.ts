@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { connect, TLSSocket, type ConnectionOptions } from 'node:tls';
 import pino from 'pino';
-import { loadTlsSettings } from './config.js';
+import { loadTlsSettings } from '@mail/platform';
 import { TlsMaterial, writeSelfSignedCertificate } from './tls.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'tls-test-'));

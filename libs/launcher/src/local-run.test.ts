@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localBanner, localPorts, mailctlCommand } from './local-run.js';
-import { REPO_ROOT, restartPauseMs, type MailSystem } from './mail-system.js';
+import { REPO_ROOT, restartPauseMs, type MailPlatform } from './launch.js';
 
 const system = (grpcAddress: string, queueAdminAddress: string) =>
   ({
@@ -20,7 +20,7 @@ const system = (grpcAddress: string, queueAdminAddress: string) =>
     natsUrl: 'nats://127.0.0.1:4222',
     natsAuth: { passwords: { 'smtp-ingress': 'x' }, passwordDir: '/d/nats-passwords' },
     httpPorts: { 'smtp-ingress': 9101 },
-  }) as unknown as MailSystem;
+  }) as unknown as MailPlatform;
 
 test('on the default ports mailctl needs no options', () => {
   assert.equal(mailctlCommand('127.0.0.1:50051', '127.0.0.1:50052'), 'npx mailctl');

@@ -1,4 +1,4 @@
-// Failed-login throttling, the arithmetic only: mailbox-store applies it to the records its storage backend
+// Failed-login throttling, the arithmetic only (mailbox-store's own rule, so it lives here): mailbox-store applies it to the records its storage backend
 // keeps, so that every replica of every edge service shares one count. Failures are counted under three
 // keys: the login (client address + account name), the client address, and the account name (existing or
 // not, so that nothing reveals which accounts exist). Only the login key locks: one account from one
@@ -110,14 +110,6 @@ export const failureWindowStart = (settings: AuthThrottleSettings, now: number):
 export function lockAfterFailure(record: AuthFailureRecord, maxFailures: number, settings: AuthThrottleSettings, now: number): number | undefined {
   if (settings.lockMs <= 0 || maxFailures <= 0 || record.failures < maxFailures) return undefined;
   return now + settings.lockMs;
-}
-
-/** The end of a "locked" reply: when to retry, in seconds (minutes from two minutes on), rounded up. */
-export function retryAfterText(retryAfterMs: number | undefined): string {
-  if (!retryAfterMs || retryAfterMs <= 0) return 'try again later';
-  const seconds = Math.ceil(retryAfterMs / 1000);
-  if (seconds < 120) return `try again in ${seconds} second${seconds === 1 ? '' : 's'}`;
-  return `try again in ${Math.ceil(seconds / 60)} minutes`;
 }
 
 /** How long to wait before answering the `failures`-th failure in a window: doubling, capped. */

@@ -10,7 +10,6 @@ import {
   failureWindowStart,
   isAuthLocked,
   lockAfterFailure,
-  retryAfterText,
   type AuthThrottleSettings,
 } from './auth-throttle.js';
 
@@ -79,14 +78,6 @@ test('the maxFailures-th failure in the window locks for lockMs; fewer do not; a
   assert.equal(lockAfterFailure({ failures: 7, lockedUntilMs: 0 }, 3, SETTINGS, 5_000), 15_000, 'again after a lock ran out');
   assert.equal(lockAfterFailure({ failures: 3, lockedUntilMs: 0 }, 3, { ...SETTINGS, lockMs: 0 }, 5_000), undefined, 'AUTH_LOCK_MS=0 never locks');
   assert.equal(lockAfterFailure({ failures: 99, lockedUntilMs: 0 }, 0, SETTINGS, 5_000), undefined, 'AUTH_ADDRESS_MAX_FAILURES=0');
-});
-
-test('a locked reply says when to retry, in seconds or minutes, rounded up', () => {
-  assert.equal(retryAfterText(0), 'try again later');
-  assert.equal(retryAfterText(1), 'try again in 1 second');
-  assert.equal(retryAfterText(41_001), 'try again in 42 seconds');
-  assert.equal(retryAfterText(119_000), 'try again in 119 seconds');
-  assert.equal(retryAfterText(15 * 60_000), 'try again in 15 minutes');
 });
 
 test('the delay doubles with each failure, from the base to the cap', () => {
