@@ -23,6 +23,11 @@ export const QUEUE_MANAGER_SETTINGS = settingGroup('queue-manager', {
   ),
   jobTimeout: setting('QUEUE_JOB_TIMEOUT', durationSetting(15 * MINUTE, 1), 'a remote delivery job with no result by then is taken as lost and tried again'),
   localJobTimeout: setting('QUEUE_LOCAL_JOB_TIMEOUT', durationSetting(2 * MINUTE, 1), 'the same for a local delivery job (a local repeat is harmless: delivery is idempotent)'),
+  spoolReconcileMs: setting(
+    'QUEUE_SPOOL_RECONCILE_MS',
+    durationSetting(2 * MINUTE, 1000),
+    'how often the active queue-manager reads the spool\'s heads and plans any spooled message it has no entry for (one a takeover\'s read missed while nats-server recovered)',
+  ),
   leaderLease: setting(
     'QUEUE_LEADER_LEASE',
     durationSetting(10_000, 1),

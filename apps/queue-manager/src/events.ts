@@ -15,6 +15,7 @@ export type QueueEvent =
   | { event: 'postmaster-action'; queueId: string; action: 'hold' | 'release' | 'retry' | 'delete' | 'delete-with-bounce' }
   | { event: 'job-lost'; queueId: string; jobId: string; timeoutMs: number }
   | { event: 'late-event-ignored'; queueId: string }
+  | { event: 'message-recovered'; queueId: string }
   | { event: 'entry-orphaned'; queueId: string; recipients: string[] }
   | { event: 'queue-error'; queueId: string; error: string }
   | { event: 'leadership'; instance: string; role: 'active' | 'standby' | 'lost' };
@@ -30,6 +31,7 @@ const CATALOGUE: EventCatalogue<QueueEvent> = {
   'postmaster-action': { level: 'warn', message: 'queue changed by the postmaster' },
   'job-lost': { level: 'warn', message: 'no result for a delivery job in time; taken as a temporary failure' },
   'late-event-ignored': { level: 'info', message: 'accepted event for a message that already left the queue; ignored' },
+  'message-recovered': { level: 'warn', message: 'spooled message had no queue entry (missed at takeover, or dropped while the spool was unreadable); planned now' },
   'entry-orphaned': { level: 'error', message: 'queue entry without message bytes in the spool; removed, recipients not delivered' },
   'queue-error': { level: 'error', message: 'queue step failed; will retry' },
   'leadership': { level: 'warn', message: 'queue ownership changed' },

@@ -96,6 +96,7 @@ async function main(): Promise<void> {
   const stops: ((graceMs?: number) => Promise<void>)[] = [];
   let shuttingDown = false;
   let sweeper: NodeJS.Timeout | undefined;
+  let reconciler: NodeJS.Timeout | undefined;
   const leadership = await campaign(nats, instance, config.leaderLease, () => {
     events.emit({ event: 'leadership', instance, role: 'lost' });
     // Another replica has the queue now: stop at once; the process manager starts a standby again.
@@ -137,11 +138,17 @@ async function main(): Promise<void> {
     void sweep();
     sweeper = setInterval(() => void sweep(), ORPHAN_CHUNK_AGE_MS);
     sweeper.unref();
+    // Spooled messages without an entry (see QueueCore.reconcileSpool): soon after taking over, then now and then.
+    const reconcile = () => void core.reconcileSpool().catch((err: unknown) => logger.warn({ err: String(err) }, 'reading the spool to plan messages without an entry failed'));
+    reconciler = setInterval(reconcile, config.spoolReconcileMs);
+    reconciler.unref();
+    setTimeout(reconcile, Math.min(15_000, config.spoolReconcileMs)).unref();
   }).catch((err: unknown) => exitOnStartupError(logger, err));
 
   onShutdown(logger, async () => {
     shuttingDown = true;
     clearInterval(sweeper);
+    clearInterval(reconciler);
     await stopGrpcServer(grpcServer.server);
     for (const stop of stops) await stop();
     core.deactivate();

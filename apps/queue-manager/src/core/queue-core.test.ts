@@ -384,3 +384,22 @@ test('deleting an entry whose job is out frees its slot for the next in line', a
   assert.equal(jobsTo(s, 'one.test').length, 2, 'b went out');
   assert.equal(jobsTo(s, 'one.test')[1]!.job.recipients[0], 'b@one.test');
 });
+
+test('the spool reconciliation plans a spooled message that has no entry (a takeover read that came back short), once, and leaves gone ones alone', async () => {
+  const s = setup();
+  await s.core.activate();
+  // Spooled while this replica's read of the heads missed it: the spool has it, the queue does not.
+  const stranded = accepted(['x@remote.test']);
+  s.port.messages.set(stranded.queueId, new Uint8Array(1));
+  s.port.envelopes.set(stranded.queueId, stranded);
+  assert.equal(queued(s, stranded.queueId), false);
+  assert.equal(await s.core.reconcileSpool(), 1);
+  assert.equal(queued(s, stranded.queueId), true);
+  assert.equal(s.port.jobs.filter((j) => j.job.queueId === stranded.queueId).length, 1, 'its job went out');
+  assert.equal(await s.core.reconcileSpool(), 0, 'known now: not planned twice');
+  // Delivered and removed meanwhile: nothing is made again.
+  await s.core.onResult(result(s.port.jobs.find((j) => j.job.queueId === stranded.queueId)!.job.jobId, { 'x@remote.test': 'delivered' }));
+  assert.equal(queued(s, stranded.queueId), false);
+  assert.equal(await s.core.reconcileSpool(), 0);
+  assert.equal(queued(s, stranded.queueId), false);
+});

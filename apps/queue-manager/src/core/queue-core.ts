@@ -177,6 +177,29 @@ export class QueueCore {
     }
   }
 
+  /**
+   * Plans every spooled message that has no entry here: the safety net behind the takeover's read of the
+   * heads (right after nats-server restarts, a read can come back short, and a message whose first
+   * attempt ran in the predecessor's memory would then wait in the spool for good) and behind an entry
+   * dropped while the spool answered that its bytes were gone. Each candidate's head is looked up once
+   * more first, so a message delivered and removed during the read is left alone. Returns how many.
+   */
+  async reconcileSpool(): Promise<number> {
+    if (!this.active) return 0;
+    let planned = 0;
+    for await (const { envelope, seq } of this.port.spoolHeads()) {
+      if (!this.active) break;
+      if (this.entries.has(envelope.queueId)) continue;
+      const entry = this.entryOf(envelope, seq);
+      entry.dispatches = entry.destinations.length; // job ids past any a predecessor used, as at takeover
+      if (await this.createEntry(entry, true)) {
+        planned++;
+        this.events.emit({ event: 'message-recovered', queueId: envelope.queueId });
+      }
+    }
+    return planned;
+  }
+
   /** Spooled messages with no entry here: accepted mail not (yet) known to this replica, for the operator's view. */
   async countUnknownSpooled(): Promise<number> {
     let count = 0;
