@@ -11,7 +11,7 @@ import { startNatsCluster, type NatsCluster } from './nats-cluster.js';
 
 export { REPO_ROOT, restartPauseMs, SERVICE_NAMES, type ServiceName } from '@mail/launcher';
 
-export interface MailSystemOptions extends Omit<PlatformOptions, 'nats' | 'natsAuth' | 'report' | 'supervise' | 'logs'> {
+export interface MailSystemOptions extends Omit<PlatformOptions, 'nats' | 'natsAuth' | 'report' | 'logs'> {
   /**
    * The test provokes NATS permission violations on purpose. Otherwise stop() fails when nats-server
    * reported one: a service needed a subject its user may not use (libs/contracts nats-permissions.ts).

@@ -30,6 +30,8 @@ for (const store of ['embedded', 'mongo'] as const) describe(`a three-node JetSt
       natsCluster: true,
       store,
       env: { DELIVERY_ACK_WAIT_MS: '5000', QUEUE_ACK_WAIT_MS: '5000' },
+      // As Kubernetes would: a service that exits by itself (a queue-manager whose lease lapsed) comes back.
+      supervise: { report: (line) => console.log(`cluster: ${line}`) },
     });
     // On MongoDB, a second mailbox-store, used by the second delivery-agent and pop3-access.
     const secondStore: Record<string, string> = {};
