@@ -48,7 +48,8 @@ export class DkimSigner {
   /** The domain's key, or the nearest parent domain's, down to two labels (never a top-level domain's). */
   private async keyOfDomainOrParent(domain: string): Promise<SigningKey | undefined> {
     const labels = domain.split('.');
-    for (let i = 0; i === 0 || labels.length - i >= 2; i++) {
+    // mx.example.test, example.test; a name of one or two labels is asked for itself only.
+    for (let i = 0; i < Math.max(1, labels.length - 1); i++) {
       const key = await this.keyOf(labels.slice(i).join('.'));
       if (key) return key;
     }
