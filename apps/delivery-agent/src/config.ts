@@ -23,6 +23,7 @@ export const DELIVERY_AGENT_SETTINGS = settingGroup('delivery-agent', {
   remoteSmtpPort: setting('DELIVERY_REMOTE_SMTP_PORT', portSetting(25), 'port of remote SMTP servers found through MX records'),
   transportMap: setting('DELIVERY_TRANSPORT_MAP', z.string().default(''), '`domain=host:port,.sub=host:port,*=smarthost:port`; empty = MX lookups'),
   tlsPolicy: setting('DELIVERY_TLS_POLICY', z.enum(['none', 'opportunistic', 'required']).default('opportunistic'), 'outbound STARTTLS: `none`, `opportunistic` or `required`'),
+  chunking: setting('DELIVERY_CHUNKING', boolSetting(true), 'send with BDAT (RFC 3030) to servers that offer CHUNKING; `false`: always DATA'),
   tlsPolicyMap: setting('DELIVERY_TLS_POLICY_MAP', z.string().default(''), 'per-domain TLS policy: `bank.example=required,legacy.example=none`'),
   timeoutConnectMs: setting('DELIVERY_TIMEOUT_CONNECT_MS', ms(30_000), 'connecting to a remote server'),
   timeoutGreetingMs: setting('DELIVERY_TIMEOUT_GREETING_MS', ms(300_000), 'its 220 greeting (RFC 5321 §4.5.3.2: 5 minutes)'),

@@ -46,6 +46,7 @@ async function main(): Promise<void> {
       smtpPort: config.remoteSmtpPort,
       transports: parseTransportMap(config.transportMap),
       tlsPolicy: tlsPolicyLookup(config),
+      chunking: config.chunking,
       timeouts: {
         connect: config.timeoutConnectMs,
         greeting: config.timeoutGreetingMs,

@@ -12,6 +12,8 @@ export interface RemoteDeliveryOptions {
   smtpPort: number;
   transports: Map<string, Hop>;
   tlsPolicy: (domain: string) => TlsPolicy;
+  /** BDAT to servers that offer CHUNKING (default). */
+  chunking?: boolean;
   timeouts: SmtpTimeouts;
 }
 
@@ -21,6 +23,8 @@ export interface RemoteJob {
   sender: string;
   recipients: string[];
   smtputf8: boolean;
+  /** Received as BODY=BINARYMIME. */
+  binaryMime?: boolean;
   message: Uint8Array;
 }
 
@@ -63,6 +67,8 @@ export class RemoteDelivery {
           recipients: job.recipients,
           message: job.message,
           smtputf8: job.smtputf8,
+          binaryMime: job.binaryMime ?? false,
+          chunking: this.options.chunking ?? true,
           tls: this.options.tlsPolicy(job.domain),
           timeouts: this.options.timeouts,
         });

@@ -11,11 +11,13 @@ import {
   MAX_BATCH_ITEMS,
   resultSubject,
   RESULT_STREAM,
+  type AcceptedMessage,
   type DeliveryJob,
   type DeliveryLane,
   type DeliveryResult,
   type RecipientResult,
 } from '@mail/contracts';
+import { encodeBinaryMime } from '@mail/mime';
 import { Batcher, type NatsContext, type Spool } from '@mail/platform';
 import type { LocalDelivery } from './local-delivery.js';
 import type { RemoteDelivery } from './remote-delivery.js';
@@ -61,9 +63,11 @@ export class DeliveryWorker {
     let results: RecipientResult[];
     if (isLocal) {
       results = [];
-      for (const recipient of job.recipients) results.push(await this.local.deliver(job.queueId, job.sender, recipient, message));
+      // A mailbox is read as lines (POP3): a binary body is encoded for it.
+      const stored = envelope.binaryMime ? encodeBinaryMime(message) : message;
+      for (const recipient of job.recipients) results.push(await this.local.deliver(job.queueId, job.sender, recipient, stored));
     } else {
-      results = await this.deliverRemotely(job, domain, message, envelope.submittedBy);
+      results = await this.deliverRemotely(job, domain, message, envelope);
     }
     const seconds = (performance.now() - started) / 1000;
     await this.report({ queueId: job.queueId, jobId: job.jobId, results });
@@ -71,15 +75,15 @@ export class DeliveryWorker {
   }
 
   /** Signed first when an authenticated user of a domain with a key submitted it; a key out of reach is a temporary failure. */
-  private async deliverRemotely(job: DeliveryJob, domain: string, message: Uint8Array, submittedBy: string): Promise<RecipientResult[]> {
+  private async deliverRemotely(job: DeliveryJob, domain: string, message: Uint8Array, envelope: AcceptedMessage): Promise<RecipientResult[]> {
     let outgoing: Uint8Array;
     try {
-      outgoing = this.signer ? await this.signer.sign(message, submittedBy) : message;
+      outgoing = this.signer ? await this.signer.sign(message, envelope.submittedBy) : message;
     } catch (err) {
       const reply = `451 4.3.0 cannot sign with DKIM now: ${(err as Error).message}`;
       return job.recipients.map((recipient) => ({ recipient, outcome: 'temporary', reply }));
     }
-    return this.remote.deliver({ queueId: job.queueId, domain, sender: job.sender, recipients: job.recipients, smtputf8: job.smtputf8, message: outgoing });
+    return this.remote.deliver({ queueId: job.queueId, domain, sender: job.sender, recipients: job.recipients, smtputf8: job.smtputf8, binaryMime: envelope.binaryMime, message: outgoing });
   }
 
   private report(result: DeliveryResult): Promise<void> {

@@ -142,7 +142,7 @@ class SmtpConnection {
           continue;
         }
         const reply = await this.session.command(next.line);
-        this.send(reply);
+        if (reply) this.send(reply); // none yet after BDAT: its chunk is read first
         if (this.draining && !this.session.inTransaction && this.session.state !== 'Data') this.send(Replies.shuttingDown());
         if (this.session.readingData) {
           this.socket.setTimeout(this.options.dataTimeoutMs);

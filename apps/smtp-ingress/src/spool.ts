@@ -19,6 +19,7 @@ export class Spool {
         receivedAt: Date.now(),
         smtputf8: envelope.smtputf8,
         eightBitMime: envelope.eightBitMime,
+        binaryMime: envelope.binaryMime,
         clientAddress,
         submittedBy: envelope.submittedBy ?? '',
         chunks: 0,

@@ -70,6 +70,8 @@ export const AcceptedMessage = z.object({
   receivedAt: z.number().int(),
   smtputf8: z.boolean().default(false),
   eightBitMime: z.boolean().default(false),
+  /** BODY=BINARYMIME (RFC 3030): delivery converts it where the next hop (or a mailbox) needs lines. */
+  binaryMime: z.boolean().default(false),
   clientAddress: z.string().default(''),
   /** The account that submitted it after SMTP AUTH ('' for mail from outside): delivery-agent signs its mail with DKIM. */
   submittedBy: z.string().default(''),

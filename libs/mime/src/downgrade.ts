@@ -149,3 +149,15 @@ export function downgradeTo7bitDetailed(message: Uint8Array): DowngradeResult {
 export function downgradeTo7bit(message: Uint8Array): Uint8Array {
   return downgradeTo7bitDetailed(message).message;
 }
+
+/**
+ * A BINARYMIME message (RFC 3030) made 7-bit for a hop or a mailbox that takes lines: like
+ * downgradeTo7bit, but walked even when every octet is ASCII, since a binary body may hold bare CR, LF or
+ * NUL that no line-based transfer keeps.
+ */
+export function encodeBinaryMime(message: Uint8Array): Uint8Array {
+  const report: Report = { problems: [], retyped: [] };
+  const chunks: Uint8Array[] = [];
+  writeEntity(parseMessage(message).root, report, chunks);
+  return Buffer.concat(chunks);
+}

@@ -23,5 +23,5 @@ export { parseMessage, walkParts, isBodyText, type MimePart, type ParsedMessage,
 export { buildMessage, buildPart, messageBody, makeBoundary, chooseTransferEncoding, type BuildPart, type MessageInput, type MailboxInput, type GroupInput, type AddressInput, type AttachmentInput } from './builder.js';
 export { foldHeader, formatParam, encodeUnstructured } from './fold.js';
 export { buildDsn, type DsnInput, type DsnRecipient, type DsnAction } from './dsn.js';
-export { downgradeTo7bit, downgradeTo7bitDetailed, type DowngradeResult } from './downgrade.js';
+export { downgradeTo7bit, downgradeTo7bitDetailed, encodeBinaryMime, type DowngradeResult } from './downgrade.js';
 export { formatDkimKeyRecord } from './dkim-record.js';

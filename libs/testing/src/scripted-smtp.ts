@@ -8,7 +8,10 @@ export interface ReceivedTransaction {
   sender: string;
   recipients: string[];
   data: Buffer;
+  /** The MAIL FROM parameters. */
   ehloParameters: string;
+  /** How the message came: DATA, or BDAT chunks (RFC 3030; offered when the script lists CHUNKING). */
+  via: 'DATA' | 'BDAT';
 }
 
 export interface Script {
@@ -67,9 +70,40 @@ export class ScriptedSmtpServer {
     let sender = '';
     let recipients: string[] = [];
     let ehlo = '';
-    socket.on('data', (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
+    /** A BDAT chunk being read (RFC 3030): octets still to come, and the message's chunks so far. */
+    let chunk: { remaining: number; last: boolean } | undefined;
+    let chunks: Buffer[] = [];
+    /** The end of a message (DATA or BDAT LAST): the scripted reply, and the transaction recorded on 2xx. */
+    const finish = (data: Buffer, how: 'DATA' | 'BDAT') => {
+      this.dataAttempts++;
+      const reply = this.script.data?.(this.dataAttempts) ?? '250 2.0.0 accepted';
+      const transaction = { sender, recipients, data, ehloParameters: ehlo, via: how };
+      const answer = () => {
+        if (reply.startsWith('2')) this.transactions.push(transaction);
+        write(reply);
+      };
+      if (this.script.dataDelayMs) setTimeout(answer, this.script.dataDelayMs);
+      else answer();
+    };
+    socket.on('data', (received: Buffer) => {
+      buffer = Buffer.concat([buffer, received]);
       for (;;) {
+        if (chunk) {
+          const take = Math.min(chunk.remaining, buffer.length);
+          chunks.push(buffer.subarray(0, take));
+          buffer = buffer.subarray(take);
+          chunk.remaining -= take;
+          if (chunk.remaining > 0) return;
+          const { last } = chunk;
+          chunk = undefined;
+          if (recipients.length === 0) write('554 5.5.1 no valid recipients');
+          else if (!last) write('250 2.0.0 chunk ok');
+          else {
+            finish(Buffer.concat(chunks), 'BDAT');
+            chunks = [];
+          }
+          continue;
+        }
         if (inData) {
           const end = buffer.indexOf('\r\n.\r\n');
           const atStart = buffer.subarray(0, 3).equals(Buffer.from('.\r\n'));
@@ -77,16 +111,7 @@ export class ScriptedSmtpServer {
           const raw = atStart ? Buffer.alloc(0) : buffer.subarray(0, end + 2);
           buffer = buffer.subarray(atStart ? 3 : end + 5);
           inData = false;
-          const data = Buffer.from(raw.toString('latin1').replace(/^\.\./gm, '.'), 'latin1');
-          this.dataAttempts++;
-          const reply = this.script.data?.(this.dataAttempts) ?? '250 2.0.0 accepted';
-          const transaction = { sender, recipients, data, ehloParameters: ehlo };
-          const answer = () => {
-            if (reply.startsWith('2')) this.transactions.push(transaction);
-            write(reply);
-          };
-          if (this.script.dataDelayMs) setTimeout(answer, this.script.dataDelayMs);
-          else answer();
+          finish(Buffer.from(raw.toString('latin1').replace(/^\.\./gm, '.'), 'latin1'), 'DATA');
           continue;
         }
         const lf = buffer.indexOf('\n');
@@ -116,6 +141,9 @@ export class ScriptedSmtpServer {
             inData = true;
             write('354 go ahead');
           }
+        } else if (verb === 'BDAT' && /^BDAT \d+( LAST)?$/i.test(line)) {
+          const [, size, last] = line.split(' ');
+          chunk = { remaining: Number(size), last: last !== undefined };
         } else if (verb === 'RSET' || verb === 'NOOP') write('250 2.0.0 ok');
         else if (verb === 'QUIT') {
           write('221 2.0.0 bye');

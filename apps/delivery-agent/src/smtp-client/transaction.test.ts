@@ -134,3 +134,54 @@ test('a server that refuses EHLO gets HELO, and a refused greeting or closed por
   });
   await assert.rejects(deliverToHost({ ...base, port: 1 }), HostFailure);
 });
+
+// --- CHUNKING and BINARYMIME (RFC 3030) ---------------------------------------------------------------------
+
+const CHUNKING = ['PIPELINING', '8BITMIME', 'SIZE 10000000', 'CHUNKING'];
+/** A message with a binary part: NUL, bare CR and LF, a dot at a line start, and 8-bit octets. */
+const BINARY_BODY = Buffer.from([0x00, 0x0a, 0x2e, 0x0d, 0xff, 0x0d, 0x0a, 0x2e, 0x0d, 0x0a, 0x80]);
+const binaryMessage = () =>
+  Buffer.concat([Buffer.from('Subject: binary\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'), BINARY_BODY]);
+
+test('a server offering CHUNKING gets the message as one BDAT LAST chunk, octets as they are', async () => {
+  await withServer({ extensions: CHUNKING }, async (server, request) => {
+    const results = await deliverToHost(request);
+    assert.deepEqual(results.map((r) => r.outcome), ['delivered', 'delivered']);
+    assert.equal(server.transactions[0]!.via, 'BDAT');
+    assert.equal(server.transactions[0]!.data.toString(), 'Subject: hi\r\n\r\n.dot\r\nbody\r\n');
+  });
+});
+
+test('BDAT is not used when switched off, and no chunk is sent when every recipient was refused', async () => {
+  await withServer({ extensions: CHUNKING }, async (server, request) => {
+    await deliverToHost({ ...request, chunking: false });
+    assert.equal(server.transactions[0]!.via, 'DATA');
+  });
+  await withServer({ extensions: CHUNKING, rcpt: () => '550 5.1.1 no such user' }, async (server, request) => {
+    const results = await deliverToHost(request);
+    assert.deepEqual(results.map((r) => r.outcome), ['permanent', 'permanent']);
+    assert.equal(server.dataAttempts, 0);
+  });
+});
+
+test('a BINARYMIME message goes as it is to a server with BINARYMIME, and base64-encoded to one without', async () => {
+  await withServer({ extensions: [...CHUNKING, 'BINARYMIME'] }, async (server, request) => {
+    await deliverToHost({ ...request, message: binaryMessage(), binaryMime: true });
+    const [sent] = server.transactions;
+    assert.equal(sent!.via, 'BDAT');
+    assert.match(sent!.ehloParameters, /BODY=BINARYMIME/);
+    assert.deepEqual(sent!.data, binaryMessage());
+  });
+  for (const extensions of [CHUNKING, ['PIPELINING', '8BITMIME', 'SIZE 10000000']]) {
+    await withServer({ extensions }, async (server, request) => {
+      await deliverToHost({ ...request, message: binaryMessage(), binaryMime: true });
+      const [sent] = server.transactions;
+      assert.doesNotMatch(sent!.ehloParameters, /BINARYMIME/);
+      const text = sent!.data.toString('latin1');
+      assert.match(text, /Content-Transfer-Encoding: base64/i);
+      assert.doesNotMatch(text, /[^\r]\n|\r[^\n]|[\x00\x80-\xff]/, 'lines only, 7-bit');
+      const encoded = text.slice(text.indexOf('\r\n\r\n') + 4).replace(/\s+/g, '');
+      assert.deepEqual(Buffer.from(encoded, 'base64'), BINARY_BODY);
+    });
+  }
+});

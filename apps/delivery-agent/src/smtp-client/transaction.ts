@@ -1,9 +1,9 @@
 // The SMTP client side of one delivery (RFC 5321 §3-§4, RFC 2920 PIPELINING, RFC 3207 STARTTLS,
-// RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8): one connection, one transaction carrying all
-// the recipients of a job, and a result for each recipient.
+// RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING and BINARYMIME): one
+// connection, one transaction carrying all the recipients of a job, and a result for each recipient.
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { downgradeTo7bit } from '@mail/mime';
+import { downgradeTo7bit, encodeBinaryMime } from '@mail/mime';
 import { dotStuff } from '@mail/wire';
 import { ConnectionError, ReplyReader, replyText, type SmtpReply } from './reply-reader.js';
 
@@ -40,6 +40,10 @@ export interface TransactionRequest {
   recipients: string[];
   message: Uint8Array;
   smtputf8: boolean;
+  /** The message was received as BODY=BINARYMIME: sent so where the server takes it, else made 7-bit. */
+  binaryMime?: boolean;
+  /** Send the message with BDAT when the server offers CHUNKING (else always DATA). */
+  chunking?: boolean;
   tls: TlsPolicy;
   timeouts: SmtpTimeouts;
 }
@@ -89,6 +93,20 @@ class ClientConnection {
 
   send(line: string): void {
     this.socket.write(`${line}\r\n`);
+  }
+
+  /** Writes the pieces in order, waiting for the socket to drain when it asks to, each wait at most blockTimeoutMs. */
+  async write(pieces: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, blockTimeoutMs: number): Promise<void> {
+    for await (const piece of pieces) {
+      if (this.socket.write(piece)) continue;
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new ConnectionError('data block timeout')), blockTimeoutMs);
+        this.socket.once('drain', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
   }
 
   async command(line: string, timeoutMs: number): Promise<SmtpReply> {
@@ -167,8 +185,12 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
       return permanentForAll(`553 5.6.7 ${request.host} does not support SMTPUTF8, which this message needs`);
     }
     let message = request.message;
+    const bdat = (request.chunking ?? true) && connection.extensions.has('CHUNKING');
+    const binary = Boolean(request.binaryMime) && bdat && connection.extensions.has('BINARYMIME');
+    // A binary body cannot travel as lines: without BINARYMIME at the other end, it is encoded (RFC 3030 §3).
+    if (request.binaryMime && !binary) message = encodeBinaryMime(message);
     const eightBit = isEightBit(message);
-    if (eightBit && !request.smtputf8 && !connection.extensions.has('8BITMIME')) message = downgradeTo7bit(message);
+    if (eightBit && !binary && !request.smtputf8 && !connection.extensions.has('8BITMIME')) message = downgradeTo7bit(message);
     const sizeLimit = Number(connection.extensions.get('SIZE') || 0);
     if (sizeLimit > 0 && message.length > sizeLimit) {
       return permanentForAll(`552 5.3.4 message size ${message.length} exceeds ${request.host}'s limit of ${sizeLimit}`);
@@ -176,15 +198,16 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
 
     const mailParameters = [
       connection.extensions.has('SIZE') ? ` SIZE=${message.length}` : '',
-      eightBit && connection.extensions.has('8BITMIME') ? ' BODY=8BITMIME' : '',
+      binary ? ' BODY=BINARYMIME' : eightBit && connection.extensions.has('8BITMIME') ? ' BODY=8BITMIME' : '',
       request.smtputf8 ? ' SMTPUTF8' : '',
     ].join('');
     const commands = [`MAIL FROM:<${request.sender}>${mailParameters}`, ...request.recipients.map((r) => `RCPT TO:<${r}>`)];
     const pipelining = connection.extensions.has('PIPELINING');
     const replies: SmtpReply[] = [];
     if (pipelining) {
-      // RFC 2920: MAIL, every RCPT and DATA in one write; the replies come back in order.
-      connection.socket.write(`${[...commands, 'DATA'].join('\r\n')}\r\n`);
+      // RFC 2920: MAIL, every RCPT and DATA in one write; the replies come back in order. BDAT waits for
+      // the RCPT replies: a chunk sent for no accepted recipient would still have to cross the network.
+      connection.socket.write(`${[...commands, ...(bdat ? [] : ['DATA'])].join('\r\n')}\r\n`);
       for (let i = 0; i < commands.length; i++) replies.push(await connection.reader.read(i === 0 ? timeouts.mail : timeouts.rcpt));
     } else {
       for (const [i, line] of commands.entries()) {
@@ -202,33 +225,32 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
       return { recipient, outcome: reply.code === 250 || reply.code === 251 ? 'delivered' : outcomeOf(reply.code), reply: replyText(reply) };
     });
     const accepted = results.filter((r) => r.outcome === 'delivered');
-    const data = pipelining ? await connection.reader.read(timeouts.dataInit) : accepted.length > 0 ? await connection.command('DATA', timeouts.dataInit) : undefined;
-    if (accepted.length === 0) {
-      await connection.quit();
-      return results;
-    }
-    if (!data || data.code !== 354) {
-      const outcome = data ? outcomeOf(data.code) : 'temporary';
-      for (const r of accepted) Object.assign(r, { outcome, reply: `DATA: ${data ? replyText(data) : 'no reply'}` });
-      return results;
-    }
-    for await (const piece of dotStuff([message])) {
-      if (!connection.socket.write(piece)) {
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new ConnectionError('data block timeout')), timeouts.dataBlock);
-          connection.socket.once('drain', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+    if (bdat) {
+      if (accepted.length === 0) {
+        await connection.quit();
+        return results;
       }
+      // RFC 3030: the whole message as one last chunk; its octets go as they are, no dot-stuffing.
+      await connection.write([Buffer.from(`BDAT ${message.length} LAST\r\n`), message], timeouts.dataBlock);
+    } else {
+      const data = pipelining ? await connection.reader.read(timeouts.dataInit) : accepted.length > 0 ? await connection.command('DATA', timeouts.dataInit) : undefined;
+      if (accepted.length === 0) {
+        await connection.quit();
+        return results;
+      }
+      if (!data || data.code !== 354) {
+        const outcome = data ? outcomeOf(data.code) : 'temporary';
+        for (const r of accepted) Object.assign(r, { outcome, reply: `DATA: ${data ? replyText(data) : 'no reply'}` });
+        return results;
+      }
+      await connection.write(dotStuff([message]), timeouts.dataBlock);
     }
     let final: SmtpReply;
     try {
       final = await connection.reader.read(timeouts.dataTerm);
     } catch (err) {
       // RFC 5321 §4.1.1.4: without the final reply the message may or may not have been taken; retry.
-      for (const r of accepted) Object.assign(r, { outcome: 'temporary', reply: `after DATA: ${(err as Error).message}` });
+      for (const r of accepted) Object.assign(r, { outcome: 'temporary', reply: `after ${bdat ? 'BDAT' : 'DATA'}: ${(err as Error).message}` });
       return results;
     }
     for (const r of accepted) Object.assign(r, { outcome: outcomeOf(final.code), reply: replyText(final) });

@@ -50,7 +50,7 @@ function setup(options: { limits?: Record<string, Partial<DestinationLimits>>; l
 let counter = 0;
 function accepted(recipients: string[], local: string[] = [], sender = 'sender@elsewhere.test', clock?: { now: number }): AcceptedMessage {
   const queueId = `Q${String(++counter).padStart(8, '0')}`;
-  return { queueId, sender, recipients, localRecipients: local, size: 10, receivedAt: clock?.now ?? 1_000_000, smtputf8: false, eightBitMime: false, clientAddress: '', submittedBy: '', bounceOf: '', chunks: 0, chunkSeqs: [] };
+  return { queueId, sender, recipients, localRecipients: local, size: 10, receivedAt: clock?.now ?? 1_000_000, smtputf8: false, eightBitMime: false, binaryMime: false, clientAddress: '', submittedBy: '', bounceOf: '', chunks: 0, chunkSeqs: [] };
 }
 
 async function accept(s: Setup, recipients: string[], local: string[] = [], sender?: string): Promise<string> {

@@ -637,7 +637,7 @@ export class QueueCore {
       const local = this.localDomains.has(domainOf(notice.recipient)) ? [notice.recipient] : [];
       await this.port.enqueueMessage(
         // Submitted by our MAILER-DAEMON (its From:): delivery-agent signs it with DKIM as that domain when it has a key.
-        { queueId: notice.queueId, sender: '', recipients: [notice.recipient], localRecipients: local, size: notice.message.length, receivedAt: now, smtputf8: false, eightBitMime: false, clientAddress: '', submittedBy: `MAILER-DAEMON@${this.options.reportingMta}`, chunks: 0, chunkSeqs: [], bounceOf: entry.queueId },
+        { queueId: notice.queueId, sender: '', recipients: [notice.recipient], localRecipients: local, size: notice.message.length, receivedAt: now, smtputf8: false, eightBitMime: false, binaryMime: false, clientAddress: '', submittedBy: `MAILER-DAEMON@${this.options.reportingMta}`, chunks: 0, chunkSeqs: [], bounceOf: entry.queueId },
         notice.message,
       );
       this.events.emit({ event: 'notice-queued', queueId: notice.queueId, bounceOf: entry.queueId, recipient: notice.recipient });

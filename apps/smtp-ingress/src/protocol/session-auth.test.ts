@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatReply } from './replies.js';
 import { SmtpSession, type AuthOutcome, type Envelope, type SessionContext, type SessionHooks } from './session.js';
+import { commandReply } from './session.test-support.js';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
@@ -22,7 +23,7 @@ function connect(context: Partial<SessionContext> = {}, extraHooks: Partial<Sess
     { maxMessageBytes: 10_000, maxRecipients: 10, maxErrors: 50, bareLineEndings: 'reject', ...limits },
     hooks,
   );
-  const say = async (line: string) => formatReply(await session.command(line)).replace(/\r\n$/, '');
+  const say = async (line: string) => formatReply(await commandReply(session, line)).replace(/\r\n$/, '');
   const send = async (data: string) => {
     session.pushData(Buffer.from(data));
     return formatReply(await session.finishData()).replace(/\r\n$/, '');
@@ -45,7 +46,7 @@ test('EHLO offers STARTTLS on a plain connection with a certificate, and AUTH on
 test('after STARTTLS the session starts over: MAIL before a new EHLO is 503', async () => {
   const { say, session } = connect({ authRequired: false });
   await say('EHLO c.example');
-  const reply = await session.command('STARTTLS');
+  const reply = await commandReply(session, 'STARTTLS');
   assert.equal(reply.startTls, true);
   session.tlsStarted();
   assert.equal(session.state, 'Initial');

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SmtpSession, type Envelope, type SessionContext } from './session.js';
+import { commandReply } from './session.test-support.js';
 import { formatReply } from './replies.js';
 import { parseAllowList, type AuthPolicy } from '../auth/policy.js';
 import type { MessageCheck, MessageIdentity } from '../auth/verification.js';
@@ -42,7 +43,7 @@ function connect(verdict: AuthVerdict, context: Partial<SessionContext> = {}) {
       },
     },
   );
-  const say = async (line: string) => formatReply(await session.command(line)).trimEnd();
+  const say = async (line: string) => formatReply(await commandReply(session, line)).trimEnd();
   /** DATA in two pieces, the way the connection hands them to the session, then the final reply. */
   const send = async (data: string) => {
     assert.match(await say('DATA'), /^354/);

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SmtpSession, type Envelope, type RecipientVerdict, type SessionContext, type SessionLimits } from './session.js';
+import { commandReply } from './session.test-support.js';
 import { formatReply, type Reply } from './replies.js';
 
 /** The directory behind the fake checkRecipient: example.com is local, everything else is remote. */
@@ -72,12 +73,26 @@ function connect(options: Options = {}) {
     replies,
     greeting: () => wire(record(session.greeting())),
     /** C: line  ->  S: reply (wire form, without the final CRLF). */
-    say: async (line: string) => wire(record(await session.command(line))),
+    say: async (line: string) => wire(record(await commandReply(session, line))),
     /** After a 354: sends the message data (which must end with CRLF.CRLF) and returns the final reply. */
     send: async (data: string | Buffer) => {
       const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
       const used = session.pushData(bytes);
       assert.equal(used, bytes.length, 'the data ends with the terminator');
+      return wire(record(await session.finishData()));
+    },
+    /**
+     * C: a BDAT line and its chunk (the line's size is the chunk's, unless given)  ->  S: the reply after
+     * the chunk. Bytes after the chunk (pipelined commands) must be left unread.
+     */
+    chunk: async (data: string | Buffer, options: { last?: boolean; size?: number; after?: string } = {}) => {
+      const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      const size = options.size ?? bytes.length;
+      const now = await session.command(`BDAT ${size}${options.last ? ' LAST' : ''}`);
+      if (now !== undefined) return wire(record(now)); // answered at once (a size of 0)
+      assert.equal(session.readingData, true, 'the chunk is awaited');
+      const used = session.pushData(Buffer.concat([bytes, Buffer.from(options.after ?? '')]));
+      assert.equal(used, size, 'exactly the announced octets are taken');
       return wire(record(await session.finishData()));
     },
   };
@@ -122,6 +137,8 @@ test('EHLO is answered 250 with the extension list', async () => {
       '250-8BITMIME',
       '250-ENHANCEDSTATUSCODES',
       '250-SMTPUTF8',
+      '250-CHUNKING',
+      '250-BINARYMIME',
       '250 HELP',
     ].join('\r\n'),
   );
@@ -244,7 +261,7 @@ test('NOOP is answered 250 in every state and changes nothing', async () => {
 
 test('QUIT is answered 221 and closes the session', async () => {
   const c = await withRecipient();
-  const reply = await c.session.command('QUIT');
+  const reply = await commandReply(c.session, 'QUIT');
   assert.equal(wire(reply), '221 2.0.0 Bye');
   assert.equal(reply.close, true);
   assert.equal(c.session.state, 'Closed');
@@ -294,9 +311,9 @@ test('a command line over the length limit is answered 500 5.5.2', async () => {
   assert.equal(c.session.state, 'Ready');
 });
 
-test('recognised but unoffered verbs (STARTTLS, AUTH, BDAT, TURN) are answered 502', async () => {
+test('recognised but unoffered verbs (STARTTLS, AUTH, TURN) are answered 502', async () => {
   const c = await greeted();
-  for (const verb of ['STARTTLS', 'AUTH PLAIN', 'BDAT 10 LAST', 'TURN']) assert.match(await c.say(verb), /^502 5\.5\.1 /, verb);
+  for (const verb of ['STARTTLS', 'AUTH PLAIN', 'TURN']) assert.match(await c.say(verb), /^502 5\.5\.1 /, verb);
 });
 
 // --- MAIL (§4.1.1.2, RFC 1870, RFC 6152, RFC 6531) --------------------------------------------------------
@@ -359,8 +376,8 @@ test('MAIL with BODY=8BITMIME or BODY=7BIT is accepted', async () => {
 
 test('MAIL with another BODY value is answered 501', async () => {
   const c = await greeted();
-  assert.equal(await c.say('MAIL FROM:<sender@remote.example> BODY=BINARYMIME'), '501 5.5.4 BODY must be 7BIT or 8BITMIME');
-  assert.equal(await c.say('MAIL FROM:<sender@remote.example> BODY'), '501 5.5.4 BODY must be 7BIT or 8BITMIME');
+  assert.equal(await c.say('MAIL FROM:<sender@remote.example> BODY=8BIT'), '501 5.5.4 BODY must be 7BIT, 8BITMIME or BINARYMIME');
+  assert.equal(await c.say('MAIL FROM:<sender@remote.example> BODY'), '501 5.5.4 BODY must be 7BIT, 8BITMIME or BINARYMIME');
 });
 
 test('MAIL with an unknown parameter is answered 555', async () => {
@@ -516,6 +533,7 @@ test('an accepted message is answered 250 with its queue id once enqueued', asyn
     localRecipients: ['alice@example.com'],
     smtputf8: false,
     eightBitMime: false,
+    binaryMime: false,
   });
   assert.equal(c.session.state, 'Ready');
   assert.equal(c.session.inTransaction, false);
@@ -635,7 +653,7 @@ test('reaching maxErrors is answered 421 and closes the session', async () => {
   assert.match(await c.say('FOO'), /^500 /);
   assert.match(await c.say('MAIL FROM:<sender@remote.example>'), /^503 /);
   assert.equal(await c.say('NOOP'), '250 2.0.0 OK'); // successes do not count
-  const third = await c.session.command('BAR');
+  const third = await commandReply(c.session, 'BAR');
   assert.equal(wire(third), '421 4.7.0 Too many errors, closing connection');
   assert.equal(third.close, true);
   // The session is over: nothing pipelined after the 421 is acted on.
@@ -650,8 +668,8 @@ test('every reply except the greeting, EHLO/HELO and 354 carries an enhanced sta
   noStatus.add(c.replies[c.replies.push(c.session.greeting()) - 1]!);
   await c.say('RSET');
   await c.say('MAIL FROM:<a@b.example>');
-  noStatus.add(c.replies[c.replies.push(await c.session.command('HELO client.example')) - 1]!);
-  noStatus.add(c.replies[c.replies.push(await c.session.command('EHLO client.example')) - 1]!);
+  noStatus.add(c.replies[c.replies.push(await commandReply(c.session, 'HELO client.example')) - 1]!);
+  noStatus.add(c.replies[c.replies.push(await commandReply(c.session, 'EHLO client.example')) - 1]!);
   for (const line of [
     'NOOP', 'HELP', 'VRFY alice', 'VRFY', 'EXPN list', 'FOO', 'EHLO', 'RCPT TO:<alice@example.com>', 'DATA',
     'MAIL FROM:<bad>', 'MAIL FROM:<a@b.example> SIZE=x', 'MAIL FROM:<a@b.example> SIZE=99999', 'MAIL FROM:<a@b.example> X=1',
@@ -662,7 +680,7 @@ test('every reply except the greeting, EHLO/HELO and 354 carries an enhanced sta
   }
   await c.say('MAIL FROM:<a@b.example>');
   await c.say('RCPT TO:<alice@example.com>');
-  noStatus.add(c.replies[c.replies.push(await c.session.command('DATA')) - 1]!);
+  noStatus.add(c.replies[c.replies.push(await commandReply(c.session, 'DATA')) - 1]!);
   await c.send(MESSAGE);
   c.replies.push(c.session.lineTooLong(512));
   await c.say('QUIT');
@@ -679,4 +697,98 @@ test('every reply except the greeting, EHLO/HELO and 354 carries an enhanced sta
     // On the wire, every line of the reply carries it.
     for (const line of formatReply(r).split('\r\n').filter(Boolean)) assert.ok(line.slice(4).startsWith(`${r.status} `), line);
   }
+});
+
+// --- BDAT (RFC 3030 CHUNKING and BINARYMIME) ---------------------------------------------------------------
+
+test('a message in BDAT chunks is answered per chunk and queued whole after LAST, CRLFs split across chunks', async () => {
+  const c = await withRecipient();
+  assert.equal(await c.chunk('Subject: chunks\r'), '250 2.0.0 16 octets received');
+  assert.equal(c.session.state, 'Chunks');
+  assert.equal(await c.chunk('\n\r\nfirst line\r\n.dot at line start\r\n'), '250 2.0.0 35 octets received');
+  assert.equal(await c.chunk('last line\r\n', { last: true }), '250 2.0.0 OK: queued as Q1');
+  assert.equal(c.session.state, 'Ready');
+  const [entry] = c.hooks.enqueued;
+  assert.match(entry!.message, /^Received: /);
+  assert.ok(entry!.message.endsWith('Subject: chunks\r\n\r\nfirst line\r\n.dot at line start\r\nlast line\r\n'), 'no dot-stuffing is removed');
+  assert.equal(entry!.envelope.binaryMime, false);
+});
+
+test('BDAT 0 LAST ends a message; a lone BDAT 0 LAST sends an empty one', async () => {
+  const c = await withRecipient();
+  await c.chunk('Subject: x\r\n\r\nbody\r\n');
+  assert.equal(await c.chunk('', { last: true }), '250 2.0.0 OK: queued as Q1');
+  assert.ok(c.hooks.enqueued[0]!.message.endsWith('Subject: x\r\n\r\nbody\r\n'));
+  await c.say('MAIL FROM:<sender@remote.example>');
+  await c.say('RCPT TO:<alice@example.com>');
+  assert.equal(await c.chunk('', { last: true }), '250 2.0.0 OK: queued as Q2');
+});
+
+test('a chunk takes exactly its octets, even ones that look like commands; what follows is left for the command reader', async () => {
+  const c = await withRecipient();
+  assert.equal(await c.chunk('RSET\r\nQUIT\r\n', { last: true, after: 'QUIT\r\n' }), '250 2.0.0 OK: queued as Q1');
+  assert.ok(c.hooks.enqueued[0]!.message.endsWith('\r\nRSET\r\nQUIT\r\n'));
+});
+
+test('a BDAT out of sequence has its chunk read and thrown away, then is answered 503 (or 554 after refused recipients)', async () => {
+  const c = await greeted();
+  assert.equal(await c.chunk('MAIL FROM:<x@y.example>\r\n', { last: true }), '503 5.5.1 Need MAIL and RCPT before BDAT');
+  assert.equal(c.session.state, 'Ready');
+  await c.say('MAIL FROM:<sender@remote.example>');
+  assert.equal(await c.chunk('data', { last: true }), '503 5.5.1 Need RCPT before BDAT');
+  await c.say('RCPT TO:<nobody@example.com>');
+  assert.equal(await c.chunk('data', { last: true }), '554 5.5.1 No valid recipients');
+  assert.equal(c.hooks.enqueued.length, 0);
+});
+
+test('MAIL, RCPT and DATA are refused between chunks; RSET drops the chunks received', async () => {
+  const c = await withRecipient();
+  await c.chunk('Subject: x\r\n');
+  assert.match(await c.say('RCPT TO:<bob@example.com>'), /^503 5\.5\.1 /);
+  assert.match(await c.say('MAIL FROM:<a@b.example>'), /^503 5\.5\.1 /);
+  assert.equal(await c.say('DATA'), '503 5.5.1 DATA cannot follow BDAT in one transaction');
+  assert.equal(await c.say('RSET'), '250 2.0.0 Reset OK');
+  assert.equal(c.session.state, 'Ready');
+  assert.equal(await c.chunk('more', { last: true }), '503 5.5.1 Need MAIL and RCPT before BDAT');
+  assert.equal(c.hooks.enqueued.length, 0);
+});
+
+test('chunks over the size limit are answered 552 at the chunk that crosses it; later chunks are read and answered 503', async () => {
+  const c = await withRecipient({ limits: { maxMessageBytes: 100 } });
+  assert.equal(await c.chunk('a'.repeat(60)), '250 2.0.0 60 octets received');
+  assert.equal(await c.chunk('b'.repeat(60)), '552 5.3.4 Message size exceeds fixed limit of 100 bytes');
+  assert.equal(c.session.state, 'Ready');
+  assert.equal(await c.chunk('c'.repeat(5000), { last: true }), '503 5.5.1 Need MAIL and RCPT before BDAT');
+  assert.equal(c.hooks.enqueued.length, 0);
+});
+
+test('a BDAT without a valid chunk size is answered 501 and the connection closed (its octets cannot be found)', async () => {
+  for (const line of ['BDAT', 'BDAT x', 'BDAT -1', 'BDAT 10 NOTLAST', 'BDAT 1e3', `BDAT ${'9'.repeat(16)}`]) {
+    const c = await withRecipient();
+    const reply = await commandReply(c.session, line);
+    assert.equal(wire(reply), '501 5.5.4 Syntax: BDAT <chunk-size> [LAST]', line);
+    assert.equal(reply.close, true);
+    assert.equal(c.session.state, 'Closed');
+  }
+});
+
+test('BODY=BINARYMIME: DATA is refused, BDAT carries any octet, and the envelope says so', async () => {
+  const c = await greeted();
+  assert.equal(await c.say('MAIL FROM:<sender@remote.example> BODY=BINARYMIME'), '250 2.1.0 Sender OK');
+  await c.say('RCPT TO:<alice@example.com>');
+  assert.equal(await c.say('DATA'), '503 5.5.1 BODY=BINARYMIME needs BDAT, not DATA');
+  const binary = Buffer.concat([Buffer.from('Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'), Buffer.from([0, 10, 13, 255, 10, 46, 13])]);
+  assert.equal(await c.chunk(binary, { last: true }), '250 2.0.0 OK: queued as Q1');
+  const [entry] = c.hooks.enqueued;
+  assert.equal(entry!.envelope.binaryMime, true);
+  assert.equal(entry!.envelope.eightBitMime, true);
+});
+
+test('without BINARYMIME, a bare LF or CR in a chunk is refused (policy reject) or made CRLF (policy normalize)', async () => {
+  const rejecting = await withRecipient();
+  assert.equal(await rejecting.chunk('Subject: x\r\n\r\nbare\nlf\r\n', { last: true }), '550 5.5.2 Bare <CR> or <LF> in message data is not allowed; use <CR><LF>');
+  const normalizing = await withRecipient({ limits: { bareLineEndings: 'normalize' } });
+  await normalizing.chunk('Subject: x\r\n\r\nbare\nlf, lone cr\r');
+  assert.equal(await normalizing.chunk('and end\r', { last: true }), '250 2.0.0 OK: queued as Q1');
+  assert.ok(normalizing.hooks.enqueued[0]!.message.endsWith('Subject: x\r\n\r\nbare\r\nlf, lone cr\r\nand end\r\n'));
 });

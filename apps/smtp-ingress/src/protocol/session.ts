@@ -3,6 +3,7 @@
 // enqueue); it owns the DATA reader of the message being received. It never touches a socket, so every
 // state and verb is unit-testable, and the connection only moves bytes.
 import { countHeader, parseHeaders } from '@mail/mime';
+import { ChunkReader } from './chunk-reader.js';
 import { DataReader, type DataResult, type BareLineEndingPolicy } from './data-reader.js';
 import { parseCommandLine, parsePathArgument, isDomain } from './grammar.js';
 import { formatReceivedHeader } from './trace.js';
@@ -14,10 +15,11 @@ import { Replies, reply, type Reply } from './replies.js';
 
 /**
  * `Initial`: before HELO/EHLO (and again after STARTTLS). `Ready`: greeted, no transaction. `Mail`: MAIL
- * given. `Recipients`: at least one RCPT accepted. `Data`: reading the message. `Auth`: inside a SASL
- * exchange, where lines are responses, not commands.
+ * given. `Recipients`: at least one RCPT accepted. `Data`: reading the message after DATA. `Chunks`: the
+ * message is arriving in BDAT chunks (RFC 3030), between and during them. `Auth`: inside a SASL exchange,
+ * where lines are responses, not commands.
  */
-export type SessionState = 'Initial' | 'Ready' | 'Mail' | 'Recipients' | 'Data' | 'Auth' | 'Closed';
+export type SessionState = 'Initial' | 'Ready' | 'Mail' | 'Recipients' | 'Data' | 'Chunks' | 'Auth' | 'Closed';
 
 export type RecipientVerdict = 'local' | 'unknown-user' | 'remote';
 
@@ -28,6 +30,8 @@ export interface Envelope {
   localRecipients: string[];
   smtputf8: boolean;
   eightBitMime: boolean;
+  /** BODY=BINARYMIME (RFC 3030): the body may hold any octet; it arrives by BDAT only. */
+  binaryMime: boolean;
   declaredSize?: number;
   /** The account that authenticated (SMTP AUTH) before MAIL; absent for mail from outside. */
   submittedBy?: string;
@@ -97,7 +101,8 @@ export interface SessionContext {
   now?: () => Date;
 }
 
-type Handler = (session: SmtpSession, argument: string) => Promise<Reply> | Reply;
+/** A verb's reply; undefined when the reply comes after the octets the command announced (BDAT). */
+type Handler = (session: SmtpSession, argument: string) => Promise<Reply | undefined> | Reply | undefined;
 
 /**
  * A verb's policy, checked by command() before its handler, in this order (as Postfix's command table
@@ -119,7 +124,7 @@ interface CommandPolicy {
   needsAuth?: boolean;
 }
 
-const ANY: readonly SessionState[] = ['Initial', 'Ready', 'Mail', 'Recipients'];
+const ANY: readonly SessionState[] = ['Initial', 'Ready', 'Mail', 'Recipients', 'Chunks'];
 
 /** The command table: every verb, the states it is allowed in, and its handler. */
 const COMMANDS: Record<string, CommandPolicy> = Object.assign(Object.create(null) as Record<string, CommandPolicy>, {
@@ -132,7 +137,10 @@ const COMMANDS: Record<string, CommandPolicy> = Object.assign(Object.create(null
     needsAuth: true,
   },
   RCPT: { handler: (s: SmtpSession, a: string) => s.rcpt(a), states: ['Mail', 'Recipients'], sequenceError: 'Need MAIL before RCPT' },
-  DATA: { handler: (s: SmtpSession, a: string) => s.data(a), states: ['Mail', 'Recipients'], sequenceError: 'Need MAIL and RCPT before DATA' },
+  DATA: { handler: (s: SmtpSession, a: string) => s.data(a), states: ['Mail', 'Recipients', 'Chunks'], sequenceError: 'Need MAIL and RCPT before DATA' },
+  // Legal in every state: its chunk must be read (and thrown away) even when it is refused, or the
+  // octets would be taken for commands; the handler answers out-of-sequence use after the chunk.
+  BDAT: { handler: (s: SmtpSession, a: string) => s.bdat(a), states: ANY },
   RSET: { handler: (s: SmtpSession, a: string) => s.rset(a), states: ANY },
   NOOP: { handler: () => Replies.ok(), states: ANY },
   QUIT: { handler: () => Replies.bye(), states: ANY },
@@ -149,7 +157,6 @@ const COMMANDS: Record<string, CommandPolicy> = Object.assign(Object.create(null
     needsTls: true,
   },
   // Recognised, but not offered.
-  BDAT: { handler: () => Replies.notImplemented('CHUNKING not supported'), states: ANY },
   TURN: { handler: () => Replies.notImplemented(), states: ANY },
 });
 
@@ -167,6 +174,13 @@ export class SmtpSession {
   private check: MessageCheck | undefined;
   /** The DATA reader of the message being received (state Data). */
   private dataReader: DataReader | undefined;
+  /** The message arriving in BDAT chunks (state Chunks). */
+  private chunks: ChunkReader | undefined;
+  /**
+   * The BDAT chunk whose octets are awaited: part of the message (its reply given when it is complete),
+   * or refused, read only to be thrown away before the refusal is given.
+   */
+  private chunk: { last: boolean; octets: number } | { discard: number; refusal: Reply } | undefined;
   private messagesQueued = 0;
   private recipientsAccepted = 0;
   private secure: boolean;
@@ -187,16 +201,19 @@ export class SmtpSession {
     return reply(220, undefined, `${this.context.serverName} ESMTP ready`);
   }
 
-  /** Handles one command line (without its CRLF). A 354 reply puts the session in the Data state. */
-  async command(line: string): Promise<Reply> {
+  /**
+   * Handles one command line (without its CRLF). A 354 reply puts the session in the Data state; an
+   * undefined reply (BDAT) means that octets follow (readingData), and the reply comes from finishData().
+   */
+  async command(line: string): Promise<Reply | undefined> {
     if (this.state === 'Auth') return this.countErrors(await this.authContinue(line));
     const { verb, argument } = parseCommandLine(line);
     const policy = COMMANDS[verb];
-    let result: Reply;
+    let result: Reply | undefined;
     if (!policy) result = Replies.unrecognised();
     else if (!policy.states.includes(this.state)) result = Replies.badSequence(policy.sequenceError ?? 'Bad sequence of commands');
     else result = this.refusedByPolicy(policy) ?? (await policy.handler(this, argument));
-    return this.countErrors(result);
+    return result && this.countErrors(result);
   }
 
   /** The reply of the first flag of the verb's policy that refuses it now; undefined when none does. */
@@ -241,6 +258,8 @@ export class SmtpSession {
       '8BITMIME',
       'ENHANCEDSTATUSCODES',
       'SMTPUTF8',
+      'CHUNKING',
+      'BINARYMIME',
       ...(this.context.tlsAvailable && !this.secure ? ['STARTTLS'] : []),
       ...(this.authOffered ? ['AUTH PLAIN LOGIN'] : []),
       'HELP',
@@ -350,7 +369,7 @@ export class SmtpSession {
     if (this.authenticatedAs && this.context.enforceSenderOwnership && address !== '' && address.toLowerCase() !== this.authenticatedAs.toLowerCase()) {
       return Replies.senderNotOwned(this.authenticatedAs);
     }
-    const envelope: Envelope = { sender: address, recipients: [], localRecipients: [], smtputf8: false, eightBitMime: false, ...(this.authenticatedAs ? { submittedBy: this.authenticatedAs } : {}) };
+    const envelope: Envelope = { sender: address, recipients: [], localRecipients: [], smtputf8: false, eightBitMime: false, binaryMime: false, ...(this.authenticatedAs ? { submittedBy: this.authenticatedAs } : {}) };
     for (const [name, value] of parameters) {
       if (!this.esmtp) return Replies.unknownParameter(name);
       switch (name) {
@@ -363,8 +382,9 @@ export class SmtpSession {
         }
         case 'BODY': {
           const body = value === true ? '' : value.toUpperCase();
-          if (body !== '7BIT' && body !== '8BITMIME') return Replies.syntax('BODY must be 7BIT or 8BITMIME');
-          envelope.eightBitMime = body === '8BITMIME';
+          if (body !== '7BIT' && body !== '8BITMIME' && body !== 'BINARYMIME') return Replies.syntax('BODY must be 7BIT, 8BITMIME or BINARYMIME');
+          envelope.eightBitMime = body !== '7BIT';
+          envelope.binaryMime = body === 'BINARYMIME';
           break;
         }
         case 'SMTPUTF8':
@@ -417,23 +437,70 @@ export class SmtpSession {
 
   data(argument: string): Reply {
     if (argument.trim() !== '') return Replies.syntax('DATA takes no arguments');
+    if (this.state === 'Chunks') return Replies.badSequence('DATA cannot follow BDAT in one transaction');
     if (this.state !== 'Recipients') {
       return this.attemptedRecipients > 0 ? Replies.noValidRecipients() : Replies.badSequence('Need RCPT before DATA');
     }
-    this.queueId = this.hooks.newQueueId();
+    // RFC 3030 §3: a BINARYMIME body cannot be framed by lines.
+    if (this.envelope!.binaryMime) return Replies.badSequence('BODY=BINARYMIME needs BDAT, not DATA');
+    this.dataReader = new DataReader(this.limits.maxMessageBytes, this.limits.bareLineEndings, this.beginMessage());
     this.state = 'Data';
-    if (!this.authenticatedAs && this.hooks.verifyMessage) {
-      this.check = this.hooks.verifyMessage({ clientAddress: this.context.clientAddress, helo: this.clientName, sender: this.envelope!.sender });
-    }
-    // The reader hands each piece of the message to the authentication check while it arrives.
-    const check = this.check;
-    this.dataReader = new DataReader(this.limits.maxMessageBytes, this.limits.bareLineEndings, check ? (piece) => check.write(piece) : undefined);
     return Replies.startData();
   }
 
-  /** After a 354: the message's bytes are read by pushData() until its terminator, then finishData(). */
+  /**
+   * RFC 3030 BDAT: `octets` octets follow the command line. The first chunk of a transaction starts the
+   * message; the reply comes once the chunk is read (250 for a chunk, the queueing reply after LAST). A
+   * refused BDAT still has its chunk read and thrown away, so the octets are never taken for commands.
+   */
+  bdat(argument: string): Reply | undefined | Promise<Reply> {
+    const syntax = /^(\d{1,15})(?: +(LAST))? *$/i.exec(argument);
+    // Without a chunk size nothing can say where the octets end: the connection cannot continue.
+    if (!syntax) return { ...Replies.syntax('Syntax: BDAT <chunk-size> [LAST]'), close: true };
+    const octets = Number(syntax[1]);
+    const last = syntax[2] !== undefined;
+    const refusal = this.refusedChunk();
+    if (refusal) {
+      if (octets === 0) return refusal;
+      this.chunk = { discard: octets, refusal };
+      return undefined;
+    }
+    if (this.state === 'Recipients') {
+      this.chunks = new ChunkReader(this.limits.maxMessageBytes, this.limits.bareLineEndings, this.envelope!.binaryMime, this.beginMessage());
+      this.state = 'Chunks';
+    }
+    this.chunks!.beginChunk(octets);
+    this.chunk = { last, octets };
+    if (octets === 0) return this.finishData();
+    return undefined;
+  }
+
+  /** Why a BDAT cannot add to a message now; undefined when it can. */
+  private refusedChunk(): Reply | undefined {
+    if (this.state === 'Recipients' || this.state === 'Chunks') return undefined;
+    if (this.state === 'Mail' && this.attemptedRecipients > 0) return Replies.noValidRecipients();
+    return Replies.badSequence(this.state === 'Mail' ? 'Need RCPT before BDAT' : 'Need MAIL and RCPT before BDAT');
+  }
+
+  /**
+   * The message of the transaction begins (DATA or first BDAT): its queue id, and the authentication
+   * check it streams through; returns what the reader hands each piece of the message to as it arrives.
+   */
+  private beginMessage(): ((piece: Buffer) => void) | undefined {
+    this.queueId = this.hooks.newQueueId();
+    if (!this.authenticatedAs && this.hooks.verifyMessage) {
+      this.check = this.hooks.verifyMessage({ clientAddress: this.context.clientAddress, helo: this.clientName, sender: this.envelope!.sender });
+    }
+    const check = this.check;
+    return check ? (piece) => check.write(piece) : undefined;
+  }
+
+  /**
+   * After a 354, the message's bytes are read by pushData() until its terminator, then finishData(); after
+   * a BDAT, the chunk's octets are, the same way.
+   */
   get readingData(): boolean {
-    return this.dataReader !== undefined;
+    return this.dataReader !== undefined || this.chunk !== undefined;
   }
 
   /**
@@ -441,13 +508,42 @@ export class SmtpSession {
    * `input` the message used (what follows is pipelined commands); then finishData() answers it.
    */
   pushData(input: Buffer): number {
-    return this.dataReader!.push(input);
+    if (this.dataReader) return this.dataReader.push(input);
+    const chunk = this.chunk!;
+    if ('last' in chunk) return this.chunks!.push(input);
+    const used = Math.min(chunk.discard, input.length);
+    chunk.discard -= used;
+    return chunk.discard === 0 ? used : -1;
   }
 
-  /** After pushData() has seen the terminator: checks the message, queues it and gives the reply. */
+  /**
+   * After pushData() has seen the end of the DATA section or of the BDAT chunk: the reply. At the end of
+   * the message, it is checked and queued first.
+   */
   async finishData(): Promise<Reply> {
-    const result = this.dataReader!.result();
-    this.dataReader = undefined;
+    if (this.dataReader) {
+      const result = this.dataReader.result();
+      this.dataReader = undefined;
+      return this.acceptMessage(result);
+    }
+    const chunk = this.chunk!;
+    this.chunk = undefined;
+    if (!('last' in chunk)) return this.countErrors(chunk.refusal);
+    const reader = this.chunks!;
+    if (!chunk.last) {
+      if (!reader.oversize) return reply(250, '2.0.0', `${chunk.octets} octets received`);
+      // Refused now, not at LAST: the client stops sending (RFC 3030 §2); chunks already pipelined
+      // behind this one are read and answered 503, the transaction being over.
+      this.resetTransaction();
+      this.state = 'Ready';
+      return this.countErrors(Replies.sizeExceeded(this.limits.maxMessageBytes));
+    }
+    this.chunks = undefined;
+    return this.acceptMessage(reader.result());
+  }
+
+  /** The whole message has arrived: checks it, queues it and gives the reply. */
+  private async acceptMessage(result: DataResult): Promise<Reply> {
     const envelope = this.envelope!;
     const queueId = this.queueId;
     const check = this.check;
@@ -520,6 +616,7 @@ export class SmtpSession {
     this.check?.abort();
     this.check = undefined;
     this.dataReader = undefined;
+    this.chunks = undefined;
   }
 }
 

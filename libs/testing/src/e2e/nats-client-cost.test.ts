@@ -55,7 +55,7 @@ test('removing a spooled message never makes the heads consumer skip a later one
     await ensureStreams(nats, 1024 * 1024);
     const spool = new Spool(nats);
     await nats.jsm.consumers.add(SPOOL_STREAM, { durable_name: ACCEPTED_CONSUMER, ack_policy: AckPolicy.Explicit, filter_subject: ACCEPTED_FILTER, headers_only: true });
-    const envelope = (queueId: string): AcceptedMessage => ({ queueId, sender: 's@x.test', recipients: ['r@y.test'], localRecipients: [], size: 1, receivedAt: 0, smtputf8: false, eightBitMime: false, clientAddress: '', submittedBy: '', bounceOf: '', chunks: 0, chunkSeqs: [] });
+    const envelope = (queueId: string): AcceptedMessage => ({ queueId, sender: 's@x.test', recipients: ['r@y.test'], localRecipients: [], size: 1, receivedAt: 0, smtputf8: false, eightBitMime: false, binaryMime: false, clientAddress: '', submittedBy: '', bounceOf: '', chunks: 0, chunkSeqs: [] });
     const first = await spool.put(envelope('A0000000000000000001'), new TextEncoder().encode('one'));
     const big = new Uint8Array(2 * 1024 * 1024).fill(65); // chunked
     await spool.put(envelope('A0000000000000000002'), big);

@@ -21,6 +21,7 @@ const envelope = (queueId: string) => ({
   receivedAt: Date.now(),
   smtputf8: false,
   eightBitMime: false,
+  binaryMime: false,
   clientAddress: '',
   submittedBy: '',
   bounceOf: '',
