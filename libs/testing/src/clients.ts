@@ -251,3 +251,19 @@ export const dkimpySign = (message: Buffer, domain: string, selector: string, ke
 export async function dkimpyVerify(message: Buffer, records: Record<string, string>): Promise<{ ok: boolean; signatures: number }> {
   return JSON.parse((await dkimTool(['verify', ...Object.entries(records).map(([name, txt]) => `${name}=${txt}`)], message)).toString()) as { ok: boolean; signatures: number };
 }
+
+export interface ParsedMime {
+  content_type: string;
+  defects: string[];
+  parts: { content_type: string; transfer_encoding: string; payload: Buffer }[];
+}
+
+/** Reads a message with Python's email package: its type, defects, and every leaf part decoded. */
+export async function pythonMimeParts(message: Buffer): Promise<ParsedMime> {
+  const raw = await runJson<Omit<ParsedMime, 'parts'> & { parts: { content_type: string; transfer_encoding: string; payload_b64: string }[] }>(
+    'python3',
+    [join(CLIENTS, 'mime_parts.py')],
+    { message_b64: message.toString('base64') },
+  );
+  return { ...raw, parts: raw.parts.map(({ payload_b64, ...part }) => ({ ...part, payload: Buffer.from(payload_b64, 'base64') })) };
+}
