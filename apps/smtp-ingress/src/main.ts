@@ -23,7 +23,12 @@ async function main(): Promise<void> {
   const tls = await TlsMaterial.load(config.tls, logger);
   const nats = await connectNats(config.natsUrl, 'smtp-ingress', logger, natsSettings);
   await awaitStreams(nats, STREAMS_USED['smtp-ingress'], logger);
-  const spool = new Spool(new SpoolStream(nats, config.backendTimeoutMs, false));
+  // A message in the making stays live while its client may still be sending: twice the longest idle
+  // wait of a connection, plus the time to store it.
+  const liveForMs = 2 * Math.max(config.commandTimeoutMs, config.dataTimeoutMs) + config.authTimeoutMs + config.backendTimeoutMs;
+  const spool = new Spool(new SpoolStream(nats, config.backendTimeoutMs, false), liveForMs, (queueId, envelope, size, clientAddress, listener) =>
+    events.emit({ event: 'message-accepted', queueId, listener, client: clientAddress, sender: envelope.sender, recipients: envelope.recipients.length, size }),
+  );
   const directory = new MailboxDirectory(
     config.mailboxStoreAddress,
     grpcClientSetup(grpcTls),
@@ -75,18 +80,7 @@ async function main(): Promise<void> {
     if (port === null) continue;
     const hooks: SessionHooks = {
       checkRecipient: (address) => directory.check(address),
-      enqueue: async (queueId, envelope, message, clientAddress) => {
-        await spool.enqueue(queueId, envelope, message, clientAddress);
-        events.emit({
-          event: 'message-accepted',
-          queueId,
-          listener: profile.name,
-          client: clientAddress,
-          sender: envelope.sender,
-          recipients: envelope.recipients.length,
-          size: message.length,
-        });
-      },
+      storeMessage: (queueId) => spool.open(queueId, profile.name),
       newQueueId: () => newQueueId(),
       admitMessage: (clientAddress) => messageRate.admit(clientAddress),
       admitRecipient: (clientAddress) => recipientRate.admit(clientAddress),

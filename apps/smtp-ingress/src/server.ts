@@ -90,6 +90,7 @@ class SmtpConnection {
       this.closed = true;
       this.lineDeadline.clear();
       this.dataDeadline.clear();
+      this.session.ended();
     });
     this.socket.on('close', () => this.onClose?.());
     this.attach(this.socket);

@@ -1,33 +1,50 @@
-// Makes an accepted message durable: one publish to the spool (libs/platform spool.ts) carries the
-// bytes and the envelope that seeds its queue entry, with the queue id as message id (the server drops
-// a repeat). Only when JetStream has acknowledged it does the session answer 250.
+// Makes an accepted message durable as it arrives: its bytes go to the spool (libs/platform spool.ts)
+// while the client sends them — a large message in chunks before its end — and one last publish, the
+// head, carries the envelope that seeds its queue entry and the trace headers, with the queue id as
+// message id (the server drops a repeat). Only when JetStream has acknowledged it does the session
+// answer 250.
 import { randomBytes } from 'node:crypto';
 import type { Spool as SpoolStream } from '@mail/platform';
-import type { Envelope } from './protocol/session.js';
+import type { Envelope, MessageSink } from './protocol/session.js';
 
 export class Spool {
-  constructor(private readonly spool: SpoolStream) {}
+  /**
+   * `liveForMs`: how long a message may go without a stored part while its client is still connected
+   * (the connection's idle limits, with a margin); the spool's sweep leaves its parts alone that long.
+   */
+  constructor(
+    private readonly spool: SpoolStream,
+    private readonly liveForMs: number,
+    /** Told of each message queued, with its size and the listener it came in on. */
+    private readonly onQueued: (queueId: string, envelope: Envelope, size: number, clientAddress: string, listener: string) => void = () => undefined,
+  ) {}
 
-  async enqueue(queueId: string, envelope: Envelope, message: Buffer, clientAddress: string): Promise<void> {
-    await this.spool.put(
-      {
-        queueId,
-        sender: envelope.sender,
-        recipients: envelope.recipients,
-        localRecipients: envelope.localRecipients,
-        size: message.length,
-        receivedAt: Date.now(),
-        smtputf8: envelope.smtputf8,
-        eightBitMime: envelope.eightBitMime,
-        binaryMime: envelope.binaryMime,
-        clientAddress,
-        submittedBy: envelope.submittedBy ?? '',
-        chunks: 0,
-        chunkSeqs: [],
-        bounceOf: '',
+  /** The message of a transaction that came in on `listener`, spooled as it arrives. */
+  open(queueId: string, listener: string): MessageSink {
+    const writer = this.spool.writer(queueId, { liveForMs: this.liveForMs });
+    return {
+      write: (piece) => writer.write(piece),
+      commit: async (prefix, envelope, clientAddress) => {
+        await writer.commit(
+          {
+            queueId,
+            sender: envelope.sender,
+            recipients: envelope.recipients,
+            localRecipients: envelope.localRecipients,
+            receivedAt: Date.now(),
+            smtputf8: envelope.smtputf8,
+            eightBitMime: envelope.eightBitMime,
+            binaryMime: envelope.binaryMime,
+            clientAddress,
+            submittedBy: envelope.submittedBy ?? '',
+            bounceOf: '',
+          },
+          prefix,
+        );
+        this.onQueued(queueId, envelope, prefix.length + writer.size, clientAddress, listener);
       },
-      message,
-    );
+      abort: () => writer.abort(),
+    };
   }
 }
 

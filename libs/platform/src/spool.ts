@@ -4,7 +4,10 @@
 // One publish makes a message durable *and* announces it: the head message `mail.spool.<queue id>`
 // carries the envelope in the `Mail-Envelope` header and the bytes as payload, and queue-manager's
 // durable consumer reads the heads, headers only. A message too large for one NATS message goes first
-// in chunks (`mail.spool.<queue id>.<n>`), then its head with an empty payload and the chunk count.
+// in chunks (`mail.spool.<queue id>.<n>`), then its head with the chunk count and, as payload, what goes
+// before the chunks (the receiver's trace headers, written last but read first). A message being received
+// is written as it arrives (SpoolWriter): once it outgrows one NATS message, its chunks are stored while
+// the client is still sending, so a large message is never held whole in smtp-ingress's memory.
 // Reads are single stream-message gets by subject (no consumer is created per read). Removal deletes
 // the message's parts by sequence number — never a purge by subject, which (seen on nats-server 2.9)
 // moves a consumer's position past heads it has not yet delivered: accepted mail would be skipped.
@@ -20,6 +23,20 @@ const INLINE_LIMIT = 768 * 1024;
 const CHUNK_BYTES = 512 * 1024;
 /** The chunks of chunked messages (`mail.spool.<queue id>.<n>`), not the heads. */
 const CHUNK_FILTER = 'mail.spool.*.*';
+/**
+ * On a chunk: until when (ms since the epoch) its writer may still be receiving the message. The sweep
+ * leaves a message's chunks alone while any of them says so: a slow client's message is not an orphan.
+ */
+export const LIVE_UNTIL_HEADER = 'Mail-Live-Until';
+
+export interface SpoolWriterOptions {
+  /**
+   * How long the writer may go without storing a part while the message is still arriving (the client's
+   * idle limits, with a margin): each chunk is marked live for this long, and pending bytes are stored at
+   * least every third of it, so a live message always has a chunk marked live.
+   */
+  liveForMs: number;
+}
 
 /** The envelope of a spooled message, from its head's headers. Throws on a malformed one. */
 export function envelopeOf(headers: MsgHdrs | undefined): AcceptedMessage {
@@ -58,37 +75,49 @@ export class Spool {
    * with the sequence numbers of the parts (chunks first, the head last).
    */
   async put(envelope: AcceptedMessage, message: Uint8Array): Promise<number[]> {
-    const { queueId } = envelope;
-    const json = JSON.stringify(envelope);
-    const inline = message.length + json.length <= INLINE_LIMIT;
-    const chunks = inline ? 0 : Math.max(1, Math.ceil(message.length / CHUNK_BYTES));
-    const seqs: number[] = [];
-    let publishHead: (() => Promise<number>) | undefined;
+    const writer = this.writer(envelope.queueId, { liveForMs: 10 * this.timeoutMs });
+    writer.write(message);
+    return writer.commit(envelope);
+  }
+
+  /** A message written as it arrives, queued by commit(). */
+  writer(queueId: string, options: SpoolWriterOptions): SpoolWriter {
+    return new SpoolWriter(queueId, options, {
+      publish: (subject, payload, publishOptions) => this.publish(subject, payload, publishOptions),
+      queueHead: (publishHead, seqs) => this.queueHead(publishHead, seqs),
+      dropLeftovers: (seqs) => this.dropLeftovers(queueId, seqs),
+    });
+  }
+
+  private async publish(subject: string, payload: Uint8Array, options: { msgID: string; headers?: MsgHdrs }): Promise<number> {
+    return (await this.nats.js.publish(subject, payload, { ...options, timeout: this.timeoutMs, expect: { streamName: SPOOL_STREAM } })).seq;
+  }
+
+  /**
+   * Publishes the head of a message whose chunks (if any) are stored, with their sequence numbers; returns
+   * every part's sequence number, the head's last.
+   */
+  private async queueHead(publishHead: () => Promise<number>, seqs: number[]): Promise<number[]> {
     try {
-      for (let i = 0; i < chunks; i++) {
-        const part = message.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
-        const ack = await this.nats.js.publish(spoolChunkSubject(queueId, i), part, { msgID: `${queueId}.${i}`, timeout: this.timeoutMs, expect: { streamName: SPOOL_STREAM } });
-        seqs.push(ack.seq);
-      }
-      const headers = natsHeaders();
-      headers.set(ENVELOPE_HEADER, chunks ? JSON.stringify({ ...envelope, chunks, chunkSeqs: seqs }) : json);
-      publishHead = async () =>
-        (await this.nats.js.publish(spoolSubject(queueId), chunks ? new Uint8Array() : message, { msgID: queueId, headers, timeout: this.timeoutMs, expect: { streamName: SPOOL_STREAM } })).seq;
-      seqs.push(await publishHead());
-      return seqs;
+      return [...seqs, await publishHead()];
     } catch (err) {
       // A head publish that failed without an answer (the broker died or timed out mid-request) may
       // have been stored all the same, and would then be delivered after a 451. Publish it again before
       // answering: JetStream drops a repeat of the message id and answers with the first one's sequence
       // number, so an answer means durable either way, and the client gets its 250. (A publish instead
       // of a read: smtp-ingress may write the spool, never read it.)
-      const head = publishHead && !(err instanceof JetStreamApiError) ? await this.publishAgain(publishHead) : undefined;
+      const head = !(err instanceof JetStreamApiError) ? await this.publishAgain(publishHead) : undefined;
       if (head !== undefined) return [...seqs, head];
-      // Not queued: the client is told 451 and sends again, so whatever got stored is garbage. A
-      // writer without the right to delete (smtp-ingress) leaves its chunks to queue-manager's sweep.
-      if (this.removesLeftovers) await this.remove(queueId, seqs).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * The parts of a message that was not queued: the client is told 451 and sends again, so whatever got
+   * stored is garbage. A writer without the right to delete (smtp-ingress) leaves them to the sweep.
+   */
+  private async dropLeftovers(queueId: string, seqs: number[]): Promise<void> {
+    if (this.removesLeftovers && seqs.length > 0) await this.remove(queueId, seqs).catch(() => undefined);
   }
 
   /** The head's sequence number once a publish of it is answered, asking for a few seconds while the broker is away. */
@@ -116,7 +145,7 @@ export class Spool {
     if (!head) return null;
     const envelope = envelopeOf(head.header);
     if (!envelope.chunks) return { envelope, message: head.data };
-    const parts: Uint8Array[] = [];
+    const parts: Uint8Array[] = [head.data]; // what goes before the chunks (empty when written by put())
     for (let i = 0; i < envelope.chunks; i++) {
       const part = await this.get(spoolChunkSubject(queueId, i));
       if (!part) return null;
@@ -186,17 +215,19 @@ export class Spool {
    * chunks it deleted.
    */
   async sweepOrphanChunks(olderThanMs: number): Promise<number> {
-    const messages = new Map<string, { seqs: number[]; newest: number }>();
+    const messages = new Map<string, { seqs: number[]; newest: number; liveUntil: number }>();
     for await (const m of this.scan(CHUNK_FILTER)) {
       const queueId = m.subject.split('.')[2]!;
-      const seen = messages.get(queueId) ?? { seqs: [], newest: 0 };
+      const seen = messages.get(queueId) ?? { seqs: [], newest: 0, liveUntil: 0 };
       seen.seqs.push(m.seq);
       seen.newest = Math.max(seen.newest, m.info.timestampNanos / 1e6);
+      seen.liveUntil = Math.max(seen.liveUntil, Number(m.headers?.get(LIVE_UNTIL_HEADER) || 0));
       messages.set(queueId, seen);
     }
     let deleted = 0;
-    for (const [queueId, { seqs, newest }] of messages) {
-      if (Date.now() - newest < olderThanMs || (await this.get(spoolSubject(queueId)))) continue;
+    for (const [queueId, { seqs, newest, liveUntil }] of messages) {
+      const now = Date.now();
+      if (now - newest < olderThanMs || now < liveUntil || (await this.get(spoolSubject(queueId)))) continue;
       await this.remove(queueId, seqs);
       deleted += seqs.length;
     }
@@ -216,5 +247,132 @@ export class Spool {
     }
     const failures = (await Promise.all(parts.map((seq) => this.deletions.add(seq)))).filter((err) => err !== undefined);
     if (failures.length > 0) throw failures[0];
+  }
+}
+
+/** What a writer does through its spool. */
+interface SpoolWriterIo {
+  publish(subject: string, payload: Uint8Array, options: { msgID: string; headers?: MsgHdrs }): Promise<number>;
+  queueHead(publishHead: () => Promise<number>, chunkSeqs: number[]): Promise<number[]>;
+  /** Deletes parts stored for a message that was not queued, where this writer may (else the sweep does). */
+  dropLeftovers(seqs: number[]): Promise<void>;
+}
+
+/**
+ * One message going into the spool as it arrives. Small messages are held (as the views they arrive in)
+ * and go in one publish at commit(); once a message outgrows one NATS message, its bytes are stored in
+ * chunks of CHUNK_BYTES in order while more arrive, each publish waiting for the one before, so memory
+ * holds about one chunk per message. commit() stores the rest and the head; nothing is queued before it.
+ */
+export class SpoolWriter {
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private written = 0;
+  private chunks = 0;
+  private readonly chunkSeqs: number[] = [];
+  /** The chunk publishes, one after another; the first failure is kept and fails commit(). */
+  private publishing: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  private keepAlive: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly queueId: string,
+    private readonly options: SpoolWriterOptions,
+    private readonly io: SpoolWriterIo,
+  ) {}
+
+  /** Octets written so far. */
+  get size(): number {
+    return this.written;
+  }
+
+  /** Takes the bytes as they are (a view is kept until stored: the caller must not reuse the memory). */
+  write(bytes: Uint8Array): void {
+    if (this.closed || bytes.length === 0) return;
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    this.written += bytes.length;
+    if (this.chunks === 0 && this.written <= INLINE_LIMIT) return;
+    while (this.pendingBytes >= CHUNK_BYTES) this.storeChunk(CHUNK_BYTES);
+    // A client that sends slowly still has a chunk stored now and then: the message stays marked live.
+    this.keepAlive ??= setInterval(() => this.pendingBytes > 0 && this.storeChunk(this.pendingBytes), Math.max(1000, this.options.liveForMs / 3));
+  }
+
+  /** Stores the first `bytes` pending octets as the next chunk (after the chunks before it). */
+  private storeChunk(bytes: number): void {
+    const payload = this.take(bytes);
+    const index = this.chunks++;
+    const headers = natsHeaders();
+    headers.set(LIVE_UNTIL_HEADER, String(Date.now() + this.options.liveForMs));
+    this.publishing = this.publishing.then(async () => {
+      if (this.failure !== undefined) return;
+      try {
+        this.chunkSeqs.push(await this.io.publish(spoolChunkSubject(this.queueId, index), payload, { msgID: `${this.queueId}.${index}`, headers }));
+      } catch (err) {
+        this.failure = err;
+      }
+    });
+  }
+
+  /** The first `bytes` pending octets, as one buffer (copied once), removed from pending. */
+  private take(bytes: number): Uint8Array {
+    const out = Buffer.allocUnsafe(bytes);
+    let filled = 0;
+    while (filled < bytes) {
+      const first = this.pending[0]!;
+      const used = Math.min(first.length, bytes - filled);
+      out.set(first.subarray(0, used), filled);
+      filled += used;
+      if (used === first.length) this.pending.shift();
+      else this.pending[0] = first.subarray(used);
+    }
+    this.pendingBytes -= bytes;
+    return out;
+  }
+
+  /**
+   * Makes the message — `prefix`, then everything written — durable and queued under `envelope` (whose
+   * size, chunk count and chunk list it sets); resolves with the parts' sequence numbers once JetStream
+   * has acknowledged every one. Rejects when it is not queued; the parts stored are then dropped.
+   */
+  async commit(envelope: Omit<AcceptedMessage, 'size' | 'chunks' | 'chunkSeqs'>, prefix: Uint8Array = new Uint8Array()): Promise<number[]> {
+    this.stop();
+    const size = prefix.length + this.written;
+    const headers = natsHeaders();
+    let payload: Uint8Array;
+    // The envelope in the header, with its size and (empty) chunk list, is counted against the limit too.
+    if (this.chunks === 0 && size + JSON.stringify(envelope).length + 64 <= INLINE_LIMIT) {
+      payload = this.pending.length === 0 && prefix.length === 0 ? new Uint8Array() : Buffer.concat([prefix, ...this.pending], size);
+      headers.set(ENVELOPE_HEADER, JSON.stringify({ ...envelope, size, chunks: 0, chunkSeqs: [] }));
+    } else {
+      while (this.pendingBytes > 0) this.storeChunk(Math.min(this.pendingBytes, CHUNK_BYTES));
+      await this.publishing;
+      if (this.failure !== undefined) {
+        await this.io.dropLeftovers(this.chunkSeqs);
+        throw this.failure;
+      }
+      payload = prefix;
+      headers.set(ENVELOPE_HEADER, JSON.stringify({ ...envelope, size, chunks: this.chunks, chunkSeqs: this.chunkSeqs }));
+    }
+    this.pending = [];
+    try {
+      return await this.io.queueHead(() => this.io.publish(spoolSubject(this.queueId), payload, { msgID: this.queueId, headers }), this.chunkSeqs);
+    } catch (err) {
+      await this.io.dropLeftovers(this.chunkSeqs);
+      throw err;
+    }
+  }
+
+  /** The message is not wanted (refused, or the client went away): the chunks stored are left over. */
+  abort(): void {
+    this.stop();
+    this.pending = [];
+    void this.publishing.then(() => this.io.dropLeftovers(this.chunkSeqs));
+  }
+
+  private stop(): void {
+    this.closed = true;
+    clearInterval(this.keepAlive);
   }
 }

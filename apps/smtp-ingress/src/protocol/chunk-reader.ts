@@ -31,6 +31,8 @@ export class ChunkReader {
     private readonly bareLineEndingPolicy: BareLineEndingPolicy,
     private readonly binary: boolean,
     private readonly observer?: (piece: Buffer) => void,
+    /** false: the observer takes the message away as it comes (result() has no message then). */
+    private readonly keepMessage = true,
   ) {}
 
   /** Starts the next chunk of `octets` octets (BDAT's chunk-size). */
@@ -104,7 +106,7 @@ export class ChunkReader {
       this.pieces = []; // oversize: drop what we held, count the rest
       return;
     }
-    this.pieces.push(bytes);
+    if (this.keepMessage) this.pieces.push(bytes);
     this.observer?.(bytes);
   }
 
@@ -123,7 +125,7 @@ export class ChunkReader {
     }
     const oversize = this.oversize;
     return {
-      message: oversize ? Buffer.alloc(0) : this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.size),
+      message: oversize || !this.keepMessage ? Buffer.alloc(0) : this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.size),
       size: this.size,
       oversize,
       bareLineEndings: this.bareLineEndings,

@@ -54,6 +54,8 @@ export class DataReader {
     private readonly maxBytes: number,
     private readonly bareLineEndingPolicy: BareLineEndingPolicy,
     private readonly observer?: (piece: Buffer) => void,
+    /** false: the observer takes the message away as it comes (result() has no message then). */
+    private readonly keepMessage = true,
   ) {}
 
   /**
@@ -64,6 +66,7 @@ export class DataReader {
     const from = this.pieces.length;
     const used = this.consume(input);
     if (this.observer && this.size <= this.maxBytes) for (let i = from; i < this.pieces.length; i++) this.observer(this.pieces[i]!);
+    if (!this.keepMessage) this.pieces = []; // the observer has taken them
     return used;
   }
 
@@ -184,7 +187,7 @@ export class DataReader {
   result(): DataResult {
     const oversize = this.size > this.maxBytes;
     return {
-      message: oversize ? Buffer.alloc(0) : this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.size),
+      message: oversize || !this.keepMessage ? Buffer.alloc(0) : this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.size),
       size: this.size,
       oversize,
       bareLineEndings: this.bareLineEndings,

@@ -8,7 +8,7 @@ import { dotStuff } from '@mail/wire';
 import { DataReader, type BareLineEndingPolicy, type DataResult } from './data-reader.js';
 import { parseCommandLine, parsePathArgument, validateMailbox } from './grammar.js';
 import { formatReply, type Reply } from './replies.js';
-import { SmtpSession, type RecipientVerdict, type SessionState } from './session.js';
+import { SmtpSession, type MessageSink, type RecipientVerdict, type SessionState } from './session.js';
 import { commandReply } from './session.test-support.js';
 
 const RUNS = { numRuns: 300 };
@@ -159,8 +159,19 @@ function fuzzHooks() {
       if (lower === 'postmaster' || lower.endsWith('@example.com')) return lower.startsWith('nobody') ? 'unknown-user' : 'local';
       return 'remote';
     },
-    async enqueue(): Promise<void> {
-      hooks.enqueued++;
+    /** Every message store opened, and how each ended: committed or aborted, exactly once. */
+    stores: [] as { committed: number; aborted: number }[],
+    storeMessage(): MessageSink {
+      const store = { committed: 0, aborted: 0 };
+      hooks.stores.push(store);
+      return {
+        write: () => assert.equal(store.committed + store.aborted, 0, 'no write after the end'),
+        commit: async () => {
+          store.committed++;
+          hooks.enqueued++;
+        },
+        abort: () => void store.aborted++,
+      };
     },
     newQueueId: () => `Q${++next}`,
     async authenticate(user: string, password: string) {
@@ -306,6 +317,8 @@ test('a session fed any lines in any order never throws, answers valid replies, 
           if (r.close) break;
         }
         assert.equal(hooks.enqueued, queued, 'every "queued as" reply is one enqueue, and no enqueue without it');
+        session.ended(); // the connection goes: a message part-way through is dropped
+        for (const store of hooks.stores) assert.equal(store.committed + store.aborted, 1, 'each message store is committed or aborted, once');
       },
     ),
     RUNS,

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatReply } from './replies.js';
 import { SmtpSession, type AuthOutcome, type Envelope, type SessionContext, type SessionHooks } from './session.js';
-import { commandReply } from './session.test-support.js';
+import { commandReply, storeInMemory } from './session.test-support.js';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
@@ -12,7 +12,7 @@ function connect(context: Partial<SessionContext> = {}, extraHooks: Partial<Sess
   const enqueued: { envelope: Envelope; message: string }[] = [];
   const hooks: SessionHooks = {
     checkRecipient: async (address) => (address.endsWith('@example.com') ? 'local' : 'remote'),
-    enqueue: async (_id, envelope, message) => void enqueued.push({ envelope: structuredClone(envelope), message: message.toString() }),
+    storeMessage: storeInMemory(async (_id, envelope, message) => void enqueued.push({ envelope: structuredClone(envelope), message: message.toString() })),
     newQueueId: () => 'Q1',
     authenticate: async (user, password): Promise<AuthOutcome> =>
       user === 'alice@example.com' && password === 'sesame' ? { ok: true, mailbox: 'alice@example.com' } : { ok: false },

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SmtpSession, type Envelope, type SessionContext } from './session.js';
-import { commandReply } from './session.test-support.js';
+import { commandReply, storeInMemory } from './session.test-support.js';
 import { formatReply } from './replies.js';
 import { parseAllowList, type AuthPolicy } from '../auth/policy.js';
 import type { MessageCheck, MessageIdentity } from '../auth/verification.js';
@@ -33,7 +33,7 @@ function connect(verdict: AuthVerdict, context: Partial<SessionContext> = {}) {
     { maxMessageBytes: 10_000, maxRecipients: 10, maxErrors: 50, bareLineEndings: 'reject' },
     {
       checkRecipient: async () => 'local',
-      enqueue: async (_id, envelope, message) => void enqueued.push({ envelope, message: message.toString('latin1') }),
+      storeMessage: storeInMemory(async (_id, envelope, message) => void enqueued.push({ envelope, message: message.toString('latin1') })),
       newQueueId: () => 'Q1',
       authenticate: async (user) => ({ ok: true, mailbox: user }),
       verifyMessage: (identity): MessageCheck => {

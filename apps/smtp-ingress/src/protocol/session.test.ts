@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SmtpSession, type Envelope, type RecipientVerdict, type SessionContext, type SessionLimits } from './session.js';
-import { commandReply } from './session.test-support.js';
+import { commandReply, storeInMemory } from './session.test-support.js';
 import { formatReply, type Reply } from './replies.js';
 
 /** The directory behind the fake checkRecipient: example.com is local, everything else is remote. */
@@ -44,6 +44,7 @@ function fakeHooks(options: { recipientLookupFails?: boolean; enqueueFails?: boo
       next++;
       return `Q${next}`;
     },
+    storeMessage: storeInMemory((queueId, envelope, message): Promise<void> => hooks.enqueue(queueId, envelope, message)),
   };
   return hooks;
 }

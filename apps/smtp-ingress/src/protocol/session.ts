@@ -5,10 +5,11 @@
 import { countHeader, parseHeaders } from '@mail/mime';
 import { ChunkReader } from './chunk-reader.js';
 import { DataReader, type DataResult, type BareLineEndingPolicy } from './data-reader.js';
+import { HeaderSection } from './header-section.js';
 import { parseCommandLine, parsePathArgument, isDomain } from './grammar.js';
 import { formatReceivedHeader } from './trace.js';
 import { decide, type AuthPolicy } from '../auth/policy.js';
-import { formatAuthenticationResults, withoutClaimsOf } from '../auth/results-header.js';
+import { formatAuthenticationResults } from '../auth/results-header.js';
 import type { MessageCheck, MessageIdentity } from '../auth/verification.js';
 import type { AuthVerdict } from '../auth/verdict.js';
 import { Replies, reply, type Reply } from './replies.js';
@@ -37,6 +38,23 @@ export interface Envelope {
   submittedBy?: string;
 }
 
+/**
+ * Where the message of a transaction goes as it arrives (the spool): written piece by piece (a large one
+ * may reach durable storage in parts before its end), then committed — or aborted when the transaction
+ * ends without it.
+ */
+export interface MessageSink {
+  /** The next piece of the message (a view: kept by the sink until stored, never modified). */
+  write(piece: Buffer): void;
+  /** Makes the message — `prefix`, then every piece written — durable and queued; resolves only then. Throw to answer 451. */
+  commit(prefix: Buffer, envelope: Envelope, clientAddress: string): Promise<void>;
+  /** The transaction ended without this message: nothing of it is queued. */
+  abort(): void;
+}
+
+/** A header section longer than this is taken as ended there (memory stays bounded while it is held). */
+const MAX_HEADER_SECTION_BYTES = 1024 * 1024;
+
 /** A lock says how long it still lasts (retryAfterMs), so that the reply can tell the client. */
 export type AuthOutcome = { ok: true; mailbox: string } | { ok: false; locked?: boolean; retryAfterMs?: number };
 
@@ -45,8 +63,8 @@ export interface SessionHooks {
   authenticate?(user: string, password: string, clientAddress: string): Promise<AuthOutcome>;
   /** Where a recipient lives; throw for a temporary failure (answered 451). */
   checkRecipient(address: string): Promise<RecipientVerdict>;
-  /** Makes the message and its queue entry durable; resolves only then. Throw to answer 451. */
-  enqueue(queueId: string, envelope: Envelope, message: Buffer, clientAddress: string): Promise<void>;
+  /** Where the message of the transaction (queue id given) is written as it arrives, and committed. */
+  storeMessage(queueId: string): MessageSink;
   newQueueId(): string;
   /** Rate limit per client address: false refuses the transaction at MAIL with 450 4.7.1. */
   admitMessage?(clientAddress: string): boolean;
@@ -172,6 +190,9 @@ export class SmtpSession {
   private queueId = '';
   /** The authentication check of the message being received. */
   private check: MessageCheck | undefined;
+  /** Where the message being received goes, and its header section on the way (from DATA or the first BDAT). */
+  private sink: MessageSink | undefined;
+  private headers: HeaderSection | undefined;
   /** The DATA reader of the message being received (state Data). */
   private dataReader: DataReader | undefined;
   /** The message arriving in BDAT chunks (state Chunks). */
@@ -443,7 +464,7 @@ export class SmtpSession {
     }
     // RFC 3030 §3: a BINARYMIME body cannot be framed by lines.
     if (this.envelope!.binaryMime) return Replies.badSequence('BODY=BINARYMIME needs BDAT, not DATA');
-    this.dataReader = new DataReader(this.limits.maxMessageBytes, this.limits.bareLineEndings, this.beginMessage());
+    this.dataReader = new DataReader(this.limits.maxMessageBytes, this.limits.bareLineEndings, this.beginMessage(), false);
     this.state = 'Data';
     return Replies.startData();
   }
@@ -466,7 +487,7 @@ export class SmtpSession {
       return undefined;
     }
     if (this.state === 'Recipients') {
-      this.chunks = new ChunkReader(this.limits.maxMessageBytes, this.limits.bareLineEndings, this.envelope!.binaryMime, this.beginMessage());
+      this.chunks = new ChunkReader(this.limits.maxMessageBytes, this.limits.bareLineEndings, this.envelope!.binaryMime, this.beginMessage(), false);
       this.state = 'Chunks';
     }
     this.chunks!.beginChunk(octets);
@@ -483,16 +504,30 @@ export class SmtpSession {
   }
 
   /**
-   * The message of the transaction begins (DATA or first BDAT): its queue id, and the authentication
-   * check it streams through; returns what the reader hands each piece of the message to as it arrives.
+   * The message of the transaction begins (DATA or first BDAT): its queue id, the authentication check it
+   * streams through, and where it goes; returns what the reader hands each piece of the message to as it
+   * arrives (the reader keeps nothing).
    */
-  private beginMessage(): ((piece: Buffer) => void) | undefined {
+  private beginMessage(): (piece: Buffer) => void {
     this.queueId = this.hooks.newQueueId();
     if (!this.authenticatedAs && this.hooks.verifyMessage) {
       this.check = this.hooks.verifyMessage({ clientAddress: this.context.clientAddress, helo: this.clientName, sender: this.envelope!.sender });
     }
+    const sink = this.hooks.storeMessage(this.queueId);
+    const headers = new HeaderSection(this.authservId, MAX_HEADER_SECTION_BYTES, (piece) => sink.write(piece));
+    this.sink = sink;
+    this.headers = headers;
     const check = this.check;
-    return check ? (piece) => check.write(piece) : undefined;
+    return check
+      ? (piece) => {
+          check.write(piece);
+          headers.write(piece);
+        }
+      : (piece) => headers.write(piece);
+  }
+
+  private get authservId(): string {
+    return this.context.authservId ?? this.context.serverName;
   }
 
   /**
@@ -547,23 +582,27 @@ export class SmtpSession {
     const envelope = this.envelope!;
     const queueId = this.queueId;
     const check = this.check;
-    this.check = undefined; // finished below, not abandoned
+    const sink = this.sink!;
+    const headers = this.headers!;
+    // Finished or aborted below, not by the reset.
+    this.check = undefined;
+    this.sink = undefined;
     this.resetTransaction();
     this.state = 'Ready';
-    const refused = this.refusedData(result);
+    headers.end();
+    const refused = this.refusedData(result, headers.received);
     if (refused) {
       check?.abort();
+      sink.abort();
       return this.countErrors(refused);
     }
-    const authservId = this.context.authservId ?? this.context.serverName;
     let verdict: AuthVerdict | undefined;
     if (check) {
       verdict = await check.finish();
-      if (this.context.authPolicy) {
-        const decision = decide(verdict, this.context.authPolicy, this.context.clientAddress);
-        if (decision.action === 'reject') return this.countErrors(Replies.dmarcRejected(decision.domain));
-        if (decision.action === 'defer') return Replies.dmarcDeferred(decision.domain, decision.why);
-      }
+      const decision = this.context.authPolicy && decide(verdict, this.context.authPolicy, this.context.clientAddress);
+      if (decision && decision.action !== 'accept') sink.abort();
+      if (decision?.action === 'reject') return this.countErrors(Replies.dmarcRejected(decision.domain));
+      if (decision?.action === 'defer') return Replies.dmarcDeferred(decision.domain, decision.why);
     }
     if (result.eightBit) envelope.eightBitMime = true;
     const received = formatReceivedHeader({
@@ -575,11 +614,10 @@ export class SmtpSession {
       recipients: envelope.recipients,
       date: this.context.now?.() ?? new Date(),
     });
-    // Our trace and results go on top; a result arriving that claims to be ours is taken out (RFC 8601 §5).
-    const ours = received + (verdict ? formatAuthenticationResults(authservId, verdict) : '');
-    const message = Buffer.concat([Buffer.from(ours, 'utf8'), ...withoutClaimsOf(result.message, authservId)]);
+    // Our trace and results go on top (a result arriving that claimed to be ours was taken out on the way).
+    const ours = received + (verdict ? formatAuthenticationResults(this.authservId, verdict) : '');
     try {
-      await this.hooks.enqueue(queueId, envelope, message, this.context.clientAddress);
+      await sink.commit(Buffer.from(ours, 'utf8'), envelope, this.context.clientAddress);
     } catch {
       return Replies.notQueued();
     }
@@ -587,12 +625,12 @@ export class SmtpSession {
     return Replies.queued(queueId);
   }
 
-  /** The checks of the data itself: size, line endings, the Received count of a loop. */
-  private refusedData(result: DataResult): Reply | undefined {
+  /** The checks of the data itself: size, line endings, the Received count of a loop (in its header section). */
+  private refusedData(result: DataResult, headerSection: Buffer): Reply | undefined {
     if (result.oversize) return Replies.sizeExceeded(this.limits.maxMessageBytes);
     if (result.bareLineEndings > 0 && this.limits.bareLineEndings === 'reject') return Replies.bareLineEnding();
     // Only the header block is parsed, by the shared codec.
-    if (countHeader(parseHeaders(result.message), 'Received') > (this.limits.maxReceivedHeaders ?? 100)) return Replies.loopDetected();
+    if (countHeader(parseHeaders(headerSection), 'Received') > (this.limits.maxReceivedHeaders ?? 100)) return Replies.loopDetected();
     return undefined;
   }
 
@@ -601,6 +639,12 @@ export class SmtpSession {
     this.resetTransaction();
     if (this.state !== 'Initial') this.state = 'Ready';
     return Replies.reset();
+  }
+
+  /** The connection is gone: a message part-way through is dropped (what was stored of it is left over). */
+  ended(): void {
+    this.resetTransaction();
+    this.state = 'Closed';
   }
 
   /** Data the server read but never passed on, when a session ends in the middle of a transaction. */
@@ -615,6 +659,9 @@ export class SmtpSession {
     this.queueId = '';
     this.check?.abort();
     this.check = undefined;
+    this.sink?.abort();
+    this.sink = undefined;
+    this.headers = undefined;
     this.dataReader = undefined;
     this.chunks = undefined;
   }
