@@ -63,7 +63,7 @@ export class DeliveryWorker {
       results = [];
       for (const recipient of job.recipients) results.push(await this.local.deliver(job.queueId, job.sender, recipient, message));
     } else {
-      results = await this.deliverRemotely(job, domain, message, envelope.submittedBy);
+      results = await this.deliverRemotely(job, domain, message, envelope.submittedBy, envelope.requireTls ?? false);
     }
     const seconds = (performance.now() - started) / 1000;
     await this.report({ queueId: job.queueId, jobId: job.jobId, results });
@@ -71,7 +71,7 @@ export class DeliveryWorker {
   }
 
   /** Signed first when an authenticated user of a domain with a key submitted it; a key out of reach is a temporary failure. */
-  private async deliverRemotely(job: DeliveryJob, domain: string, message: Uint8Array, submittedBy: string): Promise<RecipientResult[]> {
+  private async deliverRemotely(job: DeliveryJob, domain: string, message: Uint8Array, submittedBy: string, requireTls: boolean): Promise<RecipientResult[]> {
     let outgoing: Uint8Array;
     try {
       outgoing = this.signer ? await this.signer.sign(message, submittedBy) : message;
@@ -79,7 +79,7 @@ export class DeliveryWorker {
       const reply = `451 4.3.0 cannot sign with DKIM now: ${(err as Error).message}`;
       return job.recipients.map((recipient) => ({ recipient, outcome: 'temporary', reply }));
     }
-    return this.remote.deliver({ queueId: job.queueId, domain, sender: job.sender, recipients: job.recipients, smtputf8: job.smtputf8, message: outgoing });
+    return this.remote.deliver({ queueId: job.queueId, domain, sender: job.sender, recipients: job.recipients, smtputf8: job.smtputf8, message: outgoing, requireTls });
   }
 
   private report(result: DeliveryResult): Promise<void> {

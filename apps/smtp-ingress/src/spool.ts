@@ -21,6 +21,7 @@ export class Spool {
         eightBitMime: envelope.eightBitMime,
         clientAddress,
         submittedBy: envelope.submittedBy ?? '',
+        requireTls: envelope.requireTls ?? false,
         chunks: 0,
         chunkSeqs: [],
         bounceOf: '',
