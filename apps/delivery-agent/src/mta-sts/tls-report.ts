@@ -123,11 +123,21 @@ export class KvTlsReportStore implements TlsReportStore {
     return new KvTlsReportStore(await kvm.create(TLS_REPORT_BUCKET, options).catch(() => kvm.open(TLS_REPORT_BUCKET)));
   }
 
-  /** Read, add, write back if nobody wrote in between (another replica may count the same day); a few tries. */
-  async record(session: SessionRecord, at = new Date()): Promise<void> {
+  /** This process's updates, one after another: they would only collide with each other. */
+  private queue: Promise<void> = Promise.resolve();
+
+  record(session: SessionRecord, at = new Date()): Promise<void> {
+    const done = this.queue.then(() => this.update(session, at));
+    this.queue = done.catch(() => undefined);
+    return done;
+  }
+
+  /** Read, add, write back if nobody wrote in between (another replica may count the same day); tries again after a short random pause. */
+  private async update(session: SessionRecord, at: Date): Promise<void> {
     const day = dayOf(at);
     const key = `${day}.${keyPart(session.policyDomain)}`;
-    for (let attempt = 0; attempt < 5; attempt++) {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * attempt));
       const entry = await this.kv.get(key);
       const current = entry && entry.operation === 'PUT' && entry.length > 0 ? (JSON.parse(decoder.decode(entry.value)) as DailyTlsData) : undefined;
       const next = JSON.stringify(addSession(current, session, day));
