@@ -75,11 +75,13 @@ export interface TlsSubmission {
   from: string;
   to: string[];
   data: Buffer;
+  /** MAIL FROM parameters, e.g. REQUIRETLS. */
+  mailOptions?: string[];
 }
 
 /** Submits one message with smtplib over STARTTLS or implicit TLS, verifying the server against `cafile`. */
 export function smtplibSubmitTls(request: TlsSubmission): Promise<{ ok: boolean; code: number; error: string; cipher: string; ehlo: string }> {
-  return runJson('python3', [join(CLIENTS, 'smtp_tls.py')], { host: '127.0.0.1', ...request, data_b64: request.data.toString('base64') });
+  return runJson('python3', [join(CLIENTS, 'smtp_tls.py')], { host: '127.0.0.1', ...request, data_b64: request.data.toString('base64'), mail_options: request.mailOptions ?? [] });
 }
 
 /** Reads a maildrop with poplib over STLS or implicit TLS, verifying the server against `cafile`. */
@@ -250,4 +252,15 @@ export const dkimpySign = (message: Buffer, domain: string, selector: string, ke
 /** Whether every DKIM signature of the message verifies with dkimpy, the key records given (name → TXT) instead of DNS. */
 export async function dkimpyVerify(message: Buffer, records: Record<string, string>): Promise<{ ok: boolean; signatures: number }> {
   return JSON.parse((await dkimTool(['verify', ...Object.entries(records).map(([name, txt]) => `${name}=${txt}`)], message)).toString()) as { ok: boolean; signatures: number };
+}
+
+export interface ParsedDsn {
+  content_type: string;
+  report_type: string;
+  recipients: { final_recipient: string; action: string; status: string; diagnostic_code: string }[];
+}
+
+/** Reads a delivery status notification with Python's email package (a reference parser, not ours). */
+export function pythonReadDsn(message: Buffer): Promise<ParsedDsn> {
+  return runJson('python3', [join(CLIENTS, 'dsn_read.py')], { data_b64: message.toString('base64') });
 }
