@@ -97,6 +97,8 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       ...ownBucket(DELIVERY_BACKOFF_BUCKET),
       ...ownBucket(MTA_STS_BUCKET),
       ...ownBucket(TLS_REPORT_BUCKET),
+      // Listing the days kept (mailctl tlsrpt show) reads the bucket's keys through an ordered consumer.
+      ...orderedConsumers(kvStream(TLS_REPORT_BUCKET)),
     ],
     subscribe: [`${natsInboxPrefix('delivery-agent')}.>`],
   },
