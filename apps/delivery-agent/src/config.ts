@@ -37,6 +37,7 @@ export const DELIVERY_AGENT_SETTINGS = settingGroup('delivery-agent', {
 
   dnsServers: setting('DNS_SERVERS', parsedSetting('', parseDnsServers), 'DNS servers of MX, MTA-STS and TLS-RPT lookups and of MX host addresses (`127.0.0.1:5353,[::1]:53`); empty = the system\'s resolver'),
   dnsTimeoutMs: setting('DNS_TIMEOUT_MS', durationSetting(5_000, 1), 'deadline of one DNS query, retries included; a server that does not answer is a temporary failure'),
+  dnsCacheMs: setting('DNS_CACHE_MS', durationSetting(60_000, 0), 'how long a DNS answer (or a name\'s non-existence) is reused; timeouts and server failures are not kept; 0 = no cache'),
   mtaSts: setting('DELIVERY_MTA_STS', boolSetting(true), 'MTA-STS (RFC 8461): fetch, cache and apply the recipient domain\'s policy to MX deliveries (not to transport-map routes)'),
   mtaStsFetchTimeoutMs: setting('DELIVERY_MTA_STS_FETCH_TIMEOUT_MS', durationSetting(10_000, 1), 'deadline of one MTA-STS policy fetch (DNS, connect, TLS and body)'),
   mtaStsHttpsPort: setting('DELIVERY_MTA_STS_HTTPS_PORT', portSetting(443), 'HTTPS port of `mta-sts.<domain>` policy fetches (443; tests use a loopback port)'),

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   const sharedBackoff = config.sharedLimits && config.destinationBackoffMs > 0 ? await SharedDomainBackoff.open(nats, config.destinationBackoffMs) : undefined;
   // One resolver for MX records, MX host addresses, MTA-STS and TLS-RPT records (DNS_SERVERS); the system's names
   // (/etc/hosts) stay reachable by connection when no servers are configured.
-  const lookup = createDnsLookup({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs, cacheMs: 60_000 });
+  const lookup = createDnsLookup({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs, cacheMs: config.dnsCacheMs });
   const extraCa = config.tlsExtraCaFile ? readFileSync(config.tlsExtraCaFile, 'utf8') : undefined;
   const tlsReports = await KvTlsReportStore.open(nats);
   const policies = new PolicySource(lookup, await KvPolicyStore.open(nats), {
