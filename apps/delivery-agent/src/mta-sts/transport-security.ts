@@ -107,7 +107,8 @@ export class TransportSecurity {
       if (job.requireTls) return { ...plain, refusal: { outcome: 'permanent', reply: `550 5.7.30 REQUIRETLS: the MTA-STS policy of ${domain} is only in testing mode, so its MX hosts cannot be trusted` }, finish: () => counter.flush() };
       return {
         ...plain,
-        // Delivered as before; counted as if enforced.
+        // Delivered as before; counted as if enforced (the extra CAs count for "verified" here too).
+        extraCa: this.options.extraCa,
         sessionSecured: (hop, session) => {
           if (!allowed.includes(hop)) return;
           if (!session.starttls) counter.fail('starttls-not-supported', hop.host, `${hop.host} does not offer STARTTLS`);

@@ -148,6 +148,12 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
     const all = await expectCli(system, ['tlsrpt', 'show']);
     assert.match(all, /enforce\.test \(sts, mx mx\.enforce\.test\): 1 successful, 0 failed/);
     assert.match(all, /notls\.test .*: 0 successful, [1-9]\d* failed/);
+
+    // The same domain's MX with verified TLS: a successful session.
+    offer(true);
+    await smtplibSend(system.smtpPort, [{ from: ALICE, to: ['carol@testing.test'], data: message('testing-tls') }]);
+    await until('a second delivery to mx.testing.test', () => (delivered('carol@testing.test').length ? true : undefined));
+    await until('the successful session counted', async () => (/testing\.test .*: 1 successful, 1 failed/.test(await expectCli(system, ['tlsrpt', 'show', 'testing.test'])) ? true : undefined));
   });
 
   test('REQUIRETLS before STARTTLS is refused 530 5.7.10 (smtplib)', async () => {
