@@ -28,6 +28,7 @@ import { parseTransportMap, resolverFromLookup } from './routing.js';
 import { KvPolicyStore } from './mta-sts/policy-store.js';
 import { PolicySource } from './mta-sts/policy-source.js';
 import { KvTlsReportStore, tlsReport } from './mta-sts/tls-report.js';
+import { TlsReportSender } from './mta-sts/report-sender.js';
 import { TransportSecurity } from './mta-sts/transport-security.js';
 import { readFileSync } from 'node:fs';
 import { SharedDomainBackoff } from './shared-limits.js';
@@ -58,6 +59,15 @@ async function main(): Promise<void> {
     maxBytes: config.mtaStsMaxPolicyBytes,
     extraCa,
   });
+  // Finished days' TLS-RPT reports, queued as mail by whichever replica claims each first.
+  const reportSender = new TlsReportSender(tlsReports.reportMarks(), new Spool(nats, 10_000, false), {
+    organization: config.heloName,
+    from: config.tlsRptFrom || `postmaster@${config.heloName}`,
+  });
+  const reportTimer = config.tlsRptSendIntervalMs > 0
+    ? setInterval(() => void reportSender.sendDue().catch((err: unknown) => logger.warn({ err }, 'TLS-RPT reports not queued; trying again later')), config.tlsRptSendIntervalMs)
+    : undefined;
+  reportTimer?.unref();
   const security = new TransportSecurity({ enabled: config.mtaSts, extraCa }, lookup, policies, tlsReports);
   const remote = new RemoteDelivery(
     {
@@ -126,6 +136,7 @@ async function main(): Promise<void> {
   });
   logger.info({ http: observability.port }, 'delivery-agent running');
   onShutdown(logger, async () => {
+    clearInterval(reportTimer);
     await Promise.all(stops.map((stop) => stop()));
     await observability.close();
     local.close();

@@ -85,7 +85,8 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
     subscribe: [`${natsInboxPrefix('queue-manager')}.>`],
   },
   // Delivery: pulls jobs from its two consumers, reads the message bytes from the spool, publishes
-  // results, and shares destination back-off, MTA-STS policies and TLS-RPT counts in buckets of its own.
+  // results, spools the TLS-RPT reports it sends, and shares destination back-off, MTA-STS policies and
+  // TLS-RPT counts in buckets of its own.
   'delivery-agent': {
     publish: [
       `${API}.INFO`,
@@ -94,6 +95,8 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       ...durableConsumer(JOB_STREAMS.local, JOB_CONSUMERS.local),
       ...durableConsumer(JOB_STREAMS.remote, JOB_CONSUMERS.remote),
       'mail.result.>',
+      // The TLS-RPT reports it queues as mail (heads only: a report is small); it deletes nothing from the spool.
+      'mail.spool.*',
       ...ownBucket(DELIVERY_BACKOFF_BUCKET),
       ...ownBucket(MTA_STS_BUCKET),
       ...ownBucket(TLS_REPORT_BUCKET),

@@ -152,10 +152,32 @@ export class KvTlsReportStore implements TlsReportStore {
     throw new Error(`TLS-RPT counts of ${session.policyDomain} could not be updated (too much contention)`);
   }
 
+  /** Creates the key if nobody has: true for the one caller that did. */
+  async claimKey(key: string): Promise<boolean> {
+    return this.kv.create(key, new Date().toISOString()).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async releaseKey(key: string): Promise<void> {
+    await this.kv.delete(key);
+  }
+
+  /** The marks a report sender needs, on this bucket. */
+  reportMarks(): { list(): Promise<DailyTlsData[]>; claim(day: string, domain: string): Promise<boolean>; release(day: string, domain: string): Promise<void> } {
+    return {
+      list: () => this.list(),
+      claim: (day, domain) => this.claimKey(`sent.${day}.${keyPart(domain)}`),
+      release: (day, domain) => this.releaseKey(`sent.${day}.${keyPart(domain)}`),
+    };
+  }
+
   async list(domain?: string): Promise<DailyTlsData[]> {
     const days: DailyTlsData[] = [];
     const keys = await this.kv.keys(domain ? `*.${keyPart(domain)}` : undefined);
     for await (const key of keys) {
+      if (key.startsWith('sent.')) continue;
       const entry = await this.kv.get(key);
       if (entry && entry.operation === 'PUT' && entry.length > 0) days.push(JSON.parse(decoder.decode(entry.value)) as DailyTlsData);
     }
