@@ -4,6 +4,11 @@
 // STARTTLS and a test-CA certificate for the MX names) whose offer each test sets. Deferred mail stays
 // deferred here (an hour between tries), so "not delivered" is seen, not waited out.
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { Kvm } from '@nats-io/kv';
+import pino from 'pino';
+import { TLS_REPORT_BUCKET } from '@mail/contracts';
+import { connectNats, loadNatsSettings } from '@mail/platform';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +21,7 @@ import { temporaryDirectory } from '../temporary-directories.js';
 import { expectCli, PASSWORD, startSystemWithUsers, until, waitForMessageCount } from './helpers.js';
 
 const ALICE = 'alice@example.test';
+const REPORTS = 'tlsrpt@example.test';
 const crlf = (text: string) => Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'utf8');
 const message = (subject: string, extraHeader = '') => crlf(`From: ${ALICE}\nSubject: ${subject}\nMessage-ID: <${subject}@example.test>\n${extraHeader}\nbody of ${subject}\n`);
 
@@ -60,7 +66,7 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
     await copyFile(ingress.certFile, join(work, 'cert.pem'));
     await copyFile(ingress.keyFile, join(work, 'key.pem'));
     const receiverPort = await receiver.start();
-    system = await startSystemWithUsers([ALICE], {
+    system = await startSystemWithUsers([ALICE, REPORTS], {
       env: {
         SMTP_RELAY_NETWORKS: '127.0.0.1/32',
         TLS_CERT_FILE: join(work, 'cert.pem'),
@@ -73,6 +79,8 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
         DELIVERY_TIMEOUT_CONNECT_MS: '2000',
         QUEUE_RETRY_SCHEDULE: '1h',
         QUEUE_REPORTING_MTA: 'mx.test.local',
+        DELIVERY_TLSRPT_SEND_INTERVAL_MS: '1s',
+        DELIVERY_HELO_NAME: 'mx.test.local',
       },
     });
     const dns = system.dns!;
@@ -189,4 +197,37 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
     assert.match(dsn.recipients[0]!.diagnostic_code, /REQUIRETLS/);
     assert.equal(delivered('bob@rtls.test').length, 0);
   });
+
+  test("a finished day's TLS-RPT data is mailed to the mailto: rua through the queue (RFC 8460 §5.3)", async () => {
+    // Yesterday's data, as delivery-agent counted it, put where it keeps it.
+    const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    const nats = await connectNats(system.natsUrl, 'tlsrpt-test', pino({ level: 'silent' }), loadNatsSettings(system.natsAuth.env('delivery-agent')));
+    try {
+      const kv = await new Kvm(nats.js).open(TLS_REPORT_BUCKET);
+      await kv.put(`${day}.report.test`, JSON.stringify({
+        policyDomain: 'report.test', day, rua: [`mailto:${REPORTS}`], policy: { type: 'sts', lines: ['version: STSv1', 'mode: enforce', 'mx: mx.report.test', 'max_age: 86400'], mxHosts: ['mx.report.test'] },
+        successful: 5, failed: 1, failures: [{ resultType: 'starttls-not-supported', receivingMxHostname: 'mx.report.test', count: 1, detail: 'no STARTTLS' }],
+      }));
+    } finally {
+      await nats.nc.close();
+    }
+    await waitForMessageCount(system, REPORTS, 1, 30_000);
+    const [mail] = (await poplibFetch(system.pop3Port, REPORTS, PASSWORD, { delete: true })).messages;
+    const read = JSON.parse(execFileSync('python3', ['-c', READ_REPORT], { input: mail! }).toString());
+    assert.equal(read.type, 'multipart/report');
+    assert.equal(read.report_type, 'tlsrpt');
+    assert.equal(read.domain, 'report.test');
+    assert.equal(read.report['policies'][0]['policy']['policy-domain'], 'report.test');
+    assert.deepEqual(read.report['policies'][0]['summary'], { 'total-successful-session-count': 5, 'total-failure-session-count': 1 });
+    assert.equal(read.report['date-range']['start-datetime'], `${day}T00:00:00Z`);
+  });
 });
+
+/** What Python's email package reads in a TLS-RPT report mail. */
+const READ_REPORT = `
+import email, email.policy, gzip, json, sys
+msg = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
+part = [p for p in msg.walk() if p.get_content_type() == "application/tlsrpt+gzip"][0]
+json.dump({"type": msg.get_content_type(), "report_type": msg.get_param("report-type"), "domain": msg["TLS-Report-Domain"],
+  "report": json.loads(gzip.decompress(part.get_payload(decode=True)))}, sys.stdout)
+`;
