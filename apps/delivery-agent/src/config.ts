@@ -41,6 +41,7 @@ export const DELIVERY_AGENT_SETTINGS = settingGroup('delivery-agent', {
   mtaSts: setting('DELIVERY_MTA_STS', boolSetting(true), 'MTA-STS (RFC 8461): fetch, cache and apply the recipient domain\'s policy to MX deliveries (not to transport-map routes)'),
   mtaStsFetchTimeoutMs: setting('DELIVERY_MTA_STS_FETCH_TIMEOUT_MS', durationSetting(10_000, 1), 'deadline of one MTA-STS policy fetch (DNS, connect, TLS and body)'),
   mtaStsHttpsPort: setting('DELIVERY_MTA_STS_HTTPS_PORT', portSetting(443), 'HTTPS port of `mta-sts.<domain>` policy fetches (443; tests use a loopback port)'),
+  mtaStsRetryFailedMs: setting('DELIVERY_MTA_STS_RETRY_FAILED_MS', durationSetting(300_000, 0), 'after a failed policy fetch (and no cached policy), the domain is treated as having none for this long before the next fetch, unless its TXT id changes; 0 = fetch for every delivery'),
   mtaStsMaxPolicyBytes: setting('DELIVERY_MTA_STS_MAX_POLICY_BYTES', sizeSetting(64 * 1024, 256, 1024 * 1024), 'largest MTA-STS policy file accepted; a larger one is a fetch error'),
   tlsRptSendIntervalMs: setting('DELIVERY_TLSRPT_SEND_INTERVAL_MS', durationSetting(3_600_000, 0), 'how often finished days\' TLS-RPT reports are looked for and queued to the domains\' `mailto:` rua (RFC 8460 §5.3); 0 = never sent'),
   tlsRptFrom: setting('DELIVERY_TLSRPT_FROM', z.string().default(''), 'From and envelope sender of TLS-RPT reports; empty = `postmaster@` the HELO name', 'postmaster@DELIVERY_HELO_NAME'),

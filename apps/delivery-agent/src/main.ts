@@ -56,6 +56,7 @@ async function main(): Promise<void> {
   const policies = new PolicySource(lookup, await KvPolicyStore.open(nats), {
     port: config.mtaStsHttpsPort,
     timeoutMs: config.mtaStsFetchTimeoutMs,
+    retryFailedAfterMs: config.mtaStsRetryFailedMs,
     maxBytes: config.mtaStsMaxPolicyBytes,
     extraCa,
   });

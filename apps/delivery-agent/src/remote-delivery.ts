@@ -54,6 +54,9 @@ export class RemoteDelivery {
     if (destination.kind === 'unresolvable') return all(destination.permanent ? 'permanent' : 'temporary', destination.reply);
 
     const plan = await this.security?.plan({ domain: job.domain, requireTls: job.requireTls ?? false, message: job.message }, destination.hops, destination.configured ?? false);
+    if (plan && (plan.label !== 'none' || plan.refusal)) {
+      this.events.emit({ event: 'transport-security', queueId: job.queueId, domain: job.domain, policy: plan.label, ...(plan.refusal ? { refusal: plan.refusal.reply } : {}) });
+    }
     try {
       if (plan?.refusal) return all(plan.refusal.outcome, plan.refusal.reply);
       return await this.tryHops(job, plan?.hops ?? destination.hops, plan);

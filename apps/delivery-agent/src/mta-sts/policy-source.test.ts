@@ -15,7 +15,7 @@ describe('MTA-STS policy fetch and cache', () => {
   const https = new PolicyServer();
   const wrongName = new PolicyServer();
   let extraCa = '';
-  const DOMAINS = ['good.test', 'moved.test', 'html.test', 'huge.test', 'slow.test', 'wrongcert.test', 'broken.test', 'cached.test', 'shared.test'];
+  const DOMAINS = ['good.test', 'moved.test', 'html.test', 'huge.test', 'slow.test', 'wrongcert.test', 'broken.test', 'cached.test', 'shared.test', 'dead.test'];
 
   before(async () => {
     dns = await startDnsServer();
@@ -131,7 +131,28 @@ describe('MTA-STS policy fetch and cache', () => {
     const result = await source.policyFor('broken.test');
     assert.equal(result.kind, 'unavailable');
     assert.equal(result.kind === 'unavailable' && result.resultType, 'sts-policy-invalid');
+    assert.equal((await source.policyFor('broken.test')).kind, 'unavailable');
+    assert.equal(https.requests.filter((h) => h === 'mta-sts.broken.test').length, 2, 'without a retry pause, every delivery fetches');
     assert.deepEqual(await source.policyFor('no-record.test'), { kind: 'none' });
+  });
+
+  test('a failed fetch is not repeated within the retry pause for the same id; after it, or with a new id, it is', async () => {
+    let now = 5_000_000;
+    const source = new PolicySource(lookup, new MemoryPolicyStore(), { ...options(), retryFailedAfterMs: 60_000 }, () => now);
+    dns.txt('_mta-sts.dead.test', 'v=STSv1; id=d1');
+    const fetches = () => https.requests.filter((h) => h === 'mta-sts.dead.test').length;
+    const result = await source.policyFor('dead.test');
+    assert.equal(result.kind === 'unavailable' && result.resultType, 'sts-policy-fetch-error', 'answered 404');
+    assert.equal((await source.policyFor('dead.test')).kind, 'unavailable');
+    assert.equal(fetches(), 1, 'within the pause: not fetched again');
+    now += 61_000;
+    await source.policyFor('dead.test');
+    assert.equal(fetches(), 2, 'after the pause: fetched again');
+    dns.remove('_mta-sts.dead.test');
+    dns.txt('_mta-sts.dead.test', 'v=STSv1; id=d2');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await source.policyFor('dead.test');
+    assert.equal(fetches(), 3, 'a new id: fetched at once');
   });
 
   test('the KV cache is shared by replicas and outlives the process that fetched', async () => {

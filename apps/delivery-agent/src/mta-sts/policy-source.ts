@@ -15,11 +15,19 @@ export type PolicyResult =
 
 const NO_RECORD = new Set(['ENOTFOUND', 'ENODATA']);
 
+export interface PolicySourceOptions extends Omit<PolicyFetchOptions, 'lookup'> {
+  /** A failed fetch (no cached policy to fall back on) is not tried again for this long, for the same TXT id: a dead policy host must not cost every delivery a fetch timeout. */
+  retryFailedAfterMs?: number;
+}
+
 export class PolicySource {
+  /** Recent failures by "domain id", in this process; bounded. */
+  private readonly failures = new Map<string, { until: number; result: PolicyResult }>();
+
   constructor(
     private readonly lookup: DnsLookup,
     private readonly store: PolicyStore,
-    private readonly fetchOptions: Omit<PolicyFetchOptions, 'lookup'>,
+    private readonly fetchOptions: PolicySourceOptions,
     private readonly now: () => number = Date.now,
     private readonly fetchText: (domain: string, options: PolicyFetchOptions) => Promise<string> = fetchPolicyText,
   ) {}
@@ -37,6 +45,9 @@ export class PolicySource {
       if (!NO_RECORD.has((err as NodeJS.ErrnoException).code ?? '')) return fromCache(); // DNS trouble: what we know holds
     }
     if (id === undefined || fresh?.id === id) return fromCache();
+    const failureKey = `${name} ${id}`;
+    const failed = this.failures.get(failureKey);
+    if (failed && failed.until > this.now()) return fresh ? fromCache() : failed.result;
 
     try {
       const policy = parsePolicy(await this.fetchText(name, { ...this.fetchOptions, lookup: this.lookup }));
@@ -45,7 +56,13 @@ export class PolicySource {
     } catch (err) {
       if (fresh) return fromCache();
       const resultType = err instanceof PolicyFetchError ? err.resultType : err instanceof PolicySyntaxError ? 'sts-policy-invalid' : 'sts-policy-fetch-error';
-      return { kind: 'unavailable', resultType, reason: (err as Error).message };
+      const result: PolicyResult = { kind: 'unavailable', resultType, reason: (err as Error).message };
+      const retryMs = this.fetchOptions.retryFailedAfterMs ?? 0;
+      if (retryMs > 0) {
+        this.failures.set(failureKey, { until: this.now() + retryMs, result });
+        if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
+      }
+      return result;
     }
   }
 }

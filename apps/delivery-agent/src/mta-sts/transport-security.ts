@@ -24,6 +24,8 @@ export type Refusal = { outcome: 'temporary' | 'permanent'; reply: string };
 
 /** The decision for one job, and the place its sessions are reported to. */
 export interface SecurityPlan {
+  /** What applied, for the log: none, configured, unavailable, testing, enforce (+ requiretls, tls-optional). */
+  label: string;
   refusal?: Refusal;
   hops: Hop[];
   /** Overrides the configured TLS policy of the domain. */
@@ -80,16 +82,17 @@ export class TransportSecurity {
     const domain = job.domain.toLowerCase();
     // RFC 8689 §5: the header is ignored when REQUIRETLS was asked for.
     const optional = !job.requireTls && tlsRequiredNo(job.message);
-    const plain: SecurityPlan = { hops, requireTls: false, sessionSecured: () => undefined, hostFailed: () => undefined, finish: async () => undefined };
+    const plain: SecurityPlan = { label: optional ? 'tls-optional' : 'none', hops, requireTls: false, sessionSecured: () => undefined, hostFailed: () => undefined, finish: async () => undefined };
     if (configured) {
       // A smart host or transport entry is the operator's choice, not DNS's: REQUIRETLS still needs verified TLS and the extension.
-      return job.requireTls ? { ...plain, tls: 'required', extraCa: this.options.extraCa, requireTls: true } : plain;
+      return job.requireTls ? { ...plain, label: 'configured+requiretls', tls: 'required', extraCa: this.options.extraCa, requireTls: true } : plain;
     }
     const result: PolicyResult = this.options.enabled && !optional ? await this.policies.policyFor(domain) : { kind: 'none' };
     const rua = result.kind === 'none' ? undefined : await this.reportAddresses(domain);
     const counter = new SessionCounter(domain, rua, this.reports, result.kind === 'policy' ? describe(result.policy) : { type: 'no-policy-found', lines: [], mxHosts: [] });
 
     if (result.kind === 'unavailable') {
+      plain.label = `unavailable (${result.resultType}: ${result.reason})`;
       counter.fail(result.resultType, '', result.reason);
       if (job.requireTls) return { ...plain, refusal: { outcome: 'temporary', reply: `451 4.7.30 REQUIRETLS: the MTA-STS policy of ${domain} cannot be had now (${result.reason})` }, finish: () => counter.flush() };
       return { ...plain, finish: () => counter.flush() };
@@ -99,6 +102,7 @@ export class TransportSecurity {
       return plain;
     }
     const { policy } = result;
+    plain.label = `${policy.mode}${job.requireTls ? '+requiretls' : ''} (policy ${result.id}, ${result.source})`;
     const allowed = hops.filter((hop) => mxAllowed(hop.host, policy.mx));
     const refused = hops.filter((hop) => !mxAllowed(hop.host, policy.mx));
     for (const hop of refused) counter.fail('validation-failure', hop.host, `MX ${hop.host} is not among the policy's mx patterns (${policy.mx.join(', ')})`);
@@ -126,6 +130,7 @@ export class TransportSecurity {
       return { ...plain, refusal: { outcome: 'temporary', reply }, finish: () => counter.flush() };
     }
     return {
+      label: plain.label,
       hops: allowed,
       tls: 'required',
       extraCa: this.options.extraCa,
