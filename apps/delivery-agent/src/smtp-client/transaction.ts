@@ -155,6 +155,7 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
       const reply = await connection.command('STARTTLS', timeouts.mail);
       if (reply.code !== 220) {
         if (request.tls === 'required') throw new HostFailure(`STARTTLS refused: ${replyText(reply)}`, false, 'starttls-not-supported');
+        request.onTls?.({ starttls: false });
       } else {
         const secure = tlsConnect({
           socket: connection.socket,
