@@ -1,7 +1,7 @@
 // delivery-agent settings, from the environment.
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { boolSetting, durationSetting, GRPC_TLS_SETTINGS, intSetting, LOG_SETTINGS, MAILBOX_STORE_ADDRESS_SETTING, NATS_SETTINGS, NATS_URL_SETTING, portSetting, httpListenerSettings, setting, settingGroup } from '@mail/platform';
+import { boolSetting, durationSetting, parseDnsServers, parsedSetting, sizeSetting, GRPC_TLS_SETTINGS, intSetting, LOG_SETTINGS, MAILBOX_STORE_ADDRESS_SETTING, NATS_SETTINGS, NATS_URL_SETTING, portSetting, httpListenerSettings, setting, settingGroup } from '@mail/platform';
 
 const ms = (fallback: number) => durationSetting(fallback, 1);
 
@@ -35,6 +35,18 @@ export const DELIVERY_AGENT_SETTINGS = settingGroup('delivery-agent', {
   maxConnectionsPerHost: setting('DELIVERY_MAX_CONNECTIONS_PER_HOST', intSetting(20, 1), 'connections at once to one MX host (which several domains may share), per process'),
   sharedLimits: setting('DELIVERY_SHARED_LIMITS', boolSetting(true), 'the back-off of a failing domain holds for all delivery-agent replicas (JetStream KV); `false`: per process'),
   destinationBackoffMs: setting('DELIVERY_DESTINATION_BACKOFF_MS', durationSetting(60_000, 0), 'how long a destination that failed at the connection level is left alone'),
+
+  dnsServers: setting('DNS_SERVERS', parsedSetting('', parseDnsServers), 'DNS servers of MX, MTA-STS and TLS-RPT lookups and of MX host addresses (`127.0.0.1:5353,[::1]:53`); empty = the system\'s resolver'),
+  dnsTimeoutMs: setting('DNS_TIMEOUT_MS', durationSetting(5_000, 1), 'deadline of one DNS query, retries included; a server that does not answer is a temporary failure'),
+  dnsCacheMs: setting('DNS_CACHE_MS', durationSetting(60_000, 0), 'how long a DNS answer (or a name\'s non-existence) is reused; timeouts and server failures are not kept; 0 = no cache'),
+  mtaSts: setting('DELIVERY_MTA_STS', boolSetting(true), 'MTA-STS (RFC 8461): fetch, cache and apply the recipient domain\'s policy to MX deliveries (not to transport-map routes)'),
+  mtaStsFetchTimeoutMs: setting('DELIVERY_MTA_STS_FETCH_TIMEOUT_MS', durationSetting(10_000, 1), 'deadline of one MTA-STS policy fetch (DNS, connect, TLS and body)'),
+  mtaStsHttpsPort: setting('DELIVERY_MTA_STS_HTTPS_PORT', portSetting(443), 'HTTPS port of `mta-sts.<domain>` policy fetches (443; tests use a loopback port)'),
+  mtaStsRetryFailedMs: setting('DELIVERY_MTA_STS_RETRY_FAILED_MS', durationSetting(300_000, 0), 'after a failed policy fetch (and no cached policy), the domain is treated as having none for this long before the next fetch, unless its TXT id changes; 0 = fetch for every delivery'),
+  mtaStsMaxPolicyBytes: setting('DELIVERY_MTA_STS_MAX_POLICY_BYTES', sizeSetting(64 * 1024, 256, 1024 * 1024), 'largest MTA-STS policy file accepted; a larger one is a fetch error'),
+  tlsRptSendIntervalMs: setting('DELIVERY_TLSRPT_SEND_INTERVAL_MS', durationSetting(3_600_000, 0), 'how often finished days\' TLS-RPT reports are looked for and queued to the domains\' `mailto:` rua (RFC 8460 §5.3); 0 = never sent'),
+  tlsRptFrom: setting('DELIVERY_TLSRPT_FROM', z.string().default(''), 'From and envelope sender of TLS-RPT reports; empty = `postmaster@` the HELO name', 'postmaster@DELIVERY_HELO_NAME'),
+  tlsExtraCaFile: setting('DELIVERY_TLS_EXTRA_CA_FILE', z.string().default(''), 'PEM file of CA certificates trusted beside the system\'s, for MX certificates (MTA-STS, REQUIRETLS, `required`) and policy fetches; empty = none'),
 });
 
 /** Every group of settings delivery-agent reads, for the manifest. */

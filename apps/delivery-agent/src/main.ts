@@ -2,7 +2,9 @@
 import { JOB_CONSUMERS, JOB_STREAMS, decodeJobBatch, STREAMS_USED, type DeliveryLane } from '@mail/contracts';
 import {
   routeConsoleTo,
+  addressLookup,
   connectNats,
+  createDnsLookup,
   createLogger,
   awaitStreams,
   exitOnStartupError,
@@ -22,7 +24,13 @@ import { DeliveryEvents } from './events.js';
 import { DkimSigner } from './dkim-signer.js';
 import { LocalDelivery } from './local-delivery.js';
 import { RemoteDelivery } from './remote-delivery.js';
-import { parseTransportMap, systemResolver } from './routing.js';
+import { parseTransportMap, resolverFromLookup } from './routing.js';
+import { KvPolicyStore } from './mta-sts/policy-store.js';
+import { PolicySource } from './mta-sts/policy-source.js';
+import { KvTlsReportStore, tlsReport } from './mta-sts/tls-report.js';
+import { TlsReportSender } from './mta-sts/report-sender.js';
+import { TransportSecurity } from './mta-sts/transport-security.js';
+import { readFileSync } from 'node:fs';
 import { SharedDomainBackoff } from './shared-limits.js';
 import { Throttle } from './throttle.js';
 import { DeliveryWorker } from './worker.js';
@@ -40,6 +48,28 @@ async function main(): Promise<void> {
   await awaitStreams(nats, STREAMS_USED['delivery-agent'], logger);
   // The back-off of a failing domain, shared by every replica (or, switched off, kept by each process).
   const sharedBackoff = config.sharedLimits && config.destinationBackoffMs > 0 ? await SharedDomainBackoff.open(nats, config.destinationBackoffMs) : undefined;
+  // One resolver for MX records, MX host addresses, MTA-STS and TLS-RPT records (DNS_SERVERS); the system's names
+  // (/etc/hosts) stay reachable by connection when no servers are configured.
+  const lookup = createDnsLookup({ servers: config.dnsServers, timeoutMs: config.dnsTimeoutMs, cacheMs: config.dnsCacheMs });
+  const extraCa = config.tlsExtraCaFile ? readFileSync(config.tlsExtraCaFile, 'utf8') : undefined;
+  const tlsReports = await KvTlsReportStore.open(nats);
+  const policies = new PolicySource(lookup, await KvPolicyStore.open(nats), {
+    port: config.mtaStsHttpsPort,
+    timeoutMs: config.mtaStsFetchTimeoutMs,
+    retryFailedAfterMs: config.mtaStsRetryFailedMs,
+    maxBytes: config.mtaStsMaxPolicyBytes,
+    extraCa,
+  });
+  // Finished days' TLS-RPT reports, queued as mail by whichever replica claims each first.
+  const reportSender = new TlsReportSender(tlsReports.reportMarks(), new Spool(nats, 10_000, false), {
+    organization: config.heloName,
+    from: config.tlsRptFrom || `postmaster@${config.heloName}`,
+  });
+  const reportTimer = config.tlsRptSendIntervalMs > 0
+    ? setInterval(() => void reportSender.sendDue().catch((err: unknown) => logger.warn({ err }, 'TLS-RPT reports not queued; trying again later')), config.tlsRptSendIntervalMs)
+    : undefined;
+  reportTimer?.unref();
+  const security = new TransportSecurity({ enabled: config.mtaSts, extraCa }, lookup, policies, tlsReports);
   const remote = new RemoteDelivery(
     {
       heloName: config.heloName,
@@ -56,11 +86,13 @@ async function main(): Promise<void> {
         dataBlock: config.timeoutDataBlockMs,
         dataTerm: config.timeoutDataTermMs,
       },
+      lookup: config.dnsServers.length > 0 ? addressLookup(lookup) : undefined,
     },
-    systemResolver,
+    resolverFromLookup(lookup),
     throttle,
     events,
     sharedBackoff,
+    security,
   );
   const local = new LocalDelivery(config.mailboxStoreAddress, grpcClientSetup(grpcTls), config.deliverTimeoutMs);
   const signer = new DkimSigner((domain) => local.signingKey(domain));
@@ -96,9 +128,17 @@ async function main(): Promise<void> {
     ready: () => jetStream.healthy() && local.ready(),
     checks: { nats: () => jetStream.healthy(), 'mailbox-store': () => local.ready() },
     version: packageVersion(import.meta.url),
+    // mailctl tlsrpt show: the TLS-RPT data collected (RFC 8460), or a domain's reports.
+    pages: {
+      '/tlsrpt': async (query) => {
+        const days = await tlsReports.list(query.get('domain') ?? undefined);
+        return query.get('format') === 'report' ? days.map((day) => tlsReport(day, config.heloName, `postmaster@${config.heloName}`)) : days;
+      },
+    },
   });
   logger.info({ http: observability.port }, 'delivery-agent running');
   onShutdown(logger, async () => {
+    clearInterval(reportTimer);
     await Promise.all(stops.map((stop) => stop()));
     await observability.close();
     local.close();

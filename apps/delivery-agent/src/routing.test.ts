@@ -76,5 +76,5 @@ test('a malformed transport map is refused with the offending entry', () => {
 
 test('an address literal routes to that address', async () => {
   const result = await route('[192.0.2.7]', new Map(), resolver({}));
-  assert.deepEqual(result, { kind: 'hops', hops: [{ host: '192.0.2.7', port: 25 }] });
+  assert.deepEqual(result, { kind: 'hops', hops: [{ host: '192.0.2.7', port: 25 }], configured: true }, 'not MX records: MTA-STS does not apply');
 });

@@ -2,13 +2,15 @@
 // else MX records by preference (equal preferences shuffled), else the domain's own address
 // records (implicit MX); a null MX (RFC 7505) means the domain takes no mail at all.
 import { promises as dns } from 'node:dns';
+import type { DnsLookup } from '@mail/platform';
 
 export interface Hop {
   host: string;
   port: number;
 }
 
-export type Route = { kind: 'hops'; hops: Hop[] } | { kind: 'no-mail'; reply: string } | { kind: 'unresolvable'; reply: string; permanent: boolean };
+/** `configured`: a transport map entry or an address literal, not MX records (MTA-STS applies to MX records only). */
+export type Route = { kind: 'hops'; hops: Hop[]; configured?: boolean } | { kind: 'no-mail'; reply: string } | { kind: 'unresolvable'; reply: string; permanent: boolean };
 
 export interface MxResolver {
   resolveMx(domain: string): Promise<{ exchange: string; priority: number }[]>;
@@ -23,6 +25,17 @@ export const systemResolver: MxResolver = {
     return (v4.status === 'fulfilled' && v4.value.length > 0) || (v6.status === 'fulfilled' && v6.value.length > 0);
   },
 };
+
+/** MX and address lookups through a configured resolver (libs/platform dns.ts). */
+export function resolverFromLookup(lookup: DnsLookup): MxResolver {
+  return {
+    resolveMx: (domain) => lookup(domain, 'MX'),
+    hasAddress: async (domain) => {
+      const [v4, v6] = await Promise.allSettled([lookup(domain, 'A'), lookup(domain, 'AAAA')]);
+      return (v4.status === 'fulfilled' && v4.value.length > 0) || (v6.status === 'fulfilled' && v6.value.length > 0);
+    },
+  };
+}
 
 /**
  * Parses a transport map: "example.com=10.0.0.5:25,.example.org=relay:2525,*=smarthost:587".
@@ -64,9 +77,9 @@ const DNS_PERMANENT = new Set(['ENOTFOUND', 'ENODATA']);
 
 export async function route(domain: string, transports: Map<string, Hop>, resolver: MxResolver, smtpPort = 25): Promise<Route> {
   const transport = transportFor(transports, domain);
-  if (transport) return { kind: 'hops', hops: [transport] };
+  if (transport) return { kind: 'hops', hops: [transport], configured: true };
   const literal = /^\[(?:IPv6:)?([^\]]+)\]$/i.exec(domain);
-  if (literal) return { kind: 'hops', hops: [{ host: literal[1]!, port: smtpPort }] };
+  if (literal) return { kind: 'hops', hops: [{ host: literal[1]!, port: smtpPort }], configured: true };
   let records: { exchange: string; priority: number }[] = [];
   try {
     records = await resolver.resolveMx(domain);

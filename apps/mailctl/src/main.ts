@@ -8,6 +8,7 @@ import { registerLogCommands } from './log-commands.js';
 import { program } from './cli.js';
 import { registerQueueCommands } from './queue-commands.js';
 import { registerStatusCommands } from './status-commands.js';
+import { registerTlsRptCommands } from './tlsrpt-commands.js';
 
 registerAccountCommands(program);
 registerAuthCommands(program);
@@ -15,4 +16,5 @@ registerDkimCommands(program);
 registerLogCommands(program);
 registerQueueCommands(program);
 registerStatusCommands(program);
+registerTlsRptCommands(program);
 await program.parseAsync(process.argv);

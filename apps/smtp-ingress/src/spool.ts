@@ -35,6 +35,7 @@ export class Spool {
             smtputf8: envelope.smtputf8,
             eightBitMime: envelope.eightBitMime,
             binaryMime: envelope.binaryMime,
+            requireTls: envelope.requireTls ?? false,
             clientAddress,
             submittedBy: envelope.submittedBy ?? '',
             bounceOf: '',

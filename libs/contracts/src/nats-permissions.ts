@@ -7,13 +7,13 @@
 // the queue and must already be able to delete from the spool, so these rights give it nothing it could
 // not already do to the mail; the Internet-facing smtp-ingress gets no JetStream management at all (a
 // stream update could shrink the spool's limits, which is a purge by another name), and delivery-agent
-// only the bucket that is its own. The others wait at start-up until the streams they use exist.
+// only the buckets that are its own. The others wait at start-up until the streams they use exist.
 //
 // Replies: each user's requests get their answers on an inbox of its own, `_INBOX.<user>.…` (the
 // client's inboxPrefix, set by libs/platform connectNats), and may subscribe to nothing else, so no
 // service reads another's replies (JetStream API answers, messages pulled from a consumer, KV watches).
 // No service answers NATS requests, so none has allow_responses.
-import { ACCEPTED_CONSUMER, DELIVERY_BACKOFF_BUCKET, JOB_CONSUMERS, JOB_STREAMS, LEADER_BUCKET, QUEUE_BUCKET, RESULT_CONSUMER, RESULT_STREAM, SPOOL_STREAM, STREAMS } from './nats.js';
+import { ACCEPTED_CONSUMER, DELIVERY_BACKOFF_BUCKET, MTA_STS_BUCKET, TLS_REPORT_BUCKET, JOB_CONSUMERS, JOB_STREAMS, LEADER_BUCKET, QUEUE_BUCKET, RESULT_CONSUMER, RESULT_STREAM, SPOOL_STREAM, STREAMS } from './nats.js';
 
 export interface NatsPermissions {
   publish: string[];
@@ -85,7 +85,8 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
     subscribe: [`${natsInboxPrefix('queue-manager')}.>`],
   },
   // Delivery: pulls jobs from its two consumers, reads the message bytes from the spool, publishes
-  // results, and shares destination back-off in a bucket of its own.
+  // results, spools the TLS-RPT reports it sends, and shares destination back-off, MTA-STS policies and
+  // TLS-RPT counts in buckets of its own.
   'delivery-agent': {
     publish: [
       `${API}.INFO`,
@@ -94,7 +95,13 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       ...durableConsumer(JOB_STREAMS.local, JOB_CONSUMERS.local),
       ...durableConsumer(JOB_STREAMS.remote, JOB_CONSUMERS.remote),
       'mail.result.>',
+      // The TLS-RPT reports it queues as mail (heads only: a report is small); it deletes nothing from the spool.
+      'mail.spool.*',
       ...ownBucket(DELIVERY_BACKOFF_BUCKET),
+      ...ownBucket(MTA_STS_BUCKET),
+      ...ownBucket(TLS_REPORT_BUCKET),
+      // Listing the days kept (mailctl tlsrpt show) reads the bucket's keys through an ordered consumer.
+      ...orderedConsumers(kvStream(TLS_REPORT_BUCKET)),
     ],
     subscribe: [`${natsInboxPrefix('delivery-agent')}.>`],
   },

@@ -7,6 +7,8 @@
 //   queue-manager --KV-->      mail-queue                    (key: queue id, its queue entry; only queue-manager reads and writes it)
 //   queue-manager --KV-->      queue-leader                  (the active replica's lease; entries expire after QUEUE_LEADER_LEASE)
 //   delivery-agent --KV-->     delivery-backoff              (key: a failing domain, shared by the delivery-agents; TTL = the back-off)
+//   delivery-agent --KV-->     mta-sts-policies              (key: a recipient domain, its cached MTA-STS policy and the TXT id it came with)
+//   delivery-agent --KV-->     tls-reports                   (key: <day>.<policy domain>, the TLS-RPT session counts of that day; TTL a few days)
 //   queue-manager --publish--> mail.job.local.<queue id>     (stream MAIL_LOCAL_JOBS, consumer delivery-agent-local)
 //   queue-manager --publish--> mail.job.remote.<queue id>    (stream MAIL_REMOTE_JOBS, consumer delivery-agent-remote)
 //   delivery-agent --publish-> mail.result.<queue id>        (stream MAIL_RESULTS, consumer queue-manager-results)
@@ -26,6 +28,10 @@ export const QUEUE_BUCKET = 'mail-queue';
 export const LEADER_BUCKET = 'queue-leader';
 /** delivery-agent's shared back-off of failing destinations (DELIVERY_SHARED_LIMITS): a key per domain, TTL = the back-off. */
 export const DELIVERY_BACKOFF_BUCKET = 'delivery-backoff';
+/** delivery-agent's MTA-STS policy cache (RFC 8461 §5.1), shared by the replicas and kept over restarts: a key per recipient domain. */
+export const MTA_STS_BUCKET = 'mta-sts-policies';
+/** delivery-agent's TLS-RPT data (RFC 8460): a key per day and policy domain, the sessions counted by every replica. */
+export const TLS_REPORT_BUCKET = 'tls-reports';
 
 export const SPOOL_STREAM = 'MAIL_SPOOL';
 /** The head of a spooled message: the bytes (or nothing, when chunked) and the envelope header. */
@@ -75,6 +81,8 @@ export const AcceptedMessage = z.object({
   clientAddress: z.string().default(''),
   /** The account that submitted it after SMTP AUTH ('' for mail from outside): delivery-agent signs its mail with DKIM. */
   submittedBy: z.string().default(''),
+  /** RFC 8689 REQUIRETLS was given at MAIL (on a TLS session): every next hop must be trusted, verified TLS offering REQUIRETLS. Absent in what older versions spooled. */
+  requireTls: z.boolean().optional(),
   /** For a notice of ours (a bounce or delay warning): the queue id of the message it reports on. */
   bounceOf: z.string().default(''),
   /** The bytes are in this many chunks before the head (a large message); 0 = in the head. */

@@ -2,7 +2,7 @@
 // servers or the ones configured (DNS_SERVERS), with a hard deadline on every query so that a server
 // that does not answer turns into an ETIMEOUT error instead of a wait.
 import { Resolver } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 
 /** A query of one name and record type, answered as node:dns/promises answers `resolve` (TXT: string[][]). */
 export type DnsLookup = (name: string, rrtype: string) => Promise<any>;
@@ -104,3 +104,26 @@ function queryWithDeadline(options: DnsResolverOptions): DnsLookup {
       );
     });
 }
+
+/**
+ * A `lookup` for node:net and node:https that answers from a DnsLookup's A records, so that the names a
+ * service connects to (MX hosts, MTA-STS policy hosts) resolve through the configured servers too.
+ */
+export function addressLookup(lookup: DnsLookup): LookupFunction {
+  return (hostname, options, callback) => {
+    if (isIP(hostname)) {
+      if ((options as { all?: boolean }).all) return (callback as unknown as AllCallback)(null, [{ address: hostname, family: isIP(hostname) }]);
+      return callback(null, hostname, isIP(hostname));
+    }
+    lookup(hostname, 'A').then(
+      (addresses: string[]) => {
+        if (!addresses.length) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENODATA' }), '', 4);
+        if ((options as { all?: boolean }).all) return (callback as unknown as AllCallback)(null, addresses.map((address) => ({ address, family: 4 })));
+        callback(null, addresses[0]!, 4);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 4),
+    );
+  };
+}
+
+type AllCallback = (err: null, addresses: { address: string; family: number }[]) => void;

@@ -65,6 +65,8 @@ export async function startObservability(options: {
   /** The service's version, for /status. */
   version?: string;
   registry?: Registry;
+  /** Further read-only JSON pages by path (e.g. delivery-agent's /tlsrpt for mailctl), given the query string. */
+  pages?: Record<string, (query: URLSearchParams) => Promise<unknown>>;
 }): Promise<Observability> {
   const startedAt = Date.now();
   const registry = options.registry ?? processRegistry;
@@ -95,6 +97,11 @@ export async function startObservability(options: {
             settings: effectiveSettings(),
           }),
         );
+      } else if (options.pages?.[new URL(req.url ?? '/', 'http://x').pathname]) {
+        const url = new URL(req.url ?? '/', 'http://x');
+        const body = await options.pages[url.pathname]!(url.searchParams);
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(body));
       } else {
         res.statusCode = 404;
         res.end('not found\n');

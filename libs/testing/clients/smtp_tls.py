@@ -2,7 +2,7 @@
 """Submits one message over TLS with Python's smtplib: STARTTLS or implicit TLS, then AUTH.
 
 Input (stdin, JSON): {"host", "port", "mode": "starttls" | "ssl", "cafile", "user", "password",
-"from", "to": [...], "data_b64"}. The server certificate is verified against cafile.
+"from", "to": [...], "data_b64", optional "mail_options": [...]} (no "user": no AUTH). The server certificate is verified against cafile.
 Output (stdout, JSON): {"ok": bool, "code": int, "error": str, "cipher": str, "ehlo": str}
 """
 import base64
@@ -25,8 +25,9 @@ try:
         client.ehlo("client.test")
     out["ehlo"] = client.ehlo_resp.decode(errors="replace") if client.ehlo_resp else ""
     out["cipher"] = client.sock.cipher()[1]
-    client.login(r["user"], r["password"])
-    client.sendmail(r["from"], r["to"], base64.b64decode(r["data_b64"]))
+    if r.get("user"):
+        client.login(r["user"], r["password"])
+    client.sendmail(r["from"], r["to"], base64.b64decode(r["data_b64"]), mail_options=r.get("mail_options", []))
     client.quit()
     out["ok"] = True
 except smtplib.SMTPResponseException as e:

@@ -75,11 +75,13 @@ export interface TlsSubmission {
   from: string;
   to: string[];
   data: Buffer;
+  /** MAIL FROM parameters, e.g. REQUIRETLS. */
+  mailOptions?: string[];
 }
 
 /** Submits one message with smtplib over STARTTLS or implicit TLS, verifying the server against `cafile`. */
 export function smtplibSubmitTls(request: TlsSubmission): Promise<{ ok: boolean; code: number; error: string; cipher: string; ehlo: string }> {
-  return runJson('python3', [join(CLIENTS, 'smtp_tls.py')], { host: '127.0.0.1', ...request, data_b64: request.data.toString('base64') });
+  return runJson('python3', [join(CLIENTS, 'smtp_tls.py')], { host: '127.0.0.1', ...request, data_b64: request.data.toString('base64'), mail_options: request.mailOptions ?? [] });
 }
 
 /** Reads a maildrop with poplib over STLS or implicit TLS, verifying the server against `cafile`. */
@@ -266,4 +268,15 @@ export async function pythonMimeParts(message: Buffer): Promise<ParsedMime> {
     { message_b64: message.toString('base64') },
   );
   return { ...raw, parts: raw.parts.map(({ payload_b64, ...part }) => ({ ...part, payload: Buffer.from(payload_b64, 'base64') })) };
+}
+
+export interface ParsedDsn {
+  content_type: string;
+  report_type: string;
+  recipients: { final_recipient: string; action: string; status: string; diagnostic_code: string }[];
+}
+
+/** Reads a delivery status notification with Python's email package (a reference parser, not ours). */
+export function pythonReadDsn(message: Buffer): Promise<ParsedDsn> {
+  return runJson('python3', [join(CLIENTS, 'dsn_read.py')], { data_b64: message.toString('base64') });
 }

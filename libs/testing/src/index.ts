@@ -9,4 +9,5 @@ export * from './clients.js';
 export * from './scripted-smtp.js';
 export * from './test-ca.js';
 export * from './dns-server.js';
+export * from './policy-server.js';
 export * from './temporary-directories.js';

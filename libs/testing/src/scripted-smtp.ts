@@ -1,7 +1,9 @@
 // A small scripted SMTP server for delivery tests: plays a remote MX with the replies a test asks
 // for (per command, per recipient, per attempt) and records what it was sent. It is deliberately
 // separate from smtp-ingress, so it checks our client against an independent counterpart.
+import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { listen } from '@mail/platform';
 
 export interface ReceivedTransaction {
@@ -12,6 +14,8 @@ export interface ReceivedTransaction {
   ehloParameters: string;
   /** How the message came: DATA, or BDAT chunks (RFC 3030; offered when the script lists CHUNKING). */
   via: 'DATA' | 'BDAT';
+  /** The transaction ran under STARTTLS. */
+  tls: boolean;
 }
 
 export interface Script {
@@ -26,6 +30,10 @@ export interface Script {
   dataDelayMs?: number;
   /** Wait this long before every reply, the greeting included (a server that answers, slowly). */
   replyDelayMs?: number;
+  /** Offer STARTTLS with this certificate (RFC 3207). */
+  tls?: { certFile: string; keyFile: string };
+  /** Extensions after STARTTLS (default: `extensions`), e.g. with REQUIRETLS. */
+  extensionsAfterTls?: string[];
 }
 
 export class ScriptedSmtpServer {
@@ -59,8 +67,10 @@ export class ScriptedSmtpServer {
     this.maxConcurrent = Math.max(this.maxConcurrent, this.sockets.size);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
+    let stream: Socket = socket;
+    let secured = false;
     const send = (line: string) => {
-      if (!socket.destroyed) socket.write(`${line}\r\n`);
+      if (!stream.destroyed) stream.write(`${line}\r\n`);
     };
     // Timers of equal delay fire in order, so delayed replies keep their order.
     const write = (line: string) => (this.script.replyDelayMs ? setTimeout(() => send(line), this.script.replyDelayMs) : send(line));
@@ -77,7 +87,7 @@ export class ScriptedSmtpServer {
     const finish = (data: Buffer, how: 'DATA' | 'BDAT') => {
       this.dataAttempts++;
       const reply = this.script.data?.(this.dataAttempts) ?? '250 2.0.0 accepted';
-      const transaction = { sender, recipients, data, ehloParameters: ehlo, via: how };
+      const transaction = { sender, recipients, data, ehloParameters: ehlo, via: how, tls: secured };
       const answer = () => {
         if (reply.startsWith('2')) this.transactions.push(transaction);
         write(reply);
@@ -85,7 +95,7 @@ export class ScriptedSmtpServer {
       if (this.script.dataDelayMs) setTimeout(answer, this.script.dataDelayMs);
       else answer();
     };
-    socket.on('data', (received: Buffer) => {
+    const onData = (received: Buffer) => {
       buffer = Buffer.concat([buffer, received]);
       for (;;) {
         if (chunk) {
@@ -119,8 +129,20 @@ export class ScriptedSmtpServer {
         const line = buffer.subarray(0, lf).toString('utf8').replace(/\r$/, '');
         buffer = buffer.subarray(lf + 1);
         const verb = line.split(' ')[0]!.toUpperCase();
+        if (verb === 'STARTTLS' && this.script.tls && !secured) {
+          send('220 2.0.0 ready to start TLS');
+          socket.off('data', onData);
+          buffer = Buffer.alloc(0);
+          secured = true;
+          const secure = new TLSSocket(socket, { isServer: true, cert: readFileSync(this.script.tls.certFile), key: readFileSync(this.script.tls.keyFile) });
+          secure.on('error', () => undefined);
+          secure.on('data', onData);
+          stream = secure;
+          return;
+        }
         if (verb === 'EHLO') {
-          const extensions = this.script.extensions ?? ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'SIZE 10000000'];
+          const plain = this.script.extensions ?? ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'SIZE 10000000'];
+          const extensions = secured ? (this.script.extensionsAfterTls ?? plain) : [...plain, ...(this.script.tls ? ['STARTTLS'] : [])];
           [`scripted.test hello`, ...extensions].forEach((text, i, all) => write(`250${i === all.length - 1 ? ' ' : '-'}${text}`));
         } else if (verb === 'HELO') write('250 scripted.test');
         else if (verb === 'MAIL') {
@@ -147,9 +169,10 @@ export class ScriptedSmtpServer {
         } else if (verb === 'RSET' || verb === 'NOOP') write('250 2.0.0 ok');
         else if (verb === 'QUIT') {
           write('221 2.0.0 bye');
-          setTimeout(() => socket.end(), this.script.replyDelayMs ?? 0);
+          setTimeout(() => stream.end(), this.script.replyDelayMs ?? 0);
         } else write('502 5.5.1 not implemented');
       }
-    });
+    };
+    socket.on('data', onData);
   }
 }

@@ -18,7 +18,7 @@ test('a README row that differs from the manifest is reported by its variable', 
   const problems = differences(changed);
   assert.equal(problems.length, 1);
   assert.match(problems[0]!, /^SMTP_MAX_ERRORS: README.md says/);
-  assert.match(differences(changed.replace(/^\| `DNS_CACHE_MS` .*\n/m, ''))[1] ?? '', /^DNS_CACHE_MS: missing from README.md/);
+  assert.match(differences(changed.replace(/^\| `SMTP_AUTH_TIMEOUT_MS` .*\n/m, ''))[1] ?? '', /^SMTP_AUTH_TIMEOUT_MS: missing from README.md/);
 });
 
 test('every setting has a description, and a service reads each variable once', () => {

@@ -1,8 +1,9 @@
 // The SMTP client side of one delivery (RFC 5321 §3-§4, RFC 2920 PIPELINING, RFC 3207 STARTTLS,
-// RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING and BINARYMIME): one
-// connection, one transaction carrying all the recipients of a job, and a result for each recipient.
-import { connect as tcpConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+// RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING and BINARYMIME, RFC 8689
+// REQUIRETLS): one connection, one transaction carrying all the recipients of a job, and a result for
+// each recipient.
+import { connect as tcpConnect, type LookupFunction, type Socket } from 'node:net';
+import { connect as tlsConnect, rootCertificates, type TLSSocket } from 'node:tls';
 import { downgradeTo7bit, encodeBinaryMime } from '@mail/mime';
 import { dotStuff } from '@mail/wire';
 import { ConnectionError, ReplyReader, replyText, type SmtpReply } from './reply-reader.js';
@@ -46,7 +47,18 @@ export interface TransactionRequest {
   chunking?: boolean;
   tls: TlsPolicy;
   timeouts: SmtpTimeouts;
+  /** Extra trusted CA certificates (PEM) beside the system's, for checking the server's certificate. */
+  extraCa?: string;
+  /** Resolves `host` (the configured resolver); default: the system's. */
+  lookup?: LookupFunction;
+  /** RFC 8689 REQUIRETLS: sent with MAIL; a server that does not offer it gets nothing (5.7.30). */
+  requireTls?: boolean;
+  /** Told what TLS the session got (MTA-STS testing mode and TLS-RPT count it). */
+  onTls?: (session: TlsSessionReport) => void;
 }
+
+/** `authorizationError`: Node's code for a certificate that would not verify (e.g. ERR_TLS_CERT_ALTNAME_INVALID). */
+export type TlsSessionReport = { starttls: false } | { starttls: true; authorized: boolean; authorizationError?: string };
 
 export type RecipientOutcome = { recipient: string; outcome: 'delivered' | 'temporary' | 'permanent'; reply: string };
 
@@ -55,6 +67,8 @@ export class HostFailure extends Error {
   constructor(
     message: string,
     readonly permanent = false,
+    /** A TLS failure: 'starttls-not-supported', or Node's certificate error code. */
+    readonly tlsFailure?: string,
   ) {
     super(message);
   }
@@ -63,11 +77,11 @@ export class HostFailure extends Error {
 const isEightBit = (bytes: Uint8Array) => bytes.some((b) => b >= 0x80);
 const outcomeOf = (code: number): RecipientOutcome['outcome'] => (code < 400 ? 'delivered' : code < 500 ? 'temporary' : 'permanent');
 
-function openConnection(host: string, port: number, timeoutMs: number): Promise<Socket> {
+function openConnection(host: string, port: number, timeoutMs: number, lookup?: LookupFunction): Promise<Socket> {
   return new Promise((resolve, reject) => {
     // Commands are small writes that wait for replies: Nagle's algorithm would hold each one for a
     // delayed ACK (~40 ms per round trip on Linux).
-    const socket = tcpConnect({ host, port, noDelay: true });
+    const socket = tcpConnect({ host, port, noDelay: true, ...(lookup ? { lookup } : {}) });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new HostFailure(`connect to ${host}:${port} timed out`));
@@ -148,7 +162,7 @@ class ClientConnection {
  */
 export async function deliverToHost(request: TransactionRequest): Promise<RecipientOutcome[]> {
   const { timeouts } = request;
-  const connection = new ClientConnection(await openConnection(request.host, request.port, timeouts.connect));
+  const connection = new ClientConnection(await openConnection(request.host, request.port, timeouts.connect, request.lookup));
   try {
     const greeting = await connection.reader.read(timeouts.greeting).catch((err: Error) => {
       throw new HostFailure(`no greeting: ${err.message}`);
@@ -159,30 +173,39 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
     if (request.tls !== 'none' && connection.extensions.has('STARTTLS')) {
       const reply = await connection.command('STARTTLS', timeouts.mail);
       if (reply.code !== 220) {
-        if (request.tls === 'required') throw new HostFailure(`STARTTLS refused: ${replyText(reply)}`);
+        if (request.tls === 'required') throw new HostFailure(`STARTTLS refused: ${replyText(reply)}`, false, 'starttls-not-supported');
+        request.onTls?.({ starttls: false });
       } else {
         const secure = tlsConnect({
           socket: connection.socket,
           servername: request.serverName,
           rejectUnauthorized: request.tls === 'required',
           minVersion: 'TLSv1.2',
+          ...(request.extraCa ? { ca: [...rootCertificates, request.extraCa] } : {}),
         });
         await new Promise<void>((resolve, reject) => {
           secure.once('secureConnect', resolve);
-          secure.once('error', (err) => reject(new HostFailure(`TLS handshake: ${err.message}`)));
+          secure.once('error', (err: NodeJS.ErrnoException) => reject(new HostFailure(`TLS handshake: ${err.message}`, false, err.code ?? 'validation-failure')));
         });
+        request.onTls?.(tlsSessionReport(secure));
         connection.socket = secure;
         connection.reader.attach(secure);
         await connection.hello(request.heloName, timeouts.mail); // RFC 3207 §4.2: start over
       }
     } else if (request.tls === 'required') {
-      throw new HostFailure('TLS is required for this destination but the server does not offer STARTTLS');
+      throw new HostFailure('TLS is required for this destination but the server does not offer STARTTLS', false, 'starttls-not-supported');
+    } else {
+      request.onTls?.({ starttls: false });
     }
 
     const permanentForAll = (reply: string) => request.recipients.map((recipient) => ({ recipient, outcome: 'permanent' as const, reply }));
     if (request.smtputf8 && !connection.extensions.has('SMTPUTF8')) {
       // RFC 6531 §3.5: a message that needs SMTPUTF8 cannot be sent to a server without it.
       return permanentForAll(`553 5.6.7 ${request.host} does not support SMTPUTF8, which this message needs`);
+    }
+    if (request.requireTls && !connection.extensions.has('REQUIRETLS')) {
+      // RFC 8689 §4.2.1: a REQUIRETLS message goes only to a server that promises to keep requiring TLS.
+      return permanentForAll(`550 5.7.30 ${request.host} does not offer REQUIRETLS, which this message requires`);
     }
     let message = request.message;
     const bdat = (request.chunking ?? true) && connection.extensions.has('CHUNKING');
@@ -200,6 +223,7 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
       connection.extensions.has('SIZE') ? ` SIZE=${message.length}` : '',
       binary ? ' BODY=BINARYMIME' : eightBit && connection.extensions.has('8BITMIME') ? ' BODY=8BITMIME' : '',
       request.smtputf8 ? ' SMTPUTF8' : '',
+      request.requireTls ? ' REQUIRETLS' : '',
     ].join('');
     const commands = [`MAIL FROM:<${request.sender}>${mailParameters}`, ...request.recipients.map((r) => `RCPT TO:<${r}>`)];
     const pipelining = connection.extensions.has('PIPELINING');
@@ -263,3 +287,6 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
     connection.close();
   }
 }
+
+const tlsSessionReport = (secure: TLSSocket): TlsSessionReport =>
+  secure.authorized ? { starttls: true, authorized: true } : { starttls: true, authorized: false, authorizationError: String(secure.authorizationError ?? 'unknown') };

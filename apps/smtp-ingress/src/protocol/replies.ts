@@ -75,6 +75,8 @@ export const Replies = {
   notImplemented: (text = 'Command not implemented') => reply(502, '5.5.1', text),
   badSequence: (text: string) => reply(503, '5.5.1', text),
   unknownParameter: (name: string) => reply(555, '5.5.4', `Unsupported parameter ${name}`),
+  /** RFC 8689: REQUIRETLS only on a session under TLS (530 as RFC 3207 for "STARTTLS first"; 5.7.10 encryption needed). */
+  requireTlsWithoutTls: () => reply(530, '5.7.10', 'REQUIRETLS needs a TLS session: issue STARTTLS first'),
   userUnknown: () => refusal(reply(550, '5.1.1', 'User unknown in local recipient table'), 'unknown_recipient'),
   relayDenied: () => refusal(reply(550, '5.7.1', 'Relay access denied'), 'relay_denied'),
   sizeExceeded: (max: number) => refusal(reply(552, '5.3.4', `Message size exceeds fixed limit of ${max} bytes`), 'size'),

@@ -36,6 +36,8 @@ export interface Envelope {
   declaredSize?: number;
   /** The account that authenticated (SMTP AUTH) before MAIL; absent for mail from outside. */
   submittedBy?: string;
+  /** RFC 8689 REQUIRETLS was given at MAIL (only possible under TLS). */
+  requireTls?: boolean;
 }
 
 /**
@@ -282,6 +284,7 @@ export class SmtpSession {
       'CHUNKING',
       'BINARYMIME',
       ...(this.context.tlsAvailable && !this.secure ? ['STARTTLS'] : []),
+      ...(this.secure ? ['REQUIRETLS'] : []), // RFC 8689 §2: offered only under TLS
       ...(this.authOffered ? ['AUTH PLAIN LOGIN'] : []),
       'HELP',
     );
@@ -411,6 +414,11 @@ export class SmtpSession {
         case 'SMTPUTF8':
           if (value !== true) return Replies.syntax('SMTPUTF8 takes no value');
           envelope.smtputf8 = true;
+          break;
+        case 'REQUIRETLS':
+          if (value !== true) return Replies.syntax('REQUIRETLS takes no value');
+          if (!this.secure) return Replies.requireTlsWithoutTls();
+          envelope.requireTls = true;
           break;
         default:
           return Replies.unknownParameter(name);
