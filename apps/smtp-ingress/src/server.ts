@@ -127,6 +127,16 @@ class SmtpConnection {
           const input = this.lines.takeAll();
           const used = this.session.pushData(input);
           if (this.options.minDataRate > 0) this.dataDeadline.extend(((used < 0 ? input.length : used) * 1000) / this.options.minDataRate);
+          const behind = this.session.whenStored();
+          if (behind) {
+            // The spool is behind: stop reading (TCP holds the client back) until it catches up; the
+            // wait is ours, so it does not count against the client's data rate.
+            const waitStarted = Date.now();
+            this.socket.pause();
+            await behind;
+            if (this.options.minDataRate > 0) this.dataDeadline.extend(Date.now() - waitStarted);
+            if (!this.closed) this.socket.resume();
+          }
           if (used < 0) break;
           this.lines.giveBack(input.subarray(used)); // pipelined commands after the terminator
           this.dataDeadline.clear();

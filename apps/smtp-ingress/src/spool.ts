@@ -45,6 +45,7 @@ export class Spool {
         this.onQueued(queueId, envelope, prefix.length + writer.size, clientAddress, listener);
       },
       abort: () => writer.abort(),
+      whenCaughtUp: () => writer.whenCaughtUp(),
     };
   }
 }

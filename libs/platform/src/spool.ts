@@ -21,6 +21,8 @@ export const ENVELOPE_HEADER = 'Mail-Envelope';
 /** Head payloads up to this size (bytes + envelope) go in one message; NATS's default max_payload is 1 MiB. */
 const INLINE_LIMIT = 768 * 1024;
 const CHUNK_BYTES = 512 * 1024;
+/** A writer with more than this handed to JetStream and not yet acknowledged asks its source to wait. */
+const BACKLOG_BYTES = 2 * CHUNK_BYTES;
 /** The chunks of chunked messages (`mail.spool.<queue id>.<n>`), not the heads. */
 const CHUNK_FILTER = 'mail.spool.*.*';
 /**
@@ -273,6 +275,9 @@ export class SpoolWriter {
   /** The chunk publishes, one after another; the first failure is kept and fails commit(). */
   private publishing: Promise<void> = Promise.resolve();
   private failure: unknown;
+  /** Bytes of chunks handed to the publish chain and not yet acknowledged, and who waits for them to go. */
+  private unstored = 0;
+  private waiters: (() => void)[] = [];
   private keepAlive: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -305,14 +310,27 @@ export class SpoolWriter {
     const index = this.chunks++;
     const headers = natsHeaders();
     headers.set(LIVE_UNTIL_HEADER, String(Date.now() + this.options.liveForMs));
+    this.unstored += payload.length;
     this.publishing = this.publishing.then(async () => {
-      if (this.failure !== undefined) return;
       try {
-        this.chunkSeqs.push(await this.io.publish(spoolChunkSubject(this.queueId, index), payload, { msgID: `${this.queueId}.${index}`, headers }));
+        if (this.failure === undefined) this.chunkSeqs.push(await this.io.publish(spoolChunkSubject(this.queueId, index), payload, { msgID: `${this.queueId}.${index}`, headers }));
       } catch (err) {
         this.failure = err;
+      } finally {
+        this.unstored -= payload.length;
+        if (this.unstored <= BACKLOG_BYTES || this.failure !== undefined) for (const wake of this.waiters.splice(0)) wake();
       }
     });
+  }
+
+  /**
+   * While more of the message waits to be stored than a writer should hold, a promise for when it no
+   * longer does: the source (a client's connection) stops reading until then, so memory holds a few
+   * chunks per message however fast the client sends. Undefined when there is no need to wait.
+   */
+  whenCaughtUp(): Promise<void> | undefined {
+    if (this.unstored <= BACKLOG_BYTES || this.failure !== undefined) return undefined;
+    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   /** The first `bytes` pending octets, as one buffer (copied once), removed from pending. */

@@ -19,13 +19,25 @@ const SERVICE_PATH = new RegExp(`^[^\\0]*node\\0${REPO_ROOT.replace(/[.*+?^${}()
 
 /** CPU jiffies per process group now: our services by name, nats-server, everything else by command name. */
 export function processTicks() {
+  return perProcessGroup((fields) => Number(fields[11]) + Number(fields[12])); // utime + stime
+}
+
+const PAGE_BYTES = Number(spawnSync('getconf', ['PAGESIZE']).stdout.toString().trim() || 4096);
+
+/** Resident memory (bytes) per process group now, grouped as processTicks() groups CPU. */
+export function processResident() {
+  return perProcessGroup((_fields, pid) => Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE_BYTES);
+}
+
+/** A sum per process group of what `measureOf` reads from each process's /proc/<pid>/stat fields (after the name). */
+function perProcessGroup(measureOf) {
   const groups = new Map();
   for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+      const value = measureOf(fields, pid);
       // A kernel worker's name carries the work item it last ran, so it changes between samples: one group.
       let name = comm.startsWith('kworker/') ? 'kernel workers' : comm;
       if (comm === 'nats-server' || comm === 'node') {
@@ -39,7 +51,7 @@ export function processTicks() {
           name = service[1];
         }
       }
-      groups.set(name, (groups.get(name) ?? 0) + ticks);
+      groups.set(name, (groups.get(name) ?? 0) + value);
     } catch {
       // gone meanwhile
     }

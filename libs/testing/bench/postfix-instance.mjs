@@ -15,8 +15,8 @@ export function ensurePostfix() {
   execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'postfix'], { stdio: 'inherit', env });
 }
 
-/** A private Postfix instance: its own config, queue and maildir, listening on loopback. */
-export async function startPostfix() {
+/** A private Postfix instance: its own config, queue and maildir, listening on loopback; `settings`: more main.cf lines. */
+export async function startPostfix(settings = []) {
   const root = await mkdtemp(join(tmpdir(), 'pf-bench-'));
   chmodSync(root, 0o755); // Postfix's daemons run as postfix and nobody
   const etc = join(root, 'etc');
@@ -51,6 +51,7 @@ export async function startPostfix() {
       'smtpd_client_connection_rate_limit = 0',
       'default_process_limit = 100',
       'biff = no',
+      ...settings,
       // Postfix logs each message, as our services do: both log as they would in production.
       `maillog_file = ${join(root, 'data', 'maillog')}`,
       'maillog_file_prefixes = /tmp, /var',

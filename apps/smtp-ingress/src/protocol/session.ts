@@ -52,6 +52,8 @@ export interface MessageSink {
   commit(prefix: Buffer, envelope: Envelope, clientAddress: string): Promise<void>;
   /** The transaction ended without this message: nothing of it is queued. */
   abort(): void;
+  /** A promise while the sink is behind with what was written (reading should wait for it); undefined when it is not. */
+  whenCaughtUp?(): Promise<void> | undefined;
 }
 
 /** A header section longer than this is taken as ended there (memory stays bounded while it is held). */
@@ -557,6 +559,14 @@ export class SmtpSession {
     const used = Math.min(chunk.discard, input.length);
     chunk.discard -= used;
     return chunk.discard === 0 ? used : -1;
+  }
+
+  /**
+   * While the message's store is behind with what it was given, a promise for when it has caught up: the
+   * connection stops reading until then (back-pressure to the client). Undefined when it need not wait.
+   */
+  whenStored(): Promise<void> | undefined {
+    return this.sink?.whenCaughtUp?.();
   }
 
   /**
