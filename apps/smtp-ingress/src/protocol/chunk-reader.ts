@@ -5,7 +5,7 @@
 // observer (the authentication check) sees the message as it will be stored, piece by piece.
 
 import { isAscii } from 'node:buffer';
-import type { BareLineEndingPolicy, DataResult } from './data-reader.js';
+import { readerResult, type BareLineEndingPolicy, type DataResult } from './data-reader.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -123,13 +123,6 @@ export class ChunkReader {
       this.bareLineEndings++;
       if (this.bareLineEndingPolicy === 'normalize') this.add(LONE_LF);
     }
-    const oversize = this.oversize;
-    return {
-      message: oversize || !this.keepMessage ? Buffer.alloc(0) : this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.size),
-      size: this.size,
-      oversize,
-      bareLineEndings: this.bareLineEndings,
-      eightBit: this.eightBit,
-    };
+    return readerResult(this.keepMessage ? this.pieces : undefined, this.size, this.maxBytes, this.bareLineEndings, this.eightBit);
   }
 }

@@ -185,13 +185,21 @@ export class DataReader {
   }
 
   result(): DataResult {
-    const oversize = this.size > this.maxBytes;
-    return {
-      message: oversize || !this.keepMessage ? Buffer.alloc(0) : this.pieces.length === 1 ? this.pieces[0]! : Buffer.concat(this.pieces, this.size),
-      size: this.size,
-      oversize,
-      bareLineEndings: this.bareLineEndings,
-      eightBit: this.eightBit,
-    };
+    return readerResult(this.keepMessage ? this.pieces : undefined, this.size, this.maxBytes, this.bareLineEndings, this.eightBit);
   }
+}
+
+/**
+ * What a reader found, its message joined from the pieces it kept (one copy) — none when it kept none or
+ * the message is over the size limit.
+ */
+export function readerResult(pieces: Buffer[] | undefined, size: number, maxBytes: number, bareLineEndings: number, eightBit: boolean): DataResult {
+  const oversize = size > maxBytes;
+  return {
+    message: oversize || !pieces ? Buffer.alloc(0) : pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, size),
+    size,
+    oversize,
+    bareLineEndings,
+    eightBit,
+  };
 }

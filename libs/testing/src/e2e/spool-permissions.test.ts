@@ -106,16 +106,8 @@ test('the chunks of a message still arriving are left alone by the sweep until t
 });
 
 test("orphaned chunks that smtp-ingress's user may not delete are swept by queue-manager's; queued mail is left alone", async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'spool-permissions-'));
-  const auth = await writeNatsAuth(dir);
-  const server = await startNatsServer(join(dir, 'nats'), { extraArgs: ['-c', auth.configFile] });
-  const logger = pino({ level: 'silent' });
-  const as = (service: NatsService) => connectNats(server.url, service, logger, loadNatsSettings(auth.env(service)));
-  const manager = await as('queue-manager');
-  const ingress = await as('smtp-ingress');
+  const { manager, ingress, stop } = await spoolUsers();
   try {
-    await ensureStreams(manager, 8 * 1024 * 1024);
-    await awaitStreams(ingress, STREAMS_USED['smtp-ingress'], logger);
     const intake = new Spool(ingress, 5000, false);
     const queue = new Spool(manager);
     // A large message queued whole (chunks and head), and the chunks of one whose head never came.
@@ -133,8 +125,6 @@ test("orphaned chunks that smtp-ingress's user may not delete are swept by queue
     assert.ok(queued && Buffer.from(queued).equals(Buffer.from(big)), 'the queued message is whole');
     assert.equal(await queue.sweepOrphanChunks(0), 0);
   } finally {
-    await ingress.nc.close();
-    await manager.nc.close();
-    await server.stop();
+    await stop();
   }
 });
