@@ -73,7 +73,9 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
         const id = `chaos-${SEED}-${next++}@remote.test`;
         const recipients = USERS.filter(() => rand() < 0.5);
         if (recipients.length === 0) recipients.push(USERS[Math.floor(rand() * USERS.length)]!);
-        const bytes = rand() < 0.05 ? 200 * 1024 : 1024;
+        // Mostly small; some of 200 KB; a few of 2 MB, which go into the spool in chunks while they arrive.
+        const size = rand();
+        const bytes = size < 0.02 ? 2 * 1024 * 1024 : size < 0.07 ? 200 * 1024 : 1024;
         const outcome = await sendTracked(system.smtpPort, id, recipients, bytes);
         if (outcome === 'accepted') accepted.set(id, recipients);
         else if (outcome === 'unknown') maybeAccepted.add(id);
