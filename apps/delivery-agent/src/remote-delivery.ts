@@ -3,7 +3,7 @@
 import type { DeliveryEvents } from './events.js';
 import type { RecipientResult } from '@mail/contracts';
 import { route, type Hop, type MxResolver } from './routing.js';
-import { deliverToHost, HostFailure, type SmtpTimeouts, type TlsPolicy } from './smtp-client/transaction.js';
+import { deliverToHost, HostFailure, type SmtpTimeouts, type TlsPolicy, type TransactionRequest } from './smtp-client/transaction.js';
 import type { DomainBackoff } from './shared-limits.js';
 import type { Throttle } from './throttle.js';
 
@@ -22,6 +22,8 @@ export interface RemoteJob {
   recipients: string[];
   smtputf8: boolean;
   message: Uint8Array;
+  /** The DSN request, for a next hop that offers DSN. */
+  dsn?: TransactionRequest['dsn'];
 }
 
 export class RemoteDelivery {
@@ -65,6 +67,7 @@ export class RemoteDelivery {
           smtputf8: job.smtputf8,
           tls: this.options.tlsPolicy(job.domain),
           timeouts: this.options.timeouts,
+          ...(job.dsn ? { dsn: job.dsn } : {}),
         });
         this.throttle.clearBackoff(hostKey);
         await this.backoff.clear(job.domain);

@@ -24,6 +24,9 @@ export class Spool {
         chunks: 0,
         chunkSeqs: [],
         bounceOf: '',
+        ...(envelope.ret ? { ret: envelope.ret } : {}),
+        ...(envelope.envid !== undefined ? { envid: envelope.envid } : {}),
+        ...(envelope.recipientDsn.length > 0 ? { recipientDsn: envelope.recipientDsn } : {}),
       },
       message,
     );

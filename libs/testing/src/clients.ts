@@ -23,6 +23,8 @@ export interface OutgoingMessage {
   to: string[];
   data: Buffer;
   mailOptions?: string[];
+  /** ESMTP parameters for every RCPT of the message (smtplib applies them to each recipient). */
+  rcptOptions?: string[];
 }
 
 export interface SendResult {
@@ -37,8 +39,29 @@ export function smtplibSend(port: number, messages: OutgoingMessage[]): Promise<
   return runJson('python3', [join(CLIENTS, 'smtp_send.py')], {
     host: '127.0.0.1',
     port,
-    messages: messages.map((m) => ({ from: m.from, to: m.to, data_b64: m.data.toString('base64'), mail_options: m.mailOptions ?? [] })),
+    messages: messages.map((m) => ({ from: m.from, to: m.to, data_b64: m.data.toString('base64'), mail_options: m.mailOptions ?? [], rcpt_options: m.rcptOptions ?? [] })),
   });
+}
+
+/** A delivery status notification as Python's email package reads it (clients/dsn_parse.py). */
+export interface ParsedDsn {
+  content_type: string;
+  report_type: string | null;
+  subject: string;
+  /** The content types of the top-level parts. */
+  parts: string[];
+  /** The per-message fields of message/delivery-status, names in lower case. */
+  per_message: Record<string, string>;
+  /** The per-recipient field blocks. */
+  recipients: Record<string, string>[];
+  /** The returned part: text/rfc822-headers or message/rfc822, and its text. */
+  returned_type: string | null;
+  returned: string | null;
+}
+
+/** Parses notices with Python's `email` package, a reference parser independent of ours. */
+export function pythonParseDsns(messages: Buffer[]): Promise<ParsedDsn[]> {
+  return runJson('python3', [join(CLIENTS, 'dsn_parse.py')], { messages: messages.map((m) => m.toString('base64')) });
 }
 
 export interface FetchResult {

@@ -8,7 +8,10 @@ export interface ReceivedTransaction {
   sender: string;
   recipients: string[];
   data: Buffer;
+  /** The parameters after MAIL FROM:<...> (SIZE, BODY, RET, ENVID, ...), as sent. */
   ehloParameters: string;
+  /** The parameters after each accepted RCPT TO:<...> (NOTIFY, ORCPT, ...), in the order of `recipients`. */
+  recipientParameters: string[];
 }
 
 export interface Script {
@@ -66,6 +69,7 @@ export class ScriptedSmtpServer {
     let inData = false;
     let sender = '';
     let recipients: string[] = [];
+    let recipientParameters: string[] = [];
     let ehlo = '';
     socket.on('data', (chunk: Buffer) => {
       buffer = Buffer.concat([buffer, chunk]);
@@ -80,7 +84,7 @@ export class ScriptedSmtpServer {
           const data = Buffer.from(raw.toString('latin1').replace(/^\.\./gm, '.'), 'latin1');
           this.dataAttempts++;
           const reply = this.script.data?.(this.dataAttempts) ?? '250 2.0.0 accepted';
-          const transaction = { sender, recipients, data, ehloParameters: ehlo };
+          const transaction = { sender, recipients, data, ehloParameters: ehlo, recipientParameters };
           const answer = () => {
             if (reply.startsWith('2')) this.transactions.push(transaction);
             write(reply);
@@ -102,13 +106,17 @@ export class ScriptedSmtpServer {
           sender = /<([^>]*)>/.exec(line)?.[1] ?? '';
           ehlo = line.slice(line.indexOf('>') + 1).trim();
           recipients = [];
+          recipientParameters = [];
           write('250 2.1.0 ok');
         } else if (verb === 'RCPT') {
           const recipient = /<([^>]*)>/.exec(line)?.[1] ?? '';
           const attempt = (this.rcptAttempts.get(recipient) ?? 0) + 1;
           this.rcptAttempts.set(recipient, attempt);
           const reply = this.script.rcpt?.(recipient, attempt) ?? '250 2.1.5 ok';
-          if (reply.startsWith('2')) recipients.push(recipient);
+          if (reply.startsWith('2')) {
+            recipients.push(recipient);
+            recipientParameters.push(line.slice(line.indexOf('>') + 1).trim());
+          }
           write(reply);
         } else if (verb === 'DATA') {
           if (recipients.length === 0) write('554 5.5.1 no valid recipients');

@@ -1,10 +1,11 @@
 // The SMTP client side of one delivery (RFC 5321 §3-§4, RFC 2920 PIPELINING, RFC 3207 STARTTLS,
-// RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8): one connection, one transaction carrying all
-// the recipients of a job, and a result for each recipient.
+// RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3461 DSN): one connection, one transaction
+// carrying all the recipients of a job, and a result for each recipient.
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { downgradeTo7bit } from '@mail/mime';
-import { dotStuff } from '@mail/wire';
+import type { DsnReturn, RecipientDsn } from '@mail/contracts';
+import { dotStuff, encodeXtext, orcptParameter } from '@mail/wire';
 import { ConnectionError, ReplyReader, replyText, type SmtpReply } from './reply-reader.js';
 
 export type TlsPolicy = 'none' | 'opportunistic' | 'required';
@@ -42,9 +43,17 @@ export interface TransactionRequest {
   smtputf8: boolean;
   tls: TlsPolicy;
   timeouts: SmtpTimeouts;
+  /** The sender's DSN request (RFC 3461), passed on when the server offers DSN. */
+  dsn?: { ret?: DsnReturn; envid?: string; recipients?: readonly RecipientDsn[] };
 }
 
-export type RecipientOutcome = { recipient: string; outcome: 'delivered' | 'temporary' | 'permanent'; reply: string };
+/**
+ * How a delivered recipient was handed over: to a server that offers DSN, which took the DSN request
+ * with it, or to one without DSN, which cannot report back (so the sender is told "relayed").
+ */
+export type RemoteHandoff = 'relayed-with-dsn' | 'relayed-without-dsn';
+
+export type RecipientOutcome = { recipient: string; outcome: 'delivered' | 'temporary' | 'permanent'; reply: string; handoff?: RemoteHandoff };
 
 /** A failure of the whole attempt before any recipient was settled: try another host or later. */
 export class HostFailure extends Error {
@@ -174,12 +183,23 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
       return permanentForAll(`552 5.3.4 message size ${message.length} exceeds ${request.host}'s limit of ${sizeLimit}`);
     }
 
+    // RFC 3461 §5.2: the DSN request goes on only to a server that offers DSN; to one without, it is left
+    // out and every delivered recipient is reported as relayed without it.
+    const dsn = connection.extensions.has('DSN');
     const mailParameters = [
       connection.extensions.has('SIZE') ? ` SIZE=${message.length}` : '',
       eightBit && connection.extensions.has('8BITMIME') ? ' BODY=8BITMIME' : '',
       request.smtputf8 ? ' SMTPUTF8' : '',
+      dsn && request.dsn?.ret ? ` RET=${request.dsn.ret}` : '',
+      dsn && request.dsn?.envid !== undefined ? ` ENVID=${encodeXtext(request.dsn.envid)}` : '',
     ].join('');
-    const commands = [`MAIL FROM:<${request.sender}>${mailParameters}`, ...request.recipients.map((r) => `RCPT TO:<${r}>`)];
+    const recipientDsn = new Map((request.dsn?.recipients ?? []).map((r) => [r.recipient, r]));
+    const rcptParameters = (recipient: string): string => {
+      const wanted = dsn ? recipientDsn.get(recipient) : undefined;
+      if (!wanted) return '';
+      return `${wanted.notify ? ` NOTIFY=${wanted.notify.join(',')}` : ''}${wanted.orcpt !== undefined ? ` ORCPT=${orcptParameter(wanted.orcpt)}` : ''}`;
+    };
+    const commands = [`MAIL FROM:<${request.sender}>${mailParameters}`, ...request.recipients.map((r) => `RCPT TO:<${r}>${rcptParameters(r)}`)];
     const pipelining = connection.extensions.has('PIPELINING');
     const replies: SmtpReply[] = [];
     if (pipelining) {
@@ -232,6 +252,7 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
       return results;
     }
     for (const r of accepted) Object.assign(r, { outcome: outcomeOf(final.code), reply: replyText(final) });
+    for (const r of accepted) if (r.outcome === 'delivered') r.handoff = dsn ? 'relayed-with-dsn' : 'relayed-without-dsn';
     await connection.quit();
     return results;
   } catch (err) {
