@@ -25,7 +25,7 @@ if [ "${1:-}" = "--test-tools" ]; then
   perl -MNet::SSLeay -e 1 >/dev/null 2>&1 || want+=(libnet-ssleay-perl)
   command -v mpop >/dev/null 2>&1 || want+=(mpop)
   command -v fetchmail >/dev/null 2>&1 || want+=(fetchmail)
-  [ -x /usr/sbin/smtp-sink ] || want+=(postfix)   # smtp-sink plays a remote MX in the delivery tests
+  [ -x /usr/sbin/smtp-sink ] || want+=(postfix)   # smtp-sink plays a remote MX in the delivery tests; a private Postfix, the DSN interop peer
   command -v python3 >/dev/null 2>&1 || want+=(python3)
   command -v promtool >/dev/null 2>&1 || want+=(prometheus)   # promtool checks the alert rules (tools/deploy-check)
   # A virtual environment for sslyze (below): Debian's python3 has venv's ensurepip only with python3-venv.

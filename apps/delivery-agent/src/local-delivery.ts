@@ -78,7 +78,7 @@ export class LocalDelivery {
     } catch (err) {
       return { recipient, outcome: 'temporary', reply: `451 4.3.0 mailbox store unavailable: ${(err as Error).message}` };
     }
-    if (reply.code === grpc.status.OK) return { recipient, outcome: 'delivered', reply: `250 2.0.0 delivered as ${reply.uidl}${reply.duplicate ? ' (already stored)' : ''}` };
+    if (reply.code === grpc.status.OK) return { recipient, outcome: 'delivered', reply: `250 2.0.0 delivered as ${reply.uidl}${reply.duplicate ? ' (already stored)' : ''}`, handoff: 'mailbox' };
     const permanent = PERMANENT.get(reply.code);
     if (permanent) return { recipient, outcome: 'permanent', reply: `${permanent}: ${reply.details}`.trim() };
     return { recipient, outcome: 'temporary', reply: `451 4.3.0 mailbox store unavailable: ${reply.details}` };

@@ -5,7 +5,7 @@ import type { LookupFunction } from 'node:net';
 import type { DeliveryEvents } from './events.js';
 import type { RecipientResult } from '@mail/contracts';
 import { route, type Hop, type MxResolver } from './routing.js';
-import { deliverToHost, HostFailure, type SmtpTimeouts, type TlsPolicy } from './smtp-client/transaction.js';
+import { deliverToHost, HostFailure, type SmtpTimeouts, type TlsPolicy, type TransactionRequest } from './smtp-client/transaction.js';
 import type { DomainBackoff } from './shared-limits.js';
 import type { Throttle } from './throttle.js';
 import type { SecurityPlan, TransportSecurity } from './mta-sts/transport-security.js';
@@ -33,6 +33,8 @@ export interface RemoteJob {
   message: Uint8Array;
   /** RFC 8689 REQUIRETLS was asked for at MAIL. */
   requireTls?: boolean;
+  /** The DSN request, for a next hop that offers DSN. */
+  dsn?: TransactionRequest['dsn'];
 }
 
 export class RemoteDelivery {
@@ -99,6 +101,7 @@ export class RemoteDelivery {
           extraCa: plan?.extraCa,
           requireTls: plan?.requireTls,
           onTls: (session) => plan?.sessionSecured(hop, session),
+          ...(job.dsn ? { dsn: job.dsn } : {}),
         });
         this.throttle.clearBackoff(hostKey);
         await this.backoff.clear(job.domain);

@@ -83,7 +83,18 @@ export class DeliveryWorker {
       const reply = `451 4.3.0 cannot sign with DKIM now: ${(err as Error).message}`;
       return job.recipients.map((recipient) => ({ recipient, outcome: 'temporary', reply }));
     }
-    return this.remote.deliver({ queueId: job.queueId, domain, sender: job.sender, recipients: job.recipients, smtputf8: job.smtputf8, binaryMime: envelope.binaryMime, message: outgoing, requireTls: envelope.requireTls ?? false });
+    const dsn = job.ret || job.envid !== undefined || job.recipientDsn ? { ret: job.ret, envid: job.envid, recipients: job.recipientDsn } : undefined;
+    return this.remote.deliver({
+      queueId: job.queueId,
+      domain,
+      sender: job.sender,
+      recipients: job.recipients,
+      smtputf8: job.smtputf8,
+      binaryMime: envelope.binaryMime,
+      message: outgoing,
+      requireTls: envelope.requireTls ?? false,
+      ...(dsn ? { dsn } : {}),
+    });
   }
 
   private report(result: DeliveryResult): Promise<void> {

@@ -1,6 +1,8 @@
 // Delivery status notifications (RFC 3464) to a message's reverse-path, built with libs/mime and
 // queued like any other message. Never for the null reverse-path <>, and always sent from <>
-// (RFC 5321 §4.5.5), so a bounce can never bounce.
+// (RFC 5321 §4.5.5), so a bounce can never bounce. What the sender asked for with the DSN parameters
+// (RFC 3461) shapes them: which recipients get which notice is decided in core/decisions.ts (NOTIFY);
+// here RET decides what a failure report returns, ENVID and ORCPT are named in it.
 import { createHash } from 'node:crypto';
 import { buildDsn, type DsnRecipient } from '@mail/mime';
 import type { Destination, QueueEntry } from './core/entry.js';
@@ -24,10 +26,29 @@ export function derivedQueueId(seed: string): string {
 
 const statusOf = (reply: string, fallback: string) => /\b([245]\.\d{1,3}\.\d{1,3})\b/.exec(reply)?.[1] ?? fallback;
 
+/** RET=FULL returns the whole message up to this size; a larger one only its header section (as Postfix's bounce_size_limit does). */
+export const FULL_RETURN_LIMIT = 1024 * 1024;
+
+/** ORCPT as the queue keeps it, `addr-type;address` (libs/contracts): the type is an atom, so the first ";" splits. */
+function splitOriginalRecipient(orcpt: string): { type: string; address: string } {
+  const semicolon = orcpt.indexOf(';');
+  return semicolon < 0 ? { type: 'rfc822', address: orcpt } : { type: orcpt.slice(0, semicolon), address: orcpt.slice(semicolon + 1) };
+}
+
+export type NoticeAction = 'failed' | 'delayed' | 'delivered' | 'relayed';
+
+const FALLBACK_STATUS: Record<NoticeAction, string> = { failed: '5.0.0', delayed: '4.0.0', delivered: '2.0.0', relayed: '2.0.0' };
+const SUBJECTS: Record<NoticeAction, string> = {
+  failed: 'Undelivered Mail Returned to Sender',
+  delayed: 'Delayed Mail (still being retried)',
+  delivered: 'Successful Mail Delivery Report',
+  relayed: 'Successful Mail Delivery Report (relayed)',
+};
+
 export function buildNotice(options: {
   entry: QueueEntry;
   destinations: Destination[];
-  action: 'failed' | 'delayed';
+  action: NoticeAction;
   reportingMta: string;
   originalMessage: Uint8Array;
   willRetryUntil?: Date;
@@ -35,24 +56,35 @@ export function buildNotice(options: {
 }): Notice | undefined {
   const { entry } = options;
   if (entry.sender === '' || options.destinations.length === 0) return undefined;
-  const recipients: DsnRecipient[] = options.destinations.map((d) => ({
-    finalRecipient: d.recipient,
-    action: options.action,
-    status: statusOf(d.lastReply, options.action === 'failed' ? '5.0.0' : '4.0.0'),
-    remoteMta: d.remoteMta || undefined,
-    diagnosticCode: d.lastReply || undefined,
-    lastAttemptDate: d.lastAttemptAt ? new Date(d.lastAttemptAt) : undefined,
-    willRetryUntil: options.action === 'delayed' ? options.willRetryUntil : undefined,
-  }));
+  const recipients: DsnRecipient[] = options.destinations.map((d) => {
+    const orcpt = d.orcpt === undefined ? undefined : splitOriginalRecipient(d.orcpt);
+    // A success status needs a 2.x.x code: a reply of ours without one ("250 delivered as ...") gets 2.0.0.
+    const status = statusOf(d.lastReply, FALLBACK_STATUS[options.action]);
+    return {
+      finalRecipient: d.recipient,
+      ...(orcpt ? { originalRecipient: orcpt.address, originalRecipientType: orcpt.type } : {}),
+      action: options.action,
+      status: options.action === 'delivered' || options.action === 'relayed' ? (status.startsWith('2.') ? status : '2.0.0') : status,
+      remoteMta: d.remoteMta || undefined,
+      diagnosticCode: d.lastReply || undefined,
+      lastAttemptDate: d.lastAttemptAt ? new Date(d.lastAttemptAt) : undefined,
+      willRetryUntil: options.action === 'delayed' ? options.willRetryUntil : undefined,
+    };
+  });
+  // RET (RFC 3461 §4.3) applies to failure reports only; the others, and a message too large to send
+  // back whole, return the header section, as without RET.
+  const returned = options.action === 'failed' && entry.ret === 'FULL' && options.originalMessage.length <= FULL_RETURN_LIMIT ? 'message' : 'headers';
   const message = buildDsn({
     reportingMta: options.reportingMta,
-    originalEnvelopeId: entry.queueId,
+    // The sender's ENVID; without one, our queue id, which the sender got in the reply to DATA (RFC 3464 §2.2.1).
+    originalEnvelopeId: entry.envid ?? entry.queueId,
     arrivalDate: new Date(entry.receivedAt),
     recipients,
     originalHeaders: options.originalMessage,
+    returned,
     from: { name: 'Mail Delivery System', address: `MAILER-DAEMON@${options.reportingMta}` },
     to: entry.sender,
-    subject: options.action === 'failed' ? 'Undelivered Mail Returned to Sender' : 'Delayed Mail (still being retried)',
+    subject: SUBJECTS[options.action],
     date: options.now,
   });
   const seed = `${entry.queueId}|${options.action}|${options.destinations.map((d) => d.recipient).sort().join(',')}`;

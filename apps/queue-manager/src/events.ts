@@ -10,8 +10,8 @@ export type QueueEvent =
   | { event: 'destination-deferred'; queueId: string; recipient: string; reply: string; nextAttemptAt: number }
   | { event: 'destination-failed'; queueId: string; recipient: string; reply: string }
   | { event: 'message-removed'; queueId: string }
-  | { event: 'notice-queued'; queueId: string; bounceOf: string; recipient: string }
-  | { event: 'notice-suppressed'; queueId: string; recipients: string[] }
+  | { event: 'notice-queued'; queueId: string; bounceOf: string; recipient: string; action: 'failed' | 'delayed' | 'delivered' | 'relayed'; about: string[] }
+  | { event: 'notice-suppressed'; queueId: string; recipients: string[]; reason: 'null-sender' | 'notify' }
   | { event: 'postmaster-action'; queueId: string; action: 'hold' | 'release' | 'retry' | 'delete' | 'delete-with-bounce' }
   | { event: 'job-lost'; queueId: string; jobId: string; timeoutMs: number }
   | { event: 'late-event-ignored'; queueId: string }
@@ -27,7 +27,7 @@ const CATALOGUE: EventCatalogue<QueueEvent> = {
   'destination-failed': { level: 'warn', message: 'destination failed' },
   'message-removed': { level: 'info', message: 'message removed from queue' },
   'notice-queued': { level: 'info', message: 'delivery status notification queued' },
-  'notice-suppressed': { level: 'warn', message: 'not delivered; null reverse-path, so no notice' },
+  'notice-suppressed': { level: 'warn', message: 'not delivered, and no notice sent: null reverse-path (reason null-sender), or NOTIFY without FAILURE (reason notify)' },
   'postmaster-action': { level: 'warn', message: 'queue changed by the postmaster' },
   'job-lost': { level: 'warn', message: 'no result for a delivery job in time; taken as a temporary failure' },
   'late-event-ignored': { level: 'info', message: 'accepted event for a message that already left the queue; ignored' },
@@ -41,7 +41,8 @@ export class QueueEvents extends EventLog<QueueEvent> {
   constructor(logger: Logger) {
     super(logger, CATALOGUE, (event) => {
       if (event.event === 'destination-deferred') queueMetrics.retries.inc();
-      if (event.event === 'notice-queued') queueMetrics.bounces.inc();
+      // Failure reports and delay warnings; the success notices NOTIFY=SUCCESS asks for are not bounces.
+      if (event.event === 'notice-queued' && (event.action === 'failed' || event.action === 'delayed')) queueMetrics.bounces.inc();
       if (event.event === 'job-lost') queueMetrics.lostJobs.inc();
     });
   }

@@ -6,7 +6,7 @@ import { registry, type NatsContext } from '@mail/platform';
 
 export const queueMetrics = {
   retries: new Counter({ name: 'delivery_retries_total', help: 'Deliveries scheduled again after a temporary failure', registers: [registry] }),
-  bounces: new Counter({ name: 'bounces_total', help: 'Delivery status notifications generated', registers: [registry] }),
+  bounces: new Counter({ name: 'bounces_total', help: 'Delivery status notifications generated: failure reports and delay warnings (not the success notices of NOTIFY=SUCCESS)', registers: [registry] }),
   lostJobs: new Counter({ name: 'delivery_jobs_lost_total', help: 'Delivery jobs without a result within the job timeout', registers: [registry] }),
 };
 

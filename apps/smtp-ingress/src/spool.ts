@@ -39,6 +39,9 @@ export class Spool {
             clientAddress,
             submittedBy: envelope.submittedBy ?? '',
             bounceOf: '',
+            ...(envelope.ret ? { ret: envelope.ret } : {}),
+            ...(envelope.envid !== undefined ? { envid: envelope.envid } : {}),
+            ...(envelope.recipientDsn.length > 0 ? { recipientDsn: envelope.recipientDsn } : {}),
           },
           prefix,
         );

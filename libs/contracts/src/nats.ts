@@ -64,6 +64,29 @@ export const STREAMS: readonly { name: string; subjects: readonly string[]; rete
 
 const address = z.string().max(512);
 
+/**
+ * Delivery status notifications asked for by the sender (RFC 3461), all optional: mail spooled, queued
+ * or sent out by a version without them decodes as before, and means "no parameters given".
+ * NOTIFY: NEVER alone, or any of SUCCESS, FAILURE, DELAY (absent: our default, FAILURE and DELAY).
+ */
+export const DsnNotify = z.array(z.enum(['SUCCESS', 'FAILURE', 'DELAY', 'NEVER'])).min(1).max(3);
+export type DsnNotify = z.infer<typeof DsnNotify>;
+/** RET: the whole message or only its header section in a failure report (absent: the header section). */
+export const DsnReturn = z.enum(['FULL', 'HDRS']);
+export type DsnReturn = z.infer<typeof DsnReturn>;
+/** ENVID, decoded from xtext (at most 100 characters as sent, so at most 100 decoded). */
+export const DsnEnvelopeId = z.string().max(100);
+/**
+ * A recipient's NOTIFY and ORCPT, for the recipients that gave either. ORCPT is kept as the report writes
+ * it, `addr-type;address` with the address decoded from xtext (e.g. `rfc822;x@y`).
+ */
+export const RecipientDsn = z.object({
+  recipient: address,
+  notify: DsnNotify.optional(),
+  orcpt: z.string().max(600).optional(),
+});
+export type RecipientDsn = z.infer<typeof RecipientDsn>;
+
 /** The envelope of a spooled message (its head's Mail-Envelope header): the queue entry's seed. */
 export const AcceptedMessage = z.object({
   queueId: z.string().min(1),
@@ -89,6 +112,11 @@ export const AcceptedMessage = z.object({
   chunks: z.number().int().nonnegative().default(0),
   /** Their sequence numbers in the spool stream, so that removal deletes exactly them. */
   chunkSeqs: z.array(z.number().int().nonnegative()).default([]),
+  /** RET and ENVID from MAIL (RFC 3461), when the client gave them. */
+  ret: DsnReturn.optional(),
+  envid: DsnEnvelopeId.optional(),
+  /** NOTIFY and ORCPT from RCPT, for the recipients that gave them. */
+  recipientDsn: z.array(RecipientDsn).optional(),
 });
 export type AcceptedMessage = z.infer<typeof AcceptedMessage>;
 
@@ -101,6 +129,10 @@ export const DeliveryJob = z.object({
   smtputf8: z.boolean().default(false),
   /** The recipients' domain: the unit of routing and throttling. */
   domain: z.string().default(''),
+  /** The DSN request (RFC 3461), passed on to a next hop that offers DSN: RET, ENVID, and NOTIFY/ORCPT per recipient. */
+  ret: DsnReturn.optional(),
+  envid: DsnEnvelopeId.optional(),
+  recipientDsn: z.array(RecipientDsn).optional(),
 });
 export type DeliveryJob = z.infer<typeof DeliveryJob>;
 
@@ -114,6 +146,12 @@ export const RecipientResult = z.object({
   reply: z.string().default(''),
   /** The host that gave the reply (remote deliveries). */
   remoteMta: z.string().default(''),
+  /**
+   * Where a delivered message went, which decides the success notice NOTIFY=SUCCESS asks for: into a
+   * mailbox here (`delivered`), or to a next hop that took the DSN request with it (it reports from now
+   * on: nothing from us) or that does not offer DSN (`relayed`). Absent from older delivery-agents.
+   */
+  handoff: z.enum(['mailbox', 'relayed-with-dsn', 'relayed-without-dsn']).optional(),
 });
 /** As produced (defaults may be left out); consumers get every field after decodePayload. */
 export type RecipientResult = z.input<typeof RecipientResult>;
@@ -150,8 +188,11 @@ export const MAX_BATCH_BYTES = 256 * 1024;
 /** About what a job or result weighs in JSON, without encoding it: its strings plus room for the field names. */
 export function approximateBytes(item: DeliveryJob | DeliveryResult): number {
   let bytes = 200 + item.queueId.length + item.jobId.length;
-  if ('recipients' in item) for (const recipient of item.recipients) bytes += recipient.length + 3;
-  else for (const r of item.results) bytes += 80 + r.recipient.length + (r.reply?.length ?? 0) + (r.remoteMta?.length ?? 0);
+  if ('recipients' in item) {
+    for (const recipient of item.recipients) bytes += recipient.length + 3;
+    bytes += item.envid?.length ?? 0;
+    for (const r of item.recipientDsn ?? []) bytes += 60 + r.recipient.length + (r.orcpt?.length ?? 0);
+  } else for (const r of item.results) bytes += 100 + r.recipient.length + (r.reply?.length ?? 0) + (r.remoteMta?.length ?? 0);
   return bytes + ('sender' in item ? item.sender.length : 0);
 }
 

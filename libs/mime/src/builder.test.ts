@@ -86,6 +86,29 @@ test('a DSN is multipart/report with delivery-status and rfc822-headers parts (R
   assert.equal(m.subject, 'Undelivered Mail Returned to Sender');
 });
 
+test('a DSN may return the whole message as message/rfc822, and names the original recipient with its type', () => {
+  const original = Buffer.from('From: sender@example.com\r\nSubject: hello\r\n\r\nbody text\r\n');
+  const raw = buildDsn({
+    reportingMta: 'mx.example.com',
+    arrivalDate: new Date(Date.UTC(2024, 0, 1)),
+    recipients: [
+      { finalRecipient: 'a@example.net', originalRecipient: 'x@y', action: 'failed', status: '5.1.1' },
+      { finalRecipient: 'b@example.net', originalRecipient: 'c=us;p=x', originalRecipientType: 'x400', action: 'failed', status: '5.1.1' },
+    ],
+    originalHeaders: original,
+    returned: 'message',
+    from: 'MAILER-DAEMON@example.com',
+    to: 'sender@example.com',
+  });
+  const m = parseMessage(raw);
+  assert.deepEqual(m.root.children.map((p) => p.contentType.mimeType), ['text/plain', 'message/delivery-status', 'message/rfc822']);
+  assert.ok(Buffer.from(raw).toString().includes(`Content-Transfer-Encoding: 7bit\r\n\r\n${original.toString()}`), 'the message whole, body included');
+  const status = Buffer.from(m.root.children[1]!.content).toString();
+  assert.match(status, /^Original-Recipient: rfc822; x@y\r\nFinal-Recipient: rfc822; a@example\.net$/m);
+  assert.match(status, /^Original-Recipient: x400; c=us;p=x$/m);
+  assert.doesNotMatch(status, /Original-Envelope-Id/, 'none given, none written');
+});
+
 test('downgrade re-encodes 8-bit parts and headers and keeps the content', () => {
   const raw = Buffer.from(
     'From: Jürgen <j@example.de>\r\nSubject: Grüße\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nschöne Grüße\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\u00ff\u00fe\r\n--b--\r\n',

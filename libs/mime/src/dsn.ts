@@ -1,6 +1,6 @@
 // Delivery status notifications: multipart/report; report-type=delivery-status (RFC 6522)
 // with a human-readable part, message/delivery-status fields (RFC 3464) and the
-// original message's header section as text/rfc822-headers.
+// original message's header section as text/rfc822-headers, or the whole message as message/rfc822.
 
 import { buildMessage, type MailboxInput } from './builder.js';
 import { formatDate } from './date.js';
@@ -11,7 +11,10 @@ export type DsnAction = 'failed' | 'delayed' | 'delivered' | 'relayed' | 'expand
 export interface DsnRecipient {
   /** The recipient address as it was when the attempt failed (RFC 3464 §2.3.2). */
   finalRecipient: string;
+  /** The recipient as the sender named it (ORCPT, RFC 3461 §4.2), decoded from xtext. */
   originalRecipient?: string;
+  /** Its address type, as ORCPT gave it; default `rfc822`. */
+  originalRecipientType?: string;
   action: DsnAction;
   /** Enhanced status code (RFC 3463), e.g. `5.1.1`. */
   status: string;
@@ -27,8 +30,13 @@ export interface DsnInput {
   originalEnvelopeId?: string;
   arrivalDate: Date;
   recipients: DsnRecipient[];
-  /** The original message, or just its header section; only the header section is returned. */
+  /** The original message, or just its header section. */
   originalHeaders: Uint8Array;
+  /**
+   * What is returned of it: its header section as text/rfc822-headers (the default, and RET=HDRS), or
+   * the whole message as message/rfc822 (RET=FULL on a failure report, RFC 3461 §4.3).
+   */
+  returned?: 'headers' | 'message';
   from: MailboxInput | string;
   to: MailboxInput | string;
   subject?: string;
@@ -49,8 +57,8 @@ function field(value: string): string {
   return value.replace(/[\r\n]+/g, ' ').trim();
 }
 
-function addressType(address: string): string {
-  return `rfc822; ${field(address)}`;
+function addressType(address: string, type = 'rfc822'): string {
+  return `${field(type)}; ${field(address)}`;
 }
 
 function deliveryStatus(input: DsnInput): string {
@@ -60,7 +68,7 @@ function deliveryStatus(input: DsnInput): string {
   const blocks = [lines.join('\r\n')];
   for (const r of input.recipients) {
     const rl: string[] = [];
-    if (r.originalRecipient) rl.push(`Original-Recipient: ${addressType(r.originalRecipient)}`);
+    if (r.originalRecipient) rl.push(`Original-Recipient: ${addressType(r.originalRecipient, r.originalRecipientType)}`);
     rl.push(`Final-Recipient: ${addressType(r.finalRecipient)}`);
     rl.push(`Action: ${r.action}`);
     rl.push(`Status: ${field(r.status)}`);
@@ -81,6 +89,7 @@ function humanReadable(input: DsnInput): string {
     lines.push(`Your message ${TITLES[action]} to the following recipient(s):`, '');
     for (const r of list) lines.push(`  <${field(r.finalRecipient)}>: ${r.diagnosticCode ? field(r.diagnosticCode) : `status ${field(r.status)}`}`);
     lines.push('');
+    if (action === 'relayed') lines.push('The next system does not send delivery notifications: this is the last one for them.', '');
   }
   return lines.join('\r\n');
 }
@@ -113,7 +122,9 @@ export function buildDsn(input: DsnInput): Uint8Array {
       children: [
         { contentType: 'text/plain', content: humanReadable(input) },
         { contentType: 'message/delivery-status', content: deliveryStatus(input), transferEncoding: '7bit' },
-        { contentType: 'text/rfc822-headers', content: headerSection(input.originalHeaders), transferEncoding: /[\x80-\xff]/.test(Buffer.from(input.originalHeaders).toString('latin1')) ? '8bit' : '7bit' },
+        input.returned === 'message'
+          ? { contentType: 'message/rfc822', content: input.originalHeaders }
+          : { contentType: 'text/rfc822-headers', content: headerSection(input.originalHeaders), transferEncoding: /[\x80-\xff]/.test(Buffer.from(input.originalHeaders).toString('latin1')) ? '8bit' : '7bit' },
       ],
     },
   });

@@ -23,6 +23,8 @@ export interface OutgoingMessage {
   to: string[];
   data: Buffer;
   mailOptions?: string[];
+  /** ESMTP parameters for every RCPT of the message (smtplib applies them to each recipient). */
+  rcptOptions?: string[];
 }
 
 export interface SendResult {
@@ -37,8 +39,29 @@ export function smtplibSend(port: number, messages: OutgoingMessage[]): Promise<
   return runJson('python3', [join(CLIENTS, 'smtp_send.py')], {
     host: '127.0.0.1',
     port,
-    messages: messages.map((m) => ({ from: m.from, to: m.to, data_b64: m.data.toString('base64'), mail_options: m.mailOptions ?? [] })),
+    messages: messages.map((m) => ({ from: m.from, to: m.to, data_b64: m.data.toString('base64'), mail_options: m.mailOptions ?? [], rcpt_options: m.rcptOptions ?? [] })),
   });
+}
+
+/** A delivery status notification as Python's email package reads it (clients/dsn_parse.py). */
+export interface ParsedDsn {
+  content_type: string;
+  report_type: string | null;
+  subject: string;
+  /** The content types of the top-level parts. */
+  parts: string[];
+  /** The per-message fields of message/delivery-status, names in lower case. */
+  per_message: Record<string, string>;
+  /** The per-recipient field blocks. */
+  recipients: Record<string, string>[];
+  /** The returned part: text/rfc822-headers or message/rfc822, and its text. */
+  returned_type: string | null;
+  returned: string | null;
+}
+
+/** Parses notices with Python's `email` package, a reference parser independent of ours. */
+export function pythonParseDsns(messages: Buffer[]): Promise<ParsedDsn[]> {
+  return runJson('python3', [join(CLIENTS, 'dsn_parse.py')], { messages: messages.map((m) => m.toString('base64')) });
 }
 
 export interface FetchResult {
@@ -268,15 +291,4 @@ export async function pythonMimeParts(message: Buffer): Promise<ParsedMime> {
     { message_b64: message.toString('base64') },
   );
   return { ...raw, parts: raw.parts.map(({ payload_b64, ...part }) => ({ ...part, payload: Buffer.from(payload_b64, 'base64') })) };
-}
-
-export interface ParsedDsn {
-  content_type: string;
-  report_type: string;
-  recipients: { final_recipient: string; action: string; status: string; diagnostic_code: string }[];
-}
-
-/** Reads a delivery status notification with Python's email package (a reference parser, not ours). */
-export function pythonReadDsn(message: Buffer): Promise<ParsedDsn> {
-  return runJson('python3', [join(CLIENTS, 'dsn_read.py')], { data_b64: message.toString('base64') });
 }

@@ -10,8 +10,10 @@ export interface ReceivedTransaction {
   sender: string;
   recipients: string[];
   data: Buffer;
-  /** The MAIL FROM parameters. */
+  /** The parameters after MAIL FROM:<...> (SIZE, BODY, RET, ENVID, ...), as sent. */
   ehloParameters: string;
+  /** The parameters after each accepted RCPT TO:<...> (NOTIFY, ORCPT, ...), in the order of `recipients`. */
+  recipientParameters: string[];
   /** How the message came: DATA, or BDAT chunks (RFC 3030; offered when the script lists CHUNKING). */
   via: 'DATA' | 'BDAT';
   /** The transaction ran under STARTTLS. */
@@ -79,6 +81,7 @@ export class ScriptedSmtpServer {
     let inData = false;
     let sender = '';
     let recipients: string[] = [];
+    let recipientParameters: string[] = [];
     let ehlo = '';
     /** A BDAT chunk being read (RFC 3030): octets still to come, and the message's chunks so far. */
     let chunk: { remaining: number; last: boolean } | undefined;
@@ -87,7 +90,7 @@ export class ScriptedSmtpServer {
     const finish = (data: Buffer, how: 'DATA' | 'BDAT') => {
       this.dataAttempts++;
       const reply = this.script.data?.(this.dataAttempts) ?? '250 2.0.0 accepted';
-      const transaction = { sender, recipients, data, ehloParameters: ehlo, via: how, tls: secured };
+      const transaction = { sender, recipients, data, ehloParameters: ehlo, recipientParameters, via: how, tls: secured };
       const answer = () => {
         if (reply.startsWith('2')) this.transactions.push(transaction);
         write(reply);
@@ -149,13 +152,17 @@ export class ScriptedSmtpServer {
           sender = /<([^>]*)>/.exec(line)?.[1] ?? '';
           ehlo = line.slice(line.indexOf('>') + 1).trim();
           recipients = [];
+          recipientParameters = [];
           write('250 2.1.0 ok');
         } else if (verb === 'RCPT') {
           const recipient = /<([^>]*)>/.exec(line)?.[1] ?? '';
           const attempt = (this.rcptAttempts.get(recipient) ?? 0) + 1;
           this.rcptAttempts.set(recipient, attempt);
           const reply = this.script.rcpt?.(recipient, attempt) ?? '250 2.1.5 ok';
-          if (reply.startsWith('2')) recipients.push(recipient);
+          if (reply.startsWith('2')) {
+            recipients.push(recipient);
+            recipientParameters.push(line.slice(line.indexOf('>') + 1).trim());
+          }
           write(reply);
         } else if (verb === 'DATA') {
           if (recipients.length === 0) write('554 5.5.1 no valid recipients');

@@ -185,3 +185,40 @@ test('a BINARYMIME message goes as it is to a server with BINARYMIME, and base64
     });
   }
 });
+
+const DSN_REQUEST: TransactionRequest['dsn'] = {
+  ret: 'HDRS',
+  envid: 'QQ 314+x',
+  recipients: [
+    { recipient: 'a@remote.test', notify: ['SUCCESS', 'FAILURE'], orcpt: 'rfc822;first+last@old.test' },
+    { recipient: 'b@remote.test', notify: ['NEVER'] },
+  ],
+};
+
+test('a server that offers DSN gets RET and ENVID at MAIL, NOTIFY and ORCPT at RCPT (xtext), and the recipients are relayed with DSN', async () => {
+  await withServer({ extensions: ['PIPELINING', '8BITMIME', 'DSN', 'SIZE 10000000'] }, async (server, request) => {
+    const results = await deliverToHost({ ...request, recipients: ['a@remote.test', 'b@remote.test', 'c@remote.test'], dsn: DSN_REQUEST });
+    assert.deepEqual(results.map((r) => [r.outcome, r.handoff]), [['delivered', 'relayed-with-dsn'], ['delivered', 'relayed-with-dsn'], ['delivered', 'relayed-with-dsn']]);
+    const [sent] = server.transactions;
+    assert.match(sent!.ehloParameters, / RET=HDRS ENVID=QQ\+20314\+2Bx$/);
+    assert.deepEqual(sent!.recipientParameters, ['NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;first+2Blast@old.test', 'NOTIFY=NEVER', '']);
+  });
+});
+
+test('a server without DSN gets no DSN parameters, and the delivered recipients are relayed without DSN', async () => {
+  await withServer({ extensions: ['PIPELINING', '8BITMIME'], rcpt: (r) => (r.startsWith('b') ? '550 5.1.1 unknown' : '250 ok') }, async (server, request) => {
+    const results = await deliverToHost({ ...request, dsn: DSN_REQUEST });
+    assert.deepEqual(results.map((r) => [r.outcome, r.handoff]), [['delivered', 'relayed-without-dsn'], ['permanent', undefined]]);
+    assert.doesNotMatch(server.transactions[0]!.ehloParameters, /RET|ENVID/);
+    assert.deepEqual(server.transactions[0]!.recipientParameters, ['']);
+  });
+});
+
+test('without a DSN request nothing is added, even where DSN is offered; a deferred recipient has no handoff', async () => {
+  await withServer({ extensions: ['DSN'], rcpt: (r) => (r.startsWith('b') ? '451 4.2.1 later' : '250 ok') }, async (server, request) => {
+    const results = await deliverToHost(request);
+    assert.deepEqual(results.map((r) => [r.outcome, r.handoff]), [['delivered', 'relayed-with-dsn'], ['temporary', undefined]]);
+    assert.equal(server.transactions[0]!.ehloParameters, '');
+    assert.deepEqual(server.transactions[0]!.recipientParameters, ['']);
+  });
+});

@@ -1,11 +1,12 @@
 // The SMTP client side of one delivery (RFC 5321 §3-§4, RFC 2920 PIPELINING, RFC 3207 STARTTLS,
-// RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING and BINARYMIME, RFC 8689
-// REQUIRETLS): one connection, one transaction carrying all the recipients of a job, and a result for
-// each recipient.
+// RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 6531 SMTPUTF8, RFC 3030 CHUNKING and BINARYMIME, RFC 3461 DSN,
+// RFC 8689 REQUIRETLS): one connection, one transaction carrying all the recipients of a job, and a result
+// for each recipient.
 import { connect as tcpConnect, type LookupFunction, type Socket } from 'node:net';
 import { connect as tlsConnect, rootCertificates, type TLSSocket } from 'node:tls';
 import { downgradeTo7bit, encodeBinaryMime } from '@mail/mime';
-import { dotStuff } from '@mail/wire';
+import type { DsnReturn, RecipientDsn } from '@mail/contracts';
+import { dotStuff, encodeXtext, orcptParameter } from '@mail/wire';
 import { ConnectionError, ReplyReader, replyText, type SmtpReply } from './reply-reader.js';
 
 export type TlsPolicy = 'none' | 'opportunistic' | 'required';
@@ -55,12 +56,20 @@ export interface TransactionRequest {
   requireTls?: boolean;
   /** Told what TLS the session got (MTA-STS testing mode and TLS-RPT count it). */
   onTls?: (session: TlsSessionReport) => void;
+  /** The sender's DSN request (RFC 3461), passed on when the server offers DSN. */
+  dsn?: { ret?: DsnReturn; envid?: string; recipients?: readonly RecipientDsn[] };
 }
 
 /** `authorizationError`: Node's code for a certificate that would not verify (e.g. ERR_TLS_CERT_ALTNAME_INVALID). */
 export type TlsSessionReport = { starttls: false } | { starttls: true; authorized: boolean; authorizationError?: string };
 
-export type RecipientOutcome = { recipient: string; outcome: 'delivered' | 'temporary' | 'permanent'; reply: string };
+/**
+ * How a delivered recipient was handed over: to a server that offers DSN, which took the DSN request
+ * with it, or to one without DSN, which cannot report back (so the sender is told "relayed").
+ */
+export type RemoteHandoff = 'relayed-with-dsn' | 'relayed-without-dsn';
+
+export type RecipientOutcome = { recipient: string; outcome: 'delivered' | 'temporary' | 'permanent'; reply: string; handoff?: RemoteHandoff };
 
 /** A failure of the whole attempt before any recipient was settled: try another host or later. */
 export class HostFailure extends Error {
@@ -219,13 +228,24 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
       return permanentForAll(`552 5.3.4 message size ${message.length} exceeds ${request.host}'s limit of ${sizeLimit}`);
     }
 
+    // RFC 3461 §5.2: the DSN request goes on only to a server that offers DSN; to one without, it is left
+    // out and every delivered recipient is reported as relayed without it.
+    const dsn = connection.extensions.has('DSN');
     const mailParameters = [
       connection.extensions.has('SIZE') ? ` SIZE=${message.length}` : '',
       binary ? ' BODY=BINARYMIME' : eightBit && connection.extensions.has('8BITMIME') ? ' BODY=8BITMIME' : '',
       request.smtputf8 ? ' SMTPUTF8' : '',
       request.requireTls ? ' REQUIRETLS' : '',
+      dsn && request.dsn?.ret ? ` RET=${request.dsn.ret}` : '',
+      dsn && request.dsn?.envid !== undefined ? ` ENVID=${encodeXtext(request.dsn.envid)}` : '',
     ].join('');
-    const commands = [`MAIL FROM:<${request.sender}>${mailParameters}`, ...request.recipients.map((r) => `RCPT TO:<${r}>`)];
+    const recipientDsn = new Map((request.dsn?.recipients ?? []).map((r) => [r.recipient, r]));
+    const rcptParameters = (recipient: string): string => {
+      const wanted = dsn ? recipientDsn.get(recipient) : undefined;
+      if (!wanted) return '';
+      return `${wanted.notify ? ` NOTIFY=${wanted.notify.join(',')}` : ''}${wanted.orcpt !== undefined ? ` ORCPT=${orcptParameter(wanted.orcpt)}` : ''}`;
+    };
+    const commands = [`MAIL FROM:<${request.sender}>${mailParameters}`, ...request.recipients.map((r) => `RCPT TO:<${r}>${rcptParameters(r)}`)];
     const pipelining = connection.extensions.has('PIPELINING');
     const replies: SmtpReply[] = [];
     if (pipelining) {
@@ -278,6 +298,7 @@ export async function deliverToHost(request: TransactionRequest): Promise<Recipi
       return results;
     }
     for (const r of accepted) Object.assign(r, { outcome: outcomeOf(final.code), reply: replyText(final) });
+    for (const r of accepted) if (r.outcome === 'delivered') r.handoff = dsn ? 'relayed-with-dsn' : 'relayed-without-dsn';
     await connection.quit();
     return results;
   } catch (err) {

@@ -114,6 +114,7 @@ export function settleResult(entry: QueueEntry, result: DeliveryResult, now: num
     if (outcome.outcome === 'delivered') {
       delivered++;
       Object.assign(destination, { state: 'delivered', attempts: destination.attempts + 1, lastReply: reply, lastAttemptAt: now, remoteMta: outcome.remoteMta ?? '', job: '' });
+      if (outcome.handoff) destination.handoff = outcome.handoff;
       changes.push({ recipient: destination.recipient, state: 'delivered', reply, nextAttemptAt: 0 });
       continue;
     }
@@ -164,17 +165,68 @@ export function applyTime(entry: QueueEntry, now: number, policy: QueuePolicy): 
   return { changes, lostJobs: [...lostJobs] };
 }
 
-/** The notices owed now: failures not yet reported, and the one-time delay warning. Marks them sent. */
-export function takeNotices(entry: QueueEntry, now: number, policy: QueuePolicy): { failed: Destination[]; delayed: Destination[] } {
-  const failed = entry.destinations.filter((d) => d.state === 'failed' && !d.bounced);
-  for (const destination of failed) destination.bounced = true;
+/** A condition a recipient's NOTIFY names (RFC 3461 §4.1). */
+export type NotifyCondition = 'SUCCESS' | 'FAILURE' | 'DELAY';
+
+/** Whether the sender wants a notice of `condition` for this destination: its NOTIFY, or our default (FAILURE and DELAY). */
+export const notifies = (destination: Destination, condition: NotifyCondition): boolean =>
+  destination.notify ? destination.notify.includes(condition) : condition !== 'SUCCESS';
+
+/**
+ * The success notice a delivered destination is owed (NOTIFY=SUCCESS): `delivered` into a mailbox here,
+ * `relayed` to a next hop that did not take the DSN request; none when the next hop took it (it reports
+ * from then on: RFC 3461 §5.2). A delivery without a known handoff (an older delivery-agent) counts as
+ * the lane says: local, delivered; remote, relayed.
+ */
+export function successActionOf(destination: Destination): 'delivered' | 'relayed' | undefined {
+  if (destination.handoff === 'relayed-with-dsn') return undefined;
+  if (destination.handoff === 'mailbox') return 'delivered';
+  if (destination.handoff === 'relayed-without-dsn') return 'relayed';
+  return destination.local ? 'delivered' : 'relayed';
+}
+
+/** The notices owed now, each list one report; `marked`: the entry changed (flags set), even where no notice is owed. */
+export interface Notices {
+  failed: Destination[];
+  delayed: Destination[];
+  delivered: Destination[];
+  relayed: Destination[];
+  /** Recipients that failed without a notice, their NOTIFY having no FAILURE (NEVER, or SUCCESS/DELAY only). */
+  unreported: string[];
+  marked: boolean;
+}
+
+/**
+ * The notices owed now, as each destination's NOTIFY asks: failures not yet reported, the one-time delay
+ * warning, and success notices. Marks them taken in `entry` (a failure with NOTIFY=NEVER, say, is taken
+ * with no notice), so none is owed twice.
+ */
+export function takeNotices(entry: QueueEntry, now: number, policy: QueuePolicy): Notices {
+  let marked = false;
+  const failed: Destination[] = [];
+  const delivered: Destination[] = [];
+  const relayed: Destination[] = [];
+  const unreported: string[] = [];
+  for (const destination of entry.destinations) {
+    if (destination.bounced) continue;
+    if (destination.state === 'failed') {
+      destination.bounced = marked = true;
+      if (notifies(destination, 'FAILURE')) failed.push(destination);
+      else unreported.push(destination.recipient);
+    } else if (destination.state === 'delivered' && notifies(destination, 'SUCCESS')) {
+      const action = successActionOf(destination);
+      destination.bounced = marked = true;
+      if (action === 'delivered') delivered.push(destination);
+      else if (action === 'relayed') relayed.push(destination);
+    }
+  }
   let delayed: Destination[] = [];
   const pending = pendingOf(entry);
   if (!entry.delayWarned && policy.delayWarningMs > 0 && pending.length > 0 && now - entry.receivedAt >= policy.delayWarningMs) {
-    entry.delayWarned = true;
-    delayed = pending;
+    entry.delayWarned = marked = true;
+    delayed = pending.filter((d) => notifies(d, 'DELAY'));
   }
-  return { failed: structuredClone(failed), delayed: structuredClone(delayed) };
+  return { failed: structuredClone(failed), delayed: structuredClone(delayed), delivered: structuredClone(delivered), relayed: structuredClone(relayed), unreported, marked };
 }
 
 /** True when no destination is left to deliver: the message can leave the queue. */

@@ -1,5 +1,6 @@
 // The queue's record of one message, as queue-manager keeps it in the mail-queue KV bucket. Only
 // queue-manager reads or writes it (mailctl sees it through the admin gRPC API), so it lives here.
+import { DsnEnvelopeId, DsnNotify, DsnReturn, type RecipientDsn } from '@mail/contracts';
 import { z } from 'zod';
 
 const address = z.string().max(512);
@@ -22,7 +23,10 @@ export const Destination = z.object({
   lastAttemptAt: z.number().int().default(0),
   /** The remote host that gave `lastReply`, if any. */
   remoteMta: z.string().default(''),
-  /** A failure notice for this destination has been queued (or none is due: null reverse-path). */
+  /**
+   * The notice of this destination's outcome has been queued, or none is owed: a failure notice (none
+   * for the null reverse-path or NOTIFY without FAILURE), or the success notice NOTIFY=SUCCESS asks for.
+   */
   bounced: z.boolean().default(false),
   /** Delivered by mailbox-store (decided once, by smtp-ingress at RCPT). */
   local: z.boolean().default(false),
@@ -30,6 +34,12 @@ export const Destination = z.object({
   job: z.string().default(''),
   /** When that job was handed to delivery-agent. */
   dispatchedAt: z.number().int().default(0),
+  /** NOTIFY given at RCPT (RFC 3461 §4.1); absent: our default, FAILURE and DELAY. */
+  notify: DsnNotify.optional(),
+  /** ORCPT given at RCPT, as `addr-type;address` (decoded): the report's Original-Recipient. */
+  orcpt: z.string().optional(),
+  /** Once delivered: into a mailbox here, or relayed to a next hop that took the DSN request or did not. */
+  handoff: z.enum(['mailbox', 'relayed-with-dsn', 'relayed-without-dsn']).optional(),
 });
 export type Destination = z.infer<typeof Destination>;
 
@@ -50,6 +60,9 @@ export const QueueEntry = z.object({
   spoolSeqs: z.array(z.number().int().nonnegative()).default([]),
   /** Jobs handed out so far: the next job id is `<queueId>.<dispatches>`, so a replay repeats the id. */
   dispatches: z.number().int().nonnegative().default(0),
+  /** RET and ENVID given at MAIL (RFC 3461): what a failure report returns, and its Original-Envelope-Id. */
+  ret: DsnReturn.optional(),
+  envid: DsnEnvelopeId.optional(),
 });
 export type QueueEntry = z.infer<typeof QueueEntry>;
 
@@ -70,9 +83,14 @@ export interface NewEntry {
   smtputf8: boolean;
   bounceOf?: string;
   spoolSeqs?: number[];
+  ret?: DsnReturn;
+  envid?: string;
+  /** NOTIFY and ORCPT of the recipients that gave them. */
+  recipientDsn?: RecipientDsn[];
 }
 
 export function newEntry(seed: NewEntry): QueueEntry {
+  const dsn = new Map((seed.recipientDsn ?? []).map((r) => [r.recipient, r]));
   return {
     queueId: seed.queueId,
     sender: seed.sender,
@@ -84,6 +102,8 @@ export function newEntry(seed: NewEntry): QueueEntry {
     bounceOf: seed.bounceOf ?? '',
     spoolSeqs: seed.spoolSeqs ?? [],
     dispatches: 0,
+    ...(seed.ret ? { ret: seed.ret } : {}),
+    ...(seed.envid !== undefined ? { envid: seed.envid } : {}),
     destinations: seed.recipients.map((recipient) => ({
       recipient,
       state: 'pending',
@@ -96,6 +116,8 @@ export function newEntry(seed: NewEntry): QueueEntry {
       local: seed.localRecipients.has(recipient),
       job: '',
       dispatchedAt: 0,
+      ...(dsn.get(recipient)?.notify ? { notify: dsn.get(recipient)!.notify } : {}),
+      ...(dsn.get(recipient)?.orcpt !== undefined ? { orcpt: dsn.get(recipient)!.orcpt } : {}),
     })),
   };
 }

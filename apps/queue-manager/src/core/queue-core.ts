@@ -530,6 +530,10 @@ export class QueueCore {
   }
 
   private jobFor(entry: QueueEntry, jobId: string, domain: string): DeliveryJob {
+    // The DSN request goes with the job, for a next hop that offers DSN (RFC 3461 §5.2); none is sent when none was given.
+    const recipientDsn = entry.destinations
+      .filter((d) => d.state === 'pending' && d.job === jobId && (d.notify || d.orcpt !== undefined))
+      .map((d) => ({ recipient: d.recipient, ...(d.notify ? { notify: d.notify } : {}), ...(d.orcpt !== undefined ? { orcpt: d.orcpt } : {}) }));
     return {
       queueId: entry.queueId,
       jobId,
@@ -537,6 +541,9 @@ export class QueueCore {
       recipients: this.jobRecipients(entry, jobId),
       smtputf8: entry.smtputf8,
       domain,
+      ...(entry.ret ? { ret: entry.ret } : {}),
+      ...(entry.envid !== undefined ? { envid: entry.envid } : {}),
+      ...(recipientDsn.length > 0 ? { recipientDsn } : {}),
     };
   }
 
@@ -608,20 +615,27 @@ export class QueueCore {
 
   // ---- Notices and removal.
 
-  /** Failure notices for newly failed destinations, and the one-time delay warning. Marks them in `entry`; true if any was owed. */
+  /**
+   * The notices owed now, as each recipient's NOTIFY asks (decisions.ts): failure notices for newly failed
+   * destinations, the one-time delay warning, success notices; one report per kind, for every recipient
+   * it concerns. Marks them in `entry`; true if the entry changed.
+   */
   private async sendNotices(entry: QueueEntry, now: number): Promise<boolean> {
-    const { failed, delayed } = takeNotices(entry, now, this.policy);
-    if (failed.length === 0 && delayed.length === 0) return false;
+    const { failed, delayed, delivered, relayed, unreported, marked } = takeNotices(entry, now, this.policy);
+    if (!marked) return false;
+    if (unreported.length > 0) this.events.emit({ event: 'notice-suppressed', queueId: entry.queueId, recipients: unreported, reason: 'notify' });
     if (entry.sender === '') {
       // RFC 5321 §4.5.5: never a notice about a message from <> (a bounce must not bounce).
       const recipients = [...failed, ...delayed].map((d) => d.recipient);
-      this.events.emit({ event: 'notice-suppressed', queueId: entry.queueId, recipients });
+      if (recipients.length > 0) this.events.emit({ event: 'notice-suppressed', queueId: entry.queueId, recipients, reason: 'null-sender' });
       return true;
     }
     const original = (await this.port.readMessage(entry.queueId)) ?? new Uint8Array();
     for (const [destinations, action] of [
       [failed, 'failed'],
       [delayed, 'delayed'],
+      [delivered, 'delivered'],
+      [relayed, 'relayed'],
     ] as const) {
       const notice = buildNotice({
         entry,
@@ -640,7 +654,7 @@ export class QueueCore {
         { queueId: notice.queueId, sender: '', recipients: [notice.recipient], localRecipients: local, size: notice.message.length, receivedAt: now, smtputf8: false, eightBitMime: false, binaryMime: false, clientAddress: '', submittedBy: `MAILER-DAEMON@${this.options.reportingMta}`, chunks: 0, chunkSeqs: [], bounceOf: entry.queueId },
         notice.message,
       );
-      this.events.emit({ event: 'notice-queued', queueId: notice.queueId, bounceOf: entry.queueId, recipient: notice.recipient });
+      this.events.emit({ event: 'notice-queued', queueId: notice.queueId, bounceOf: entry.queueId, recipient: notice.recipient, action, about: destinations.map((d) => d.recipient) });
     }
     return true;
   }

@@ -134,6 +134,14 @@ test('parameters glued to the path or malformed are refused', () => {
   assert.equal(refused('FROM:<alice@example.com> X=a=b'), 'Invalid parameter X=a=b');
 });
 
+test('a parameter given twice, in any case, is refused as a parameter fault (RFC 3461 §4)', () => {
+  const twice = parsePathArgument('TO:<alice@example.com> NOTIFY=NEVER notify=SUCCESS', 'TO', false);
+  assert.deepEqual(twice, { ok: false, error: 'Duplicate parameter NOTIFY', parameters: true });
+  assert.equal(refused('FROM:<alice@example.com> SMTPUTF8 SMTPUTF8'), 'Duplicate parameter SMTPUTF8');
+  const path = parsePathArgument('FROM:<no-at-sign>', 'FROM', true);
+  assert.ok(!path.ok && path.parameters === undefined, 'a path fault is not a parameter fault');
+});
+
 test('non-ASCII addresses are flagged as needing SMTPUTF8', () => {
   assert.equal(accepted('FROM:<jösé@exämple.com>').utf8, true);
   assert.equal(accepted('FROM:<"jösé"@example.com>').utf8, true);

@@ -20,7 +20,8 @@ export interface PathArgument {
   utf8: boolean;
 }
 
-export type PathResult = { ok: true; value: PathArgument } | { ok: false; error: string };
+/** `parameters`: the fault is in the ESMTP parameters (a repeated one), answered as a syntax error (501 5.5.4). */
+export type PathResult = { ok: true; value: PathArgument } | { ok: false; error: string; parameters?: true };
 
 // RFC 5321 §4.1.2 atext, extended to UTF-8 (RFC 6531 atext = atext / UTF8-non-ascii). U+FFFD is left
 // out: the line reader decodes bytes that are not UTF-8 to it, and such an address or name is refused
@@ -85,6 +86,8 @@ export function parsePathArgument(argument: string, keyword: 'FROM' | 'TO', allo
     if (!ESMTP_KEYWORD.test(name) || (value !== true && !ESMTP_VALUE.test(value))) {
       return { ok: false, error: `Invalid parameter ${quotable(token)}` };
     }
+    // RFC 3461 §4 (and RFC 1869's keyword=value model): a parameter is given at most once.
+    if (parameters.has(name)) return { ok: false, error: `Duplicate parameter ${quotable(name)}`, parameters: true };
     parameters.set(name, value);
   }
   return { ok: true, value: { address, parameters, utf8: /[^\x00-\x7f]/.test(address) } };

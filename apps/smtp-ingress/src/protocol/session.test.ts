@@ -140,6 +140,7 @@ test('EHLO is answered 250 with the extension list', async () => {
       '250-SMTPUTF8',
       '250-CHUNKING',
       '250-BINARYMIME',
+      '250-DSN',
       '250 HELP',
     ].join('\r\n'),
   );
@@ -383,13 +384,13 @@ test('MAIL with another BODY value is answered 501', async () => {
 
 test('MAIL with an unknown parameter is answered 555', async () => {
   const c = await greeted();
-  assert.equal(await c.say('MAIL FROM:<sender@remote.example> RET=HDRS'), '555 5.5.4 Unsupported parameter RET');
+  assert.equal(await c.say('MAIL FROM:<sender@remote.example> MT-PRIORITY=3'), '555 5.5.4 Unsupported parameter MT-PRIORITY');
 });
 
-test('RCPT with any parameter is answered 555', async () => {
+test('RCPT with an unknown parameter is answered 555, before any lookup', async () => {
   const c = await greeted();
   await c.say('MAIL FROM:<sender@remote.example>');
-  assert.equal(await c.say('RCPT TO:<alice@example.com> NOTIFY=NEVER'), '555 5.5.4 Unsupported parameter NOTIFY');
+  assert.equal(await c.say('RCPT TO:<alice@example.com> NOTIFY=NEVER XYZ=1'), '555 5.5.4 Unsupported parameter XYZ');
   assert.deepEqual(c.hooks.checked, []);
 });
 
@@ -535,6 +536,7 @@ test('an accepted message is answered 250 with its queue id once enqueued', asyn
     smtputf8: false,
     eightBitMime: false,
     binaryMime: false,
+    recipientDsn: [],
   });
   assert.equal(c.session.state, 'Ready');
   assert.equal(c.session.inTransaction, false);

@@ -2,8 +2,10 @@
 // It turns command lines and DATA bytes into replies and calls its hooks for the effects (recipient check,
 // enqueue); it owns the DATA reader of the message being received. It never touches a socket, so every
 // state and verb is unit-testable, and the connection only moves bytes.
+import type { DsnReturn, RecipientDsn } from '@mail/contracts';
 import { countHeader, parseHeaders } from '@mail/mime';
 import { ChunkReader } from './chunk-reader.js';
+import { formatOriginalRecipient, parseEnvid, parseNotify, parseOrcpt, parseRet } from '@mail/wire';
 import { DataReader, type DataResult, type BareLineEndingPolicy } from './data-reader.js';
 import { HeaderSection } from './header-section.js';
 import { parseCommandLine, parsePathArgument, isDomain } from './grammar.js';
@@ -38,6 +40,11 @@ export interface Envelope {
   submittedBy?: string;
   /** RFC 8689 REQUIRETLS was given at MAIL (only possible under TLS). */
   requireTls?: boolean;
+  /** RET and ENVID given at MAIL (RFC 3461 §4.3, §4.4); ENVID decoded from xtext. */
+  ret?: DsnReturn;
+  envid?: string;
+  /** NOTIFY and ORCPT given at RCPT (RFC 3461 §4.1, §4.2), for the recipients that gave either. */
+  recipientDsn: RecipientDsn[];
 }
 
 /**
@@ -285,6 +292,7 @@ export class SmtpSession {
       'SMTPUTF8',
       'CHUNKING',
       'BINARYMIME',
+      'DSN',
       ...(this.context.tlsAvailable && !this.secure ? ['STARTTLS'] : []),
       ...(this.secure ? ['REQUIRETLS'] : []), // RFC 8689 §2: offered only under TLS
       ...(this.authOffered ? ['AUTH PLAIN LOGIN'] : []),
@@ -390,12 +398,12 @@ export class SmtpSession {
     if (this.messagesQueued >= (this.limits.maxMessagesPerConnection ?? Number.POSITIVE_INFINITY)) return Replies.tooManyMessagesInSession();
     if (this.hooks.admitMessage && !this.hooks.admitMessage(this.context.clientAddress)) return Replies.rateLimited();
     const parsed = parsePathArgument(argument, 'FROM', true);
-    if (!parsed.ok) return Replies.badSender(parsed.error);
+    if (!parsed.ok) return parsed.parameters ? Replies.syntax(parsed.error) : Replies.badSender(parsed.error);
     const { address, parameters, utf8 } = parsed.value;
     if (this.authenticatedAs && this.context.enforceSenderOwnership && address !== '' && address.toLowerCase() !== this.authenticatedAs.toLowerCase()) {
       return Replies.senderNotOwned(this.authenticatedAs);
     }
-    const envelope: Envelope = { sender: address, recipients: [], localRecipients: [], smtputf8: false, eightBitMime: false, binaryMime: false, ...(this.authenticatedAs ? { submittedBy: this.authenticatedAs } : {}) };
+    const envelope: Envelope = { sender: address, recipients: [], localRecipients: [], smtputf8: false, eightBitMime: false, binaryMime: false, recipientDsn: [], ...(this.authenticatedAs ? { submittedBy: this.authenticatedAs } : {}) };
     for (const [name, value] of parameters) {
       if (!this.esmtp) return Replies.unknownParameter(name);
       switch (name) {
@@ -422,6 +430,18 @@ export class SmtpSession {
           if (!this.secure) return Replies.requireTlsWithoutTls();
           envelope.requireTls = true;
           break;
+        case 'RET': {
+          const ret = parseRet(value);
+          if (!ret.ok) return Replies.syntax(ret.error);
+          envelope.ret = ret.value;
+          break;
+        }
+        case 'ENVID': {
+          const envid = parseEnvid(value);
+          if (!envid.ok) return Replies.syntax(envid.error);
+          envelope.envid = envid.value;
+          break;
+        }
         default:
           return Replies.unknownParameter(name);
       }
@@ -435,10 +455,21 @@ export class SmtpSession {
   async rcpt(argument: string): Promise<Reply> {
     const envelope = this.envelope!;
     const parsed = parsePathArgument(argument, 'TO', false);
-    if (!parsed.ok) return Replies.badRecipient(parsed.error);
+    if (!parsed.ok) return parsed.parameters ? Replies.syntax(parsed.error) : Replies.badRecipient(parsed.error);
     const { address, parameters, utf8 } = parsed.value;
-    const [first] = parameters.keys();
-    if (first !== undefined) return Replies.unknownParameter(first);
+    const dsn: Omit<RecipientDsn, 'recipient'> = {};
+    for (const [name, value] of parameters) {
+      if (!this.esmtp) return Replies.unknownParameter(name);
+      if (name === 'NOTIFY') {
+        const notify = parseNotify(value);
+        if (!notify.ok) return Replies.syntax(notify.error);
+        dsn.notify = notify.value;
+      } else if (name === 'ORCPT') {
+        const orcpt = parseOrcpt(value);
+        if (!orcpt.ok) return Replies.syntax(orcpt.error);
+        dsn.orcpt = formatOriginalRecipient(orcpt.value);
+      } else return Replies.unknownParameter(name);
+    }
     if (utf8 && !envelope.smtputf8) return Replies.utf8NotDeclared();
     if (this.recipientsNamed >= this.limits.maxRecipients) return Replies.tooManyRecipients(this.limits.maxRecipients);
     // A recipient already in the envelope is answered from it, with no lookup; it gets one copy, but the
@@ -460,6 +491,7 @@ export class SmtpSession {
     if (verdict === 'remote' && !this.authenticatedAs && !this.context.trustedNetwork) return Replies.relayDenied();
     envelope.recipients.push(address);
     if (verdict === 'local') envelope.localRecipients.push(address);
+    if (dsn.notify || dsn.orcpt) envelope.recipientDsn.push({ recipient: address, ...dsn });
     this.recipientsAccepted++;
     this.recipientsNamed++;
     this.state = 'Recipients';

@@ -5,19 +5,18 @@
 // Postfix has no BINARYMIME for. Postfix's own SMTP client never sends BDAT (its smtp binary has no
 // such command), so inbound BDAT is spoken here by the raw client, byte by byte.
 import { strict as assert } from 'node:assert';
-import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
 import { createServer, connect, type Server } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from '@mail/launcher';
 import { listen } from '@mail/platform';
 import { poplibFetch, pythonMimeParts, RawClient, smtplibSend } from '../clients.js';
-import { REPO_ROOT, type MailSystem } from '../mail-system.js';
+import type { MailSystem } from '../mail-system.js';
+import { postfixUnavailable, startPostfix, type PostfixInstance } from '../postfix-instance.js';
 import { PASSWORD, startSystemWithUsers, until, waitForMessageCount } from './helpers.js';
 
 const ALICE = 'alice@example.test';
-const POSTFIX_USER = 'bench@bench.test';
-const hasPostfix = existsSync('/usr/sbin/postfix') && process.getuid?.() === 0;
+const POSTFIX_USER = 'pat@postfix.test';
+const noPostfix = postfixUnavailable();
 
 /** Every octet value, with CR, LF and a dot at a line start among them: what only BINARYMIME carries as is. */
 const BINARY = Buffer.from([...Array.from({ length: 256 }, (_, i) => i), 0x0a, 0x2e, 0x0d, 0x0a, 0x0d]);
@@ -75,24 +74,21 @@ async function recordingProxy(port: number): Promise<{ server: Server; port: num
 
 describe('CHUNKING and BINARYMIME (RFC 3030)', () => {
   let system: MailSystem;
-  let postfix: { port: number; maildirBase: string; delivered: () => number; stop: () => void } | undefined;
+  let postfix: PostfixInstance | undefined;
   let proxy: Awaited<ReturnType<typeof recordingProxy>> | undefined;
 
   before(async () => {
-    if (hasPostfix) {
-      // The benchmark's private Postfix instance (virtual maildir for bench@bench.test on loopback).
-      const instance = join(REPO_ROOT, 'libs', 'testing', 'bench', 'postfix-instance.mjs');
-      const { startPostfix } = (await import(instance)) as { startPostfix: () => Promise<NonNullable<typeof postfix>> };
-      postfix = await startPostfix();
-      proxy = await recordingProxy(postfix.port);
-    }
+    // delivery-agent reaches Postfix's smtpd through the recording proxy; Postfix relays anything else to us.
+    const postfixPort = noPostfix ? 0 : await freePort();
+    if (!noPostfix) proxy = await recordingProxy(postfixPort);
     system = await startSystemWithUsers([ALICE], {
       env: {
         SMTP_RELAY_NETWORKS: '127.0.0.1/32',
         MAX_MESSAGE_BYTES: '65536',
-        ...(proxy ? { DELIVERY_TRANSPORT_MAP: `bench.test=127.0.0.1:${proxy.port}` } : {}),
+        ...(proxy ? { DELIVERY_TRANSPORT_MAP: `postfix.test=127.0.0.1:${proxy.port}` } : {}),
       },
     });
+    if (!noPostfix) postfix = await startPostfix({ hostname: 'mx.postfix.test', domain: 'postfix.test', users: ['pat'], relayPort: system.smtpPort, port: postfixPort });
   });
   after(async () => {
     await system?.stop();
@@ -173,7 +169,7 @@ describe('CHUNKING and BINARYMIME (RFC 3030)', () => {
     assert.match(messages[0]!.toString('latin1'), /Subject: small/);
   });
 
-  test('delivery-agent sends to Postfix with BDAT, encoding a binary body for it (Postfix has CHUNKING, not BINARYMIME)', { skip: !hasPostfix && 'Postfix (Debian package postfix) and root are needed' }, async () => {
+  test('delivery-agent sends to Postfix with BDAT, encoding a binary body for it (Postfix has CHUNKING, not BINARYMIME)', { skip: noPostfix }, async () => {
     const [plain] = await smtplibSend(system.smtpPort, [{ from: ALICE, to: [POSTFIX_USER], data: Buffer.from('From: alice@example.test\r\nSubject: to postfix\r\n\r\n.leading dot\r\n') }]);
     assert.equal(plain!.ok, true);
     const client = await RawClient.connect(system.smtpPort);
@@ -186,13 +182,11 @@ describe('CHUNKING and BINARYMIME (RFC 3030)', () => {
     } finally {
       client.close();
     }
-    await until('both messages in the Postfix maildir', () => postfix!.delivered() >= 2 || undefined, 60_000);
+    const files = await until('both messages in the Postfix maildir', () => (postfix!.maildir('pat').length >= 2 ? postfix!.maildir('pat') : undefined), 60_000);
     const wire = proxy!.sent();
     assert.match(wire, /\r\nBDAT \d+ LAST\r\n/, 'BDAT on the wire');
     assert.doesNotMatch(wire, /\r\nDATA\r\n/, 'never DATA');
     assert.doesNotMatch(wire, /BODY=BINARYMIME/, 'Postfix does not offer BINARYMIME');
-    const folder = join(postfix!.maildirBase, 'bench', 'new');
-    const files = await Promise.all((await readdir(folder)).map((name) => readFile(join(folder, name))));
     const text = files.map((f) => f.toString('latin1'));
     assert.ok(text.some((t) => t.includes('Subject: to postfix') && t.includes('\n.leading dot\n')), 'the plain message, its leading dot kept');
     const binary = files.find((f) => f.toString('latin1').includes('Subject: binary attachment'));
