@@ -66,3 +66,23 @@ test('a notice of ours (MAILER-DAEMON@ the reporting host) is signed with the ho
   assert.equal(await other.sign(MESSAGE, 'MAILER-DAEMON@mx.nokey.com'), MESSAGE);
   assert.deepEqual(looked, ['mx.nokey.com', 'nokey.com']);
 });
+
+test('an 8-bit or binary body is made 7-bit before it is signed, so that no hop re-encodes what the signature covers', async () => {
+  const { signer } = signerWith({ 'example.com': KEY });
+  const eightBit = Buffer.from('From: alice@example.com\r\nSubject: caf\u00e9\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nD\u00e9j\u00e0 vu.\r\n', 'utf8');
+  const binary = Buffer.concat([
+    Buffer.from('From: alice@example.com\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n'),
+    Buffer.from([0x00, 0x0a, 0x0d, 0x41]), // bare LF and CR: all ASCII, still not lines
+  ]);
+  for (const [message, body] of [[eightBit, {}], [binary, { binaryMime: true }]] as const) {
+    const signed = Buffer.from(await signer.sign(message, 'alice@example.com', body));
+    assert.ok(signed.every((byte) => byte < 0x80), '7-bit');
+    assert.doesNotMatch(signed.toString('latin1'), /[^\r]\n|\r[^\n]|\0/, 'lines only');
+    const { results } = await dkimVerify(signed, { resolver: resolver as never });
+    assert.deepEqual(results.map((r) => r.status.result), ['pass']);
+  }
+  // SMTPUTF8 mail is never downgraded on the way, so it is signed as it is.
+  const utf8 = Buffer.from('From: j\u00f6rg@example.com\r\nSubject: gr\u00fc\u00dfe\r\n\r\nHallo.\r\n', 'utf8');
+  const signedUtf8 = Buffer.from(await signer.sign(utf8, 'alice@example.com', { smtputf8: true }));
+  assert.ok(signedUtf8.subarray(signedUtf8.length - utf8.length).equals(utf8));
+});

@@ -4,7 +4,9 @@
 // key of its own signs with its parent domain's (mx.example.test → example.test), which DMARC's relaxed
 // alignment accepts for a From: in the host name. The keys are mailbox-store's; the signature is
 // mailauth's (relaxed/relaxed).
+import { isAscii } from 'node:buffer';
 import { dkimSign } from 'mailauth';
+import { downgradeTo7bit, encodeBinaryMime } from '@mail/mime';
 
 export interface SigningKey {
   domain: string;
@@ -31,18 +33,24 @@ export class DkimSigner {
    * The message as it should leave: signed when `submittedBy` is an account of a domain with a key,
    * otherwise unchanged. Throws when the key cannot be fetched (the delivery is tried again later:
    * mail of a domain that signs never leaves unsigned).
+   *
+   * What is signed is what every hop carries unchanged: a binary body (BINARYMIME) or an 8-bit one is
+   * made 7-bit first, since a next hop without BINARYMIME or 8BITMIME would get it re-encoded after the
+   * signature and the signature would no longer verify. SMTPUTF8 mail is signed as it is (it is never
+   * downgraded: it goes only to hops that take it whole).
    */
-  async sign(message: Uint8Array, submittedBy: string): Promise<Uint8Array> {
+  async sign(message: Uint8Array, submittedBy: string, body: { binaryMime?: boolean; smtputf8?: boolean } = {}): Promise<Uint8Array> {
     if (!submittedBy.includes('@')) return message;
     const key = await this.keyOfDomainOrParent(submittedBy.slice(submittedBy.lastIndexOf('@') + 1).toLowerCase());
     if (!key) return message;
-    const body = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
-    const { signatures, errors } = await dkimSign(body, {
+    const stable = body.binaryMime ? encodeBinaryMime(message) : body.smtputf8 || isAscii(message) ? message : downgradeTo7bit(message);
+    const bytes = Buffer.from(stable.buffer, stable.byteOffset, stable.byteLength);
+    const { signatures, errors } = await dkimSign(bytes, {
       canonicalization: 'relaxed/relaxed',
       signatureData: [{ signingDomain: key.domain, selector: key.selector, privateKey: key.privateKeyPem, algorithm: key.algorithm }],
     } as never);
     if (errors?.length) throw new Error(`DKIM signing as ${key.domain} failed: ${String((errors[0] as { err?: Error }).err?.message ?? errors[0])}`);
-    return Buffer.concat([Buffer.from(signatures, 'latin1'), body]);
+    return Buffer.concat([Buffer.from(signatures, 'latin1'), bytes]);
   }
 
   /** The domain's key, or the nearest parent domain's, down to two labels (never a top-level domain's). */

@@ -78,7 +78,7 @@ export class DeliveryWorker {
   private async deliverRemotely(job: DeliveryJob, domain: string, message: Uint8Array, envelope: AcceptedMessage): Promise<RecipientResult[]> {
     let outgoing: Uint8Array;
     try {
-      outgoing = this.signer ? await this.signer.sign(message, envelope.submittedBy) : message;
+      outgoing = this.signer ? await this.signer.sign(message, envelope.submittedBy, { binaryMime: envelope.binaryMime, smtputf8: envelope.smtputf8 }) : message;
     } catch (err) {
       const reply = `451 4.3.0 cannot sign with DKIM now: ${(err as Error).message}`;
       return job.recipients.map((recipient) => ({ recipient, outcome: 'temporary', reply }));
