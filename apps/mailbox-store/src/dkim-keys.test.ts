@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
-import { dkimKeyInfo, makeDkimKey, requireSelector, signingKeyAt } from './dkim-keys.js';
+import { dkimKeyInfo, keyInfosWithSigning, makeDkimKey, requireSelector, signingKeyAt } from './dkim-keys.js';
 
 /** The public key a verifier reads from the TXT record (RFC 6376 §3.6.1; RFC 8463 for the bare Ed25519 key). */
 function publishedKey(record: string) {
@@ -53,4 +53,15 @@ test('the key that signs is the latest whose time has come: a rotation\'s new ke
   assert.equal(signingKeyAt([beforeRotations, next], t0 + day)?.selector, 'old');
   const past = await makeDkimKey('example.com', 'past', 'ed25519', new Date(t0 + 20 * day), t0);
   assert.equal(past.signsFromMs, t0 + 20 * day, 'a start in the past means now');
+});
+
+test('a listing marks each domain\'s signing key, as signingKeyAt picks it', async () => {
+  const day = 86_400_000;
+  const t0 = Date.UTC(2026, 0, 1);
+  const old = await makeDkimKey('example.com', 'old', 'ed25519', new Date(t0));
+  const next = await makeDkimKey('example.com', 'new', 'ed25519', new Date(t0 + 10 * day), t0 + 12 * day);
+  const other = await makeDkimKey('other.example', 'only', 'ed25519', new Date(t0));
+  const marked = (now: number) => keyInfosWithSigning([old, next, other], now).filter((k) => k.signing).map((k) => `${k.domain}/${k.selector}`);
+  assert.deepEqual(marked(t0 + 11 * day), ['example.com/old', 'other.example/only']);
+  assert.deepEqual(marked(t0 + 12 * day), ['example.com/new', 'other.example/only']);
 });

@@ -48,8 +48,18 @@ export function signingKeyAt(keys: DkimKey[], nowMs: number): DkimKey | undefine
   return signing;
 }
 
-/** What may be shown of a key: where and what to publish, never the private key. */
-export function dkimKeyInfo(key: DkimKey): DkimKeyInfo {
+/** The keys as shown, each domain's signing one (at `nowMs`) marked. */
+export function keyInfosWithSigning(keys: DkimKey[], nowMs: number): DkimKeyInfo[] {
+  const signing = new Set<DkimKey>();
+  for (const domain of new Set(keys.map((key) => key.domain))) {
+    const key = signingKeyAt(keys.filter((k) => k.domain === domain), nowMs);
+    if (key) signing.add(key);
+  }
+  return keys.map((key) => dkimKeyInfo(key, signing.has(key)));
+}
+
+/** What may be shown of a key: where and what to publish, never the private key; `signing`: it signs now. */
+export function dkimKeyInfo(key: DkimKey, signing = false): DkimKeyInfo {
   return {
     domain: key.domain,
     selector: key.selector,
@@ -58,5 +68,6 @@ export function dkimKeyInfo(key: DkimKey): DkimKeyInfo {
     txtRecord: formatDkimKeyRecord(createPublicKey(createPrivateKey(key.privateKeyPem))),
     createdAtMs: key.createdAtMs,
     signsFromMs: signsFrom(key),
+    signing,
   };
 }

@@ -11,7 +11,7 @@ import {
 import { grpc, RpcError, toServiceError } from '@mail/platform';
 import { type AuthThrottleSettings } from './auth-throttle.js';
 import { isPostmaster, normaliseAddress, splitAddress } from './addresses.js';
-import { dkimKeyInfo, makeDkimKey, requireSelector, signingKeyAt } from './dkim-keys.js';
+import { dkimKeyInfo, keyInfosWithSigning, makeDkimKey, requireSelector, signingKeyAt } from './dkim-keys.js';
 import { MailboxEvents } from './events.js';
 import { createLoginChecks } from './login-throttle.js';
 import { hashPassword } from './passwords.js';
@@ -184,7 +184,7 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
       return dkimKeyInfo(key);
     }),
     listDkimKeys: unaryHandler(events, 'ListDkimKeys', async (req) => ({
-      keys: (await store.listDkimKeys(req.domain.trim() ? requireDomain(req.domain) : undefined)).map(dkimKeyInfo),
+      keys: keyInfosWithSigning(await store.listDkimKeys(req.domain.trim() ? requireDomain(req.domain) : undefined), Date.now()),
     })),
     getSigningKey: unaryHandler(events, 'GetSigningKey', async (req) => {
       const domain = requireDomain(req.domain);

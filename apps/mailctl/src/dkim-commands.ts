@@ -55,15 +55,10 @@ export function registerDkimCommands(program: Command): void {
         const store = c.store();
         const { keys } = await unary(store.listDkimKeys.bind(store), { domain: domain ?? '', postmaster: '' }, c.timeout);
         const now = Date.now();
-        // Per domain, the key signing now is the latest to have started (as mailbox-store picks it).
-        const signing = new Map<string, DkimKeyInfo>();
-        for (const key of keys) {
-          const current = signing.get(key.domain);
-          if (key.signsFromMs <= now && (!current || key.signsFromMs >= current.signsFromMs)) signing.set(key.domain, key);
-        }
         for (const key of keys) {
           const from = new Date(key.signsFromMs).toISOString();
-          const state = key.signsFromMs > now ? `signs from ${from}` : signing.get(key.domain) === key ? `signing since ${from}` : 'replaced';
+          // Which key signs is mailbox-store's choice; it says so.
+          const state = key.signsFromMs > now ? `signs from ${from}` : key.signing ? `signing since ${from}` : 'replaced';
           console.log(`${key.domain}\t${key.selector}\t${key.algorithm}\t${new Date(key.createdAtMs).toISOString()}\t${state}\n  ${zoneLine(key)}`);
         }
       }),
