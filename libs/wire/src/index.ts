@@ -1,6 +1,6 @@
-// The mail listeners' wire: the line reader and dot-stuffing of line protocols, the accept path (connection
-// limits, PROXY protocol, implicit TLS), STARTTLS/STLS upgrades and the listener certificate, and input
-// deadlines. What smtp-ingress and pop3-access share on the TCP side; it changes when the protocols do.
+// The mail listeners' wire: the line connection that drives a line protocol (with its line reader, input
+// deadlines and STARTTLS/STLS upgrade), dot-stuffing, the accept path (connection limits, PROXY protocol,
+// implicit TLS) and the listener certificate. What smtp-ingress and pop3-access share on the TCP side.
 export * from './tls.js';
 export * from './line-reader.js';
 export * from './accept.js';
@@ -8,3 +8,4 @@ export * from './proxy-protocol.js';
 export * from './connection-limits.js';
 export * from './input-deadline.js';
 export * from './dot-stuffing.js';
+export * from './line-connection.js';
