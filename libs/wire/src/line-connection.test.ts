@@ -354,3 +354,16 @@ test('draining: a session at rest is told shuttingDown() at once, one in a trans
   assert.equal(live.size, 0);
   assert.equal(served.length, 2);
 });
+
+test('draining while data is read: the farewell follows the data\'s reply', async () => {
+  const { port, served, live } = await listener();
+  const c = await client(port);
+  c.socket.write('DATA 10\r\nhello');
+  assert.equal(await until(() => served[0]?.protocol.readingData === true), true);
+  const drained = live.drain(5_000);
+  await tick(50);
+  assert.deepEqual(c.lines(), ['hello']);
+  c.socket.write('world');
+  await drained;
+  assert.deepEqual(c.lines(), ['hello', 'got helloworld', 'shutting down']);
+});
