@@ -1,6 +1,7 @@
 // The line connection over loopback TCP, driving a small protocol of its own: pipelined commands are
 // answered in order one at a time, input past the limit pauses the socket, slow and idle clients are let
-// go, STARTTLS throws away what came before the handshake, a client that does not read is dropped.
+// go, STARTTLS throws away what came before the handshake, a client that does not read is dropped, and a
+// drain lets each session finish what it is in the middle of.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
