@@ -368,3 +368,18 @@ test('draining while data is read: the farewell follows the data\'s reply', asyn
   await drained;
   assert.deepEqual(c.lines(), ['hello', 'got helloworld', 'shutting down']);
 });
+
+test('draining during the TLS handshake: the farewell comes once TLS is up, inside it', async () => {
+  const { port, live } = await listener();
+  const c = await client(port);
+  c.socket.write('STARTTLS\r\n');
+  await c.read(2);
+  c.socket.removeAllListeners('data');
+  const drained = live.drain(5_000);
+  const secure = tlsConnect({ socket: c.socket, rejectUnauthorized: false });
+  await once(secure, 'secureConnect');
+  const s = talk(secure);
+  await drained;
+  assert.deepEqual(await s.read(1), ['shutting down']);
+  assert.deepEqual(c.lines(), ['hello', 'go ahead']);
+});

@@ -135,7 +135,7 @@ export class LineConnection<Reply> implements DrainableConnection {
   /** Graceful shutdown: a session at rest is told shuttingDown() now, one in a transaction once it ends. */
   drain(): void {
     this.draining = true;
-    if (!this.busy && this.atRest) void this.send(this.protocol.shuttingDown());
+    if (!this.busy && !this.upgrading) this.farewellIfAtRest(); // mid-handshake: once TLS is up
   }
 
   /** Cuts the connection at once (a drain's grace is over). */
@@ -316,6 +316,7 @@ export class LineConnection<Reply> implements DrainableConnection {
         this.upgrading = false;
         this.attach(secure);
         secure.on('close', () => (this.closed = true));
+        this.farewellIfAtRest();
       },
       failed: (err) => {
         this.protocol.report({ event: 'tls-handshake-failed', error: err.message });
