@@ -11,7 +11,7 @@
 // and permissions to .data/nats.conf; gRPC listens on loopback only.
 // nats-server always runs as a process of this one, on NATS_PORT and storing in .data/nats, whether or not
 // a container engine is installed: the launcher never uses containers.
-import { launchMailPlatform, localBanner, localLogSettings, localPorts, takenPorts } from '@mail/launcher';
+import { launchMailPlatform, localBanner, localLogSettings, localPorts, localServiceSettings, takenPorts } from '@mail/launcher';
 
 const env = process.env;
 const dataDir = env.DATA_DIR ?? new URL('../.data', import.meta.url).pathname;
@@ -66,15 +66,8 @@ system = await launchMailPlatform({
   natsConfig,
   ...ports.listeners,
   httpPorts: ports.httpPorts,
-  env: {
-    SMTP_SERVER_NAME: env.SMTP_SERVER_NAME ?? 'localhost',
-    POP3_SERVER_NAME: env.POP3_SERVER_NAME ?? 'localhost',
-    QUEUE_REPORTING_MTA: env.SMTP_SERVER_NAME ?? 'localhost',
-    // The local run listens on loopback only, so POP3 logins without TLS are allowed here for any
-    // client (as Dovecot allows them from localhost); the services' own default, used in deploy/, is
-    // to refuse them before STLS. POP3_ALLOW_PLAINTEXT_AUTH=false gives the production behaviour.
-    POP3_ALLOW_PLAINTEXT_AUTH: env.POP3_ALLOW_PLAINTEXT_AUTH ?? 'true',
-  },
+  // The services' names, and POP3 logins without TLS on this loopback-only run (localServiceSettings).
+  env: localServiceSettings(env),
   echo: env.ECHO_LOGS === '1',
   // Where nats-server runs. Mail authentication (SPF, DKIM, DMARC) asks the machine's resolver, or DNS_SERVERS.
   report: say,

@@ -4,8 +4,7 @@
 // the mailplatform-local job of deploy/observability/prometheus.yml does. Data in .data/prometheus; its UI
 // and API on 127.0.0.1:PROMETHEUS_PORT (9090). PROMETHEUS_SCRAPE_INTERVAL (15s) as shipped.
 import { join } from 'node:path';
-import { localPorts, takenPorts } from '@mail/launcher';
-import { startPrometheus } from '@mail/testing';
+import { localPorts, startPrometheus, takenPorts } from '@mail/launcher';
 
 const env = process.env;
 const dataDir = env.DATA_DIR ?? new URL('../.data', import.meta.url).pathname;

@@ -1,10 +1,21 @@
-// The TCP side of pop3-access: command lines in, responses out, multi-line bodies streamed with
-// byte-stuffing; STLS and implicit TLS; line length and the autologout timer. The connection table is
-// taken at accept (@mail/platform).
+// The TCP side of pop3-access: POP3 wired onto a line connection (@mail/wire), which hands command lines
+// to the session, streams its multi-line responses with byte-stuffing and keeps the connection-level
+// rules (autologout, line length, STLS); the listener accepts (PROXY header, implicit TLS on POP3S, the
+// connection table) and drains at shutdown.
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { drained } from '@mail/platform';
-import { acceptConnection, ConnectionLimits, InputDeadline, LineReader, upgradeToTls, type ConnectionRefusal, type TlsMaterial } from '@mail/wire';
+import {
+  acceptConnection,
+  ConnectionLimits,
+  LineConnection,
+  LiveConnections,
+  type AfterReply,
+  type ConnectionEvent,
+  type ConnectionRefusal,
+  type LineProtocol,
+  type TlsMaterial,
+  type WireReply,
+} from '@mail/wire';
 import type { Pop3Events } from './events.js';
 import { dotStuff } from './protocol/multiline.js';
 import { Pop3Session, type Pop3Hooks, type Pop3Response } from './protocol/session.js';
@@ -28,174 +39,93 @@ export interface Pop3ServerOptions {
   isTrustedProxy: (address: string) => boolean;
 }
 
-const MAX_PENDING_INPUT = 64 * 1024;
 /** Why a connection over a limit is turned away (RFC 2449 §8.1.2: [SYS/TEMP]). */
 const REFUSALS: Record<ConnectionRefusal, string> = {
   total: 'Too many connections',
   'per-address': 'Too many connections from your address',
   reserved: 'Server busy: the last connections are kept for other clients',
 };
-/** Responses queued to a client that does not read; past this the connection is dropped. */
-const MAX_UNREAD_OUTPUT = 1024 * 1024;
-/** Multi-line responses are written in pieces of about this size. */
-const COALESCE_BYTES = 64 * 1024;
 
-class Pop3Connection {
-  private readonly lines: LineReader;
-  /** A client that takes too long over one command line (a byte now and then) is logged out. */
-  private readonly lineDeadline = new InputDeadline(() => {
-    this.options.events.emit({ event: 'slow-client-dropped', client: this.client });
-    this.finish({ ok: false, text: 'Autologout: command too slow', close: true });
-  });
-  private overLongDropsSeen = 0;
-  private busy = false;
-  private closed = false;
-  private upgrading = false;
-  /** The client sent FIN: answer what it sent, then close our side. */
-  private peerEnded = false;
-
+/** POP3 as a line protocol: +OK/-ERR status lines, multi-line bodies streamed with byte-stuffing. */
+class Pop3LineProtocol implements LineProtocol<Pop3Response> {
   constructor(
-    private socket: Socket,
     private readonly session: Pop3Session,
-    private readonly options: Pop3ServerOptions,
+    private readonly events: Pop3Events,
     private readonly logger: Logger,
     private readonly client: string,
-  ) {
-    this.lines = new LineReader(options.maxCommandLineBytes);
+  ) {}
+
+  greeting(): Pop3Response {
+    return this.session.greeting();
   }
 
-  start(): void {
-    this.socket.on('close', () => {
-      this.closed = true;
-      this.lineDeadline.clear();
-      this.session.abandon().catch((err: unknown) => this.options.events.emit({ event: 'maildrop-release-failed', client: this.client, error: (err as Error).message }));
-    });
-    this.attach(this.socket);
-    void this.write(this.session.greeting());
+  command(line: string): Promise<Pop3Response> {
+    return this.session.command(line);
   }
 
-  private attach(socket: Socket): void {
-    socket.setTimeout(this.options.idleTimeoutMs);
-    // Autologout: close without entering UPDATE, so nothing is deleted (RFC 1939 §3).
-    socket.on('timeout', () => this.finish({ ok: false, text: 'Autologout: idle too long', close: true }));
-    socket.on('data', (chunk: Buffer) => {
-      if (this.closed || this.upgrading) return;
-      this.lines.push(chunk);
-      if (this.lines.buffered > MAX_PENDING_INPUT) this.socket.pause();
-      void this.pump();
-    });
-    socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
-    socket.once('end', () => {
-      this.peerEnded = true;
-      void this.pump();
-    });
-    socket.resume(); // it may have been paused while a PROXY header was read
+  lineTooLong(): Pop3Response {
+    return { ok: false, text: 'Line too long' };
   }
 
-  private async pump(): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      while (!this.closed && !this.upgrading) {
-        const next = this.lines.next();
-        if (!next) break;
-        this.lineDeadline.clear();
-        if ('tooLong' in next) {
-          await this.write({ ok: false, text: 'Line too long' });
-          continue;
-        }
-        const response = await this.session.command(next.line);
-        await this.write(response);
-        if (response.startTls) this.startTls();
-        else if (response.close) this.finish();
-      }
-    } catch (err) {
-      this.options.events.emit({ event: 'session-failed', client: this.client, error: err instanceof Error ? err.message : String(err) });
-      this.finish({ ok: false, text: 'Internal error, closing connection', close: true });
-    } finally {
-      this.busy = false;
-    }
-    if (this.socket.isPaused() && this.lines.buffered <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
-    // What is left is the start of a command line: from now on the client has commandDeadlineMs to finish it
-    // (an over-long line being dropped earns a new deadline with every maxCommandLineBytes that arrive).
-    if (this.lines.overLongDrops !== this.overLongDropsSeen) {
-      this.overLongDropsSeen = this.lines.overLongDrops;
-      this.lineDeadline.clear();
-    }
-    if (!this.closed && !this.upgrading && this.lines.midLine) this.lineDeadline.arm(this.options.commandDeadlineMs);
-    if (this.peerEnded && !this.busy && !this.closed) {
-      // Everything complete that the client sent before its FIN has been answered (an unfinished DATA is dropped).
-      this.closed = true;
-      this.socket.end();
-    }
+  failed(): Pop3Response {
+    return { ok: false, text: 'Internal error, closing connection', close: true };
   }
 
-  private async write(response: Pop3Response): Promise<void> {
-    if (this.closed) return;
+  /** Autologout: close without entering UPDATE, so nothing is deleted (RFC 1939 §3). */
+  idle(): Pop3Response {
+    return { ok: false, text: 'Autologout: idle too long', close: true };
+  }
+
+  tooSlow(): Pop3Response {
+    return { ok: false, text: 'Autologout: command too slow', close: true };
+  }
+
+  shuttingDown(): Pop3Response {
+    return { ok: false, text: '[SYS/TEMP] Server shutting down', close: true };
+  }
+
+  /** Every command is answered whole; a session without QUIT deletes nothing. */
+  get atRest(): boolean {
+    return true;
+  }
+
+  encode(response: Pop3Response): WireReply {
     const status = response.continuation ? `+ ${response.text}\r\n` : `${response.ok ? '+OK' : '-ERR'}${response.text ? ` ${response.text}` : ''}\r\n`;
-    if (!response.body) {
-      this.send(Buffer.from(status));
-      return;
-    }
-    // The status line and the body go out in as few writes as they fit in (Nagle is off: each write is
-    // a segment), waiting for the client to read whenever the socket's buffer is full.
-    let pending: Buffer[] = [Buffer.from(status)];
-    let pendingBytes = pending[0]!.length;
-    for await (const piece of dotStuff(response.body)) {
-      if (this.closed) return;
-      pending.push(piece);
-      pendingBytes += piece.length;
-      if (pendingBytes < COALESCE_BYTES) continue;
-      const flushed = this.send(Buffer.concat(pending, pendingBytes));
-      pending = [];
-      pendingBytes = 0;
-      if (!flushed && !this.closed) await drained(this.socket);
-    }
-    if (pendingBytes > 0) this.send(Buffer.concat(pending, pendingBytes));
+    return response.body ? multiLine(status, response.body) : Buffer.from(status);
   }
 
-  /** Writes; false when the socket's buffer is full (wait for drained(socket)). */
-  private send(data: Buffer): boolean {
-    if (this.closed) return true;
-    const flushed = this.socket.write(data);
-    if (this.socket.writableLength > MAX_UNREAD_OUTPUT) {
-      this.options.events.emit({ event: 'slow-reader-dropped', client: this.client });
-      this.closed = true;
-      this.socket.destroy();
-    }
-    return flushed;
+  after(response: Pop3Response): AfterReply {
+    return response.startTls ? 'start-tls' : response.close ? 'close' : 'continue';
   }
 
-  /** RFC 2595 §4 (and the lesson of CVE-2011-0411): input sent before the handshake is thrown away. */
-  private startTls(): void {
-    this.upgrading = true;
-    this.lines.clear();
-    this.lineDeadline.clear();
-    upgradeToTls(this.socket, this.options.tls!, this.options.tlsHandshakeTimeoutMs, {
-      secure: (secure) => {
-        this.socket = secure;
-        this.session.tlsStarted();
-        this.upgrading = false;
-        this.attach(secure);
-      },
-      failed: (err) => {
-        this.options.events.emit({ event: 'tls-handshake-failed', client: this.client, error: err.message });
-        this.closed = true;
-      },
-    });
+  tlsStarted(): void {
+    this.session.tlsStarted();
   }
 
-  private finish(last?: Pop3Response): void {
-    if (last) void this.write(last);
-    this.closed = true;
-    this.socket.end();
-    this.socket.setTimeout(10_000, () => this.socket.destroy());
+  ended(): void {
+    this.session.abandon().catch((err: unknown) => this.events.emit({ event: 'maildrop-release-failed', client: this.client, error: (err as Error).message }));
   }
+
+  report(event: ConnectionEvent): void {
+    if (event.event === 'socket-error') this.logger.debug({ err: event.error }, 'socket error');
+    else if (event.event === 'slow-client-dropped') this.events.emit({ event: event.event, client: this.client });
+    else this.events.emit({ ...event, client: this.client });
+  }
+}
+
+/** The status line, then the body byte-stuffed and terminated. */
+async function* multiLine(status: string, body: NonNullable<Pop3Response['body']>): AsyncIterable<Uint8Array> {
+  yield Buffer.from(status);
+  yield* dotStuff(body);
 }
 
 export interface Pop3Server {
   server: Server;
-  close(): Promise<void>;
+  /**
+   * Graceful shutdown: no new connections; each session is told -ERR [SYS/TEMP] once its command in
+   * hand is answered (a session without QUIT deletes nothing); after `graceMs` whatever is left is cut.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export function createPop3Server(
@@ -207,7 +137,7 @@ export function createPop3Server(
     connections: new ConnectionLimits(options.maxConnections, options.maxConnectionsPerAddress),
   },
 ): Pop3Server {
-  const sockets = new Set<Socket>();
+  const connections = new LiveConnections();
   const tls = options.tls;
   if (listener.implicitTls && !tls) throw new Error('the POP3S listener needs a TLS certificate (TLS_CERT_FILE, TLS_KEY_FILE)');
   const onConnection = (raw: Socket) => {
@@ -227,24 +157,31 @@ export function createPop3Server(
   };
   const startSession = (socket: Socket, clientAddress: string) => {
     socket.on('error', () => undefined);
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
     const session = new Pop3Session(
       { serverName: options.serverName, clientAddress, tlsAvailable: Boolean(tls), secure: listener.implicitTls, allowPlaintextAuth: options.allowPlaintextAuth },
       hooks,
       options,
     );
-    new Pop3Connection(socket, session, options, logger.child({ client: clientAddress, tls: listener.implicitTls }), clientAddress).start();
+    const protocol = new Pop3LineProtocol(session, options.events, logger.child({ client: clientAddress, tls: listener.implicitTls }), clientAddress);
+    const connection = new LineConnection(socket, protocol, {
+      maxLineBytes: options.maxCommandLineBytes,
+      idleTimeoutMs: options.idleTimeoutMs,
+      commandDeadlineMs: options.commandDeadlineMs,
+      tls,
+      tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
+    });
+    connections.add(connection);
+    connection.start();
   };
   // Implicit TLS is negotiated per connection (after any PROXY header), with the current certificate.
   // Half-open: a client may send its last commands and FIN at once; they are still answered.
   const server: Server = createTcpServer({ allowHalfOpen: true }, onConnection);
   return {
     server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.end('-ERR [SYS/TEMP] Server shutting down\r\n');
-      }),
+    close: async (graceMs = 20_000) => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await connections.drain(graceMs);
+      await closed;
+    },
   };
 }

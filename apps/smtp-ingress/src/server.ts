@@ -1,9 +1,10 @@
-// The TCP side of smtp-ingress: moves bytes, as command lines or as DATA, into the session (which owns the
-// DATA reader), writes replies, negotiates TLS (STARTTLS, or implicit on the SMTPS port), and enforces the
-// connection-level limits (line length, timeouts); the connection table is taken at accept (@mail/platform).
+// The TCP side of smtp-ingress: SMTP wired onto a line connection (@mail/wire), which hands command lines
+// and, after DATA or BDAT, the message's bytes to the session (which owns the DATA reader), writes its
+// replies and keeps the connection-level rules (timeouts, limits, STARTTLS); the listener accepts (PROXY
+// header, implicit TLS on the SMTPS port, the connection table) and drains at shutdown.
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { acceptConnection, InputDeadline, LineReader, upgradeToTls, type ConnectionLimits, type TlsMaterial } from '@mail/wire';
+import { acceptConnection, LineConnection, LiveConnections, type AfterReply, type ConnectionEvent, type ConnectionLimits, type LineProtocol, type TlsMaterial } from '@mail/wire';
 import { formatReply, Replies, type Reply } from './protocol/replies.js';
 import { SmtpSession, type SessionHooks, type SessionLimits } from './protocol/session.js';
 import type { AuthPolicy } from './auth/policy.js';
@@ -47,184 +48,75 @@ export interface ListenerProfile {
   authRequired: boolean;
 }
 
-/** Pipelined input held while a command is being answered; past this the socket is paused. */
-const MAX_PENDING_INPUT = 64 * 1024;
-/** Replies queued to a client that does not read; past this the connection is dropped. */
-const MAX_UNREAD_OUTPUT = 1024 * 1024;
-
-class SmtpConnection {
-  private readonly lines: LineReader;
-  /** Slow clients: a command line that takes too long from its first byte, a DATA section that falls behind the minimum rate. */
-  private readonly lineDeadline = new InputDeadline(() => this.tooSlow('command'));
-  private readonly dataDeadline = new InputDeadline(() => this.tooSlow('data'));
-  private overLongDropsSeen = 0;
-  private busy = false;
-  private closed = false;
-  private upgrading = false;
-  /** The client sent FIN: answer what it sent, then close our side. */
-  private peerEnded = false;
-  /** Shutting down: finish the transaction in flight, then say 421 and close. */
-  private draining = false;
-
-  onClose: (() => void) | undefined;
-
+/** SMTP as a line protocol: the session's replies in RFC 5321 form, DATA and BDAT as data, 421 to go. */
+class SmtpLineProtocol implements LineProtocol<Reply> {
   constructor(
-    private socket: Socket,
     private readonly session: SmtpSession,
-    private readonly options: SmtpServerOptions,
+    private readonly maxCommandLineBytes: number,
+    private readonly events: IngressEvents,
     private readonly logger: Logger,
     private readonly where: { client: string; listener: string },
-  ) {
-    this.lines = new LineReader(options.maxCommandLineBytes);
+  ) {}
+
+  get data(): SmtpSession {
+    return this.session;
   }
 
-  /** Graceful shutdown: an idle session is told 421 now; one in a transaction gets to finish it first. */
-  drain(): void {
-    this.draining = true;
-    if (!this.busy && !this.session.readingData && !this.session.inTransaction) this.send(Replies.shuttingDown());
+  greeting(): Reply {
+    return this.session.greeting();
   }
 
-
-  start(): void {
-    this.socket.on('close', () => {
-      this.closed = true;
-      this.lineDeadline.clear();
-      this.dataDeadline.clear();
-      this.session.ended();
-    });
-    this.socket.on('close', () => this.onClose?.());
-    this.attach(this.socket);
-    this.send(this.session.greeting());
+  command(line: string): Promise<Reply | undefined> {
+    return this.session.command(line);
   }
 
-  private attach(socket: Socket): void {
-    socket.setTimeout(this.session.readingData ? this.options.dataTimeoutMs : this.options.commandTimeoutMs);
-    socket.on('timeout', () => this.send(Replies.timeout()));
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('error', (err) => this.logger.debug({ err: err.message }, 'socket error'));
-    socket.once('end', () => {
-      this.peerEnded = true;
-      void this.pump();
-    });
-    socket.resume(); // it may have been paused while a PROXY header was read
+  lineTooLong(): Reply {
+    return this.session.lineTooLong(this.maxCommandLineBytes);
   }
 
-  private receive(chunk: Buffer): void {
-    if (this.closed || this.upgrading) return;
-    this.lines.push(chunk);
-    if (this.lines.buffered > MAX_PENDING_INPUT && !this.session.readingData) this.socket.pause();
-    void this.pump();
+  failed(): Reply {
+    return { ...Replies.notQueued(), close: true };
   }
 
-  /** Processes buffered input strictly in order, one command at a time (RFC 2920 §3.1). */
-  private async pump(): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      while (!this.closed && !this.upgrading) {
-        if (this.session.readingData) {
-          if (this.lines.buffered === 0) break;
-          const input = this.lines.takeAll();
-          const used = this.session.pushData(input);
-          if (this.options.minDataRate > 0) this.dataDeadline.extend(((used < 0 ? input.length : used) * 1000) / this.options.minDataRate);
-          const behind = this.session.whenStored();
-          if (behind) {
-            // The spool is behind: stop reading (TCP holds the client back) until it catches up; the
-            // wait is ours, so it does not count against the client's data rate.
-            const waitStarted = Date.now();
-            this.socket.pause();
-            await behind;
-            if (this.options.minDataRate > 0) this.dataDeadline.extend(Date.now() - waitStarted);
-            if (!this.closed) this.socket.resume();
-          }
-          if (used < 0) break;
-          this.lines.giveBack(input.subarray(used)); // pipelined commands after the terminator
-          this.dataDeadline.clear();
-          this.socket.setTimeout(this.options.commandTimeoutMs);
-          this.send(await this.session.finishData());
-          if (this.draining) this.send(Replies.shuttingDown());
-          continue;
-        }
-        const next = this.lines.next();
-        if (!next) break;
-        this.lineDeadline.clear();
-        if ('tooLong' in next) {
-          this.send(this.session.lineTooLong(this.options.maxCommandLineBytes));
-          continue;
-        }
-        const reply = await this.session.command(next.line);
-        if (reply) this.send(reply); // none yet after BDAT: its chunk is read first
-        if (this.draining && !this.session.inTransaction && this.session.state !== 'Data') this.send(Replies.shuttingDown());
-        if (this.session.readingData) {
-          this.socket.setTimeout(this.options.dataTimeoutMs);
-          if (this.options.minDataRate > 0) this.dataDeadline.arm(this.options.dataTimeoutMs);
-        }
-      }
-    } catch (err) {
-      this.options.events.emit({ event: 'session-failed', error: err instanceof Error ? err.message : String(err), ...this.where });
-      this.send({ ...Replies.notQueued(), close: true });
-    } finally {
-      this.busy = false;
-    }
-    if (this.socket.isPaused() && this.lines.buffered <= MAX_PENDING_INPUT && !this.upgrading) this.socket.resume();
-    // What is left is the start of a command line: from now on the client has commandDeadlineMs to finish it
-    // (an over-long line being dropped earns a new deadline with every maxCommandLineBytes that arrive).
-    if (this.lines.overLongDrops !== this.overLongDropsSeen) {
-      this.overLongDropsSeen = this.lines.overLongDrops;
-      this.lineDeadline.clear();
-    }
-    if (!this.closed && !this.upgrading && !this.session.readingData && this.lines.midLine) this.lineDeadline.arm(this.options.commandDeadlineMs);
-    if (this.peerEnded && !this.busy && !this.closed) {
-      // Everything complete that the client sent before its FIN has been answered (an unfinished DATA is dropped).
-      this.closed = true;
-      this.socket.end();
-    }
+  idle(): Reply {
+    return Replies.timeout();
   }
 
-  private tooSlow(phase: 'command' | 'data'): void {
-    this.options.events.emit({ event: 'slow-client-dropped', phase, ...this.where });
-    this.send(Replies.timeout());
+  tooSlow(): Reply {
+    return Replies.timeout();
   }
 
-  send(reply: Reply): void {
-    if (reply.reason) this.options.events.emit({ event: 'refused', reason: reply.reason, reply: `${reply.code} ${reply.status ?? ''}`.trim(), ...this.where });
-    if (this.closed || !this.socket.writable) return;
-    this.socket.write(formatReply(reply));
-    if (reply.startTls) this.startTls();
-    else if (reply.close) {
-      this.closed = true;
-      this.socket.end();
-      this.socket.setTimeout(10_000, () => this.socket.destroy());
-    } else if (this.socket.writableLength > MAX_UNREAD_OUTPUT) {
-      this.options.events.emit({ event: 'slow-reader-dropped', ...this.where });
-      this.closed = true;
-      this.socket.destroy();
-    }
+  shuttingDown(): Reply {
+    return Replies.shuttingDown();
   }
 
-  /**
-   * RFC 3207 §4.2 and CVE-2011-0411: whatever the client sent after STARTTLS and before the handshake
-   * is thrown away, and the session starts over once TLS is up.
-   */
-  private startTls(): void {
-    this.upgrading = true;
-    this.lines.clear();
-    this.lineDeadline.clear();
-    upgradeToTls(this.socket, this.options.tls!, this.options.tlsHandshakeTimeoutMs, {
-      secure: (secure) => {
-        this.socket = secure;
-        this.session.tlsStarted();
-        this.upgrading = false;
-        this.attach(secure);
-        secure.on('close', () => (this.closed = true));
-      },
-      failed: (err) => {
-        this.options.events.emit({ event: 'tls-handshake-failed', error: err.message, ...this.where });
-        this.closed = true;
-      },
-    });
+  /** A transaction in flight is finished first: its 250 means the message is queued. */
+  get atRest(): boolean {
+    return !this.session.inTransaction;
   }
 
+  /** Every reply passes here, so each refusal is counted as it is given. */
+  encode(reply: Reply): string {
+    if (reply.reason) this.events.emit({ event: 'refused', reason: reply.reason, reply: `${reply.code} ${reply.status ?? ''}`.trim(), ...this.where });
+    return formatReply(reply);
+  }
+
+  after(reply: Reply): AfterReply {
+    return reply.startTls ? 'start-tls' : reply.close ? 'close' : 'continue';
+  }
+
+  tlsStarted(): void {
+    this.session.tlsStarted();
+  }
+
+  ended(): void {
+    this.session.ended();
+  }
+
+  report(event: ConnectionEvent): void {
+    if (event.event === 'socket-error') this.logger.debug({ err: event.error }, 'socket error');
+    else this.events.emit({ ...event, ...this.where });
+  }
 }
 
 export interface SmtpServer {
@@ -238,8 +130,7 @@ export interface SmtpServer {
 }
 
 export function createSmtpServer(options: SmtpServerOptions, profile: ListenerProfile, hooks: SessionHooks, logger: Logger): SmtpServer {
-  const sockets = new Set<Socket>();
-  const connections = new Set<SmtpConnection>();
+  const connections = new LiveConnections();
   let draining = false;
   const tls = options.tls;
   if (profile.implicitTls && !tls) throw new Error(`the ${profile.name} listener needs a TLS certificate (TLS_CERT_FILE, TLS_KEY_FILE)`);
@@ -266,13 +157,9 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
   };
   const startSession = (socket: Socket, clientAddress: string) => {
     socket.on('error', () => undefined);
-    sockets.add(socket);
     smtpMetrics.connections.inc();
     smtpMetrics.sessionsActive.inc();
-    socket.on('close', () => {
-      sockets.delete(socket);
-      smtpMetrics.sessionsActive.dec();
-    });
+    socket.on('close', () => smtpMetrics.sessionsActive.dec());
     const session = new SmtpSession(
       {
         serverName: options.serverName,
@@ -290,12 +177,18 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
       options,
       hooks,
     );
-    const connection = new SmtpConnection(socket, session, options, logger.child({ client: clientAddress, listener: profile.name }), {
-      client: clientAddress,
-      listener: profile.name,
+    const where = { client: clientAddress, listener: profile.name };
+    const protocol = new SmtpLineProtocol(session, options.maxCommandLineBytes, options.events, logger.child(where), where);
+    const connection = new LineConnection(socket, protocol, {
+      maxLineBytes: options.maxCommandLineBytes,
+      idleTimeoutMs: options.commandTimeoutMs,
+      commandDeadlineMs: options.commandDeadlineMs,
+      tls,
+      tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs,
+      dataIdleTimeoutMs: options.dataTimeoutMs,
+      minDataRate: options.minDataRate,
     });
     connections.add(connection);
-    connection.onClose = () => connections.delete(connection);
     connection.start();
   };
   // Implicit TLS is negotiated per connection (after any PROXY header), with the current certificate.
@@ -305,10 +198,7 @@ export function createSmtpServer(options: SmtpServerOptions, profile: ListenerPr
     server,
     close: async (graceMs = 20_000) => {
       draining = true;
-      for (const connection of connections) connection.drain();
-      const deadline = Date.now() + graceMs;
-      while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      for (const socket of sockets) socket.destroy();
+      await connections.drain(graceMs);
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

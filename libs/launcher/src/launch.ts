@@ -131,6 +131,48 @@ async function waitReady(httpPort: number, process_: ManagedProcess, timeoutMs =
   }
 }
 
+/** Where each service listens and finds the others. */
+export interface PlatformWiring {
+  natsUrl: string;
+  dataDir: string;
+  grpcPort: number;
+  queueGrpcPort: number;
+  httpPorts: Record<ServiceName, number>;
+  smtpPort: number;
+  pop3Port: number;
+  submissionPort: number;
+  smtpsPort: number;
+  pop3sPort: number;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+}
+
+/**
+ * The environment that wires the services together, given to each of them. Every name is a setting that
+ * a service declares: tools/settings checks them against the settings manifest.
+ */
+export function wiringEnvironment(wiring: PlatformWiring): Record<string, string> {
+  return {
+    NATS_URL: wiring.natsUrl,
+    MAILBOX_STORE_ADDRESS: `127.0.0.1:${wiring.grpcPort}`,
+    MAILBOX_GRPC_PORT: String(wiring.grpcPort),
+    QUEUE_GRPC_PORT: String(wiring.queueGrpcPort),
+    MAILBOX_DATA_DIR: join(wiring.dataDir, 'mailbox-store'),
+    MAILBOX_HTTP_PORT: String(wiring.httpPorts['mailbox-store']),
+    QUEUE_HTTP_PORT: String(wiring.httpPorts['queue-manager']),
+    DELIVERY_HTTP_PORT: String(wiring.httpPorts['delivery-agent']),
+    SMTP_HTTP_PORT: String(wiring.httpPorts['smtp-ingress']),
+    POP3_HTTP_PORT: String(wiring.httpPorts['pop3-access']),
+    SMTP_PORT: String(wiring.smtpPort),
+    POP3_PORT: String(wiring.pop3Port),
+    SMTP_SUBMISSION_PORT: String(wiring.submissionPort),
+    SMTPS_PORT: String(wiring.smtpsPort),
+    POP3S_PORT: String(wiring.pop3sPort),
+    TLS_CERT_FILE: wiring.tlsCertFile,
+    TLS_KEY_FILE: wiring.tlsKeyFile,
+  };
+}
+
 const serviceMain = (name: ServiceName | 'mailctl'): string => join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
 
 export async function launchMailPlatform(options: PlatformOptions): Promise<MailPlatform> {
@@ -172,24 +214,7 @@ export async function launchMailPlatform(options: PlatformOptions): Promise<Mail
   for (const name of SERVICE_NAMES) httpPorts[name] = options.httpPorts?.[name] ?? (await freePort());
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    NATS_URL: nats.url,
-    MAILBOX_STORE_ADDRESS: grpcAddress,
-    MAILBOX_GRPC_PORT: String(grpcPort),
-    QUEUE_GRPC_PORT: String(queueGrpcPort),
-    QUEUE_ADMIN_ADDRESS: queueAdminAddress,
-    MAILBOX_DATA_DIR: join(options.dataDir, 'mailbox-store'),
-    MAILBOX_HTTP_PORT: String(httpPorts['mailbox-store']),
-    QUEUE_HTTP_PORT: String(httpPorts['queue-manager']),
-    DELIVERY_HTTP_PORT: String(httpPorts['delivery-agent']),
-    SMTP_HTTP_PORT: String(httpPorts['smtp-ingress']),
-    POP3_HTTP_PORT: String(httpPorts['pop3-access']),
-    SMTP_PORT: String(smtpPort),
-    POP3_PORT: String(pop3Port),
-    SMTP_SUBMISSION_PORT: String(submissionPort),
-    SMTPS_PORT: String(smtpsPort),
-    POP3S_PORT: String(pop3sPort),
-    TLS_CERT_FILE: tlsCertFile,
-    TLS_KEY_FILE: tlsKeyFile,
+    ...wiringEnvironment({ natsUrl: nats.url, dataDir: options.dataDir, grpcPort, queueGrpcPort, httpPorts, smtpPort, pop3Port, submissionPort, smtpsPort, pop3sPort, tlsCertFile, tlsKeyFile }),
     ...options.env,
   };
   const services = {} as Record<ServiceName, ManagedProcess>;

@@ -46,6 +46,22 @@ export function localPorts(env: NodeJS.ProcessEnv): { listeners: Pick<PlatformOp
   return { listeners, httpPorts, byVariable };
 }
 
+/**
+ * What the local run sets for the services beyond their wiring: its names, and POP3 logins without TLS.
+ * Every name is a setting that a service declares (tools/settings checks it).
+ */
+export function localServiceSettings(env: NodeJS.ProcessEnv): Record<string, string> {
+  return {
+    SMTP_SERVER_NAME: env.SMTP_SERVER_NAME ?? 'localhost',
+    POP3_SERVER_NAME: env.POP3_SERVER_NAME ?? 'localhost',
+    QUEUE_REPORTING_MTA: env.SMTP_SERVER_NAME ?? 'localhost',
+    // The local run listens on loopback only, so POP3 logins without TLS are allowed here for any
+    // client (as Dovecot allows them from localhost); the services' own default, used in deploy/, is
+    // to refuse them before STLS. POP3_ALLOW_PLAINTEXT_AUTH=false gives the production behaviour.
+    POP3_ALLOW_PLAINTEXT_AUTH: env.POP3_ALLOW_PLAINTEXT_AUTH ?? 'true',
+  };
+}
+
 /** The log files of the local run: <dataDir>/logs/<service>.log, rotated at LOG_FILE_MAX_BYTES (10MB), 3 kept. */
 export function localLogSettings(env: NodeJS.ProcessEnv, dataDir: string): NonNullable<PlatformOptions['logs']> {
   const text = env.LOG_FILE_MAX_BYTES || '10MB';

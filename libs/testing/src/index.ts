@@ -1,6 +1,6 @@
 // The test kit: the launcher's platform (libs/launcher) with test conveniences on top — NATS and MongoDB
 // in containers when an engine answers, a NATS cluster, a loopback DNS server, clients, a scripted SMTP
-// server, a test CA, Prometheus, scratch directories.
+// server, a test CA, Prometheus rules that fire sooner, scratch directories.
 export * from './nats-server.js';
 export * from './nats-cluster.js';
 export * from './mail-system.js';

@@ -32,6 +32,12 @@ export function serviceSettings(service: string): SettingInfo[] {
 /** service → its settings. */
 export const settingsManifest = (): Record<string, SettingInfo[]> => Object.fromEntries(MANIFEST_SERVICES.map((service) => [service, serviceSettings(service)]));
 
+/** Of `variables`, those that no service declares (a misspelt or forgotten setting). */
+export function undeclaredVariables(variables: Iterable<string>): string[] {
+  const declared = new Set(MANIFEST_SERVICES.flatMap((service) => serviceSettings(service).map((s) => s.variable)));
+  return [...variables].filter((variable) => !declared.has(variable));
+}
+
 /** The groups of all services, each once, in the order the services name them: the README's tables. */
 export function settingGroups(): { title: string; settings: SettingInfo[] }[] {
   const seen = new Set<SettingGroup>();

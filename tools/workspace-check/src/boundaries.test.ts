@@ -28,6 +28,7 @@ const broken: Workspace = {
     { path: 'apps/a/src/main.test.ts', text: "import { test } from 'node:test';\nimport { startMailSystem } from '@mail/testing';\n" },
     { path: 'apps/a/src/store.ts', text: "import { describe } from 'node:test';\nimport { defineSuite } from './suite.test-support.js';\n" },
     { path: 'libs/lib/src/index.ts', text: "export { z } from '@mail/a';\nconst later = await import('@mail/lib');\n" },
+    { path: 'scripts/observe.mjs', text: "import { launch } from '@mail/lib';\nimport { startPrometheus } from '@mail/testing';\n" },
   ],
 };
 
@@ -45,6 +46,7 @@ test('each broken rule is reported with the file, line and import to blame', () 
     "apps/a/src/store.ts:2 imports './suite.test-support.js': production code never imports test code",
     "libs/lib/src/index.ts:1 imports '@mail/a': a lib (@mail/lib) never imports a app (@mail/a)",
     "libs/lib/src/index.ts:1 imports '@mail/a': @mail/a is not in libs/lib/package.json dependencies (npm workspaces would resolve it anyway)",
+    "scripts/observe.mjs:2 imports '@mail/testing': local tooling never imports the test kit (@mail/testing); what it needs belongs in a lib (libs/launcher)",
     'libs/lib: nx graph edge @mail/lib → @mail/b (implicit): a lib never depends on a app',
   ]);
   assert.deepEqual(findViolations(broken, '@mail/lib').length, 3, 'one project at a time (the nx lint target)');

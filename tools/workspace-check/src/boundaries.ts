@@ -12,6 +12,7 @@
 //     @mail/* package, so an undeclared one resolves anyway), production imports under `dependencies`;
 //   - a project reaches another through its package name, never a relative path into it (the end-to-end
 //     suites, nested in libs/testing and compiled with it, may reach their parent relatively).
+//   - local tooling (scripts/, part of no project) never imports the test kit either.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 
@@ -67,6 +68,10 @@ export function isTestCode(path: string): boolean {
   return /\.test(-support)?\.(ts|mts|js|mjs)$/.test(path) || /\/src\/testing\//.test(path);
 }
 
+/** The scripts of the local run and of setup, which belong to no project. */
+const LOCAL_TOOLING = 'scripts';
+const isLocalTooling = (path: string): boolean => path.startsWith(`${LOCAL_TOOLING}/`);
+
 const typeOf = (p: Project): string | undefined => p.tags.find((t) => t.startsWith('type:'))?.slice(5);
 
 /** The project a workspace path belongs to: the one with the deepest root containing it (nx's rule). */
@@ -102,6 +107,12 @@ export function findViolations(ws: Workspace, only?: string): string[] {
   const explained = new Set<string>();
   for (const file of ws.files) {
     const source = ownerOf(ws.projects, file.path);
+    if (!source && !only && isLocalTooling(file.path)) {
+      for (const site of importsOf(file.path, file.text)) {
+        const target = targetOf(ws, site).project;
+        if (target?.tags.includes('scope:testing')) violations.push(`${site.file}:${site.line} imports '${site.specifier}': local tooling never imports the test kit (${target.name}); what it needs belongs in a lib (libs/launcher)`);
+      }
+    }
     if (!source || (only && source.name !== only)) continue;
     const production = !isTestCode(file.path) && !source.tags.includes('scope:testing');
     for (const site of importsOf(file.path, file.text)) {
@@ -176,6 +187,7 @@ export function loadWorkspace(root: string, graph: NxGraphFile): Workspace {
   });
   const files: SourceFile[] = [];
   for (const p of projects) walk(root, p.root, files);
+  walk(root, LOCAL_TOOLING, files);
   const unique = [...new Map(files.map((f) => [f.path, f])).values()];
   const edges = Object.values(graph.graph.dependencies).flat();
   return { projects, edges, files: unique };

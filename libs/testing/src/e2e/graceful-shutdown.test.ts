@@ -1,13 +1,14 @@
-// Graceful shutdown of smtp-ingress on SIGTERM (a rolling update): idle sessions are told 421 at once,
-// a session in the middle of DATA finishes (its 250 holds: the message arrives) and then gets 421,
-// new connections get 421, and the process exits cleanly. No accepted message is lost.
+// Graceful shutdown on SIGTERM (a rolling update). smtp-ingress: idle sessions are told 421 at once, a
+// session in the middle of DATA finishes (its 250 holds: the message arrives) and then gets 421, new
+// connections get 421, and the process exits cleanly; no accepted message is lost. pop3-access: each
+// session is told -ERR [SYS/TEMP] (inside TLS after STLS), and one that never said QUIT deletes nothing.
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { poplibFetch, RawClient } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
 import { PASSWORD, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
-describe('graceful shutdown of smtp-ingress', () => {
+describe('graceful shutdown of smtp-ingress and pop3-access', () => {
   let system: MailSystem;
   before(async () => {
     system = await startSystemWithUsers(['drain@example.test'], { env: { SMTP_SHUTDOWN_GRACE_MS: '10000' } });
@@ -48,5 +49,28 @@ describe('graceful shutdown of smtp-ingress', () => {
     await waitForMessageCount(system, 'drain@example.test', 1);
     const fetched = await poplibFetch(system.pop3Port, 'drain@example.test', PASSWORD);
     assert.match(fetched.messages[0]!.toString(), /first half\r\nsecond half\r\n$/);
+  });
+
+  test('SIGTERM of pop3-access: sessions, plain or after STLS, get -ERR [SYS/TEMP]; a DELE without QUIT deletes nothing', async () => {
+    const plain = await RawClient.connect(system.pop3Port);
+    assert.match(await plain.reply(), /^\+OK/);
+    assert.match(await plain.command('USER drain@example.test'), /^\+OK/);
+    assert.match(await plain.command(`PASS ${PASSWORD}`), /^\+OK/);
+    assert.match(await plain.command('DELE 1'), /^\+OK/);
+    const secure = await RawClient.connect(system.pop3Port);
+    assert.match(await secure.reply(), /^\+OK/);
+    assert.match(await secure.command('STLS'), /^\+OK/);
+    await secure.upgrade({ rejectUnauthorized: false });
+    assert.match(await secure.command('USER drain@example.test'), /^\+OK/);
+
+    const pop3 = system.services['pop3-access'];
+    pop3.child.kill('SIGTERM');
+    for (const client of [plain, secure]) {
+      assert.match(await client.reply(), /^-ERR \[SYS\/TEMP\] Server shutting down/);
+      assert.equal(await client.waitClosed(), true);
+    }
+    assert.equal(await pop3.exited, 0, 'a clean exit');
+    await system.start('pop3-access');
+    assert.equal(await waitForMessageCount(system, 'drain@example.test', 1), 1);
   });
 });

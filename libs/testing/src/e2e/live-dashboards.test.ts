@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { poplibFetch, RawClient, sendOverSmtp } from '../clients.js';
 import { REPO_ROOT, type MailSystem } from '../mail-system.js';
-import { freePort } from '@mail/launcher';
-import { findPrometheus, rulesWithShortFor, startPrometheus, type RunningPrometheus } from '../prometheus.js';
+import { findPrometheus, freePort, startPrometheus, type RunningPrometheus } from '@mail/launcher';
+import { rulesWithShortFor } from '../prometheus.js';
 import { PASSWORD, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
 const ALICE = 'alice@example.test';

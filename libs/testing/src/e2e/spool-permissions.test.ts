@@ -4,14 +4,13 @@
 // one with its head, is left alone. A message written as it arrives has its chunks stored before its end,
 // is read back whole after commit, and its chunks are left alone by the sweep while they are marked live.
 import { strict as assert } from 'node:assert';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { SPOOL_STREAM, spoolChunkSubject, STREAMS_USED, type NatsService } from '@mail/contracts';
 import { awaitStreams, connectNats, ensureStreams, loadNatsSettings, Spool } from '@mail/platform';
 import { startNatsServer, writeNatsAuth } from '@mail/launcher';
+import { temporaryDirectory } from '../temporary-directories.js';
 
 const envelope = (queueId: string) => ({
   queueId,
@@ -31,7 +30,7 @@ const envelope = (queueId: string) => ({
 });
 
 async function spoolUsers() {
-  const dir = await mkdtemp(join(tmpdir(), 'spool-permissions-'));
+  const dir = await temporaryDirectory('spool-permissions-');
   const auth = await writeNatsAuth(dir);
   const server = await startNatsServer(join(dir, 'nats'), { extraArgs: ['-c', auth.configFile] });
   const logger = pino({ level: 'silent' });
