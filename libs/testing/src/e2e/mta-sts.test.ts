@@ -93,6 +93,9 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
       dns.txt(`_smtp._tls.${domain}`, `v=TLSRPTv1; rua=mailto:tlsrpt@${domain}`);
       policies.answers.set(`mta-sts.${domain}`, { body: stsPolicyText(kind === 'testing' ? 'testing' : 'enforce', [`mx.${domain}`]) });
     }
+    // No MTA-STS policy: REQUIRETLS mail to it fails at once (5.7.30), without a connection.
+    dns.mx('nopolicy.test', 'mx.nopolicy.test');
+    dns.a('mx.nopolicy.test', '127.0.0.1');
   });
   after(async () => {
     await receiver.stop();
@@ -196,6 +199,44 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
     assert.equal(dsn!.recipients[0]!['status'], '5.7.30');
     assert.match(dsn!.recipients[0]!['diagnostic-code']!, /REQUIRETLS/);
     assert.equal(delivered('bob@rtls.test').length, 0);
+  });
+
+  /** A message relayed with REQUIRETLS and RET=FULL from `sender` (of rtlsok.test, an enforce domain) to a domain without MTA-STS: it fails with 5.7.30, and its notice goes back to rtlsok.test's MX. */
+  const relayRequireTlsToNoPolicy = async (sender: string, subject: string) => {
+    const result = await smtplibSubmitTls({ port: system.smtpPort, mode: 'starttls', cafile: ca.caFile, from: sender, to: ['dave@nopolicy.test'], data: message(subject), mailOptions: ['REQUIRETLS', 'RET=FULL'] });
+    assert.equal(result.ok, true, result.error);
+  };
+  const noticesTo = (recipient: string) => receiver.transactions.filter((t) => t.sender === '' && t.recipients.includes(recipient));
+
+  test('a notice about a REQUIRETLS message goes back with REQUIRETLS, returning the header section only (RFC 8689 §5)', async () => {
+    offer(true, true);
+    await relayRequireTlsToNoPolicy('carol@rtlsok.test', 'rtls-notice');
+    const [notice] = await until('the notice at mx.rtlsok.test', () => (noticesTo('carol@rtlsok.test').length ? noticesTo('carol@rtlsok.test') : undefined));
+    assert.equal(notice!.tls, true);
+    assert.match(notice!.ehloParameters, /\bREQUIRETLS\b/, 'MAIL FROM:<> REQUIRETLS');
+    const [dsn] = await pythonParseDsns([notice!.data]);
+    assert.equal(dsn!.report_type, 'delivery-status');
+    assert.equal(dsn!.recipients[0]!['status'], '5.7.30');
+    assert.match(dsn!.recipients[0]!['final-recipient']!, /dave@nopolicy\.test/);
+    assert.equal(dsn!.returned_type, 'text/rfc822-headers', 'RET=FULL disregarded');
+    assert.match(dsn!.returned!, /Subject: rtls-notice/);
+    assert.doesNotMatch(notice!.data.toString(), /body of rtls-notice/);
+  });
+
+  test('a notice that cannot go back with REQUIRETLS goes without it and without the header section (RFC 8689 §5)', async () => {
+    offer(true, false);
+    await relayRequireTlsToNoPolicy('erin@rtlsok.test', 'rtls-redacted');
+    const [notice, ...more] = await until('the redacted notice at mx.rtlsok.test', () => (noticesTo('erin@rtlsok.test').length ? noticesTo('erin@rtlsok.test') : undefined));
+    assert.equal(more.length, 0, 'only the redacted one was taken');
+    assert.equal(notice!.tls, true, 'still verified TLS: the domain\'s MTA-STS policy is in enforce mode');
+    assert.doesNotMatch(notice!.ehloParameters, /REQUIRETLS/);
+    const [dsn] = await pythonParseDsns([notice!.data]);
+    assert.equal(dsn!.content_type, 'multipart/report');
+    assert.deepEqual(dsn!.parts, ['text/plain', 'message/delivery-status'], 'nothing of the original returned');
+    assert.equal(dsn!.recipients[0]!['status'], '5.7.30');
+    assert.match(dsn!.recipients[0]!['final-recipient']!, /dave@nopolicy\.test/);
+    assert.doesNotMatch(notice!.data.toString(), /rtls-redacted/);
+    assert.match(dsn!.text.replace(/\s+/g, ' '), /sent with REQUIRETLS, but this notice could not be delivered to you that way, so it comes without REQUIRETLS and without the header section of your message/);
   });
 
   test("a finished day's TLS-RPT data is mailed to the mailto: rua through the queue (RFC 8460 §5.3)", async () => {
