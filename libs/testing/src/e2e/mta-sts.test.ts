@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { poplibFetch, pythonParseDsns, smtplibSend, smtplibSubmitTls } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
 import { PolicyServer, stsPolicyText } from '../policy-server.js';
+import { ReportReceiver } from '../report-receiver.js';
 import { ScriptedSmtpServer, type Script } from '../scripted-smtp.js';
 import { createTestCa, type TestCa } from '../test-ca.js';
 import { temporaryDirectory } from '../temporary-directories.js';
@@ -40,6 +41,8 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
   const plainExtensions = ['PIPELINING', '8BITMIME', 'SIZE 10000000'];
   const script: Script = { extensions: plainExtensions };
   const receiver = new ScriptedSmtpServer(script);
+  /** A domain's https: rua (RFC 8460 §5.3), at tlsrpt.reports.test. */
+  const reportReceiver = new ReportReceiver();
 
   /** The receiving server's offer for the next test. */
   const offer = (tls: boolean, requireTls = false) => {
@@ -66,6 +69,7 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
     await copyFile(ingress.certFile, join(work, 'cert.pem'));
     await copyFile(ingress.keyFile, join(work, 'key.pem'));
     const receiverPort = await receiver.start();
+    await reportReceiver.start(await ca.issue('tlsrpt', ['tlsrpt.reports.test']));
     system = await startSystemWithUsers([ALICE, REPORTS], {
       env: {
         SMTP_RELAY_NETWORKS: '127.0.0.1/32',
@@ -96,9 +100,11 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
     // No MTA-STS policy: REQUIRETLS mail to it fails at once (5.7.30), without a connection.
     dns.mx('nopolicy.test', 'mx.nopolicy.test');
     dns.a('mx.nopolicy.test', '127.0.0.1');
+    dns.a('tlsrpt.reports.test', '127.0.0.1');
   });
   after(async () => {
     await receiver.stop();
+    await reportReceiver.stop();
     await policies.stop();
     await system?.stop();
   });
@@ -239,19 +245,24 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
     assert.match(dsn!.text.replace(/\s+/g, ' '), /sent with REQUIRETLS, but this notice could not be delivered to you that way, so it comes without REQUIRETLS and without the header section of your message/);
   });
 
-  test("a finished day's TLS-RPT data is mailed to the mailto: rua through the queue (RFC 8460 §5.3)", async () => {
-    // Yesterday's data, as delivery-agent counted it, put where it keeps it.
+  /** Yesterday's TLS-RPT data of `domain`, as delivery-agent counted it, put where it keeps it. */
+  const putYesterdaysData = async (domain: string, rua: string[]) => {
     const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
     const nats = await connectNats(system.natsUrl, 'tlsrpt-test', pino({ level: 'silent' }), loadNatsSettings(system.natsAuth.env('delivery-agent')));
     try {
       const kv = await new Kvm(nats.js).open(TLS_REPORT_BUCKET);
-      await kv.put(`${day}.report.test`, JSON.stringify({
-        policyDomain: 'report.test', day, rua: [`mailto:${REPORTS}`], policy: { type: 'sts', lines: ['version: STSv1', 'mode: enforce', 'mx: mx.report.test', 'max_age: 86400'], mxHosts: ['mx.report.test'] },
-        successful: 5, failed: 1, failures: [{ resultType: 'starttls-not-supported', receivingMxHostname: 'mx.report.test', count: 1, detail: 'no STARTTLS' }],
+      await kv.put(`${day}.${domain}`, JSON.stringify({
+        policyDomain: domain, day, rua, policy: { type: 'sts', lines: ['version: STSv1', 'mode: enforce', `mx: mx.${domain}`, 'max_age: 86400'], mxHosts: [`mx.${domain}`] },
+        successful: 5, failed: 1, failures: [{ resultType: 'starttls-not-supported', receivingMxHostname: `mx.${domain}`, count: 1, detail: 'no STARTTLS' }],
       }));
     } finally {
       await nats.nc.close();
     }
+    return day;
+  };
+
+  test("a finished day's TLS-RPT data is mailed to the mailto: rua through the queue (RFC 8460 §5.3)", async () => {
+    const day = await putYesterdaysData('report.test', [`mailto:${REPORTS}`]);
     await waitForMessageCount(system, REPORTS, 1, 30_000);
     const [mail] = (await poplibFetch(system.pop3Port, REPORTS, PASSWORD, { delete: true })).messages;
     const read = JSON.parse(execFileSync('python3', ['-c', READ_REPORT], { input: mail! }).toString());
@@ -261,6 +272,26 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
     assert.equal(read.report['policies'][0]['policy']['policy-domain'], 'report.test');
     assert.deepEqual(read.report['policies'][0]['summary'], { 'total-successful-session-count': 5, 'total-failure-session-count': 1 });
     assert.equal(read.report['date-range']['start-datetime'], `${day}T00:00:00Z`);
+  });
+
+  test("a finished day's TLS-RPT report is POSTed to the https: rua, verified TLS, and a failed post is tried again (RFC 8460 §5.3, §5.5)", async () => {
+    reportReceiver.answer = (n) => (n === 1 ? 503 : 200); // the first post fails
+    const day = await putYesterdaysData('posted.test', [`https://tlsrpt.reports.test:${reportReceiver.port}/v1/report`]);
+    await until('the report taken by the https: rua', () => (reportReceiver.received.some((r) => r.status === 200) ? true : undefined), 30_000);
+    assert.deepEqual(reportReceiver.received.map((r) => r.status), [503, 200], 'tried again after the failure, then no more');
+    for (const post of reportReceiver.received) {
+      assert.equal(post.method, 'POST');
+      assert.equal(post.host, 'tlsrpt.reports.test');
+      assert.equal(post.path, '/v1/report');
+      assert.equal(post.headers['content-type'], 'application/tlsrpt+gzip');
+    }
+    const report = JSON.parse(execFileSync('python3', ['-c', 'import gzip, sys; sys.stdout.write(gzip.decompress(sys.stdin.buffer.read()).decode())'], { input: reportReceiver.received[1]!.body }).toString());
+    assert.equal(report['organization-name'], 'mx.test.local');
+    assert.equal(report['policies'][0]['policy']['policy-domain'], 'posted.test');
+    assert.deepEqual(report['policies'][0]['summary'], { 'total-successful-session-count': 5, 'total-failure-session-count': 1 });
+    assert.equal(report['date-range']['start-datetime'], `${day}T00:00:00Z`);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal(reportReceiver.received.length, 2, 'posted once it was taken: not again');
   });
 });
 
