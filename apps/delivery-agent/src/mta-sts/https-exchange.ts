@@ -3,6 +3,7 @@
 // extra ones (DELIVERY_TLS_EXTRA_CA_FILE), no redirect followed (a 3xx is an answer like any other), one
 // deadline for the whole exchange, and at most `maxBytes` of the answer's body read.
 import { request } from 'node:https';
+import { isIP } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import { rootCertificates } from 'node:tls';
 import { addressLookup, type DnsLookup } from '@mail/platform';
@@ -64,7 +65,8 @@ export function httpsExchange(what: HttpsRequest, options: HttpsExchangeOptions)
         port: url.port ? Number(url.port) : 443,
         path: `${url.pathname}${url.search}`,
         method: what.method,
-        servername: host,
+        // SNI carries names only (RFC 6066 §3); an address literal is checked against the certificate all the same.
+        ...(isIP(host) ? {} : { servername: host }),
         lookup: addressLookup(options.lookup),
         ca: options.extraCa ? [...rootCertificates, options.extraCa] : undefined,
         rejectUnauthorized: true,
