@@ -202,3 +202,23 @@ test('an untrusted certificate or a redirect is a failed post: nothing is sent t
     assert.equal((await store.reportMarks().posts())[0]!.post.attempts, 2, 'still owed');
   });
 });
+
+test('an answer whose body never ends is read no further than its first bytes: the post ends at once, with the status', async () => {
+  await withTwoNatsClients(async (a) => {
+    await ensureStreams(a, 1024 * 1024);
+    receiver.received.length = 0;
+    receiver.answer = () => 500;
+    receiver.endlessBody = true;
+    try {
+      const store = await KvTlsReportStore.open(a);
+      await store.record(sessionTo([reportUrl]), new Date('2026-11-30T12:00:00Z'));
+      const outcomes: ReportPostOutcome[] = [];
+      const started = Date.now();
+      await senderOn(a, store, outcomes, { timeoutMs: 10_000 }).sendDue(new Date('2026-12-01T00:10:00Z'));
+      assert.ok(Date.now() - started < 5000, 'not read until the deadline');
+      assert.match((outcomes[0] as { reason: string }).reason, /answered HTTP 500: x{200}$/);
+    } finally {
+      receiver.endlessBody = false;
+    }
+  });
+});
