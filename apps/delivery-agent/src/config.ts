@@ -44,9 +44,10 @@ export const DELIVERY_AGENT_SETTINGS = settingGroup('delivery-agent', {
   mtaStsHttpsPort: setting('DELIVERY_MTA_STS_HTTPS_PORT', portSetting(443), 'HTTPS port of `mta-sts.<domain>` policy fetches (443; tests use a loopback port)'),
   mtaStsRetryFailedMs: setting('DELIVERY_MTA_STS_RETRY_FAILED_MS', durationSetting(300_000, 0), 'after a failed policy fetch (and no cached policy), the domain is treated as having none for this long before the next fetch, unless its TXT id changes; 0 = fetch for every delivery'),
   mtaStsMaxPolicyBytes: setting('DELIVERY_MTA_STS_MAX_POLICY_BYTES', sizeSetting(64 * 1024, 256, 1024 * 1024), 'largest MTA-STS policy file accepted; a larger one is a fetch error'),
-  tlsRptSendIntervalMs: setting('DELIVERY_TLSRPT_SEND_INTERVAL_MS', durationSetting(3_600_000, 0), 'how often finished days\' TLS-RPT reports are looked for and queued to the domains\' `mailto:` rua (RFC 8460 §5.3); 0 = never sent'),
+  tlsRptSendIntervalMs: setting('DELIVERY_TLSRPT_SEND_INTERVAL_MS', durationSetting(3_600_000, 0), 'how often finished days\' TLS-RPT reports are looked for, queued to the domains\' `mailto:` rua and posted to their `https:` rua (RFC 8460 §5.3); a failed post is tried again after one interval, then after twice as long each time, for 24 hours (§5.5); 0 = never sent'),
+  tlsRptPostTimeoutMs: setting('DELIVERY_TLSRPT_POST_TIMEOUT_MS', durationSetting(30_000, 1), 'deadline of one TLS-RPT report post to an `https:` rua (DNS, connect, TLS, sending, the answer)'),
   tlsRptFrom: setting('DELIVERY_TLSRPT_FROM', z.string().default(''), 'From and envelope sender of TLS-RPT reports; empty = `postmaster@` the HELO name', 'postmaster@DELIVERY_HELO_NAME'),
-  tlsExtraCaFile: setting('DELIVERY_TLS_EXTRA_CA_FILE', z.string().default(''), 'PEM file of CA certificates trusted beside the system\'s, for MX certificates (MTA-STS, REQUIRETLS, `required`) and policy fetches; empty = none'),
+  tlsExtraCaFile: setting('DELIVERY_TLS_EXTRA_CA_FILE', z.string().default(''), 'PEM file of CA certificates trusted beside the system\'s, for MX certificates (MTA-STS, REQUIRETLS, `required`), policy fetches and TLS-RPT report posts; empty = none'),
 });
 
 /** Every group of settings delivery-agent reads, for the manifest. */

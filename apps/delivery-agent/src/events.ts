@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { EventLog, type EventCatalogue } from '@mail/platform';
 import type { RecipientResult } from '@mail/contracts';
 import { deliveryMetrics, OUTCOME_LABEL } from './metrics.js';
+import type { ReportPostOutcome } from './mta-sts/report-sender.js';
 
 export type DeliveryEvent =
   | { event: 'job-done'; queueId: string; jobId: string; domain: string; results: RecipientResult[]; seconds: number }
@@ -11,7 +12,11 @@ export type DeliveryEvent =
   | { event: 'remote-transaction'; queueId: string; host: string; port: number; outcomes: string[] }
   | { event: 'remote-host-failed'; queueId: string; host: string; port: number; reason: string }
   /** What MTA-STS or REQUIRETLS asked of a remote job (not logged when neither applies). */
-  | { event: 'transport-security'; queueId: string; domain: string; policy: string; refusal?: string };
+  | { event: 'transport-security'; queueId: string; domain: string; policy: string; refusal?: string }
+  /** A TLS-RPT report post to an https: rua (RFC 8460 §5.3): taken, failed (tried again at `nextAttemptAt`), or given up. */
+  | { event: 'tlsrpt-posted'; domain: string; day: string; url: string; attempts: number }
+  | { event: 'tlsrpt-post-failed'; domain: string; day: string; url: string; attempts: number; reason: string; nextAttemptAt: string }
+  | { event: 'tlsrpt-post-abandoned'; domain: string; day: string; url: string; attempts: number; reason: string };
 
 const CATALOGUE: EventCatalogue<DeliveryEvent> = {
   'job-done': { level: 'info', message: 'job done' },
@@ -19,7 +24,18 @@ const CATALOGUE: EventCatalogue<DeliveryEvent> = {
   'remote-transaction': { level: 'info', message: 'remote transaction done' },
   'remote-host-failed': { level: 'warn', message: 'remote host failed' },
   'transport-security': { level: 'info', message: 'transport security decided (MTA-STS, REQUIRETLS)' },
+  'tlsrpt-posted': { level: 'info', message: 'TLS-RPT report posted' },
+  'tlsrpt-post-failed': { level: 'warn', message: 'TLS-RPT report post failed; will be tried again' },
+  'tlsrpt-post-abandoned': { level: 'error', message: 'TLS-RPT report post given up; the report is not sent to this address' },
 };
+
+/** The event of one report post attempt's end. */
+export function reportPostEvent(attempt: ReportPostOutcome): DeliveryEvent {
+  const { day, policyDomain: domain, url, attempts, nextAttemptAt } = attempt.post;
+  if (attempt.outcome === 'posted') return { event: 'tlsrpt-posted', domain, day, url, attempts };
+  if (attempt.outcome === 'failed') return { event: 'tlsrpt-post-failed', domain, day, url, attempts, reason: attempt.reason, nextAttemptAt: new Date(nextAttemptAt).toISOString() };
+  return { event: 'tlsrpt-post-abandoned', domain, day, url, attempts, reason: attempt.reason };
+}
 
 export class DeliveryEvents extends EventLog<DeliveryEvent> {
   constructor(logger: Logger) {

@@ -20,7 +20,7 @@ import {
   startupSettings,
 } from '@mail/platform';
 import { loadDeliveryAgentConfig, tlsPolicyLookup } from './config.js';
-import { DeliveryEvents } from './events.js';
+import { DeliveryEvents, reportPostEvent } from './events.js';
 import { DkimSigner } from './dkim-signer.js';
 import { LocalDelivery } from './local-delivery.js';
 import { RemoteDelivery } from './remote-delivery.js';
@@ -60,13 +60,16 @@ async function main(): Promise<void> {
     maxBytes: config.mtaStsMaxPolicyBytes,
     extraCa,
   });
-  // Finished days' TLS-RPT reports, queued as mail by whichever replica claims each first.
+  // Finished days' TLS-RPT reports, queued as mail or posted by whichever replica claims each first.
   const reportSender = new TlsReportSender(tlsReports.reportMarks(), new Spool(nats, 10_000, false), {
     organization: config.heloName,
     from: config.tlsRptFrom || `postmaster@${config.heloName}`,
+    https: { lookup, extraCa, timeoutMs: config.tlsRptPostTimeoutMs },
+    retryAfterMs: config.tlsRptSendIntervalMs,
+    onPost: (attempt) => events.emit(reportPostEvent(attempt)),
   });
   const reportTimer = config.tlsRptSendIntervalMs > 0
-    ? setInterval(() => void reportSender.sendDue().catch((err: unknown) => logger.warn({ err }, 'TLS-RPT reports not queued; trying again later')), config.tlsRptSendIntervalMs)
+    ? setInterval(() => void reportSender.sendDue().catch((err: unknown) => logger.warn({ err }, 'TLS-RPT reports not sent; trying again later')), config.tlsRptSendIntervalMs)
     : undefined;
   reportTimer?.unref();
   const security = new TransportSecurity({ enabled: config.mtaSts, extraCa }, lookup, policies, tlsReports);

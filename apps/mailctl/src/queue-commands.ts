@@ -25,7 +25,7 @@ function nextAttempt(message: QueuedMessage): string {
 /** A message's envelope and each destination's state, as `queue show` and `queue cat` print it. */
 function printEnvelope(m: QueuedMessage): void {
   console.log(`queue id:     ${m.queueId}${m.bounceOf ? ` (notice about ${m.bounceOf})` : ''}`);
-  console.log(`sender:       ${m.sender || '<>'}`);
+  console.log(`sender:       ${m.sender || '<>'}${m.requireTls ? ' (REQUIRETLS)' : ''}`);
   console.log(`size:         ${m.size} bytes`);
   console.log(`received:     ${new Date(m.receivedAtMs).toISOString()} (${age(m.receivedAtMs)} ago)`);
   console.log(`status:       ${m.held ? 'held' : m.pending > 0 ? `${m.pending} pending, next attempt ${nextAttempt(m)}` : 'done'}`);

@@ -31,6 +31,7 @@ export function describeEntry(entry: QueueEntry): QueuedMessage {
     nextAttemptAtMs: waiting.length ? Math.min(...waiting.map((d) => d.nextAttemptAt)) : 0,
     lastError: lastError?.lastReply ?? '',
     bounceOf: entry.bounceOf,
+    requireTls: entry.requireTls === true,
     destinations: entry.destinations.map((d) => ({
       recipient: d.recipient,
       state: d.state,

@@ -2,9 +2,11 @@
 // queued like any other message. Never for the null reverse-path <>, and always sent from <>
 // (RFC 5321 §4.5.5), so a bounce can never bounce. What the sender asked for with the DSN parameters
 // (RFC 3461) shapes them: which recipients get which notice is decided in core/decisions.ts (NOTIFY);
-// here RET decides what a failure report returns, ENVID and ORCPT are named in it.
+// here RET decides what a failure report returns, ENVID and ORCPT are named in it. A notice about a
+// message sent with REQUIRETLS is sent with REQUIRETLS and returns its header section at most (RFC 8689
+// §5); if it cannot go that way, a copy without the header section goes without it (redactedNotice).
 import { createHash } from 'node:crypto';
-import { buildDsn, type DsnRecipient } from '@mail/mime';
+import { buildDsn, withoutReturnedContent, type DsnRecipient } from '@mail/mime';
 import type { Destination, QueueEntry } from './core/entry.js';
 
 export interface Notice {
@@ -12,6 +14,8 @@ export interface Notice {
   queueId: string;
   recipient: string;
   message: Uint8Array;
+  /** Sent with REQUIRETLS: the message it reports on was (RFC 8689 §5). */
+  requireTls: boolean;
 }
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -72,8 +76,9 @@ export function buildNotice(options: {
     };
   });
   // RET (RFC 3461 §4.3) applies to failure reports only; the others, and a message too large to send
-  // back whole, return the header section, as without RET.
-  const returned = options.action === 'failed' && entry.ret === 'FULL' && options.originalMessage.length <= FULL_RETURN_LIMIT ? 'message' : 'headers';
+  // back whole, return the header section, as without RET. RFC 8689 §5: RET=FULL is disregarded for a
+  // REQUIRETLS message.
+  const returned = options.action === 'failed' && entry.ret === 'FULL' && !entry.requireTls && options.originalMessage.length <= FULL_RETURN_LIMIT ? 'message' : 'headers';
   const message = buildDsn({
     reportingMta: options.reportingMta,
     // The sender's ENVID; without one, our queue id, which the sender got in the reply to DATA (RFC 3464 §2.2.1).
@@ -88,5 +93,23 @@ export function buildNotice(options: {
     date: options.now,
   });
   const seed = `${entry.queueId}|${options.action}|${options.destinations.map((d) => d.recipient).sort().join(',')}`;
-  return { queueId: derivedQueueId(seed), recipient: entry.sender, message };
+  return { queueId: derivedQueueId(seed), recipient: entry.sender, message, requireTls: entry.requireTls === true };
+}
+
+/** The reply of a hop that could not take a message as REQUIRETLS asks (RFC 8689 §4: X.7.30), also as the last error of an expired one. */
+export const refusedForRequireTls = (reply: string): boolean => /\b[45]\.7\.30\b/.test(reply);
+
+const REDACTION_NOTE =
+  'Your message was sent with REQUIRETLS, but this notice could not be delivered to you that way, so it comes ' +
+  'without REQUIRETLS and without the header section of your message (RFC 8689 section 5).';
+
+/**
+ * RFC 8689 §5: a notice of ours about a REQUIRETLS message that a hop on its way back refused for want of
+ * REQUIRETLS is not dropped (it is from <>, nothing would report its loss): the same notice goes again,
+ * without REQUIRETLS and redacted, without the original's header section. Undefined if the notice's
+ * bytes are not a report of ours.
+ */
+export function redactedNotice(notice: QueueEntry, recipient: string, noticeMessage: Uint8Array, now: Date): Notice | undefined {
+  const message = withoutReturnedContent(noticeMessage, REDACTION_NOTE, now);
+  return message && { queueId: derivedQueueId(`${notice.queueId}|redacted|${recipient}`), recipient, message, requireTls: false };
 }

@@ -10,7 +10,8 @@ export type QueueEvent =
   | { event: 'destination-deferred'; queueId: string; recipient: string; reply: string; nextAttemptAt: number }
   | { event: 'destination-failed'; queueId: string; recipient: string; reply: string }
   | { event: 'message-removed'; queueId: string }
-  | { event: 'notice-queued'; queueId: string; bounceOf: string; recipient: string; action: 'failed' | 'delayed' | 'delivered' | 'relayed'; about: string[] }
+  | { event: 'notice-queued'; queueId: string; bounceOf: string; recipient: string; action: 'failed' | 'delayed' | 'delivered' | 'relayed'; about: string[]; requireTls: boolean }
+  | { event: 'notice-redacted'; queueId: string; noticeOf: string; bounceOf: string; recipient: string; reply: string }
   | { event: 'notice-suppressed'; queueId: string; recipients: string[]; reason: 'null-sender' | 'notify' }
   | { event: 'postmaster-action'; queueId: string; action: 'hold' | 'release' | 'retry' | 'delete' | 'delete-with-bounce' }
   | { event: 'job-lost'; queueId: string; jobId: string; timeoutMs: number }
@@ -27,6 +28,7 @@ const CATALOGUE: EventCatalogue<QueueEvent> = {
   'destination-failed': { level: 'warn', message: 'destination failed' },
   'message-removed': { level: 'info', message: 'message removed from queue' },
   'notice-queued': { level: 'info', message: 'delivery status notification queued' },
+  'notice-redacted': { level: 'warn', message: 'a notice about a REQUIRETLS message could not go with REQUIRETLS; queued again without it and without the original header section (RFC 8689 §5)' },
   'notice-suppressed': { level: 'warn', message: 'not delivered, and no notice sent: null reverse-path (reason null-sender), or NOTIFY without FAILURE (reason notify)' },
   'postmaster-action': { level: 'warn', message: 'queue changed by the postmaster' },
   'job-lost': { level: 'warn', message: 'no result for a delivery job in time; taken as a temporary failure' },

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildDsn, buildMessage, downgradeTo7bit, downgradeTo7bitDetailed, getHeader, getHeaders, parseHeaders, parseMessage, walkParts } from './index.js';
+import { buildDsn, buildMessage, withoutReturnedContent, downgradeTo7bit, downgradeTo7bitDetailed, getHeader, getHeaders, parseHeaders, parseMessage, walkParts } from './index.js';
 
 const lines = (bytes: Uint8Array): string[] => Buffer.from(bytes).toString('latin1').split('\r\n');
 
@@ -107,6 +107,32 @@ test('a DSN may return the whole message as message/rfc822, and names the origin
   assert.match(status, /^Original-Recipient: rfc822; x@y\r\nFinal-Recipient: rfc822; a@example\.net$/m);
   assert.match(status, /^Original-Recipient: x400; c=us;p=x$/m);
   assert.doesNotMatch(status, /Original-Envelope-Id/, 'none given, none written');
+});
+
+test('a DSN without its returned part keeps the sender, subject and status fields, and says why (RFC 8689 §5)', () => {
+  const original = Buffer.from('From: sender@example.com\r\nSubject: the secret plan\r\n\r\nbody text\r\n');
+  const raw = buildDsn({
+    reportingMta: 'mx.example.com',
+    originalEnvelopeId: 'ENV9',
+    arrivalDate: new Date(Date.UTC(2024, 0, 1)),
+    recipients: [{ finalRecipient: 'nobody@example.net', action: 'failed', status: '5.7.30', diagnosticCode: '550 5.7.30 no REQUIRETLS' }],
+    originalHeaders: original,
+    from: { name: 'Mail Delivery System', address: 'MAILER-DAEMON@example.com' },
+    to: 'sender@example.com',
+  });
+  const redacted = withoutReturnedContent(raw, 'The header section of your message is withheld.')!;
+  const m = parseMessage(redacted);
+  assert.deepEqual(m.root.children.map((p) => p.contentType.mimeType), ['text/plain', 'message/delivery-status'], 'two parts: no returned content');
+  assert.equal(m.root.contentType.params['report-type'], 'delivery-status');
+  assert.deepEqual(m.from, [{ name: 'Mail Delivery System', address: 'MAILER-DAEMON@example.com' }]);
+  assert.equal(m.to![0]!.address, 'sender@example.com');
+  assert.equal(m.subject, parseMessage(raw).subject);
+  assert.equal(Buffer.from(m.root.children[1]!.content).toString(), Buffer.from(parseMessage(raw).root.children[1]!.content).toString(), 'the status fields as they were');
+  assert.match(m.root.children[0]!.text!, /<nobody@example\.net>: 550 5\.7\.30 no REQUIRETLS\r\n\r\nThe header section of your message is withheld\.\r\n$/);
+  assert.equal(getHeader(m.headers, 'auto-submitted'), 'auto-replied');
+  assert.notEqual(getHeader(m.headers, 'message-id'), getHeader(parseMessage(raw).headers, 'message-id'), 'a message of its own');
+  assert.ok(!Buffer.from(redacted).toString().includes('secret plan'));
+  assert.equal(withoutReturnedContent(original, 'x'), undefined, 'not a report: nothing made');
 });
 
 test('downgrade re-encodes 8-bit parts and headers and keeps the content', () => {

@@ -1,10 +1,12 @@
 // Delivery status notifications: multipart/report; report-type=delivery-status (RFC 6522)
 // with a human-readable part, message/delivery-status fields (RFC 3464) and the
-// original message's header section as text/rfc822-headers, or the whole message as message/rfc822.
+// original message's header section as text/rfc822-headers, or the whole message as message/rfc822;
+// and the same report without that returned part, for where it may not travel (RFC 8689 §5).
 
 import { buildMessage, type MailboxInput } from './builder.js';
 import { formatDate } from './date.js';
 import { parseHeaderBlock } from './headers.js';
+import { parseMessage } from './tree.js';
 
 export type DsnAction = 'failed' | 'delayed' | 'delivered' | 'relayed' | 'expanded';
 
@@ -121,11 +123,38 @@ export function buildDsn(input: DsnInput): Uint8Array {
       params: { 'report-type': 'delivery-status' },
       children: [
         { contentType: 'text/plain', content: humanReadable(input) },
-        { contentType: 'message/delivery-status', content: deliveryStatus(input), transferEncoding: '7bit' },
+        deliveryStatusPart(deliveryStatus(input)),
         input.returned === 'message'
           ? { contentType: 'message/rfc822', content: input.originalHeaders }
           : { contentType: 'text/rfc822-headers', content: headerSection(input.originalHeaders), transferEncoding: /[\x80-\xff]/.test(Buffer.from(input.originalHeaders).toString('latin1')) ? '8bit' : '7bit' },
       ],
+    },
+  });
+}
+
+const deliveryStatusPart = (content: Uint8Array | string) => ({ contentType: 'message/delivery-status', content, transferEncoding: '7bit' as const });
+
+/**
+ * A report built by buildDsn, again without its third part (the returned header section or message):
+ * the same From, To, Subject and status fields, `note` added to the human-readable part, a new
+ * Message-ID. Undefined when `report` is not a delivery-status report.
+ */
+export function withoutReturnedContent(report: Uint8Array, note: string, date = new Date()): Uint8Array | undefined {
+  const parsed = parseMessage(report);
+  const [text, status] = parsed.root.children;
+  const from = parsed.from?.[0];
+  const to = parsed.to?.[0];
+  if (parsed.root.contentType.mimeType !== 'multipart/report' || !from || !to || text?.contentType.mimeType !== 'text/plain' || status?.contentType.mimeType !== 'message/delivery-status') return undefined;
+  return buildMessage({
+    from: from.name ? { name: from.name, address: from.address } : from.address,
+    to: [to.address],
+    subject: parsed.subject ?? 'Delivery Status Notification',
+    date,
+    headers: [['Auto-Submitted', 'auto-replied']],
+    body: {
+      contentType: 'multipart/report',
+      params: { 'report-type': 'delivery-status' },
+      children: [{ contentType: 'text/plain', content: `${(text.text ?? '').replace(/(\r?\n)*$/, '')}\r\n\r\n${note}\r\n` }, deliveryStatusPart(status.content)],
     },
   });
 }

@@ -22,6 +22,6 @@ export { MimeStreamParser, type StreamHandlers, type ParserLimits } from './stre
 export { parseMessage, walkParts, isBodyText, type MimePart, type ParsedMessage, type ParseOptions } from './tree.js';
 export { buildMessage, buildPart, messageBody, makeBoundary, chooseTransferEncoding, type BuildPart, type MessageInput, type MailboxInput, type GroupInput, type AddressInput, type AttachmentInput } from './builder.js';
 export { foldHeader, formatParam, encodeUnstructured } from './fold.js';
-export { buildDsn, type DsnInput, type DsnRecipient, type DsnAction } from './dsn.js';
+export { buildDsn, withoutReturnedContent, type DsnInput, type DsnRecipient, type DsnAction } from './dsn.js';
 export { downgradeTo7bit, downgradeTo7bitDetailed, encodeBinaryMime, type DowngradeResult } from './downgrade.js';
 export { formatDkimKeyRecord } from './dkim-record.js';

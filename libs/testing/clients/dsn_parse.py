@@ -3,7 +3,7 @@
 
 Input (stdin, JSON): {"messages": [base64 of a whole message, ...]}
 Output (stdout, JSON): for each message
-{"content_type", "report_type", "subject", "parts": [content types of the top-level parts],
+{"content_type", "report_type", "subject", "parts": [content types of the top-level parts], "text": the first part decoded,
  "per_message": {field: value}, "recipients": [{field: value}, ...] (field names lower case),
  "returned_type": the third part's type, "returned": its text (the header section, or the whole message)}
 """
@@ -23,6 +23,7 @@ for raw_b64 in request["messages"]:
         "report_type": message.get_param("report-type"),
         "subject": message.get("Subject", ""),
         "parts": [p.get_content_type() for p in parts],
+        "text": parts[0].get_payload(decode=True).decode("utf-8", errors="replace") if parts and not parts[0].is_multipart() else "",
         "per_message": {},
         "recipients": [],
         "returned_type": None,

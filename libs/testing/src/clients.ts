@@ -50,6 +50,8 @@ export interface ParsedDsn {
   subject: string;
   /** The content types of the top-level parts. */
   parts: string[];
+  /** The human-readable first part, decoded. */
+  text: string;
   /** The per-message fields of message/delivery-status, names in lower case. */
   per_message: Record<string, string>;
   /** The per-recipient field blocks. */
@@ -93,8 +95,9 @@ export interface TlsSubmission {
   port: number;
   mode: 'starttls' | 'ssl';
   cafile: string;
-  user: string;
-  password: string;
+  /** Absent: no AUTH (a relay client by its address). */
+  user?: string;
+  password?: string;
   from: string;
   to: string[];
   data: Buffer;

@@ -10,4 +10,5 @@ export * from './scripted-smtp.js';
 export * from './test-ca.js';
 export * from './dns-server.js';
 export * from './policy-server.js';
+export * from './report-receiver.js';
 export * from './temporary-directories.js';

@@ -6,6 +6,8 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
 import { TLS_REPORT_BUCKET } from '@mail/contracts';
 import type { NatsContext } from '@mail/platform';
+import { createHash } from 'node:crypto';
+import type { PendingPost, ReportMarks } from './report-sender.js';
 
 /** RFC 8460 §4.3 result types we can produce (no DANE: no tlsa-* or dnssec-*). */
 export type TlsResultType =
@@ -164,12 +166,31 @@ export class KvTlsReportStore implements TlsReportStore {
     await this.kv.delete(key);
   }
 
-  /** The marks a report sender needs, on this bucket. */
-  reportMarks(): { list(): Promise<DailyTlsData[]>; claim(day: string, domain: string): Promise<boolean>; release(day: string, domain: string): Promise<void> } {
+  /** The marks a report sender needs, on this bucket: `sent.<day>.<domain>` claims, `post.<day>.<domain>.<url hash>` posts owed. */
+  reportMarks(): ReportMarks {
+    const postKey = (post: PendingPost) => `post.${post.day}.${keyPart(post.policyDomain)}.${createHash('sha256').update(post.url).digest('hex').slice(0, 24)}`;
     return {
       list: () => this.list(),
       claim: (day, domain) => this.claimKey(`sent.${day}.${keyPart(domain)}`),
       release: (day, domain) => this.releaseKey(`sent.${day}.${keyPart(domain)}`),
+      owePost: async (post) => {
+        await this.kv.create(postKey(post), JSON.stringify(post)).catch(() => undefined); // already owed: kept as it is
+      },
+      posts: async () => {
+        const owed: { post: PendingPost; revision: number }[] = [];
+        for await (const key of await this.kv.keys('post.>')) {
+          const entry = await this.kv.get(key);
+          if (entry && entry.operation === 'PUT' && entry.length > 0) owed.push({ post: JSON.parse(decoder.decode(entry.value)) as PendingPost, revision: entry.revision });
+        }
+        return owed.sort((a, b) => a.post.nextAttemptAt - b.post.nextAttemptAt);
+      },
+      takePost: (post, revision) => this.kv.update(postKey(post), JSON.stringify(post), revision).then(
+        () => true,
+        () => false,
+      ),
+      dropPost: async (post) => {
+        await this.kv.delete(postKey(post));
+      },
     };
   }
 
@@ -177,7 +198,7 @@ export class KvTlsReportStore implements TlsReportStore {
     const days: DailyTlsData[] = [];
     const keys = await this.kv.keys(domain ? `*.${keyPart(domain)}` : undefined);
     for await (const key of keys) {
-      if (key.startsWith('sent.')) continue;
+      if (key.startsWith('sent.') || key.startsWith('post.')) continue;
       const entry = await this.kv.get(key);
       if (entry && entry.operation === 'PUT' && entry.length > 0) days.push(JSON.parse(decoder.decode(entry.value)) as DailyTlsData);
     }

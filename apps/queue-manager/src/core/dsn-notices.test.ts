@@ -1,7 +1,8 @@
 // Which notices the queue sends for the DSN request a sender made (RFC 3461), on the in-memory port with a
 // fake clock: NOTIFY per recipient (absent: FAILURE and DELAY), success notices after local delivery or a
 // relay without DSN (none when the next hop took the request), RET, ENVID and ORCPT in the reports,
-// recipients of one outcome in one report, the request passed on in jobs, and never a notice for <>.
+// recipients of one outcome in one report, the request passed on in jobs, and never a notice for <>;
+// and the care RFC 8689 §5 asks for notices about mail sent with REQUIRETLS.
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { pino } from 'pino';
@@ -47,7 +48,7 @@ let counter = 0;
 async function accept(
   s: Setup,
   recipients: string[],
-  options: { local?: string[]; sender?: string; dsn?: RecipientDsn[]; ret?: 'FULL' | 'HDRS'; envid?: string; message?: string } = {},
+  options: { local?: string[]; sender?: string; dsn?: RecipientDsn[]; ret?: 'FULL' | 'HDRS'; envid?: string; message?: string; requireTls?: boolean } = {},
 ): Promise<string> {
   const queueId = `D${String(++counter).padStart(8, '0')}`;
   const message: AcceptedMessage = {
@@ -68,6 +69,7 @@ async function accept(
     ...(options.ret ? { ret: options.ret } : {}),
     ...(options.envid !== undefined ? { envid: options.envid } : {}),
     ...(options.dsn ? { recipientDsn: options.dsn } : {}),
+    ...(options.requireTls ? { requireTls: true } : {}),
   };
   await s.core.activate();
   s.port.messages.set(queueId, new TextEncoder().encode(options.message ?? ORIGINAL));
@@ -76,8 +78,8 @@ async function accept(
   return queueId;
 }
 
-/** Answers the job that carries `recipient` with these outcomes (and handoffs). */
-async function answer(s: Setup, queueId: string, outcomes: Record<string, ['delivered' | 'temporary' | 'permanent', RecipientResult['handoff']?]>): Promise<void> {
+/** Answers the job that carries `recipient` with these outcomes (and handoffs, and replies other than the usual). */
+async function answer(s: Setup, queueId: string, outcomes: Record<string, ['delivered' | 'temporary' | 'permanent', RecipientResult['handoff']?, string?]>): Promise<void> {
   const jobs = s.port.jobs.filter((j) => j.job.queueId === queueId);
   for (const { job } of jobs) {
     const mine = job.recipients.filter((r) => r in outcomes);
@@ -86,8 +88,8 @@ async function answer(s: Setup, queueId: string, outcomes: Record<string, ['deli
       queueId,
       jobId: job.jobId,
       results: mine.map((recipient) => {
-        const [outcome, handoff] = outcomes[recipient]!;
-        const reply = outcome === 'delivered' ? '250 2.0.0 ok' : outcome === 'temporary' ? '451 4.4.1 later' : '550 5.1.1 no such user';
+        const [outcome, handoff, given] = outcomes[recipient]!;
+        const reply = given ?? (outcome === 'delivered' ? '250 2.0.0 ok' : outcome === 'temporary' ? '451 4.4.1 later' : '550 5.1.1 no such user');
         return { recipient, outcome, reply, remoteMta: 'mx.remote.test', ...(handoff ? { handoff } : {}) };
       }),
     };
@@ -299,4 +301,90 @@ test('outcomes that come apart get a report each, as they fall: success now, fai
   await s.core.runDue();
   await answer(s, id, { 'x@r.test': ['permanent'] });
   assert.deepEqual(notices(s, id).map((n) => n.actions), [['delivered'], ['failed']]);
+});
+
+// ---- RFC 8689 §5: notices about mail sent with REQUIRETLS.
+
+const REQUIRETLS_REFUSED = '550 5.7.30 mx.sender.test does not offer REQUIRETLS, which this message requires';
+
+/** A message sent with REQUIRETLS (RET=FULL asked for) fails; its notice is handed to the core as the spool would. */
+async function failedRequireTlsMessage(s: Setup) {
+  const id = await accept(s, ['a@r.test'], { sender: 'alice@sender.test', ret: 'FULL', requireTls: true });
+  await answer(s, id, { 'a@r.test': ['permanent', undefined, '550 5.7.30 REQUIRETLS: r.test has no MTA-STS policy in enforce mode'] });
+  const envelope = s.port.enqueued.find((e) => e.bounceOf === id)!;
+  await s.core.onAccepted(envelope, false);
+  return { id, envelope };
+}
+
+test('a notice about a REQUIRETLS message is sent with REQUIRETLS, and RET=FULL is disregarded: the header section only', async () => {
+  const s = setup();
+  const { id, envelope } = await failedRequireTlsMessage(s);
+  assert.equal(envelope.requireTls, true, 'REQUIRETLS in the notice\'s envelope: delivery-agent holds it to the same rules');
+  assert.equal(envelope.sender, '');
+  const [notice] = notices(s, id);
+  const parsed = parseMessage(new TextEncoder().encode(notice!.text));
+  assert.deepEqual(parsed.root.children.map((c) => c.contentType.mimeType), ['text/plain', 'message/delivery-status', 'text/rfc822-headers']);
+  assert.match(notice!.text, /Subject: the original/);
+  assert.doesNotMatch(notice!.text, /secret body text/, 'RET=FULL disregarded');
+  assert.ok(s.events.some((e) => e.event === 'notice-queued' && e.requireTls));
+  // The notice's own queue entry keeps the flag (a replica taking over plans it with REQUIRETLS too).
+  assert.equal(s.core.show(envelope.queueId)?.requireTls, true);
+  const job = s.port.jobs.find((j) => j.job.queueId === envelope.queueId);
+  assert.ok(job, 'the notice is sent');
+});
+
+test('the delay warning of a REQUIRETLS message is sent with REQUIRETLS too; a plain message\'s notices are not', async () => {
+  const s = setup({ delayWarningMs: 30 * MINUTE, remoteRetry: new RetrySchedule([24 * 60 * MINUTE]) });
+  const rtls = await accept(s, ['a@r.test'], { requireTls: true });
+  const plain = await accept(s, ['b@r.test']);
+  await answer(s, rtls, { 'a@r.test': ['temporary'] });
+  await answer(s, plain, { 'b@r.test': ['temporary'] });
+  s.clock.now += 30 * MINUTE;
+  await s.core.runDue();
+  assert.equal(s.port.enqueued.find((e) => e.bounceOf === rtls)!.requireTls, true);
+  assert.equal(s.port.enqueued.find((e) => e.bounceOf === plain)!.requireTls, undefined);
+  assert.deepEqual(notices(s, rtls)[0]!.actions, ['delayed']);
+});
+
+test('a notice refused for want of REQUIRETLS goes again without it and without the header section (RFC 8689 §5)', async () => {
+  const s = setup();
+  const { id, envelope } = await failedRequireTlsMessage(s);
+  await answer(s, envelope.queueId, { 'alice@sender.test': ['permanent', undefined, REQUIRETLS_REFUSED] });
+
+  const again = s.port.enqueued.filter((e) => e.bounceOf === id && e.queueId !== envelope.queueId);
+  assert.equal(again.length, 1, 'one redacted copy');
+  const [redacted] = again;
+  assert.equal(redacted!.requireTls, undefined, 'not REQUIRETLS: it would be refused again');
+  assert.equal(redacted!.sender, '');
+  assert.deepEqual(redacted!.recipients, ['alice@sender.test']);
+  const text = new TextDecoder().decode(s.port.messages.get(redacted!.queueId));
+  const parsed = parseMessage(text);
+  assert.deepEqual(parsed.root.children.map((c) => c.contentType.mimeType), ['text/plain', 'message/delivery-status'], 'no header section of the original');
+  assert.doesNotMatch(text, /the original|orig@local\.test/);
+  assert.match(text, /^Status: 5\.7\.30\r$/m, 'what happened to the message is still reported');
+  assert.match(text, /^Final-Recipient: rfc822; a@r\.test\r$/m);
+  assert.match(parsed.text ?? '', /without REQUIRETLS and without the header section of your message/);
+  const event = s.events.find((e) => e.event === 'notice-redacted');
+  assert.ok(event && event.event === 'notice-redacted' && event.noticeOf === envelope.queueId && event.reply === REQUIRETLS_REFUSED);
+  assert.ok(!s.events.some((e) => e.event === 'notice-suppressed' && e.reason === 'null-sender'), 'not dropped');
+  assert.equal(s.core.show(envelope.queueId), undefined, 'the refused notice left the queue');
+});
+
+test('a REQUIRETLS notice refused for another reason, or expired while REQUIRETLS could not be had, is handled as its kind', async () => {
+  // Refused for another reason: a bounce does not bounce, and a redacted copy would fare no better.
+  const s = setup();
+  const { id, envelope } = await failedRequireTlsMessage(s);
+  await answer(s, envelope.queueId, { 'alice@sender.test': ['permanent'] });
+  assert.equal(s.port.enqueued.filter((e) => e.bounceOf === id).length, 1, 'nothing more sent');
+  assert.ok(s.events.some((e) => e.event === 'notice-suppressed' && e.reason === 'null-sender'));
+
+  // Deferred with 4.7.30 (the policy could not be had) until the notice expired: the redacted copy goes.
+  const t = setup({ maxLifetimeMs: 60 * MINUTE });
+  const second = await failedRequireTlsMessage(t);
+  await answer(t, second.envelope.queueId, { 'alice@sender.test': ['temporary', undefined, '451 4.7.30 REQUIRETLS: the MTA-STS policy of sender.test cannot be had now'] });
+  t.clock.now += 60 * MINUTE;
+  await t.core.runDue();
+  const redacted = t.port.enqueued.filter((e) => e.bounceOf === second.id && e.queueId !== second.envelope.queueId);
+  assert.equal(redacted.length, 1);
+  assert.equal(redacted[0]!.requireTls, undefined);
 });

@@ -63,6 +63,8 @@ export const QueueEntry = z.object({
   /** RET and ENVID given at MAIL (RFC 3461): what a failure report returns, and its Original-Envelope-Id. */
   ret: DsnReturn.optional(),
   envid: DsnEnvelopeId.optional(),
+  /** Sent with REQUIRETLS (RFC 8689): its notices are too, and return no more than its header section (§5). */
+  requireTls: z.boolean().optional(),
 });
 export type QueueEntry = z.infer<typeof QueueEntry>;
 
@@ -87,6 +89,7 @@ export interface NewEntry {
   envid?: string;
   /** NOTIFY and ORCPT of the recipients that gave them. */
   recipientDsn?: RecipientDsn[];
+  requireTls?: boolean;
 }
 
 export function newEntry(seed: NewEntry): QueueEntry {
@@ -104,6 +107,7 @@ export function newEntry(seed: NewEntry): QueueEntry {
     dispatches: 0,
     ...(seed.ret ? { ret: seed.ret } : {}),
     ...(seed.envid !== undefined ? { envid: seed.envid } : {}),
+    ...(seed.requireTls ? { requireTls: true } : {}),
     destinations: seed.recipients.map((recipient) => ({
       recipient,
       state: 'pending',

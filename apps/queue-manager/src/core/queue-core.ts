@@ -15,7 +15,7 @@
 // is idempotent, so a job the predecessor had out does no harm.
 import type { AcceptedMessage, DeliveryJob, DeliveryResult } from '@mail/contracts';
 import { KeyedLock } from '@mail/platform';
-import { buildNotice } from '../bounces.js';
+import { buildNotice, redactedNotice, refusedForRequireTls, type Notice } from '../bounces.js';
 import type { QueueEvents } from '../events.js';
 import type { Admission } from './admission.js';
 import { applyTime, isFinished, markDispatched, nextDueAt, readyGroups, settleResult, takeNotices, type DestinationChange, type Group, type QueuePolicy } from './decisions.js';
@@ -625,8 +625,20 @@ export class QueueCore {
     if (!marked) return false;
     if (unreported.length > 0) this.events.emit({ event: 'notice-suppressed', queueId: entry.queueId, recipients: unreported, reason: 'notify' });
     if (entry.sender === '') {
+      // RFC 8689 §5: our notice about a REQUIRETLS message, refused on its way back for want of
+      // REQUIRETLS, goes again without it, redacted, rather than being lost.
+      const refused = entry.requireTls && entry.bounceOf !== '' ? failed.filter((d) => refusedForRequireTls(d.lastReply)) : [];
+      if (refused.length > 0) {
+        const sent = await this.port.readMessage(entry.queueId);
+        for (const destination of refused) {
+          const notice = sent && redactedNotice(entry, destination.recipient, sent, new Date(now));
+          if (!notice) continue;
+          await this.queueNotice(notice, entry.bounceOf, now);
+          this.events.emit({ event: 'notice-redacted', queueId: notice.queueId, noticeOf: entry.queueId, bounceOf: entry.bounceOf, recipient: notice.recipient, reply: destination.lastReply });
+        }
+      }
       // RFC 5321 §4.5.5: never a notice about a message from <> (a bounce must not bounce).
-      const recipients = [...failed, ...delayed].map((d) => d.recipient);
+      const recipients = [...failed, ...delayed].filter((d) => !refused.includes(d)).map((d) => d.recipient);
       if (recipients.length > 0) this.events.emit({ event: 'notice-suppressed', queueId: entry.queueId, recipients, reason: 'null-sender' });
       return true;
     }
@@ -647,16 +659,21 @@ export class QueueCore {
         now: new Date(now),
       });
       if (!notice) continue;
-      // Queued like any message: a deterministic id, so a repeat after a crash is dropped by the spool.
-      const local = this.localDomains.has(domainOf(notice.recipient)) ? [notice.recipient] : [];
-      await this.port.enqueueMessage(
-        // Submitted by our MAILER-DAEMON (its From:): delivery-agent signs it with DKIM as that domain when it has a key.
-        { queueId: notice.queueId, sender: '', recipients: [notice.recipient], localRecipients: local, size: notice.message.length, receivedAt: now, smtputf8: false, eightBitMime: false, binaryMime: false, clientAddress: '', submittedBy: `MAILER-DAEMON@${this.options.reportingMta}`, chunks: 0, chunkSeqs: [], bounceOf: entry.queueId },
-        notice.message,
-      );
-      this.events.emit({ event: 'notice-queued', queueId: notice.queueId, bounceOf: entry.queueId, recipient: notice.recipient, action, about: destinations.map((d) => d.recipient) });
+      await this.queueNotice(notice, entry.queueId, now);
+      this.events.emit({ event: 'notice-queued', queueId: notice.queueId, bounceOf: entry.queueId, recipient: notice.recipient, action, about: destinations.map((d) => d.recipient), requireTls: notice.requireTls });
     }
     return true;
+  }
+
+  /** Queued like any message: a deterministic id, so a repeat after a crash is dropped by the spool. */
+  private async queueNotice(notice: Notice, bounceOf: string, now: number): Promise<void> {
+    const local = this.localDomains.has(domainOf(notice.recipient)) ? [notice.recipient] : [];
+    await this.port.enqueueMessage(
+      // Submitted by our MAILER-DAEMON (its From:): delivery-agent signs it with DKIM as that domain when it has a key.
+      // REQUIRETLS in its envelope: delivery-agent holds it to the rules of the message it reports on.
+      { queueId: notice.queueId, sender: '', recipients: [notice.recipient], localRecipients: local, size: notice.message.length, receivedAt: now, smtputf8: false, eightBitMime: false, binaryMime: false, clientAddress: '', submittedBy: `MAILER-DAEMON@${this.options.reportingMta}`, chunks: 0, chunkSeqs: [], bounceOf, ...(notice.requireTls ? { requireTls: true } : {}) },
+      notice.message,
+    );
   }
 
   /** The message leaves the queue: spool first, entry last (a crash in between finds the entry and finishes). */

@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { poplibFetch, pythonParseDsns, smtplibSend, smtplibSubmitTls } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
 import { PolicyServer, stsPolicyText } from '../policy-server.js';
+import { ReportReceiver } from '../report-receiver.js';
 import { ScriptedSmtpServer, type Script } from '../scripted-smtp.js';
 import { createTestCa, type TestCa } from '../test-ca.js';
 import { temporaryDirectory } from '../temporary-directories.js';
@@ -40,6 +41,8 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
   const plainExtensions = ['PIPELINING', '8BITMIME', 'SIZE 10000000'];
   const script: Script = { extensions: plainExtensions };
   const receiver = new ScriptedSmtpServer(script);
+  /** A domain's https: rua (RFC 8460 §5.3), at tlsrpt.reports.test. */
+  const reportReceiver = new ReportReceiver();
 
   /** The receiving server's offer for the next test. */
   const offer = (tls: boolean, requireTls = false) => {
@@ -66,6 +69,7 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
     await copyFile(ingress.certFile, join(work, 'cert.pem'));
     await copyFile(ingress.keyFile, join(work, 'key.pem'));
     const receiverPort = await receiver.start();
+    await reportReceiver.start(await ca.issue('tlsrpt', ['tlsrpt.reports.test']));
     system = await startSystemWithUsers([ALICE, REPORTS], {
       env: {
         SMTP_RELAY_NETWORKS: '127.0.0.1/32',
@@ -93,9 +97,14 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
       dns.txt(`_smtp._tls.${domain}`, `v=TLSRPTv1; rua=mailto:tlsrpt@${domain}`);
       policies.answers.set(`mta-sts.${domain}`, { body: stsPolicyText(kind === 'testing' ? 'testing' : 'enforce', [`mx.${domain}`]) });
     }
+    // No MTA-STS policy: REQUIRETLS mail to it fails at once (5.7.30), without a connection.
+    dns.mx('nopolicy.test', 'mx.nopolicy.test');
+    dns.a('mx.nopolicy.test', '127.0.0.1');
+    dns.a('tlsrpt.reports.test', '127.0.0.1');
   });
   after(async () => {
     await receiver.stop();
+    await reportReceiver.stop();
     await policies.stop();
     await system?.stop();
   });
@@ -198,19 +207,62 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
     assert.equal(delivered('bob@rtls.test').length, 0);
   });
 
-  test("a finished day's TLS-RPT data is mailed to the mailto: rua through the queue (RFC 8460 §5.3)", async () => {
-    // Yesterday's data, as delivery-agent counted it, put where it keeps it.
+  /** A message relayed with REQUIRETLS and RET=FULL from `sender` (of rtlsok.test, an enforce domain) to a domain without MTA-STS: it fails with 5.7.30, and its notice goes back to rtlsok.test's MX. */
+  const relayRequireTlsToNoPolicy = async (sender: string, subject: string) => {
+    const result = await smtplibSubmitTls({ port: system.smtpPort, mode: 'starttls', cafile: ca.caFile, from: sender, to: ['dave@nopolicy.test'], data: message(subject), mailOptions: ['REQUIRETLS', 'RET=FULL'] });
+    assert.equal(result.ok, true, result.error);
+  };
+  const noticesTo = (recipient: string) => receiver.transactions.filter((t) => t.sender === '' && t.recipients.includes(recipient));
+
+  test('a notice about a REQUIRETLS message goes back with REQUIRETLS, returning the header section only (RFC 8689 §5)', async () => {
+    offer(true, true);
+    await relayRequireTlsToNoPolicy('carol@rtlsok.test', 'rtls-notice');
+    const [notice] = await until('the notice at mx.rtlsok.test', () => (noticesTo('carol@rtlsok.test').length ? noticesTo('carol@rtlsok.test') : undefined));
+    assert.equal(notice!.tls, true);
+    assert.match(notice!.ehloParameters, /\bREQUIRETLS\b/, 'MAIL FROM:<> REQUIRETLS');
+    const [dsn] = await pythonParseDsns([notice!.data]);
+    assert.equal(dsn!.report_type, 'delivery-status');
+    assert.equal(dsn!.recipients[0]!['status'], '5.7.30');
+    assert.match(dsn!.recipients[0]!['final-recipient']!, /dave@nopolicy\.test/);
+    assert.equal(dsn!.returned_type, 'text/rfc822-headers', 'RET=FULL disregarded');
+    assert.match(dsn!.returned!, /Subject: rtls-notice/);
+    assert.doesNotMatch(notice!.data.toString(), /body of rtls-notice/);
+  });
+
+  test('a notice that cannot go back with REQUIRETLS goes without it and without the header section (RFC 8689 §5)', async () => {
+    offer(true, false);
+    await relayRequireTlsToNoPolicy('erin@rtlsok.test', 'rtls-redacted');
+    const [notice, ...more] = await until('the redacted notice at mx.rtlsok.test', () => (noticesTo('erin@rtlsok.test').length ? noticesTo('erin@rtlsok.test') : undefined));
+    assert.equal(more.length, 0, 'only the redacted one was taken');
+    assert.equal(notice!.tls, true, 'still verified TLS: the domain\'s MTA-STS policy is in enforce mode');
+    assert.doesNotMatch(notice!.ehloParameters, /REQUIRETLS/);
+    const [dsn] = await pythonParseDsns([notice!.data]);
+    assert.equal(dsn!.content_type, 'multipart/report');
+    assert.deepEqual(dsn!.parts, ['text/plain', 'message/delivery-status'], 'nothing of the original returned');
+    assert.equal(dsn!.recipients[0]!['status'], '5.7.30');
+    assert.match(dsn!.recipients[0]!['final-recipient']!, /dave@nopolicy\.test/);
+    assert.doesNotMatch(notice!.data.toString(), /rtls-redacted/);
+    assert.match(dsn!.text.replace(/\s+/g, ' '), /sent with REQUIRETLS, but this notice could not be delivered to you that way, so it comes without REQUIRETLS and without the header section of your message/);
+  });
+
+  /** Yesterday's TLS-RPT data of `domain`, as delivery-agent counted it, put where it keeps it. */
+  const putYesterdaysData = async (domain: string, rua: string[]) => {
     const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
     const nats = await connectNats(system.natsUrl, 'tlsrpt-test', pino({ level: 'silent' }), loadNatsSettings(system.natsAuth.env('delivery-agent')));
     try {
       const kv = await new Kvm(nats.js).open(TLS_REPORT_BUCKET);
-      await kv.put(`${day}.report.test`, JSON.stringify({
-        policyDomain: 'report.test', day, rua: [`mailto:${REPORTS}`], policy: { type: 'sts', lines: ['version: STSv1', 'mode: enforce', 'mx: mx.report.test', 'max_age: 86400'], mxHosts: ['mx.report.test'] },
-        successful: 5, failed: 1, failures: [{ resultType: 'starttls-not-supported', receivingMxHostname: 'mx.report.test', count: 1, detail: 'no STARTTLS' }],
+      await kv.put(`${day}.${domain}`, JSON.stringify({
+        policyDomain: domain, day, rua, policy: { type: 'sts', lines: ['version: STSv1', 'mode: enforce', `mx: mx.${domain}`, 'max_age: 86400'], mxHosts: [`mx.${domain}`] },
+        successful: 5, failed: 1, failures: [{ resultType: 'starttls-not-supported', receivingMxHostname: `mx.${domain}`, count: 1, detail: 'no STARTTLS' }],
       }));
     } finally {
       await nats.nc.close();
     }
+    return day;
+  };
+
+  test("a finished day's TLS-RPT data is mailed to the mailto: rua through the queue (RFC 8460 §5.3)", async () => {
+    const day = await putYesterdaysData('report.test', [`mailto:${REPORTS}`]);
     await waitForMessageCount(system, REPORTS, 1, 30_000);
     const [mail] = (await poplibFetch(system.pop3Port, REPORTS, PASSWORD, { delete: true })).messages;
     const read = JSON.parse(execFileSync('python3', ['-c', READ_REPORT], { input: mail! }).toString());
@@ -220,6 +272,26 @@ describe('MTA-STS, TLS-RPT and REQUIRETLS', () => {
     assert.equal(read.report['policies'][0]['policy']['policy-domain'], 'report.test');
     assert.deepEqual(read.report['policies'][0]['summary'], { 'total-successful-session-count': 5, 'total-failure-session-count': 1 });
     assert.equal(read.report['date-range']['start-datetime'], `${day}T00:00:00Z`);
+  });
+
+  test("a finished day's TLS-RPT report is POSTed to the https: rua, verified TLS, and a failed post is tried again (RFC 8460 §5.3, §5.5)", async () => {
+    reportReceiver.answer = (n) => (n === 1 ? 503 : 200); // the first post fails
+    const day = await putYesterdaysData('posted.test', [`https://tlsrpt.reports.test:${reportReceiver.port}/v1/report`]);
+    await until('the report taken by the https: rua', () => (reportReceiver.received.some((r) => r.status === 200) ? true : undefined), 30_000);
+    assert.deepEqual(reportReceiver.received.map((r) => r.status), [503, 200], 'tried again after the failure, then no more');
+    for (const post of reportReceiver.received) {
+      assert.equal(post.method, 'POST');
+      assert.equal(post.host, 'tlsrpt.reports.test');
+      assert.equal(post.path, '/v1/report');
+      assert.equal(post.headers['content-type'], 'application/tlsrpt+gzip');
+    }
+    const report = JSON.parse(execFileSync('python3', ['-c', 'import gzip, sys; sys.stdout.write(gzip.decompress(sys.stdin.buffer.read()).decode())'], { input: reportReceiver.received[1]!.body }).toString());
+    assert.equal(report['organization-name'], 'mx.test.local');
+    assert.equal(report['policies'][0]['policy']['policy-domain'], 'posted.test');
+    assert.deepEqual(report['policies'][0]['summary'], { 'total-successful-session-count': 5, 'total-failure-session-count': 1 });
+    assert.equal(report['date-range']['start-datetime'], `${day}T00:00:00Z`);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal(reportReceiver.received.length, 2, 'posted once it was taken: not again');
   });
 });
 
