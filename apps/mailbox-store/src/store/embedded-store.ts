@@ -7,10 +7,10 @@
 // Failed-login records live in memory only: one process serves every edge, and a restart forgets them.
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeyedLock } from '@mail/platform';
-import { appendDurably, DirectorySyncer, inDirectory, replaceFileDurably, syncDirectory, writeTempFile } from './durable-files.js';
+import { appendDurably, DirectorySyncer, renameIntoDirectory, replaceFileDurably, syncDirectory, writeTempFile } from './durable-files.js';
 import { LeaseTable, type Lease } from './leases.js';
 import {
   DEFAULT_DELIVERY_RECORD_MS,
@@ -323,7 +323,7 @@ export class EmbeddedStore implements MailStore {
         await unlink(tmpPath);
         return false;
       }
-      await inDirectory(join(dir, 'cur'), () => rename(tmpPath, this.messagePath(mailbox, message)));
+      renameIntoDirectory(tmpPath, this.messagePath(mailbox, message));
       this.committing.add(`${mailbox}\n${uidl}`);
       return true;
     });
