@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fetches a maildrop with Python's poplib, a POP3 client independent of ours.
 
-Input (stdin, JSON): {"host", "port", "user", "password", "delete": bool, "end": "quit" | "drop"}
+Input (stdin, JSON): {"host", "port", "user", "password", "delete": bool, "end": "quit" | "drop",
+"limit": at most this many messages are retrieved (and deleted) in the session; default all}
 Output (stdout, JSON): {"stat": [count, octets], "list": [[n, size]], "uidl": [[n, uid]],
 "messages": [base64 of each message as retrieved, CRLF line ends], "error": str}
 """
@@ -23,7 +24,7 @@ try:
     for line in client.uidl()[1]:
         n, uid = line.decode().split()
         out["uidl"].append([int(n), uid])
-    for n, _ in out["list"]:
+    for n, _ in out["list"][: request.get("limit") or None]:
         _, lines, _ = client.retr(n)
         out["messages"].append(base64.b64encode(b"".join(l + b"\r\n" for l in lines)).decode())
         if request.get("delete"):

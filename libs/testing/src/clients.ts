@@ -79,7 +79,8 @@ export async function poplibFetch(
   port: number,
   user: string,
   password: string,
-  options: { delete?: boolean; end?: 'quit' | 'drop' } = {},
+  /** `limit`: at most this many messages retrieved (and deleted) in the session, so that what comes back stays bounded. */
+  options: { delete?: boolean; end?: 'quit' | 'drop'; limit?: number } = {},
 ): Promise<FetchResult> {
   const raw = await runJson<Omit<FetchResult, 'messages'> & { messages: string[] }>('python3', [join(CLIENTS, 'pop3_fetch.py')], {
     host: '127.0.0.1',

@@ -1,10 +1,7 @@
 // An HTTPS server on loopback that plays the `mta-sts.<domain>` policy hosts of MTA-STS tests (RFC 8461
 // §3.3): one certificate from the test CA for every name it serves, and per host the answer a test asks
 // for — a policy, a redirect, another media type, a huge body, or a server too slow to finish.
-import { createServer, type Server } from 'node:https';
-import { readFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
-import { listen } from '@mail/platform';
+import { LoopbackHttpsServer } from './loopback-https.js';
 import type { IssuedCertificate } from './test-ca.js';
 
 export interface PolicyAnswer {
@@ -22,11 +19,10 @@ export class PolicyServer {
   /** Requests seen, as host names, in order. */
   readonly requests: string[] = [];
   port = 0;
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
+  private readonly https = new LoopbackHttpsServer();
 
   async start(certificate: IssuedCertificate): Promise<number> {
-    this.server = createServer({ cert: await readFile(certificate.certFile), key: await readFile(certificate.keyFile) }, (req, res) => {
+    this.port = await this.https.start(certificate, (req, res) => {
       const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
       this.requests.push(host);
       const answer = req.url === '/.well-known/mta-sts.txt' ? this.answers.get(host) : undefined;
@@ -40,17 +36,11 @@ export class PolicyServer {
         setTimeout(() => res.end((answer.body ?? '').slice(10)), answer.stallMs).unref();
       } else res.end(answer.body ?? '');
     });
-    this.server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    this.port = await listen(this.server, 0, '127.0.0.1');
     return this.port;
   }
 
-  async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  stop(): Promise<void> {
+    return this.https.stop();
   }
 }
 

@@ -2,11 +2,8 @@
 // test CA, every POST recorded whole (host, path, headers, body), and the answer a test asks for per
 // request — 200 by default, or a failure status, or a redirect that must not be followed, or an answer
 // whose body never ends (a client must stop reading on its own).
-import { createServer, type Server } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import { readFile } from 'node:fs/promises';
-import type { Socket } from 'node:net';
-import { listen } from '@mail/platform';
+import { LoopbackHttpsServer } from './loopback-https.js';
 import type { IssuedCertificate } from './test-ca.js';
 
 export interface ReceivedReport {
@@ -26,11 +23,10 @@ export class ReportReceiver {
   /** Answer with a body that never ends (64 KiB every 10 ms until the client goes). */
   endlessBody = false;
   port = 0;
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
+  private readonly https = new LoopbackHttpsServer();
 
   async start(certificate: IssuedCertificate): Promise<number> {
-    this.server = createServer({ cert: await readFile(certificate.certFile), key: await readFile(certificate.keyFile) }, (req, res) => {
+    this.port = await this.https.start(certificate, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
@@ -42,16 +38,10 @@ export class ReportReceiver {
         res.on('close', () => clearInterval(more));
       });
     });
-    this.server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    this.port = await listen(this.server, 0, '127.0.0.1');
     return this.port;
   }
 
-  async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  stop(): Promise<void> {
+    return this.https.stop();
   }
 }
