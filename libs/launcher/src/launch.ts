@@ -131,19 +131,12 @@ async function waitReady(httpPort: number, process_: ManagedProcess, timeoutMs =
   }
 }
 
-/** Where each service listens and finds the others. */
-export interface PlatformWiring {
-  natsUrl: string;
+/** Where each service listens and finds the others: the listeners as the platform shows them, and the rest. */
+export interface PlatformWiring extends Pick<MailPlatform, 'natsUrl' | 'smtpPort' | 'pop3Port' | 'submissionPort' | 'smtpsPort' | 'pop3sPort' | 'tlsCertFile'> {
   dataDir: string;
   grpcPort: number;
   queueGrpcPort: number;
   httpPorts: Record<ServiceName, number>;
-  smtpPort: number;
-  pop3Port: number;
-  submissionPort: number;
-  smtpsPort: number;
-  pop3sPort: number;
-  tlsCertFile: string;
   tlsKeyFile: string;
 }
 
