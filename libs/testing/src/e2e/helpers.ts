@@ -84,7 +84,29 @@ export async function queueList(system: MailSystem): Promise<QueueListing[]> {
  * so a duplicate or a late copy can no longer arrive.
  */
 export async function waitForEmptyQueue(system: MailSystem, timeoutMs = 30_000): Promise<void> {
-  await until('an empty queue', async () => ((await queueList(system)).length === 0 ? true : undefined), timeoutMs);
+  // A listing that fails once (queue-manager busy, or restarting) is asked again until the deadline; the
+  // last failure, with queue-manager's last lines, is the report if the deadline passes.
+  let failure = '';
+  try {
+    await until(
+      'an empty queue',
+      async () => {
+        try {
+          const listing = await queueList(system);
+          failure = '';
+          return listing.length === 0 ? true : undefined;
+        } catch (err) {
+          failure = (err as Error).message;
+          return undefined;
+        }
+      },
+      timeoutMs,
+    );
+  } catch (err) {
+    if (!failure) throw err;
+    const recent = system.services['queue-manager'].output().split('\n').slice(-20).join('\n');
+    throw new Error(`${(err as Error).message}; the last listing failed: ${failure}\nqueue-manager's last lines:\n${recent}`);
+  }
 }
 
 /**
