@@ -168,6 +168,20 @@ export function wiringEnvironment(wiring: PlatformWiring): Record<string, string
 
 const serviceMain = (name: ServiceName | 'mailctl'): string => join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
 
+/**
+ * Node's flags for every service process, here and in each image's CMD (deploy-check holds the images
+ * to this list). V8 starts the old generation with a small limit and raises it only as the live heap
+ * grows; our services keep a small live heap (about 20 MB) but pass mail bodies through it, and the bytes
+ * of those buffers count against that limit, so with the default a busy service ran a full mark-compact
+ * many times a second. Four rounds of 2,000 POP3 RETRs of 20 KB at 4 sessions: 42 full collections in
+ * mailbox-store and 37 in pop3-access by default, 1 and 8 with a 128 MB start, for some 40 MB more
+ * resident memory each (BENCHMARKS.md).
+ */
+export const SERVICE_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
+
+/** The command line of a service after the node binary. */
+const serviceArgs = (name: ServiceName): string[] => [...SERVICE_NODE_FLAGS, serviceMain(name)];
+
 export async function launchMailPlatform(options: PlatformOptions): Promise<MailPlatform> {
   await mkdir(options.dataDir, { recursive: true });
   const logFiles = new Map<string, RotatingLogFile>();
@@ -219,7 +233,7 @@ export async function launchMailPlatform(options: PlatformOptions): Promise<Mail
     if (current && current.child.exitCode === null && current.child.signalCode === null) {
       throw new Error(`${name} is already running`);
     }
-    const started = startProcess(name, process.execPath, [serviceMain(name)], { ...env, ...serviceEnv(name) }, { echo: options.echo, logFile: logFileOf(name) });
+    const started = startProcess(name, process.execPath, serviceArgs(name), { ...env, ...serviceEnv(name) }, { echo: options.echo, logFile: logFileOf(name) });
     services[name] = started;
     everStarted.push(started);
     if (options.supervise) superviseProcess(name, started, Date.now(), options.supervise.report);
@@ -266,7 +280,7 @@ export async function launchMailPlatform(options: PlatformOptions): Promise<Mail
       await start(name);
     },
     startReplica: async (name, extraEnv, httpPort) => {
-      const replica = startProcess(`${name}-replica`, process.execPath, [serviceMain(name)], { ...env, ...serviceEnv(name), ...extraEnv }, { echo: options.echo });
+      const replica = startProcess(`${name}-replica`, process.execPath, serviceArgs(name), { ...env, ...serviceEnv(name), ...extraEnv }, { echo: options.echo });
       everStarted.push(replica);
       await waitReady(httpPort, replica);
       return replica;

@@ -15,7 +15,7 @@ export function cpuTicks() {
 }
 
 const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
-const SERVICE_PATH = new RegExp(`^[^\\0]*node\\0${REPO_ROOT.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}apps/([a-z0-9-]+)/dist/main\\.js`);
+const SERVICE_PATH = new RegExp(`^[^\\0]*node\\0(?:--[^\\0]*\\0)*${REPO_ROOT.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}apps/([a-z0-9-]+)/dist/main\\.js`);
 
 /** CPU jiffies per process group now: our services by name, nats-server, everything else by command name. */
 export function processTicks() {

@@ -7,7 +7,8 @@
 // includes the delivery running behind the intake, as it would in production; Haraka's queue is the end).
 // After each run the mail still in flight is let through, untimed, so runs do not overlap.
 //
-// Usage: node bench/smtp-accept.mjs [rounds=2]   (as root: Postfix is installed with apt-get when missing)
+// Usage: node bench/smtp-accept.mjs [rounds=2] [loads=all, or e.g. 1,5: their numbers in LOADS, from 1]
+// (as root: Postfix is installed with apt-get when missing)
 // Every limit that would refuse the load is lifted on all three (connections per address, messages per
 // connection), as Postfix's are in postfix-instance.mjs.
 import { spawn, spawnSync } from 'node:child_process';
@@ -16,15 +17,17 @@ import { cpuTicks, median, TICK_MS } from './measure.mjs';
 import { startOurSystem } from './our-system.mjs';
 import { ensurePostfix, startPostfix } from './postfix-instance.mjs';
 
-const [rounds = 2] = process.argv.slice(2).map(Number);
+const rounds = Number(process.argv[2] ?? 2);
 /** The loads: messages, size, sessions at once, and one message per connection or many (-d). */
-const LOADS = [
+const ALL_LOADS = [
   { messages: 2000, bytes: 1024, sessions: 16, many: false },
   { messages: 2000, bytes: 1024, sessions: 16, many: true },
   { messages: 2000, bytes: 1024, sessions: 64, many: false },
   { messages: 1000, bytes: 20 * 1024, sessions: 1, many: true },
   { messages: 300, bytes: 200 * 1024, sessions: 16, many: false },
 ];
+const chosen = process.argv[3]?.split(',').map(Number);
+const LOADS = chosen ? ALL_LOADS.filter((_, i) => chosen.includes(i + 1)) : ALL_LOADS;
 const describe = (load) => `${load.messages} × ${load.bytes >= 1024 ? `${load.bytes / 1024} KB` : `${load.bytes} B`} × ${load.sessions} conn, ${load.many ? 'many' : 'one'} per conn`;
 
 async function run(target, load) {

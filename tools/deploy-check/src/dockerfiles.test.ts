@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { SERVICE_NODE_FLAGS } from '@mail/launcher';
 import { copies, execForm, lineage, parseDockerfile, type Stage } from './dockerfile.js';
 import { podTemplates, render } from './manifests.js';
 import { k8sDir, kustomizeSkip, repoRoot, SERVICES } from './repo.js';
@@ -135,6 +136,8 @@ for (const service of SERVICES) {
       assert.ok(argv, 'exec form, so node is PID 1 and receives SIGTERM');
       assert.equal(argv[0], 'node');
       assert.equal(argv.at(-1), `apps/${service}/dist/main.js`);
+      // The same Node flags as the local run gives the service (the V8 heap start, see SERVICE_NODE_FLAGS).
+      for (const flag of SERVICE_NODE_FLAGS) assert.ok(argv.slice(1, -1).includes(flag), `CMD passes ${flag}`);
       assert.ok(existsSync(join(repoRoot, 'apps', service, 'dist', 'main.js')), 'built by npm run build');
     });
 
