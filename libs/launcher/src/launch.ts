@@ -174,7 +174,7 @@ const serviceMain = (name: ServiceName | 'mailctl'): string => join(REPO_ROOT, '
  * grows; our services keep a small live heap (about 20 MB) but pass mail bodies through it, and the bytes
  * of those buffers count against that limit, so with the default a busy service ran a full mark-compact
  * many times a second. Four rounds of 2,000 POP3 RETRs of 20 KB at 4 sessions: 42 full collections in
- * mailbox-store and 37 in pop3-access by default, 1 and 8 with a 128 MB start, for some 40 MB more
+ * mailbox-store and 37 in pop3-access by default, 1 and 7 with a 128 MB start, for some 40 MB more
  * resident memory each (BENCHMARKS.md).
  */
 export const SERVICE_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
