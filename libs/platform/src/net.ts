@@ -14,15 +14,3 @@ export function listen(server: Server | import('node:http').Server, port: number
   });
 }
 
-/** Resolves when a socket's queued output has been taken by the peer ('drain'), or the socket closed. */
-export function drained(socket: import('node:net').Socket): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      socket.off('drain', done);
-      socket.off('close', done);
-      resolve();
-    };
-    socket.on('drain', done);
-    socket.on('close', done);
-  });
-}

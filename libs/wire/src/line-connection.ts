@@ -340,8 +340,8 @@ export class LineConnection<Reply> implements DrainableConnection {
   }
 }
 
-/** Resolves when a socket's queued output has been taken by the peer, or the socket closed. */
-function drained(socket: Socket): Promise<void> {
+/** Resolves when a socket's queued output has been taken by the peer ('drain'), or the socket closed. */
+export function drained(socket: Socket): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       socket.off('drain', done);

@@ -11,7 +11,7 @@ import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
-import { drained } from '@mail/platform';
+import { drained } from '@mail/wire';
 import { poplibFetch, RawClient, smtplibSend } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
 import { PASSWORD, startSystemWithUsers, waitForMessageCount } from './helpers.js';
