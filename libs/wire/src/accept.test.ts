@@ -1,27 +1,15 @@
 // Accepting on a mail listener, over loopback TCP: the slot is taken at accept, a client that closes
 // before or during the TLS handshake is let go at once, a silent one at the handshake deadline.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import pino from 'pino';
 import { acceptConnection, type AcceptOptions } from './accept.js';
 import { ConnectionLimits } from './connection-limits.js';
-import { TlsMaterial } from './tls.js';
+import { selfSignedTlsMaterial } from './self-signed.test-support.js';
 
-const dir = await mkdtemp(join(tmpdir(), 'accept-test-'));
-const tls = (await TlsMaterial.load(
-  { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem'), selfSigned: true, minVersion: 'TLSv1.2', ciphers: '', reloadIntervalMs: 60_000 },
-  pino({ level: 'silent' }),
-))!;
-after(async () => {
-  tls.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const tls = await selfSignedTlsMaterial('accept-test-');
 
 /** A listener that accepts with `options` and reports each outcome; its sockets are half-open, like the mail listeners'. */
 async function listener(options: Omit<AcceptOptions, 'isTrustedProxy' | 'proxyProtocol' | 'refusal'>) {

@@ -5,24 +5,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import pino from 'pino';
 import { LineConnection, LiveConnections, type AfterReply, type ConnectionEvent, type DataMode, type LineConnectionSettings, type LineProtocol, type WireReply } from './line-connection.js';
-import { TlsMaterial } from './tls.js';
+import { selfSignedTlsMaterial } from './self-signed.test-support.js';
 
-const dir = await mkdtemp(join(tmpdir(), 'line-connection-test-'));
-const tls = (await TlsMaterial.load(
-  { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem'), selfSigned: true, minVersion: 'TLSv1.2', ciphers: '', reloadIntervalMs: 60_000 },
-  pino({ level: 'silent' }),
-))!;
-after(async () => {
-  tls.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const tls = await selfSignedTlsMaterial('line-connection-test-');
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
