@@ -7,27 +7,12 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { SPOOL_STREAM, spoolChunkSubject, STREAMS_USED, type NatsService } from '@mail/contracts';
+import { AcceptedMessage, SPOOL_STREAM, spoolChunkSubject, STREAMS_USED, type NatsService } from '@mail/contracts';
 import { awaitStreams, connectNats, ensureStreams, loadNatsSettings, Spool } from '@mail/platform';
 import { startNatsServer, writeNatsAuth } from '@mail/launcher';
 import { temporaryDirectory } from '../temporary-directories.js';
 
-const envelope = (queueId: string) => ({
-  queueId,
-  sender: 'a@remote.test',
-  recipients: ['b@example.test'],
-  localRecipients: [],
-  size: 0,
-  receivedAt: Date.now(),
-  smtputf8: false,
-  eightBitMime: false,
-  binaryMime: false,
-  clientAddress: '',
-  submittedBy: '',
-  bounceOf: '',
-  chunks: 0,
-  chunkSeqs: [],
-});
+const envelope = (queueId: string) => AcceptedMessage.parse({ queueId, sender: 'a@remote.test', recipients: ['b@example.test'], size: 0, receivedAt: Date.now() });
 
 async function spoolUsers() {
   const dir = await temporaryDirectory('spool-permissions-');
