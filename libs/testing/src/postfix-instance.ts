@@ -1,7 +1,8 @@
-// A private Postfix instance for interoperability tests: its own configuration, queue and virtual maildirs
-// under a temporary directory, an smtpd on loopback, every other domain relayed to one host (the system
-// under test), and its log in a file of its own. Debian's postfix package; it must run as root (Postfix's
-// master process does), so without both, `postfixUnavailable()` says why and the tests skip.
+// A private Postfix instance, for the interoperability tests and the benchmarks: its own configuration,
+// queue and virtual maildirs under a temporary directory, an smtpd on loopback, every other domain relayed
+// to one host (the system under test) when one is given, and its log in a file of its own. Debian's
+// postfix package; it must run as root (Postfix's master process does), so without both,
+// `postfixUnavailable()` says why and the tests skip.
 import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,10 +27,12 @@ export interface PostfixOptions {
   /** The domain it keeps mail for, in virtual maildirs, and its users' local parts. */
   domain: string;
   users: string[];
-  /** Where all other mail goes: [127.0.0.1]:relayPort. */
-  relayPort: number;
+  /** Where all other mail goes: [127.0.0.1]:relayPort; none: it keeps only its own domain's mail. */
+  relayPort?: number;
   /** Its smtpd's port; a free one when not given. */
   port?: number;
+  /** More main.cf lines (a benchmark's message size limit, say). */
+  settings?: string[];
 }
 
 export interface PostfixInstance {
@@ -37,6 +40,8 @@ export interface PostfixInstance {
   hostname: string;
   /** The messages in a user's maildir (new/), oldest first. */
   maildir(user: string): Buffer[];
+  /** The folder of a user's maildir (cur/, new/, tmp/ below it). */
+  maildirPath(user: string): string;
   /** Its log so far (maillog_file). */
   log(): string;
   /** Its queue is empty (postqueue -p says so). */
@@ -72,7 +77,7 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
       `myhostname = ${options.hostname}`,
       'mydestination =',
       'mynetworks = 127.0.0.0/8',
-      `relayhost = [127.0.0.1]:${options.relayPort}`,
+      ...(options.relayPort === undefined ? [] : [`relayhost = [127.0.0.1]:${options.relayPort}`]),
       'smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination',
       `virtual_mailbox_domains = ${options.domain}`,
       `virtual_mailbox_base = ${mail}`,
@@ -84,7 +89,13 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
       'queue_run_delay = 2s',
       'minimal_backoff_time = 2s',
       'maximal_backoff_time = 4s',
+      // No limit that would refuse a benchmark's load (connections and their rate per client).
+      'smtpd_client_connection_count_limit = 0',
+      'smtpd_client_connection_rate_limit = 0',
+      'default_process_limit = 100',
       'biff = no',
+      ...(options.settings ?? []),
+      // Postfix logs each message, as our services do.
       `maillog_file = ${join(data, 'maillog')}`,
       'maillog_file_prefixes = /tmp, /var',
       '',
@@ -122,6 +133,7 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
   return {
     port,
     hostname: options.hostname,
+    maildirPath: (user) => join(mail, options.domain, user),
     maildir: (user) => {
       const dir = join(mail, options.domain, user, 'new');
       if (!existsSync(dir)) return [];
