@@ -208,14 +208,14 @@ export function takeNotices(entry: QueueEntry, now: number, policy: QueuePolicy)
   const relayed: Destination[] = [];
   const unreported: string[] = [];
   for (const destination of entry.destinations) {
-    if (destination.bounced) continue;
+    if (destination.reported) continue;
     if (destination.state === 'failed') {
-      destination.bounced = marked = true;
+      destination.reported = marked = true;
       if (notifies(destination, 'FAILURE')) failed.push(destination);
       else unreported.push(destination.recipient);
     } else if (destination.state === 'delivered' && notifies(destination, 'SUCCESS')) {
       const action = successActionOf(destination);
-      destination.bounced = marked = true;
+      destination.reported = marked = true;
       if (action === 'delivered') delivered.push(destination);
       else if (action === 'relayed') relayed.push(destination);
     }

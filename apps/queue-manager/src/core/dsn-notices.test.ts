@@ -120,7 +120,7 @@ test('a failure with NOTIFY=NEVER is marked taken with no notice, and is said in
   assert.deepEqual(taken.failed.map((d) => d.recipient), ['y@r']);
   assert.deepEqual(taken.unreported, ['x@r']);
   assert.equal(taken.marked, true);
-  assert.deepEqual(entry.destinations.map((d) => d.bounced), [true, true]);
+  assert.deepEqual(entry.destinations.map((d) => d.reported), [true, true]);
   assert.equal(takeNotices(entry, 0, { delayWarningMs: 0 } as QueuePolicy).marked, false, 'nothing owed twice');
 });
 
@@ -289,7 +289,7 @@ test('outcomes that come apart get a report each, as they fall: success now, fai
   });
   await answer(s, id, { 'bob@local.test': ['delivered', 'mailbox'], 'x@r.test': ['temporary'] });
   assert.deepEqual(notices(s, id).map((n) => n.actions), [['delivered']]);
-  assert.equal(s.port.entries.get(id)!.entry.destinations.find((d) => d.recipient === 'bob@local.test')!.bounced, true, 'the notice is remembered with the entry');
+  assert.equal(s.port.entries.get(id)!.entry.destinations.find((d) => d.recipient === 'bob@local.test')!.reported, true, 'the notice is remembered with the entry');
   s.clock.now += MINUTE;
   await s.core.runDue();
   await answer(s, id, { 'x@r.test': ['permanent'] });

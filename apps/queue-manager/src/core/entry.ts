@@ -12,8 +12,15 @@ export type Lane = 'local' | 'remote';
 export const DestinationState = z.enum(['pending', 'delivered', 'failed']);
 export type DestinationState = z.infer<typeof DestinationState>;
 
+/**
+ * Entries written before the notice flag was named for what it means carry it as `bounced` (it also
+ * marked success notices taken); read as `reported`.
+ */
+const withLegacyNoticeFlag = (raw: unknown): unknown =>
+  raw !== null && typeof raw === 'object' && 'bounced' in raw && !('reported' in raw) ? { ...raw, reported: (raw as { bounced: unknown }).bounced } : raw;
+
 /** One recipient of a queued message and where its delivery stands. */
-export const Destination = z.object({
+const DestinationFields = z.object({
   recipient: address,
   state: DestinationState,
   attempts: z.number().int().nonnegative(),
@@ -27,7 +34,7 @@ export const Destination = z.object({
    * The notice of this destination's outcome has been queued, or none is owed: a failure notice (none
    * for the null reverse-path or NOTIFY without FAILURE), or the success notice NOTIFY=SUCCESS asks for.
    */
-  bounced: z.boolean().default(false),
+  reported: z.boolean().default(false),
   /** Delivered by mailbox-store (decided once, by smtp-ingress at RCPT). */
   local: z.boolean().default(false),
   /** The delivery job in flight for this destination ('' = none): its result is awaited. */
@@ -41,7 +48,8 @@ export const Destination = z.object({
   /** Once delivered: into a mailbox here, or relayed to a next hop that took the DSN request or did not. */
   handoff: z.enum(['mailbox', 'relayed-with-dsn', 'relayed-without-dsn']).optional(),
 });
-export type Destination = z.infer<typeof Destination>;
+export const Destination = z.preprocess(withLegacyNoticeFlag, DestinationFields);
+export type Destination = z.infer<typeof DestinationFields>;
 
 export const QueueEntry = z.object({
   queueId: z.string(),
@@ -116,7 +124,7 @@ export function newEntry(seed: NewEntry): QueueEntry {
       nextAttemptAt: 0,
       lastAttemptAt: 0,
       remoteMta: '',
-      bounced: false,
+      reported: false,
       local: seed.localRecipients.has(recipient),
       job: '',
       dispatchedAt: 0,
