@@ -222,7 +222,7 @@ describe('the local run on moved ports', () => {
     const second = startLocalRun({ ...env, DATA_DIR: join(dataDir, 'second') });
     assert.equal(await second.exited, 1);
     const output = second.output();
-    assert.match(output, new RegExp(`^local run: SMTP_PORT=${env.SMTP_PORT}: 127\\.0\\.0\\.1:${env.SMTP_PORT} is already in use by pid \\d+ \\(\\S*node \\S*apps/smtp-ingress/dist/main\\.js\\)$`, 'm'));
+    assert.match(output, new RegExp(`^local run: SMTP_PORT=${env.SMTP_PORT}: 127\\.0\\.0\\.1:${env.SMTP_PORT} is already in use by pid \\d+ \\(\\S*node (?:--\\S+ )*\\S*apps/smtp-ingress/dist/main\\.js\\)$`, 'm'));
     assert.match(output, new RegExp(`^local run: NATS_PORT=${env.NATS_PORT}: .* in use by pid \\d+ \\(\\S*nats-server `, 'm'));
     assert.match(output, /^local run: not started; /m);
     assert.doesNotMatch(output, /mail platform running/);
