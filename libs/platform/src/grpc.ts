@@ -123,7 +123,6 @@ export const clientChannelOptions: grpc.ClientOptions = {
   'grpc.max_reconnect_backoff_ms': 2_000,
   'grpc.keepalive_time_ms': 30_000,
   'grpc.max_receive_message_length': 8 * 1024 * 1024,
-  'grpc-node.flow_control_window': 8 * 1024 * 1024,
 };
 
 /** Deadline for one unary call, as gRPC wants it. */
