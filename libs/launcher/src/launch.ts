@@ -169,18 +169,31 @@ export function wiringEnvironment(wiring: PlatformWiring): Record<string, string
 const serviceMain = (name: ServiceName | 'mailctl'): string => join(REPO_ROOT, 'apps', name, 'dist', 'main.js');
 
 /**
- * Node's flags for every service process, here and in each image's CMD (deploy-check holds the images
- * to this list). V8 starts the old generation with a small limit and raises it only as the live heap
- * grows; our services keep a small live heap (about 20 MB) but pass mail bodies through it, and the bytes
- * of those buffers count against that limit, so with the default a busy service ran a full mark-compact
- * many times a second. Four rounds of 2,000 POP3 RETRs of 20 KB at 4 sessions: 42 full collections in
- * mailbox-store and 37 in pop3-access by default, 1 and 7 with a 128 MB start, for some 40 MB more
- * resident memory each (BENCHMARKS.md).
+ * A 128 MB start for V8's old generation. V8 starts it with a small limit and raises it only as the live
+ * heap grows; the services that pass mail bodies through keep a small live heap (about 20 MB), and the
+ * bytes of those buffers count against that limit, so by default a busy one ran a full mark-compact many
+ * times a second. Four rounds of 2,000 POP3 RETRs of 20 KB at 4 sessions: 42 full collections in
+ * mailbox-store and 37 in pop3-access by default, 1 and 7 with this, for some 40 MB more resident
+ * memory each (BENCHMARKS.md).
  */
-export const SERVICE_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
+const OLD_SPACE_START = '--initial-old-space-size=128';
+
+/**
+ * Node's flags for each service process, here and in each image's CMD (deploy-check holds the images to
+ * this table). Not for smtp-ingress: it holds the idle connections, and the garbage a larger start lets
+ * lie took its resident memory per idle connection from 7.0 to 8.3 kB at 10,000 connections
+ * (bench/idle-connections.mjs), over the 8 kB it is held to.
+ */
+export const SERVICE_NODE_FLAGS: Readonly<Record<ServiceName, readonly string[]>> = {
+  'smtp-ingress': [],
+  'queue-manager': [OLD_SPACE_START],
+  'delivery-agent': [OLD_SPACE_START],
+  'mailbox-store': [OLD_SPACE_START],
+  'pop3-access': [OLD_SPACE_START],
+};
 
 /** The command line of a service after the node binary. */
-const serviceArgs = (name: ServiceName): string[] => [...SERVICE_NODE_FLAGS, serviceMain(name)];
+const serviceArgs = (name: ServiceName): string[] => [...SERVICE_NODE_FLAGS[name], serviceMain(name)];
 
 export async function launchMailPlatform(options: PlatformOptions): Promise<MailPlatform> {
   await mkdir(options.dataDir, { recursive: true });
