@@ -1,7 +1,8 @@
 // Group commit of directory fsyncs: many deliveries into one mailbox share fsyncs, and every caller
 // still waits for an fsync that began after its own rename.
 import { strict as assert } from 'node:assert';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -39,7 +40,7 @@ test('inDirectory makes a missing directory once the operation finds it missing'
   const root = await mkdtemp(join(tmpdir(), 'indir-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const dir = join(root, 'a', 'b');
-  await inDirectory(dir, () => writeFile(join(dir, 'x'), 'x'));
-  await inDirectory(dir, () => writeFile(join(dir, 'y'), 'y'));
+  inDirectory(dir, () => writeFileSync(join(dir, 'x'), 'x'));
+  inDirectory(dir, () => writeFileSync(join(dir, 'y'), 'y'));
   assert.deepEqual((await readdir(dir)).sort(), ['x', 'y']);
 });

@@ -1,6 +1,6 @@
 // Crash-safe file primitives: a file becomes visible under its final name only once its bytes are on disk.
 import { closeSync, fsync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -48,17 +48,6 @@ export class DirectorySyncer {
   }
 }
 
-/** Runs `act` on a path in `dir`, making `dir` first if it turns out to be missing (no mkdir per message). */
-export async function inDirectory<T>(dir: string, act: () => Promise<T>): Promise<T> {
-  try {
-    return await act();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(dir, { recursive: true });
-    return act();
-  }
-}
-
 /**
  * Writes chunks to a private temporary file and fsyncs it; returns the byte count. Opening, writing into
  * the page cache and closing are done in place (microseconds on a local disk, the embedded store's
@@ -70,13 +59,13 @@ export async function writeTempFile(
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   maxBytes = Number.POSITIVE_INFINITY,
 ): Promise<number> {
-  const fd = openInDirectory(tmpPath);
+  const fd = inDirectory(dirname(tmpPath), () => openSync(tmpPath, 'w', 0o600));
   let size = 0;
   try {
     for await (const chunk of chunks) {
       size += chunk.byteLength;
       if (size > maxBytes) throw new RangeError(`message larger than ${maxBytes} bytes`);
-      for (let written = 0; written < chunk.byteLength; ) written += writeSync(fd, chunk, written);
+      writeAll(fd, chunk);
     }
     await fsyncFd(fd);
   } catch (err) {
@@ -92,9 +81,9 @@ export async function writeTempFile(
   return size;
 }
 
-/** Opens a new private file for writing, making its directory first if it turns out to be missing. */
-function openInDirectory(path: string): number {
-  return inDirectorySync(dirname(path), () => openSync(path, 'w', 0o600));
+/** Writes all of `bytes` at the file's position (a write may take fewer than asked). */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let written = 0; written < bytes.byteLength; ) written += writeSync(fd, bytes, written);
 }
 
 /**
@@ -102,10 +91,11 @@ function openInDirectory(path: string): number {
  * place, like the writes above (a metadata change; the directory's fsync, which waits, comes after).
  */
 export function renameIntoDirectory(tmpPath: string, finalPath: string): void {
-  inDirectorySync(dirname(finalPath), () => renameSync(tmpPath, finalPath));
+  inDirectory(dirname(finalPath), () => renameSync(tmpPath, finalPath));
 }
 
-function inDirectorySync<T>(dir: string, act: () => T): T {
+/** Runs `act` on a path in `dir`, making `dir` first if it turns out to be missing (no mkdir per message). */
+export function inDirectory<T>(dir: string, act: () => T): T {
   try {
     return act();
   } catch (err) {
@@ -130,11 +120,11 @@ export async function replaceFileDurably(finalPath: string, content: Uint8Array)
 
 /** Appends text to a file (made when missing) and fsyncs it before returning. */
 export async function appendDurably(path: string, text: string): Promise<void> {
-  const handle = await inDirectory(dirname(path), () => open(path, 'a', 0o600));
+  const fd = inDirectory(dirname(path), () => openSync(path, 'a', 0o600));
   try {
-    await handle.write(text);
-    await handle.sync();
+    writeAll(fd, Buffer.from(text));
+    await fsyncFd(fd);
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
