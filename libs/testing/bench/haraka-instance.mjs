@@ -1,23 +1,20 @@
 // A private Haraka for the benchmarks: Haraka from npm (installed once into a cache folder), one process
 // on loopback, accepting mail for one domain and queueing each message with a small plugin of ours that
 // writes it to a file and fsyncs it before answering 250 — the durability our own 250 promises.
-import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from '@mail/launcher';
+import { installPeerOnce } from './npm-peer.mjs';
 
 export const HARAKA_VERSION = '3.3.4';
 const CACHE = join(tmpdir(), `haraka-${HARAKA_VERSION}`);
 const BIN = join(CACHE, 'node_modules', 'Haraka', 'bin', 'haraka');
 
 export function ensureHaraka() {
-  if (existsSync(BIN)) return;
-  console.log(`installing Haraka ${HARAKA_VERSION} from npm into ${CACHE} (the durable-queue baseline)`);
-  mkdirSync(CACHE, { recursive: true });
-  writeFileSync(join(CACHE, 'package.json'), JSON.stringify({ name: 'haraka-bench', private: true }));
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--omit=dev', `Haraka@${HARAKA_VERSION}`], { cwd: CACHE, stdio: 'inherit' });
+  installPeerOnce(CACHE, BIN, `Haraka@${HARAKA_VERSION}`, 'the durable-queue baseline');
 }
 
 // The queue plugin: the message goes to a file, fsynced, before the 250.

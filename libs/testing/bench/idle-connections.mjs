@@ -12,13 +12,14 @@
 // The client is this file run with --hold PORT N: it prints "greeted N" once every connection is greeted
 // and keeps them open until killed. Needs `ulimit -n` above N for both sides.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from '@mail/launcher';
 import { ensureHaraka, HARAKA_VERSION, startHaraka } from './haraka-instance.mjs';
-import { median } from './measure.mjs';
+import { median, residentOf } from './measure.mjs';
+import { installPeerOnce } from './npm-peer.mjs';
 import { startOurSystem } from './our-system.mjs';
 
 /** The client: N connections, at most 200 waiting for their greeting at a time. */
@@ -50,11 +51,7 @@ const SMTP_SERVER_VERSION = '3.21.6';
 const SMTP_SERVER_CACHE = join(tmpdir(), `smtp-server-${SMTP_SERVER_VERSION}`);
 
 function ensureSmtpServer() {
-  if (existsSync(join(SMTP_SERVER_CACHE, 'node_modules', 'smtp-server'))) return;
-  console.log(`installing smtp-server ${SMTP_SERVER_VERSION} from npm into ${SMTP_SERVER_CACHE}`);
-  mkdirSync(SMTP_SERVER_CACHE, { recursive: true });
-  writeFileSync(join(SMTP_SERVER_CACHE, 'package.json'), JSON.stringify({ name: 'smtp-server-bench', private: true }));
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--omit=dev', `smtp-server@${SMTP_SERVER_VERSION}`], { cwd: SMTP_SERVER_CACHE, stdio: 'inherit' });
+  installPeerOnce(SMTP_SERVER_CACHE, join(SMTP_SERVER_CACHE, 'node_modules', 'smtp-server'), `smtp-server@${SMTP_SERVER_VERSION}`, 'an idle-connection peer');
   // A plain server: no TLS, no AUTH, every message read and thrown away, no connection limit.
   writeFileSync(
     join(SMTP_SERVER_CACHE, 'server.cjs'),
@@ -80,8 +77,6 @@ async function startSmtpServer() {
   };
 }
 
-const PAGE_BYTES = Number(execFileSync('getconf', ['PAGESIZE']).toString().trim() || 4096);
-const residentOf = (pid) => Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE_BYTES;
 const smtpIngressPid = () => Number(execFileSync('pgrep', ['-f', 'apps/smtp-ingress/dist/main.js']).toString().trim().split('\n')[0]);
 
 const SERVERS = [

@@ -24,9 +24,12 @@ export function processTicks() {
 
 const PAGE_BYTES = Number(spawnSync('getconf', ['PAGESIZE']).stdout.toString().trim() || 4096);
 
+/** Resident memory (bytes) of one process now. */
+export const residentOf = (pid) => Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE_BYTES;
+
 /** Resident memory (bytes) per process group now, grouped as processTicks() groups CPU. */
 export function processResident() {
-  return perProcessGroup((_fields, pid) => Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * PAGE_BYTES);
+  return perProcessGroup((_fields, pid) => residentOf(pid));
 }
 
 /** A sum per process group of what `measureOf` reads from each process's /proc/<pid>/stat fields (after the name). */

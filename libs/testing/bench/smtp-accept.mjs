@@ -10,7 +10,7 @@
 // Usage: node bench/smtp-accept.mjs [rounds=2] [loads=all, or e.g. 1,5: their numbers in LOADS, from 1]
 // (as root: Postfix is installed with apt-get when missing)
 // Every limit that would refuse the load is lifted on all three (connections per address, messages per
-// connection), as Postfix's are in postfix-instance.mjs.
+// connection), as Postfix's are in the test kit's private instance (src/postfix-instance.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { ensureHaraka, HARAKA_VERSION, startHaraka } from './haraka-instance.mjs';
 import { cpuTicks, median, TICK_MS } from './measure.mjs';

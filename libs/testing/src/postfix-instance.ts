@@ -130,12 +130,13 @@ export async function startPostfix(options: PostfixOptions): Promise<PostfixInst
   execFileSync(POSTFIX, ['-c', etc, 'check'], { stdio: 'inherit' });
   execFileSync(POSTFIX, ['-c', etc, 'start'], { stdio: 'ignore' });
   await waitForPort(port);
+  const maildirPath = (user: string) => join(mail, options.domain, user);
   return {
     port,
     hostname: options.hostname,
-    maildirPath: (user) => join(mail, options.domain, user),
+    maildirPath,
     maildir: (user) => {
-      const dir = join(mail, options.domain, user, 'new');
+      const dir = join(maildirPath(user), 'new');
       if (!existsSync(dir)) return [];
       return readdirSync(dir)
         .sort()
