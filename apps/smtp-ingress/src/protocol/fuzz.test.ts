@@ -311,6 +311,8 @@ test('a session fed any lines in any order never throws, answers valid replies, 
             continue;
           }
           assertValidReply(r, statusRequired(verb, r), `${session.state} ${JSON.stringify(commandText.slice(0, 200))}`);
+          // "BDAT 0 LAST" has no chunk to read: the message ends with the command's own reply (RFC 3030 §2).
+          if (/queued as/.test(r.lines.join(' '))) queued++;
           assert.ok(STATES.has(session.state), session.state);
           assert.equal(r.close === true, session.state === 'Closed', `close flag and state agree after ${JSON.stringify(commandText)}`);
           if (r.code === 354) assert.equal(session.state, 'Data');
@@ -321,7 +323,8 @@ test('a session fed any lines in any order never throws, answers valid replies, 
         for (const store of hooks.stores) assert.equal(store.committed + store.aborted, 1, 'each message store is committed or aborted, once');
       },
     ),
-    RUNS,
+    // Found by CI: an empty last chunk ends the message in the BDAT command's own reply.
+    { ...RUNS, examples: [[[...TRANSACTION.slice(0, 3), 'BDAT 0 LAST', 'EHLO a.example'], 1, false]] },
   );
 });
 
