@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { routeConsoleTo } from './logger.js';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import { CoalescingOutput, routeConsoleTo } from './logger.js';
 
 test('console.log and console.warn of a library become debug and warn log lines', () => {
   const lines: Record<string, unknown>[] = [];
@@ -22,4 +23,22 @@ test('console.log and console.warn of a library become debug and warn log lines'
       [40, 'careful: something', true],
     ],
   );
+});
+
+test('log output: a line after a quiet spell goes by the end of its turn; lines that keep coming go together, once per interval', async () => {
+  const written: string[] = [];
+  let held = '';
+  const output = new CoalescingOutput({ write: (text) => void (held += text), flush: () => void (written.push(held), (held = '')) }, 1000);
+  output.write('a\n');
+  assert.deepEqual(written, [], 'held until the end of the turn');
+  await nextTurn();
+  assert.deepEqual(written, ['a\n']);
+  // More lines in the next turns, inside the interval: held, then written in one go.
+  for (const line of ['b\n', 'c\n', 'd\n']) {
+    output.write(line);
+    await nextTurn();
+  }
+  assert.deepEqual(written, ['a\n'], 'no second write within the interval');
+  await sleep(1100);
+  assert.deepEqual(written, ['a\n', 'b\nc\nd\n']);
 });
