@@ -359,10 +359,11 @@ export class SpoolWriter {
     const size = prefix.length + this.written;
     const headers = natsHeaders();
     let payload: Uint8Array;
-    // The envelope in the header, with its size and (empty) chunk list, is counted against the limit too.
-    if (this.chunks === 0 && size + JSON.stringify(envelope).length + 64 <= INLINE_LIMIT) {
+    // The envelope in the header is counted against the limit too (written once, as the header it becomes).
+    const inlineEnvelope = this.chunks === 0 ? JSON.stringify({ ...envelope, size, chunks: 0, chunkSeqs: [] }) : '';
+    if (this.chunks === 0 && size + inlineEnvelope.length + 64 <= INLINE_LIMIT) {
       payload = this.pending.length === 0 && prefix.length === 0 ? new Uint8Array() : Buffer.concat([prefix, ...this.pending], size);
-      headers.set(ENVELOPE_HEADER, JSON.stringify({ ...envelope, size, chunks: 0, chunkSeqs: [] }));
+      headers.set(ENVELOPE_HEADER, inlineEnvelope);
     } else {
       while (this.pendingBytes > 0) this.storeChunk(Math.min(this.pendingBytes, CHUNK_BYTES));
       await this.publishing;
