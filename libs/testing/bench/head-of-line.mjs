@@ -8,7 +8,7 @@
 // Usage: node bench/head-of-line.mjs [waiting=2000] [local=100] [localPerSecond=10] [healthy=200]
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScriptedSmtpServer, startMailSystem } from '../dist/index.js';
@@ -81,4 +81,5 @@ try {
   await slow.stop();
   await fast.stop();
   await system.stop();
+  await rm(dataDir, { recursive: true, force: true });
 }

@@ -5,7 +5,7 @@
 //   and the whole path to the mailbox (SMTP in -> queue -> delivery -> embedded store).
 // Usage: node bench/mail-path.mjs [messages=400] [connections=4] [sizeBytes=4096]
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,7 +92,8 @@ async function maildropCount(system) {
 const sinkPort = await freePort();
 const sink = spawn('/usr/sbin/smtp-sink', ['-u', 'root', `127.0.0.1:${sinkPort}`, '256'], { stdio: 'ignore' });
 await waitForPort(sinkPort);
-const system = await startMailSystem({ dataDir: await mkdtemp(join(tmpdir(), 'mail-bench-')), env: { LOG_LEVEL: 'warn', POP3_ALLOW_PLAINTEXT_AUTH: 'true', SMTP_MAX_MESSAGES_PER_CONNECTION: '1000000' } });
+const dataDir = await mkdtemp(join(tmpdir(), 'mail-bench-'));
+const system = await startMailSystem({ dataDir, env: { LOG_LEVEL: 'warn', POP3_ALLOW_PLAINTEXT_AUTH: 'true', SMTP_MAX_MESSAGES_PER_CONNECTION: '1000000' } });
 await system.mailctl(['domain', 'add', 'example.test']);
 await system.mailctl(['user', 'add', 'bench@example.test'], 'bench-password\n');
 try {
@@ -112,4 +113,5 @@ try {
 } finally {
   sink.kill();
   await system.stop();
+  await rm(dataDir, { recursive: true, force: true });
 }

@@ -7,7 +7,7 @@
 // Usage: node bench/vs-dovecot.mjs [retrPerRun=2000] [rounds=3] [bigMaildrop=10000] [messageBytes=20480]
 // Needs root for Dovecot (installed with apt-get when missing).
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { smtplibSend, startMailSystem } from '../dist/index.js';
@@ -61,7 +61,14 @@ async function startOurs() {
       await new Promise((r) => setTimeout(r, 500));
     }
   }
-  return { name: 'mailplatform', port: system.pop3Port, stop: () => system.stop() };
+  return {
+    name: 'mailplatform',
+    port: system.pop3Port,
+    stop: async () => {
+      await system.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function startPeer() {
