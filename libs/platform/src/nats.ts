@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { boolSetting, intSetting, setting, settingGroup, sizeSetting } from './config.js';
 import { natsClientErrors } from './metrics.js';
 import { INTERMEDIATE_CIPHERS, TLS_MIN_VERSION } from './tls-profile.js';
-import { skipErrorsOfAnsweredRequests } from './nats-request-shim.js';
+import { sizeSplitMessagesOnce, skipErrorsOfAnsweredRequests } from './nats-client-shims.js';
 import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { natsInboxPrefix, SPOOL_STREAM, STREAMS } from '@mail/contracts';
 import type { Logger } from 'pino';
@@ -67,6 +67,7 @@ export interface NatsContext {
 
 export async function connectNats(url: string, name: string, logger: Logger, settings: NatsSettings = loadNatsSettings()): Promise<NatsContext> {
   skipErrorsOfAnsweredRequests();
+  sizeSplitMessagesOnce();
   // noAsyncTraces: the client would otherwise build an Error (a stack capture) for every request and
   // publish ack just in case it fails — measured at a third of queue-manager's CPU under load.
   const nc = await connect({ servers: url.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true, ...natsConnectionOptions(settings) });
