@@ -137,7 +137,9 @@ export async function ensureStreams(nats: NatsContext, maxMessageBytes: number):
 
 /**
  * Waits until the streams a service uses but does not create exist (queue-manager makes them), saying
- * so every few seconds; any other error (a refusal, no JetStream) fails at once.
+ * so every few seconds. A request that times out is asked again too: a JetStream cluster electing its
+ * leader (a node just restarted) does not answer for a while. Any other error (a refusal, no JetStream)
+ * fails at once.
  */
 export async function awaitStreams(nats: NatsContext, names: readonly string[], logger: Logger, retryMs = 500): Promise<void> {
   let lastSaid = Date.now();
@@ -147,9 +149,10 @@ export async function awaitStreams(nats: NatsContext, names: readonly string[], 
         await nats.jsm.streams.info(name);
         break;
       } catch (err) {
-        if (!/stream not found/i.test(String(err))) throw err;
+        const missing = /stream not found/i.test(String(err));
+        if (!missing && !/timeout/i.test(String(err))) throw err;
         if (Date.now() - lastSaid >= 5000) {
-          logger.warn({ stream: name }, 'waiting for queue-manager to create the stream');
+          logger.warn({ stream: name }, missing ? 'waiting for queue-manager to create the stream' : 'waiting for JetStream to answer');
           lastSaid = Date.now();
         }
         await new Promise((resolve) => setTimeout(resolve, retryMs));
