@@ -25,7 +25,7 @@ let requestsPatched = false;
 
 export function skipErrorsOfAnsweredRequests(): boolean {
   if (requestsPatched) return true;
-  const proto = RequestOne.prototype as unknown as PatchableRequest & { __mailPatched?: boolean };
+  const proto = RequestOne.prototype as unknown as PatchableRequest;
   if (typeof proto.resolver !== 'function' || typeof proto.cancel !== 'function' || proto.cancel.length !== 1) return false;
   const resolver = proto.resolver;
   const cancel = proto.cancel;
