@@ -101,6 +101,8 @@ export interface MailPlatform {
   services: Record<ServiceName, ManagedProcess>;
   httpPorts: Record<ServiceName, number>;
   start(name: ServiceName): Promise<void>;
+  /** Whether the service's current process is alive (a supervised one may have been started again). */
+  isRunning(name: ServiceName): boolean;
   kill(name: ServiceName): Promise<void>;
   restart(name: ServiceName): Promise<void>;
   /**
@@ -241,11 +243,12 @@ export async function launchMailPlatform(options: PlatformOptions): Promise<Mail
   const everStarted: ManagedProcess[] = [];
   let stopping = false;
   const quickRestarts = {} as Record<ServiceName, number>;
-  const start = async (name: ServiceName) => {
+  const isRunning = (name: ServiceName) => {
     const current = services[name];
-    if (current && current.child.exitCode === null && current.child.signalCode === null) {
-      throw new Error(`${name} is already running`);
-    }
+    return current !== undefined && current.child.exitCode === null && current.child.signalCode === null;
+  };
+  const start = async (name: ServiceName) => {
+    if (isRunning(name)) throw new Error(`${name} is already running`);
     const started = startProcess(name, process.execPath, serviceArgs(name), { ...env, ...serviceEnv(name) }, { echo: options.echo, logFile: logFileOf(name) });
     services[name] = started;
     everStarted.push(started);
@@ -287,6 +290,7 @@ export async function launchMailPlatform(options: PlatformOptions): Promise<Mail
     services,
     httpPorts,
     start,
+    isRunning,
     kill: async (name) => services[name].kill(),
     restart: async (name) => {
       await services[name].stop();

@@ -136,8 +136,7 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
           await sleep(rand() * 1500);
           // The supervisor may have started it again meanwhile: it had died by itself before this kill
           // (queue-manager exits when it loses its lease while nats-server is down) and its restart was due.
-          const current = system.services[victim].child;
-          if (current.exitCode !== null || current.signalCode !== null) await system.start(victim);
+          if (!system.isRunning(victim)) await system.start(victim);
         }
       }
     };
