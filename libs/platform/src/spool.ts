@@ -359,9 +359,10 @@ export class SpoolWriter {
     const size = prefix.length + this.written;
     const headers = natsHeaders();
     let payload: Uint8Array;
-    // The envelope in the header is counted against the limit too (written once, as the header it becomes).
-    const inlineEnvelope = this.chunks === 0 ? JSON.stringify({ ...envelope, size, chunks: 0, chunkSeqs: [] }) : '';
-    if (this.chunks === 0 && size + inlineEnvelope.length + 64 <= INLINE_LIMIT) {
+    // Only a message with no chunk stored yet can travel whole in the head; its envelope in the header is
+    // counted against the limit too (written once, as the header it becomes).
+    const inlineEnvelope = this.chunks === 0 ? JSON.stringify({ ...envelope, size, chunks: 0, chunkSeqs: [] }) : undefined;
+    if (inlineEnvelope !== undefined && size + inlineEnvelope.length + 64 <= INLINE_LIMIT) {
       payload = this.pending.length === 0 && prefix.length === 0 ? new Uint8Array() : Buffer.concat([prefix, ...this.pending], size);
       headers.set(ENVELOPE_HEADER, inlineEnvelope);
     } else {
