@@ -8,10 +8,9 @@
 // Usage: node bench/head-of-line.mjs [waiting=2000] [local=100] [localPerSecond=10] [healthy=200]
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ScriptedSmtpServer, startMailSystem } from '../dist/index.js';
+import { ScriptedSmtpServer } from '../dist/index.js';
+import { startSystemInTempDir } from './our-system.mjs';
 
 const [waiting = 2000, local = 100, localPerSecond = 10, healthy = 200] = process.argv.slice(2).map(Number);
 
@@ -25,9 +24,7 @@ const slow = new ScriptedSmtpServer({ replyDelayMs: 3000 });
 const fast = new ScriptedSmtpServer();
 const slowPort = await slow.start();
 const fastPort = await fast.start();
-const dataDir = await mkdtemp(join(tmpdir(), 'hol-bench-'));
-const system = await startMailSystem({
-  dataDir,
+const { system, dataDir, stop: stopSystem } = await startSystemInTempDir('hol-bench-', {
   env: {
     SMTP_RELAY_NETWORKS: '127.0.0.1/32',
     DELIVERY_TRANSPORT_MAP: `slow.test=127.0.0.1:${slowPort},healthy.test=127.0.0.1:${fastPort}`,
@@ -80,6 +77,5 @@ try {
 } finally {
   await slow.stop();
   await fast.stop();
-  await system.stop();
-  await rm(dataDir, { recursive: true, force: true });
+  await stopSystem();
 }

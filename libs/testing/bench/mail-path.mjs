@@ -5,12 +5,9 @@
 //   and the whole path to the mailbox (SMTP in -> queue -> delivery -> embedded store).
 // Usage: node bench/mail-path.mjs [messages=400] [connections=4] [sizeBytes=4096]
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { freePort, waitForPort } from '@mail/launcher';
-import { startMailSystem } from '../dist/index.js';
+import { startSystemInTempDir } from './our-system.mjs';
 
 const [messages = 400, connections = 4, size = 4096] = process.argv.slice(2).map(Number);
 const body = `Subject: bench\r\n\r\n${'x'.repeat(76)}\r\n`.repeat(Math.max(1, Math.floor(size / 80)));
@@ -92,8 +89,7 @@ async function maildropCount(system) {
 const sinkPort = await freePort();
 const sink = spawn('/usr/sbin/smtp-sink', ['-u', 'root', `127.0.0.1:${sinkPort}`, '256'], { stdio: 'ignore' });
 await waitForPort(sinkPort);
-const dataDir = await mkdtemp(join(tmpdir(), 'mail-bench-'));
-const system = await startMailSystem({ dataDir, env: { LOG_LEVEL: 'warn', POP3_ALLOW_PLAINTEXT_AUTH: 'true', SMTP_MAX_MESSAGES_PER_CONNECTION: '1000000' } });
+const { system, stop: stopSystem } = await startSystemInTempDir('mail-bench-', { env: { LOG_LEVEL: 'warn', POP3_ALLOW_PLAINTEXT_AUTH: 'true', SMTP_MAX_MESSAGES_PER_CONNECTION: '1000000' } });
 await system.mailctl(['domain', 'add', 'example.test']);
 await system.mailctl(['user', 'add', 'bench@example.test'], 'bench-password\n');
 try {
@@ -112,6 +108,5 @@ try {
   console.log(`  SMTP in -> mailbox (end to end)  ${(ours.accepted / endToEnd).toFixed(0).padStart(6)} msg/s  (${delivered} in the maildrop after ${endToEnd.toFixed(1)} s)`);
 } finally {
   sink.kill();
-  await system.stop();
-  await rm(dataDir, { recursive: true, force: true });
+  await stopSystem();
 }

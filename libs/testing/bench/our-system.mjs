@@ -7,13 +7,36 @@ import { join } from 'node:path';
 import { startMailSystem } from '../dist/index.js';
 
 /**
+ * nats-server and the five services with their data in a new temporary directory (`prefix` names it);
+ * `stop` stops them and removes the directory (a 200 KB load leaves more than a gigabyte of mail behind).
+ */
+export async function startSystemInTempDir(prefix, options = {}) {
+  const dataDir = await mkdtemp(join(tmpdir(), prefix));
+  const removeData = () => rm(dataDir, { recursive: true, force: true });
+  let system;
+  try {
+    system = await startMailSystem({ dataDir, ...options });
+  } catch (err) {
+    await removeData();
+    throw err;
+  }
+  return {
+    system,
+    dataDir,
+    stop: async () => {
+      await system.stop();
+      await removeData();
+    },
+  };
+}
+
+/**
  * `env`: settings for every service on top of the defaults. The peers (Postfix, Haraka, Dovecot) run
  * without SPF/DKIM/DMARC checks, so ours are off too (SMTP_AUTH_CHECKS=false) unless `env` says otherwise:
  * like is compared with like, and the checks' own cost is measured on its own.
  */
 export async function startOurSystem(env = {}) {
-  const dataDir = await mkdtemp(join(tmpdir(), 'mail-bench-'));
-  const system = await startMailSystem({ dataDir, env: { SMTP_AUTH_CHECKS: 'false', ...env } });
+  const { system, dataDir, stop } = await startSystemInTempDir('mail-bench-', { env: { SMTP_AUTH_CHECKS: 'false', ...env } });
   await system.mailctl(['domain', 'add', 'example.test']);
   await system.mailctl(['user', 'add', 'bench@example.test'], 'bench-password\n');
   const cur = join(dataDir, 'mailbox-store', 'mailboxes', encodeURIComponent('bench@example.test'), 'cur');
@@ -23,10 +46,7 @@ export async function startOurSystem(env = {}) {
     recipient: 'bench@example.test',
     pop3: { port: system.pop3Port, user: 'bench@example.test', password: 'bench-password' },
     delivered: () => (existsSync(cur) ? readdirSync(cur).length : 0),
-    /** Stops it and removes its data (a 200 KB load leaves more than a gigabyte of mail behind). */
-    stop: async () => {
-      await system.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    },
+    /** Stops it and removes its data. */
+    stop,
   };
 }

@@ -7,10 +7,8 @@
 // Usage: node bench/vs-dovecot.mjs [retrPerRun=2000] [rounds=3] [bigMaildrop=10000] [messageBytes=20480]
 // Needs root for Dovecot (installed with apt-get when missing).
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { smtplibSend, startMailSystem } from '../dist/index.js';
+import { smtplibSend } from '../dist/index.js';
+import { startSystemInTempDir } from './our-system.mjs';
 import { dovecotVersion, ensureDovecot, startDovecot } from './dovecot-instance.mjs';
 import { cpuBreakdown, cpuTicks, median, processTicks, quantile, TICK_MS } from './measure.mjs';
 
@@ -37,8 +35,7 @@ const contents = (user) => {
 };
 
 async function startOurs() {
-  const dataDir = await mkdtemp(join(tmpdir(), 'pop3-bench-'));
-  const system = await startMailSystem({ dataDir });
+  const { system, stop } = await startSystemInTempDir('pop3-bench-');
   await system.mailctl(['domain', 'add', 'bench.test']);
   for (const user of [...users, 'big@bench.test']) await system.mailctl(['user', 'add', user], `${PASSWORD}\n`);
   // Filled over SMTP (100 messages a session, the default limit), eight sessions at a time, then waited for until every message is in its maildrop.
@@ -64,10 +61,7 @@ async function startOurs() {
   return {
     name: 'mailplatform',
     port: system.pop3Port,
-    stop: async () => {
-      await system.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 
