@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const defaults = { maxConnections: config.maxConnectionsPerDomain, maxMessagesPerWindow: config.maxMessagesPerWindow, windowMs: config.rateWindowMs };
   const overrides = parseDomainLimits(config.domainLimits, defaults);
   const nats = await connectNats(config.natsUrl, 'queue-manager', logger, natsSettings);
-  await ensureStreams(nats, 1024 * 1024);
+  await ensureStreams(nats, 1024 * 1024, logger);
   const spool = new Spool(nats);
   const port = await NatsQueuePort.open(nats, spool);
   const events = new QueueEvents(logger);

@@ -2,13 +2,13 @@
 // its consumer acknowledges it, so a crash between receipt and effect redelivers instead of losing.
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { connect, credsAuthenticator, nkeyAuthenticator, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, nkeyAuthenticator, TimeoutError, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { z } from 'zod';
 import { boolSetting, intSetting, setting, settingGroup, sizeSetting } from './config.js';
 import { natsClientErrors } from './metrics.js';
 import { INTERMEDIATE_CIPHERS, TLS_MIN_VERSION } from './tls-profile.js';
 import { sizeSplitMessagesOnce, skipErrorsOfAnsweredRequests } from './nats-client-shims.js';
-import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DiscardPolicy, jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { natsInboxPrefix, SPOOL_STREAM, STREAMS } from '@mail/contracts';
 import type { Logger } from 'pino';
 
@@ -93,13 +93,57 @@ export async function connectNats(url: string, name: string, logger: Logger, set
 }
 
 /**
+ * A JetStream request that failed only for now: unanswered in time, or refused as unavailable (503),
+ * as a cluster electing its leader (a node just restarted) answers for a while.
+ */
+export const isPassingJetStreamFailure = (err: unknown): boolean =>
+  err instanceof TimeoutError || (err instanceof JetStreamApiError && err.status === 503);
+
+const isStreamNotFound = (err: unknown): boolean => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
+
+export interface SettleOptions {
+  logger: Logger;
+  /** What is waited for, in the warning said every `warnEveryMs` while it lasts. */
+  waitingFor: string;
+  /** Also waits out these failures (beside the passing ones), saying `why` instead. */
+  alsoWaitFor?: (err: unknown) => string | undefined;
+  retryMs?: number;
+  warnEveryMs?: number;
+}
+
+/**
+ * Runs a start-up request to JetStream until it succeeds, asking again after `retryMs` while it fails for
+ * now (isPassingJetStreamFailure, or `alsoWaitFor`); any other error (a refusal, no JetStream) is thrown
+ * at once, so a misconfiguration still ends the start.
+ */
+export async function whenJetStreamSettles<T>(request: () => Promise<T>, options: SettleOptions): Promise<T> {
+  const { logger, retryMs = 500, warnEveryMs = 5000 } = options;
+  let lastSaid = Date.now();
+  for (;;) {
+    try {
+      return await request();
+    } catch (err) {
+      const why = isPassingJetStreamFailure(err) ? `waiting for JetStream to answer (${err instanceof Error ? err.message : String(err)})` : options.alsoWaitFor?.(err);
+      if (why === undefined) throw err;
+      if (Date.now() - lastSaid >= warnEveryMs) {
+        logger.warn({ waitingFor: options.waitingFor }, why);
+        lastSaid = Date.now();
+      }
+      await new Promise((resolve) => setTimeout(resolve, retryMs));
+    }
+  }
+}
+
+/**
  * Creates the streams if they are missing (queue-manager, which provisions them, calls this at every
  * start; it is idempotent; see libs/contracts nats-permissions.ts), and keeps the
  * spool's own byte limit as configured (NATS_SPOOL_MAX_BYTES): beyond it a publish is refused (discard
- * new), never an older spooled message dropped.
+ * new), never an older spooled message dropped. With a `logger` (the service's start), a JetStream that
+ * does not answer for now is waited for (whenJetStreamSettles), saying so.
  */
-export async function ensureStreams(nats: NatsContext, maxMessageBytes: number): Promise<void> {
+export async function ensureStreams(nats: NatsContext, maxMessageBytes: number, logger?: Logger): Promise<void> {
   const { jsm } = nats;
+  const settle = <T>(waitingFor: string, request: () => Promise<T>) => (logger ? whenJetStreamSettles(request, { logger, waitingFor }) : request());
   for (const stream of STREAMS) {
     const budget = stream.name === SPOOL_STREAM ? nats.settings.spoolMaxBytes : 0;
     // The spool: its own byte limit, and direct gets (delivery-agent reads each message by subject).
@@ -115,12 +159,10 @@ export async function ensureStreams(nats: NatsContext, maxMessageBytes: number):
       duplicate_window: 10 * 60 * 1_000_000_000,
       ...(stream.name === SPOOL_STREAM ? limits : {}),
     };
-    let existing;
-    try {
-      existing = await jsm.streams.info(stream.name);
-    } catch {
+    const existing = await settle(`stream ${stream.name}`, () => jsm.streams.info(stream.name).catch((err: unknown) => (isStreamNotFound(err) ? undefined : Promise.reject(err))));
+    if (!existing) {
       try {
-        await jsm.streams.add(config);
+        await settle(`stream ${stream.name}`, () => jsm.streams.add(config));
       } catch (err) {
         // Another service created it in the meantime.
         await jsm.streams.info(stream.name).catch(() => {
@@ -130,7 +172,7 @@ export async function ensureStreams(nats: NatsContext, maxMessageBytes: number):
       continue;
     }
     if (stream.name === SPOOL_STREAM && (existing.config.max_bytes !== limits.max_bytes || existing.config.discard !== limits.discard || !existing.config.allow_direct)) {
-      await jsm.streams.update(stream.name, { ...existing.config, ...limits });
+      await settle(`stream ${stream.name}`, () => jsm.streams.update(stream.name, { ...existing.config, ...limits }));
     }
   }
 }
@@ -142,23 +184,8 @@ export async function ensureStreams(nats: NatsContext, maxMessageBytes: number):
  * fails at once.
  */
 export async function awaitStreams(nats: NatsContext, names: readonly string[], logger: Logger, retryMs = 500): Promise<void> {
-  let lastSaid = Date.now();
-  for (const name of names) {
-    for (;;) {
-      try {
-        await nats.jsm.streams.info(name);
-        break;
-      } catch (err) {
-        const missing = /stream not found/i.test(String(err));
-        if (!missing && !/timeout/i.test(String(err))) throw err;
-        if (Date.now() - lastSaid >= 5000) {
-          logger.warn({ stream: name }, missing ? 'waiting for queue-manager to create the stream' : 'waiting for JetStream to answer');
-          lastSaid = Date.now();
-        }
-        await new Promise((resolve) => setTimeout(resolve, retryMs));
-      }
-    }
-  }
+  const missing = (err: unknown) => (isStreamNotFound(err) ? 'waiting for queue-manager to create the stream' : undefined);
+  for (const name of names) await whenJetStreamSettles(() => nats.jsm.streams.info(name), { logger, waitingFor: `stream ${name}`, alsoWaitFor: missing, retryMs });
 }
 
 export interface ConsumerOptions {
@@ -192,7 +219,7 @@ export const redeliveryDelayMs = (deliveryCount: number): number => Math.min(100
  * resolved, so a crash at any point leads to redelivery, never loss. Returns a function that stops it.
  */
 export async function runConsumer(nats: NatsContext, options: ConsumerOptions): Promise<(graceMs?: number) => Promise<void>> {
-  await nats.jsm.consumers.add(options.stream, {
+  const addConsumer = () => nats.jsm.consumers.add(options.stream, {
     durable_name: options.durable,
     ack_policy: AckPolicy.Explicit,
     ack_wait: options.ackWaitMs * 1_000_000,
@@ -201,6 +228,7 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
     ...(options.filterSubject ? { filter_subject: options.filterSubject } : {}),
     ...(options.headersOnly ? { headers_only: true } : {}),
   });
+  await whenJetStreamSettles(addConsumer, { logger: options.logger, waitingFor: `consumer ${options.durable}` });
   const consumer = await nats.js.consumers.get(options.stream, options.durable);
   const messages = await consumer.consume({ max_messages: options.concurrency * 2 });
   const inFlight = new Set<Promise<void>>();
