@@ -181,13 +181,20 @@ const serviceMain = (name: ServiceName | 'mailctl'): string => join(REPO_ROOT, '
 const OLD_SPACE_START = '--initial-old-space-size=128';
 
 /**
- * Node's flags for each service process, here and in each image's CMD (deploy-check holds the images to
- * this table). Not for smtp-ingress: it holds the idle connections, and the garbage a larger start lets
- * lie took its resident memory per idle connection from 7.0 to 8.3 kB at 10,000 connections
- * (bench/idle-connections.mjs), over the 8 kB it is held to.
+ * smtp-ingress's smaller start, a floor for its old generation. With V8's default, a burst after a quiet
+ * spell was slow: when the process goes quiet V8's memory reducer collects and shrinks the heap to just
+ * above the live objects (26 MB), and the next burst then ran a full mark-compact every ~100 ms, its
+ * limit kept ~10% over the live heap ("GC in old space requested"). 1,000 messages of 200 KB over 16
+ * connections after 20 s idle: 224 msg/s at 3.3 ms smtp-ingress CPU each by default, 422 msg/s at 1.3 ms
+ * with this; without the pause the default did 336–494 (BENCHMARKS.md, SMTP intake). 64 MB, not the
+ * others' 128, because smtp-ingress holds the idle connections: with 128 the garbage left lying took
+ * 10,000 idle connections from 7.0 to 8.3 kB each; with 64 they read 6.5 and 6.7 kB (default 7.4, 7.1).
  */
+const INGRESS_OLD_SPACE_START = '--initial-old-space-size=64';
+
+/** Node's flags for each service process, here and in each image's CMD (deploy-check holds the images to this table). */
 export const SERVICE_NODE_FLAGS: Readonly<Record<ServiceName, readonly string[]>> = {
-  'smtp-ingress': [],
+  'smtp-ingress': [INGRESS_OLD_SPACE_START],
   'queue-manager': [OLD_SPACE_START],
   'delivery-agent': [OLD_SPACE_START],
   'mailbox-store': [OLD_SPACE_START],
