@@ -5,7 +5,8 @@
 // 250 makes) and this system (embedded store) — alternating, and the time until smtp-source has its last
 // 250 gives messages/s. CPU is machine-wide from /proc/stat over the same span (for Postfix and us it
 // includes the delivery running behind the intake, as it would in production; Haraka's queue is the end).
-// After each run the mail still in flight is let through, untimed, so runs do not overlap.
+// After each run the mail still in flight is let through, untimed, so runs do not overlap, and written out
+// (`sync`), so no run pays for the disk writes of the one before it (at 200 KB, another server's 200 MB).
 //
 // Usage: node bench/smtp-accept.mjs [rounds=2] [loads=all, or e.g. 1,5: their numbers in LOADS, from 1]
 // (as root: Postfix is installed with apt-get when missing)
@@ -46,6 +47,7 @@ async function run(target, load) {
   // Let what is still in flight through before the next run (not timed).
   const deadline = Date.now() + 600_000;
   while (target.delivered() - before < load.messages && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  spawnSync('sync');
   return { rate: load.messages / seconds, cpu: ((cpu1.busy - cpu0.busy) * TICK_MS) / load.messages };
 }
 
