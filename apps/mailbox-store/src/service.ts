@@ -17,6 +17,9 @@ import { createLoginChecks } from './login-throttle.js';
 import { hashPassword } from './passwords.js';
 import { StoreError, type MailStore } from './store/types.js';
 
+/** Pieces of a streamed message (FetchMessage) written ahead of what HTTP/2 has sent. */
+const STREAM_CHUNKS_AHEAD = 2;
+
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 export interface ServiceOptions {
@@ -308,9 +311,19 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
     fetchMessage: (call) => {
       void (async () => {
         const mailbox = await requireLease(call.request.mailbox, call.request.leaseId);
+        // At most STREAM_CHUNKS_AHEAD pieces handed to gRPC and not yet taken by HTTP/2 (a write's callback
+        // comes once its bytes are sent, within the flow-control window): a client that stops reading holds
+        // that much here, not the 16 pieces (1 MiB) of the stream's own buffer.
+        const sent: Promise<void>[] = [];
+        const gone = new Promise<void>((resolve) => {
+          call.once('cancelled', () => resolve());
+          call.once('close', () => resolve());
+        });
         for await (const data of store.readMessage(mailbox, call.request.uidl)) {
           if (call.cancelled) return;
-          if (!call.write({ data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) })) await new Promise((resolve) => call.once('drain', resolve));
+          const written = new Promise<void>((resolve) => call.write({ data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) }, () => resolve()));
+          sent.push(Promise.race([written, gone]));
+          if (sent.length >= STREAM_CHUNKS_AHEAD) await sent.shift();
         }
         call.end();
       })().catch((err: unknown) => {
