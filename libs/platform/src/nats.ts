@@ -10,7 +10,7 @@ import { INTERMEDIATE_CIPHERS, TLS_MIN_VERSION } from './tls-profile.js';
 import { sizeSplitMessagesOnce, skipErrorsOfAnsweredRequests } from './nats-client-shims.js';
 import { AckPolicy, DiscardPolicy, jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { natsInboxPrefix, SPOOL_STREAM, STREAMS } from '@mail/contracts';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 
 /** How to reach NATS besides its URL: credentials, TLS, replication. Everything off by default. */
 export const NATS_SETTINGS = settingGroup('NATS (smtp-ingress, queue-manager, delivery-agent)', {
@@ -138,12 +138,12 @@ export async function whenJetStreamSettles<T>(request: () => Promise<T>, options
  * Creates the streams if they are missing (queue-manager, which provisions them, calls this at every
  * start; it is idempotent; see libs/contracts nats-permissions.ts), and keeps the
  * spool's own byte limit as configured (NATS_SPOOL_MAX_BYTES): beyond it a publish is refused (discard
- * new), never an older spooled message dropped. With a `logger` (the service's start), a JetStream that
- * does not answer for now is waited for (whenJetStreamSettles), saying so.
+ * new), never an older spooled message dropped. A JetStream that does not answer for now is waited for
+ * (whenJetStreamSettles), saying so to `logger` (the tests that provision streams need not listen).
  */
-export async function ensureStreams(nats: NatsContext, maxMessageBytes: number, logger?: Logger): Promise<void> {
+export async function ensureStreams(nats: NatsContext, maxMessageBytes: number, logger: Logger = pino({ level: 'silent' })): Promise<void> {
   const { jsm } = nats;
-  const settle = <T>(waitingFor: string, request: () => Promise<T>) => (logger ? whenJetStreamSettles(request, { logger, waitingFor }) : request());
+  const settle = <T>(waitingFor: string, request: () => Promise<T>) => whenJetStreamSettles(request, { logger, waitingFor });
   for (const stream of STREAMS) {
     const budget = stream.name === SPOOL_STREAM ? nats.settings.spoolMaxBytes : 0;
     // The spool: its own byte limit, and direct gets (delivery-agent reads each message by subject).
@@ -179,9 +179,9 @@ export async function ensureStreams(nats: NatsContext, maxMessageBytes: number, 
 
 /**
  * Waits until the streams a service uses but does not create exist (queue-manager makes them), saying
- * so every few seconds. A request that times out is asked again too: a JetStream cluster electing its
- * leader (a node just restarted) does not answer for a while. Any other error (a refusal, no JetStream)
- * fails at once.
+ * so every few seconds. A request that fails only for now (isPassingJetStreamFailure: a JetStream cluster
+ * electing its leader, a node just restarted) is asked again too. Any other error (a refusal, no
+ * JetStream) fails at once.
  */
 export async function awaitStreams(nats: NatsContext, names: readonly string[], logger: Logger, retryMs = 500): Promise<void> {
   const missing = (err: unknown) => (isStreamNotFound(err) ? 'waiting for queue-manager to create the stream' : undefined);
