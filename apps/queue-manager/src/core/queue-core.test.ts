@@ -99,6 +99,35 @@ test('a message is one entry and one job per lane and domain; delivered at once,
   assert.equal(s.port.messages.has(id), false, 'its bytes are gone with it');
 });
 
+test('local mail that waited for admission still runs from memory; a remote message that waited is written as it goes', async () => {
+  const s = setup({ laneLimits: { local: 1, remote: 256 }, limits: { 'slow.test': { maxConnections: 1 } } });
+  let creates = 0;
+  const create = s.port.create.bind(s.port);
+  s.port.create = (entry) => {
+    creates++;
+    return create(entry);
+  };
+  const local = [];
+  for (let i = 0; i < 3; i++) local.push(await accept(s, [`u${i}@local.test`], [`u${i}@local.test`]));
+  const localJobs = () => s.port.jobs.filter((j) => j.lane === 'local');
+  assert.equal(localJobs().length, 1, 'the local lane takes one at a time: two wait in line');
+  for (let i = 0; i < 3; i++) {
+    const { job } = localJobs()[i]!;
+    await s.core.onResult(result(job.jobId, { [job.recipients[0]!]: 'delivered' }));
+  }
+  assert.deepEqual(localJobs().map((j) => j.job.queueId), local, 'each went when the one before it answered');
+  assert.equal(creates, 0, 'no bucket write for local mail, however long it waited in line');
+  assert.ok(local.every((id) => !queued(s, id) && !s.port.messages.has(id)), 'all delivered and gone');
+  const first = await accept(s, ['a@slow.test']);
+  const second = await accept(s, ['b@slow.test']);
+  assert.equal(creates, 0);
+  await s.core.onResult(result(jobsTo(s, 'slow.test')[0]!.job.jobId, { 'a@slow.test': 'delivered' }));
+  assert.equal(queued(s, first), false);
+  assert.equal(jobsTo(s, 'slow.test').at(-1)?.job.queueId, second, 'b went when a answered');
+  assert.equal(creates, 1, 'the remote message that waited is written as its job goes out');
+  assert.ok(s.port.entries.has(second), 'a successor finds its job recorded and does not send it twice');
+});
+
 test('a slow remote domain holds its own slot only: local mail and other domains flow past 2,000 waiting messages', async () => {
   const s = setup({ limits: { 'slow.test': { maxConnections: 1 } } });
   for (let i = 0; i < 2000; i++) await accept(s, [`r${i}@slow.test`]);
@@ -235,18 +264,19 @@ test('a job with no result within the job timeout is taken as lost: its slot com
 });
 
 test('an entry whose write fails (broker away) gives its admission slot back and is tried again soon', async () => {
-  const s = setup({ laneLimits: { local: 1, remote: 256 } });
-  await accept(s, ['a@local.test'], ['a@local.test']);
-  await accept(s, ['b@local.test'], ['b@local.test']);
-  assert.equal(jobsTo(s, 'local.test').length, 1, 'b waits for the lane');
-  const first = jobsTo(s, 'local.test')[0]!.job;
+  const s = setup({ limits: { 'one.test': { maxConnections: 1 } } });
+  // Remote: a remote message that waited is written as it goes (local mail stays in memory).
+  await accept(s, ['a@one.test']);
+  await accept(s, ['b@one.test']);
+  assert.equal(jobsTo(s, 'one.test').length, 1, 'b waits: one.test takes one connection');
+  const first = jobsTo(s, 'one.test')[0]!.job;
   s.port.failWrites = 1; // b's write, when a's result lets it go
-  await s.core.onResult(result(first.jobId, { 'a@local.test': 'delivered' })).catch(() => undefined);
-  assert.equal(jobsTo(s, 'local.test').length, 1, 'not sent: its entry could not be written');
+  await s.core.onResult(result(first.jobId, { 'a@one.test': 'delivered' })).catch(() => undefined);
+  assert.equal(jobsTo(s, 'one.test').length, 1, 'not sent: its entry could not be written');
   s.clock.now += 2000;
   await s.core.runDue();
-  for (let i = 0; i < 10 && jobsTo(s, 'local.test').length < 2; i++) await new Promise((r) => setImmediate(r));
-  assert.equal(jobsTo(s, 'local.test').length, 2, 'b went once the write succeeded: the slot was not lost');
+  for (let i = 0; i < 10 && jobsTo(s, 'one.test').length < 2; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(jobsTo(s, 'one.test').length, 2, 'b went once the write succeeded: the slot was not lost');
 });
 
 test('a local job is taken as lost after the local job timeout, a remote one only after its own', async () => {

@@ -449,6 +449,17 @@ export class QueueCore {
       this.index(entry);
       return true;
     }
+    // Still its first attempt, only let through by admission after waiting in line (the usual case
+    // under load: the local lane is full more often than not), and to the local lane only: nothing to
+    // remember yet, so it stays in memory like a first attempt that went at once. Local delivery is
+    // idempotent, so a successor that sends it again from the spool does no harm; a remote job that
+    // waited is written, so that a successor knows it is out and does not send it to the remote
+    // server a second time.
+    if (revision === UNSTORED && skipIfUnchanged && !noticed && admitted.every((job) => job.lane === 'local')) {
+      this.entries.set(entry.queueId, { entry, revision: UNSTORED });
+      await this.afterWrite(entry, admitted);
+      return true;
+    }
     // Something to remember: an entry in memory only is written for the first time.
     let next: number | undefined;
     try {
