@@ -3,6 +3,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { startMailSystem } from '../dist/index.js';
 
@@ -36,7 +37,9 @@ export async function startSystemInTempDir(prefix, options = {}) {
  * like is compared with like, and the checks' own cost is measured on its own.
  */
 export async function startOurSystem(env = {}) {
-  const { system, dataDir, stop } = await startSystemInTempDir('mail-bench-', { env: { SMTP_AUTH_CHECKS: 'false', ...env } });
+  // nats-server's monitoring port (on loopback, its listening address): the broker's message counts.
+  const monitorPort = await freePort();
+  const { system, dataDir, stop } = await startSystemInTempDir('mail-bench-', { env: { SMTP_AUTH_CHECKS: 'false', ...env }, natsArgs: ['-m', String(monitorPort)] });
   await system.mailctl(['domain', 'add', 'example.test']);
   await system.mailctl(['user', 'add', 'bench@example.test'], 'bench-password\n');
   const cur = join(dataDir, 'mailbox-store', 'mailboxes', encodeURIComponent('bench@example.test'), 'cur');
@@ -46,7 +49,21 @@ export async function startOurSystem(env = {}) {
     recipient: 'bench@example.test',
     pop3: { port: system.pop3Port, user: 'bench@example.test', password: 'bench-password' },
     delivered: () => (existsSync(cur) ? readdirSync(cur).length : 0),
+    /** Messages into and out of nats-server so far, every client's (its /varz). */
+    brokerMessages: async () => {
+      const varz = await (await fetch(`http://127.0.0.1:${monitorPort}/varz`)).json();
+      return { in: varz.in_msgs, out: varz.out_msgs };
+    },
     /** Stops it and removes its data. */
     stop,
   };
+}
+
+/** A port free on loopback now. */
+async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

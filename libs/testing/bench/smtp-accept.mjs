@@ -7,6 +7,8 @@
 // includes the delivery running behind the intake, as it would in production; Haraka's queue is the end).
 // After each run the mail still in flight is let through, untimed, so runs do not overlap, and written out
 // (`sync`), so no run pays for the disk writes of the one before it (at 200 KB, another server's 200 MB).
+// For ours it also counts the messages into and out of nats-server per mail (its /varz): a count, which
+// the machine's noise does not move, of what each mail costs the broker.
 //
 // Usage: node bench/smtp-accept.mjs [rounds=5] [loads=all, or e.g. 1,5: their numbers in LOADS, from 1]
 // (as root: Postfix is installed with apt-get when missing)
@@ -36,6 +38,7 @@ const describe = (load) => `${load.messages} × ${load.bytes >= 1024 ? `${load.b
 
 async function run(target, load) {
   const before = target.delivered();
+  const broker0 = await target.brokerMessages?.();
   const cpu0 = cpuTicks();
   const started = process.hrtime.bigint();
   const args = ['-l', String(load.bytes), '-m', String(load.messages), '-s', String(load.sessions), '-f', 'load@remote.test', '-t', target.recipient];
@@ -51,7 +54,10 @@ async function run(target, load) {
   const deadline = Date.now() + 600_000;
   while (target.delivered() - before < load.messages && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   spawnSync('sync');
-  return { rate: load.messages / seconds, cpu: ((cpu1.busy - cpu0.busy) * TICK_MS) / load.messages };
+  // Ours: broker messages per mail, in and out, counted to the last delivery (a count, free of the noise of time).
+  const broker1 = await target.brokerMessages?.();
+  const broker = broker0 && broker1 && { in: (broker1.in - broker0.in) / load.messages, out: (broker1.out - broker0.out) / load.messages };
+  return { rate: load.messages / seconds, cpu: ((cpu1.busy - cpu0.busy) * TICK_MS) / load.messages, broker };
 }
 
 /**
@@ -86,7 +92,8 @@ try {
         const r = await run(target, load);
         const key = `${describe(load)}|${target.name}`;
         results.set(key, [...(results.get(key) ?? []), r]);
-        console.log(`${describe(load).padEnd(40)} round ${round} ${target.name.padEnd(12)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpu.toFixed(2)} ms CPU/msg`);
+        const broker = r.broker ? `  broker ${r.broker.in.toFixed(2)} in / ${r.broker.out.toFixed(2)} out per mail` : '';
+        console.log(`${describe(load).padEnd(40)} round ${round} ${target.name.padEnd(12)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpu.toFixed(2)} ms CPU/msg${broker}`);
       }
     }
   }
@@ -100,11 +107,12 @@ const rateOf = (load, name) => {
   const rates = results.get(`${describe(load)}|${name}`).map((r) => r.rate);
   return `${mid(load, name, 'rate').toFixed(0)} (${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)})`;
 };
-console.log('| load | Postfix msg/s (range) | Haraka msg/s (range) | ours msg/s (range) | ours/Postfix | ours/Haraka | CPU ms/msg Postfix / Haraka / ours |');
-console.log('|---|---:|---:|---:|---:|---:|---|');
+console.log('| load | Postfix msg/s (range) | Haraka msg/s (range) | ours msg/s (range) | ours/Postfix | ours/Haraka | CPU ms/msg Postfix / Haraka / ours | ours: broker msgs in / out per mail |');
+console.log('|---|---:|---:|---:|---:|---:|---|---|');
 for (const load of LOADS) {
   const [p, h, o] = ['Postfix', 'Haraka', 'mailplatform'].map((name) => mid(load, name, 'rate'));
   const [pr, hr, or] = ['Postfix', 'Haraka', 'mailplatform'].map((name) => rateOf(load, name));
   const cpu = ['Postfix', 'Haraka', 'mailplatform'].map((name) => mid(load, name, 'cpu').toFixed(2)).join(' / ');
-  console.log(`| ${describe(load)} | ${pr} | ${hr} | ${or} | ${(o / p).toFixed(2)}× | ${(o / h).toFixed(2)}× | ${cpu} |`);
+  const broker = ['in', 'out'].map((way) => median(results.get(`${describe(load)}|mailplatform`).map((r) => r.broker[way])).toFixed(2)).join(' / ');
+  console.log(`| ${describe(load)} | ${pr} | ${hr} | ${or} | ${(o / p).toFixed(2)}× | ${(o / h).toFixed(2)}× | ${cpu} | ${broker} |`);
 }
