@@ -10,7 +10,8 @@
 // For ours it also counts the messages into and out of nats-server per mail (its /varz): a count, which
 // the machine's noise does not move, of what each mail costs the broker.
 //
-// Usage: node bench/smtp-accept.mjs [rounds=5] [loads=all, or e.g. 1,5: their numbers in LOADS, from 1]
+// Usage: node bench/smtp-accept.mjs [rounds=5] [loads: the five of ALL_LOADS, or e.g. 1,5 (their numbers, from 1),
+// or `matrix`: all eighteen of the sizes × connections × modes]
 // (as root: Postfix is installed with apt-get when missing)
 // Every limit that would refuse the load is lifted on all three (connections per address, messages per
 // connection), as Postfix's are in the test kit's private instance (src/postfix-instance.ts).
@@ -24,7 +25,7 @@ import { ensurePostfix, startPostfix } from './postfix-instance.mjs';
 // ±25% off the next (20 runs of ours in a row: 1,070–1,600 msg/s), so a median of two can land either
 // side of a target; the summary prints each side's range too.
 const rounds = Number(process.argv[2] ?? 5);
-/** The loads: messages, size, sessions at once, and one message per connection or many (-d). */
+/** The loads the targets name: messages, size, sessions at once, and one message per connection or many (-d). */
 const ALL_LOADS = [
   { messages: 2000, bytes: 1024, sessions: 16, many: false },
   { messages: 2000, bytes: 1024, sessions: 16, many: true },
@@ -32,8 +33,12 @@ const ALL_LOADS = [
   { messages: 1000, bytes: 20 * 1024, sessions: 1, many: true },
   { messages: 1000, bytes: 200 * 1024, sessions: 16, many: false },
 ];
-const chosen = process.argv[3]?.split(',').map(Number);
-const LOADS = chosen ? ALL_LOADS.filter((_, i) => chosen.includes(i + 1)) : ALL_LOADS;
+/** `matrix`: every size (1, 20, 200 KB) × connections at once (1, 16, 64) × one or many messages per connection. */
+const MATRIX = [1024, 20 * 1024, 200 * 1024].flatMap((bytes) =>
+  [1, 16, 64].flatMap((sessions) => [false, true].map((many) => ({ messages: bytes === 1024 ? 2000 : 1000, bytes, sessions, many }))),
+);
+const chosen = process.argv[3] === 'matrix' ? undefined : process.argv[3]?.split(',').map(Number);
+const LOADS = process.argv[3] === 'matrix' ? MATRIX : chosen ? ALL_LOADS.filter((_, i) => chosen.includes(i + 1)) : ALL_LOADS;
 const describe = (load) => `${load.messages} × ${load.bytes >= 1024 ? `${load.bytes / 1024} KB` : `${load.bytes} B`} × ${load.sessions} conn, ${load.many ? 'many' : 'one'} per conn`;
 
 async function run(target, load) {
