@@ -13,7 +13,7 @@
 // Usage: node bench/smtp-accept.mjs [rounds=5] [loads: the five of ALL_LOADS, or e.g. 1,5 (their numbers, from 1),
 // or `matrix`: all eighteen of the sizes × connections × modes]
 // (as root: Postfix is installed with apt-get when missing)
-// Every limit that would refuse the load is lifted on all three (connections per address, messages per
+// Every limit that would refuse the load is lifted on all three (connections per address, messages and recipients per
 // connection), as Postfix's are in the test kit's private instance (src/postfix-instance.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { ensureHaraka, HARAKA_VERSION, startHaraka } from './haraka-instance.mjs';
@@ -87,7 +87,7 @@ async function warmUp(target, load) {
 ensurePostfix();
 ensureHaraka();
 const postfixVersion = spawnSync('postconf', ['-d', 'mail_version']).stdout.toString().trim().replace('mail_version = ', '');
-const targets = [await startPostfix(), await startHaraka(), await startOurSystem({ SMTP_MAX_MESSAGES_PER_CONNECTION: '100000', SMTP_MAX_CONNECTIONS_PER_ADDRESS: '1000' })];
+const targets = [await startPostfix(), await startHaraka(), await startOurSystem({ SMTP_MAX_MESSAGES_PER_CONNECTION: '100000', SMTP_MAX_RECIPIENTS_PER_CONNECTION: '100000', SMTP_MAX_CONNECTIONS_PER_ADDRESS: '1000' })];
 const results = new Map();
 try {
   for (const load of LOADS) {
