@@ -70,7 +70,12 @@ export function cpuBreakdown(before, after, units) {
     .sort((a, b) => b[1] - a[1]);
 }
 
-export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+/** The middle value; of an even count, the mean of the two middle ones (until 2026-12-02: the upper one). */
+export const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const half = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2;
+};
 
 /** The q-quantile (0..1) of the values, nearest rank. */
 export function quantile(values, q) {
