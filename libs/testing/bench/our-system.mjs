@@ -3,8 +3,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '@mail/launcher';
 import { startMailSystem } from '../dist/index.js';
 
 /**
@@ -59,11 +59,3 @@ export async function startOurSystem(env = {}) {
   };
 }
 
-/** A port free on loopback now. */
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

@@ -37,8 +37,9 @@ const ALL_LOADS = [
 const MATRIX = [1024, 20 * 1024, 200 * 1024].flatMap((bytes) =>
   [1, 16, 64].flatMap((sessions) => [false, true].map((many) => ({ messages: bytes === 1024 ? 2000 : 1000, bytes, sessions, many }))),
 );
-const chosen = process.argv[3] === 'matrix' ? undefined : process.argv[3]?.split(',').map(Number);
-const LOADS = process.argv[3] === 'matrix' ? MATRIX : chosen ? ALL_LOADS.filter((_, i) => chosen.includes(i + 1)) : ALL_LOADS;
+const loadsArgument = process.argv[3];
+const LOADS =
+  loadsArgument === 'matrix' ? MATRIX : loadsArgument ? ALL_LOADS.filter((_, i) => loadsArgument.split(',').map(Number).includes(i + 1)) : ALL_LOADS;
 const describe = (load) => `${load.messages} × ${load.bytes >= 1024 ? `${load.bytes / 1024} KB` : `${load.bytes} B`} × ${load.sessions} conn, ${load.many ? 'many' : 'one'} per conn`;
 
 async function run(target, load) {
@@ -61,8 +62,8 @@ async function run(target, load) {
   spawnSync('sync');
   // Ours: broker messages per mail, in and out, counted to the last delivery (a count, free of the noise of time).
   const broker1 = await target.brokerMessages?.();
-  const broker = broker0 && broker1 && { in: (broker1.in - broker0.in) / load.messages, out: (broker1.out - broker0.out) / load.messages };
-  return { rate: load.messages / seconds, cpu: ((cpu1.busy - cpu0.busy) * TICK_MS) / load.messages, broker };
+  const broker = broker0 && broker1 && { brokerIn: (broker1.in - broker0.in) / load.messages, brokerOut: (broker1.out - broker0.out) / load.messages };
+  return { rate: load.messages / seconds, cpu: ((cpu1.busy - cpu0.busy) * TICK_MS) / load.messages, ...broker };
 }
 
 /**
@@ -97,7 +98,7 @@ try {
         const r = await run(target, load);
         const key = `${describe(load)}|${target.name}`;
         results.set(key, [...(results.get(key) ?? []), r]);
-        const broker = r.broker ? `  broker ${r.broker.in.toFixed(2)} in / ${r.broker.out.toFixed(2)} out per mail` : '';
+        const broker = r.brokerIn === undefined ? '' : `  broker ${r.brokerIn.toFixed(2)} in / ${r.brokerOut.toFixed(2)} out per mail`;
         console.log(`${describe(load).padEnd(40)} round ${round} ${target.name.padEnd(12)} ${r.rate.toFixed(0).padStart(6)} msg/s  ${r.cpu.toFixed(2)} ms CPU/msg${broker}`);
       }
     }
@@ -105,11 +106,12 @@ try {
 } finally {
   for (const target of targets) await target.stop();
 }
-const mid = (load, name, field) => median(results.get(`${describe(load)}|${name}`).map((r) => r[field]));
+const runsOf = (load, name) => results.get(`${describe(load)}|${name}`);
+const mid = (load, name, field) => median(runsOf(load, name).map((r) => r[field]));
 console.log(`\nSMTP intake, medians of ${rounds} alternating rounds (Postfix ${postfixVersion}; Haraka ${HARAKA_VERSION}, one process, write+fsync queue; CPU machine-wide from /proc/stat)`);
 /** Median msg/s with the lowest and highest run beside it. */
 const rateOf = (load, name) => {
-  const rates = results.get(`${describe(load)}|${name}`).map((r) => r.rate);
+  const rates = runsOf(load, name).map((r) => r.rate);
   return `${mid(load, name, 'rate').toFixed(0)} (${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)})`;
 };
 console.log('| load | Postfix msg/s (range) | Haraka msg/s (range) | ours msg/s (range) | ours/Postfix | ours/Haraka | CPU ms/msg Postfix / Haraka / ours | ours: broker msgs in / out per mail |');
@@ -118,6 +120,6 @@ for (const load of LOADS) {
   const [p, h, o] = ['Postfix', 'Haraka', 'mailplatform'].map((name) => mid(load, name, 'rate'));
   const [pr, hr, or] = ['Postfix', 'Haraka', 'mailplatform'].map((name) => rateOf(load, name));
   const cpu = ['Postfix', 'Haraka', 'mailplatform'].map((name) => mid(load, name, 'cpu').toFixed(2)).join(' / ');
-  const broker = ['in', 'out'].map((way) => median(results.get(`${describe(load)}|mailplatform`).map((r) => r.broker[way])).toFixed(2)).join(' / ');
+  const broker = ['brokerIn', 'brokerOut'].map((field) => mid(load, 'mailplatform', field).toFixed(2)).join(' / ');
   console.log(`| ${describe(load)} | ${pr} | ${hr} | ${or} | ${(o / p).toFixed(2)}× | ${(o / h).toFixed(2)}× | ${cpu} | ${broker} |`);
 }

@@ -40,6 +40,8 @@ export class MemoryQueuePort implements QueuePort {
   failPublishes = 0;
   /** Set to make the next entry writes (create, replace) fail. */
   failWrites = 0;
+  /** Entries created in the bucket so far (a first write of an entry). */
+  creates = 0;
 
   private failWrite(): void {
     if (this.failWrites > 0) {
@@ -56,6 +58,7 @@ export class MemoryQueuePort implements QueuePort {
   async create(entry: QueueEntry): Promise<number | undefined> {
     this.failWrite();
     if (this.entries.has(entry.queueId)) return undefined;
+    this.creates++;
     const revision = ++this.revision;
     this.entries.set(entry.queueId, { entry: structuredClone(entry), revision });
     return revision;
