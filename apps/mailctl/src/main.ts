@@ -10,6 +10,13 @@ import { registerQueueCommands } from './queue-commands.js';
 import { registerStatusCommands } from './status-commands.js';
 import { registerTlsRptCommands } from './tlsrpt-commands.js';
 
+// A reader that stops early (`mailctl logs | head`) closes the pipe: that ends the output, as for any
+// Unix tool, rather than a crash with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 registerAccountCommands(program);
 registerAuthCommands(program);
 registerDkimCommands(program);
