@@ -47,6 +47,13 @@ export function envelopeOf(headers: MsgHdrs | undefined): AcceptedMessage {
   return AcceptedMessage.parse(JSON.parse(value));
 }
 
+/** One stored part of a spooled message (a head or a chunk). */
+interface StoredPart {
+  seq: number;
+  data: Uint8Array;
+  header: MsgHdrs | undefined;
+}
+
 export class Spool {
   /**
    * Deletions of the moment go out together (one socket write for many requests, their answers in one
@@ -64,6 +71,12 @@ export class Spool {
       ),
     { maxItems: 256, maxCalls: 8 },
   );
+
+  /**
+   * Head reads of the moment go out together: one direct get names many subjects (`multi_last`, nats-server
+   * 2.11+) and is answered with every head found, where one get each cost a request and a reply per mail.
+   */
+  private readonly headReads = new Batcher((subjects: string[]) => this.getMany(subjects), { maxItems: 64, maxCalls: 4 });
 
   constructor(
     private readonly nats: NatsContext,
@@ -143,7 +156,7 @@ export class Spool {
 
   /** The message's envelope and bytes, or null when it is not (or no longer) in the spool. */
   async readWithEnvelope(queueId: string): Promise<{ envelope: AcceptedMessage; message: Uint8Array } | null> {
-    const head = await this.get(spoolSubject(queueId));
+    const head = await this.headReads.add(spoolSubject(queueId));
     if (!head) return null;
     const envelope = envelopeOf(head.header);
     if (!envelope.chunks) return { envelope, message: head.data };
@@ -161,10 +174,28 @@ export class Spool {
    * API's get wraps them in base64 inside JSON (for a 200 KB message, most of delivery-agent's CPU). A
    * direct get may be answered by a replica that lags its leader, so a miss is asked again of the leader.
    */
-  private async get(subject: string): Promise<{ seq: number; data: Uint8Array; header: MsgHdrs | undefined } | null> {
+  private async get(subject: string): Promise<StoredPart | null> {
     const direct = await this.nats.jsm.direct.getMessage(SPOOL_STREAM, { last_by_subj: subject }).catch(() => null);
     if (direct) return { seq: direct.seq, data: direct.data, header: direct.header };
     return this.nats.jsm.streams.getMessage(SPOOL_STREAM, { last_by_subj: subject });
+  }
+
+  /**
+   * Several spooled messages by subject, in the order asked. One batched direct get brings what it finds;
+   * a subject it did not bring (not stored, or a replica behind its leader), or every subject when the
+   * server cannot batch (before 2.11), is read on its own through get(), with get()'s answer.
+   */
+  private async getMany(subjects: string[]): Promise<(StoredPart | null)[]> {
+    if (subjects.length === 1) return [await this.get(subjects[0]!)];
+    const found = new Map<string, StoredPart>();
+    try {
+      for await (const stored of await this.nats.jsm.direct.getLastMessagesFor(SPOOL_STREAM, { multi_last: subjects })) {
+        found.set(stored.subject, { seq: stored.seq, data: stored.data, header: stored.header });
+      }
+    } catch {
+      // What came before the failure stays; the rest is read one by one below.
+    }
+    return Promise.all(subjects.map((subject) => found.get(subject) ?? this.get(subject)));
   }
 
   async exists(queueId: string): Promise<boolean> {

@@ -26,6 +26,8 @@ async function withNats(run: (nats: Awaited<ReturnType<typeof connectNats>>) => 
   }
 }
 
+const spooledEnvelope = (queueId: string): AcceptedMessage => ({ queueId, sender: 's@x.test', recipients: ['r@y.test'], localRecipients: [], size: 1, receivedAt: 0, smtputf8: false, eightBitMime: false, binaryMime: false, clientAddress: '', submittedBy: '', bounceOf: '', chunks: 0, chunkSeqs: [] });
+
 test('successful requests build no RequestError; a failing request still rejects with an error', async () => {
   // The client's error classes live in a CommonJS module; count what gets constructed.
   const errorsPath = join(dirname(require.resolve('@nats-io/nats-core')), 'errors.js');
@@ -55,11 +57,10 @@ test('removing a spooled message never makes the heads consumer skip a later one
     await ensureStreams(nats, 1024 * 1024);
     const spool = new Spool(nats);
     await nats.jsm.consumers.add(SPOOL_STREAM, { durable_name: ACCEPTED_CONSUMER, ack_policy: AckPolicy.Explicit, filter_subject: ACCEPTED_FILTER, headers_only: true });
-    const envelope = (queueId: string): AcceptedMessage => ({ queueId, sender: 's@x.test', recipients: ['r@y.test'], localRecipients: [], size: 1, receivedAt: 0, smtputf8: false, eightBitMime: false, binaryMime: false, clientAddress: '', submittedBy: '', bounceOf: '', chunks: 0, chunkSeqs: [] });
-    const first = await spool.put(envelope('A0000000000000000001'), new TextEncoder().encode('one'));
+    const first = await spool.put(spooledEnvelope('A0000000000000000001'), new TextEncoder().encode('one'));
     const big = new Uint8Array(2 * 1024 * 1024).fill(65); // chunked
-    await spool.put(envelope('A0000000000000000002'), big);
-    await spool.put(envelope('A0000000000000000003'), new TextEncoder().encode('three'));
+    await spool.put(spooledEnvelope('A0000000000000000002'), big);
+    await spool.put(spooledEnvelope('A0000000000000000003'), new TextEncoder().encode('three'));
     const consumer = await nats.js.consumers.get(SPOOL_STREAM, ACCEPTED_CONSUMER);
     const head = await consumer.next({ expires: 2000 });
     assert.equal(envelopeOf(head!.headers).queueId, 'A0000000000000000001');
@@ -77,6 +78,33 @@ test('removing a spooled message never makes the heads consumer skip a later one
     assert.deepEqual(seen, ['A0000000000000000002', 'A0000000000000000003']);
     await spool.remove('A0000000000000000002');
     assert.equal(await spool.read('A0000000000000000002'), null, 'chunks and head removed');
+  });
+});
+
+test('spool reads of one moment share one request: every head comes back with its envelope, a missing one as null, a chunked one whole', async () => {
+  await withNats(async (nats) => {
+    await ensureStreams(nats, 8 * 1024 * 1024);
+    const writer = new Spool(nats);
+    const queueIds = Array.from({ length: 12 }, (_, i) => `B${String(i).padStart(19, '0')}`);
+    for (const queueId of queueIds) await writer.put(spooledEnvelope(queueId), new TextEncoder().encode(`body of ${queueId}`));
+    const big = new Uint8Array(2 * 1024 * 1024).fill(66); // chunked: its head comes in the batch, its chunks after
+    await writer.put(spooledEnvelope('B9999999999999999999'), big);
+    const reader = new Spool(nats);
+    const requestsBefore = nats.nc.stats().outMsgs;
+    const [read, missing, chunked] = await Promise.all([
+      Promise.all(queueIds.map((queueId) => reader.readWithEnvelope(queueId))),
+      reader.readWithEnvelope('B0000000000000000404'),
+      reader.readWithEnvelope('B9999999999999999999'),
+    ]);
+    const requests = nats.nc.stats().outMsgs - requestsBefore;
+    read.forEach((message, i) => {
+      assert.equal(message?.envelope.queueId, queueIds[i]);
+      assert.equal(new TextDecoder().decode(message!.message), `body of ${queueIds[i]}`);
+    });
+    assert.equal(missing, null, 'a message not in the spool reads as null');
+    assert.ok(Buffer.from(big).equals(Buffer.from(chunked!.message)), 'a chunked message reads back whole');
+    // One batched get for the 14 heads; the miss asked again on its own, directly and of the leader; the 4 chunks.
+    assert.ok(requests <= 1 + 2 + 4, `${requests} requests for 14 reads`);
   });
 });
 
