@@ -11,16 +11,45 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
  * start-up check (startupSettings) reports the variable and refuses to start.
  */
 export function createLogger(service: string, level = process.env.LOG_LEVEL || 'info'): Logger {
-  return pino(
-    {
+  return pino(loggerOptions(service, level), coalescedStdout());
+}
+
+/** The services' pino settings (apart from where the lines go). */
+export function loggerOptions(service: string, level: string): pino.LoggerOptions {
+  return {
     level: (LOG_LEVELS as readonly string[]).includes(level) ? level : 'info',
     base: { service },
     timestamp: pino.stdTimeFunctions.isoTime,
-    // Credentials must never reach a log line, whatever a caller passes in.
-    redact: { paths: ['password', '*.password', 'secret', '*.secret', 'token', '*.token'], censor: '[redacted]' },
-    },
-    coalescedStdout(),
-  );
+    formatters: { log: redactCredentials },
+  };
+}
+
+const CREDENTIAL_KEYS: readonly string[] = ['password', 'secret', 'token'];
+const CENSOR = '[redacted]';
+
+/**
+ * Credentials must never reach a log line, whatever a caller passes in: a field named password, secret or
+ * token, at the top of a line's object or one level down (an error's or a request's), is written as
+ * `[redacted]`; the caller's objects are left as they were. Nothing is copied on a line without one. pino's
+ * `redact` option, which did this before, copied every object-valued field of every line: 6-12 µs a line
+ * measured, twice the cost of writing the line; a delivered mail makes six lines across the services.
+ */
+export function redactCredentials(object: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(object)) {
+    const value = object[key];
+    if (CREDENTIAL_KEYS.includes(key)) {
+      copy ??= { ...object };
+      copy[key] = CENSOR;
+    } else if (typeof value === 'object' && value !== null && CREDENTIAL_KEYS.some((name) => Object.hasOwn(value, name))) {
+      // A copy with every own property (an Error's message and stack too), the credentials censored.
+      const censored = Object.create(Object.getPrototypeOf(value) as object | null, Object.getOwnPropertyDescriptors(value)) as Record<string, unknown>;
+      for (const name of CREDENTIAL_KEYS) if (Object.hasOwn(censored, name)) Object.defineProperty(censored, name, { value: CENSOR, enumerable: true });
+      copy ??= { ...object };
+      copy[key] = censored;
+    }
+  }
+  return copy ?? object;
 }
 
 let stdout: { write(line: string): void } | undefined;
