@@ -1,29 +1,7 @@
 // What delivery-agent still limits itself (queue-manager admits jobs per domain and rate): at most N
 // connections at once per MX host, which several domains may share, and a host or domain that just
 // failed at the connection level is backed off as a whole instead of being tried message by message.
-
-class Semaphore {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly limit: number) {}
-
-  async acquire(): Promise<() => void> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.active--;
-      this.waiting.shift()?.();
-    };
-  }
-
-  get idle(): boolean {
-    return this.active === 0 && this.waiting.length === 0;
-  }
-}
+import { Semaphore } from '@mail/platform';
 
 export class Throttle {
   private readonly hostSlots = new Map<string, Semaphore>();

@@ -17,3 +17,4 @@ export * from './networks.js';
 export * from './events.js';
 export * from './dns.js';
 export * from './batcher.js';
+export * from './semaphore.js';

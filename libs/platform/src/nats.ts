@@ -10,6 +10,7 @@ import { INTERMEDIATE_CIPHERS, TLS_MIN_VERSION } from './tls-profile.js';
 import { sizeSplitMessagesOnce, skipErrorsOfAnsweredRequests } from './nats-client-shims.js';
 import { AckPolicy, DiscardPolicy, jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { natsInboxPrefix, SPOOL_STREAM, STREAMS } from '@mail/contracts';
+import { Semaphore } from './semaphore.js';
 import { pino, type Logger } from 'pino';
 
 /** How to reach NATS besides its URL: credentials, TLS, replication. Everything off by default. */
@@ -248,8 +249,12 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
   /** Messages being handled, so a shutdown can hand the unfinished ones back at once. */
   const handling = new Set<{ nak(): void }>();
   let handedBack = false;
+  const slots = new Semaphore(options.concurrency);
   const loop = (async () => {
+    // A slot is taken before the next message is pulled: with every slot busy, the loop waits there.
+    let release = await slots.acquire();
     for await (const message of messages) {
+      const done = release;
       handling.add(message);
       const task = (async () => {
         const deliveryCount = message.info.deliveryCount;
@@ -283,8 +288,9 @@ export async function runConsumer(nats: NatsContext, options: ConsumerOptions): 
       void task.finally(() => {
         inFlight.delete(task);
         handling.delete(message);
+        done();
       });
-      if (inFlight.size >= options.concurrency) await Promise.race(inFlight);
+      release = await slots.acquire();
     }
   })();
   /**
