@@ -19,7 +19,7 @@ TAG=${IMAGE_TAG:-dev}
 CONFIG=deploy/k8s/base/config
 # The example NATS credentials, a Secret per service that uses NATS (nats-<service>.example.env).
 NATS_SECRETS=deploy/k8s/base/secrets
-NATS_USERS=(smtp-ingress queue-manager delivery-agent)
+NATS_USERS=(smtp-ingress queue-manager delivery-agent mailbox-store)
 SERVICES=(mailbox-store queue-manager delivery-agent smtp-ingress pop3-access)
 declare -A HTTP=([smtp-ingress]=${SMTP_HTTP_PORT:-9101} [queue-manager]=${QUEUE_HTTP_PORT:-9102} [delivery-agent]=${DELIVERY_HTTP_PORT:-9103} [mailbox-store]=${MAILBOX_HTTP_PORT:-9104} [pop3-access]=${POP3_HTTP_PORT:-9105})
 declare -A CONTAINER_HTTP=([smtp-ingress]=9101 [queue-manager]=9102 [delivery-agent]=9103 [mailbox-store]=9104 [pop3-access]=9105)
@@ -82,7 +82,7 @@ up() {
   local self_signed=(-e TLS_SELF_SIGNED=true -e TLS_CERT_FILE=/tmp/tls/tls.crt -e TLS_KEY_FILE=/tmp/tls/tls.key)
   for service in "${SERVICES[@]}"; do
     args=(-p "127.0.0.1:${HTTP[$service]}:${CONTAINER_HTTP[$service]}" -v "$PWD/$conf/grpc/$service:/etc/mail/grpc:ro")
-    # Its own NATS user, if it uses NATS (pop3-access and mailbox-store do not).
+    # Its own NATS user, if it uses NATS (pop3-access does not).
     if [ -f "$NATS_SECRETS/nats-$service.example.env" ]; then args+=(--env-file "$NATS_SECRETS/nats-$service.example.env"); fi
     case $service in
       # The production overlay's backend, on FerretDB instead of a MongoDB replica set.

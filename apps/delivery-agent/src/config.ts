@@ -15,7 +15,6 @@ export const DELIVERY_AGENT_SETTINGS = settingGroup('delivery-agent', {
     intSetting(32, 1),
     'remote delivery jobs one process works on at once (queue-manager admits per destination; this is how many slow servers one process can wait on before healthy ones wait behind them)',
   ),
-  localConcurrency: setting('DELIVERY_LOCAL_CONCURRENCY', intSetting(16, 1), 'local delivery jobs (to mailbox-store) one process works on at once: a lane of their own'),
   ackWaitMs: setting('DELIVERY_ACK_WAIT_MS', durationSetting(60_000, 1000), 'a job not acknowledged within this time is handed to another worker'),
   deliverTimeoutMs: setting('DELIVERY_TIMEOUT_MS', durationSetting(60_000, 1000), 'deadline for one Deliver call to mailbox-store'),
 

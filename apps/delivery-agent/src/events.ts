@@ -1,9 +1,8 @@
 // The events delivery-agent reports, in one catalogue. Each becomes one JSON log line that carries the
 // queue id, and where it counts something, a metric: names and labels are decided here once.
 import type { Logger } from 'pino';
-import { EventLog, type EventCatalogue } from '@mail/platform';
+import { countDeliveryJob, EventLog, type EventCatalogue } from '@mail/platform';
 import type { RecipientResult } from '@mail/contracts';
-import { deliveryMetrics, OUTCOME_LABEL } from './metrics.js';
 import type { ReportPostOutcome } from './mta-sts/report-sender.js';
 
 export type DeliveryEvent =
@@ -40,10 +39,7 @@ export function reportPostEvent(attempt: ReportPostOutcome): DeliveryEvent {
 export class DeliveryEvents extends EventLog<DeliveryEvent> {
   constructor(logger: Logger) {
     super(logger, CATALOGUE, (event) => {
-      if (event.event === 'job-done') {
-        deliveryMetrics.duration.observe(event.seconds);
-        for (const r of event.results) deliveryMetrics.deliveries.inc({ outcome: OUTCOME_LABEL[r.outcome], domain: event.domain });
-      }
+      if (event.event === 'job-done') countDeliveryJob(event.domain, event.results, event.seconds);
     });
   }
 }

@@ -1,9 +1,11 @@
-// Local delivery: hands a message to mailbox-store for each local recipient and classifies the answer
-// as delivered, permanent (a bounce) or temporary (try again later). Small messages travel together:
+// Delivery into mailbox-store over gRPC, for mail that reaches delivery-agent on the remote lane but is
+// for a domain mailbox-store keeps (a notice to a local sender: queue-manager does not know the local
+// domains); the local lane itself is mailbox-store's own (apps/mailbox-store/src/local-lane.ts). The
+// answer becomes delivered, permanent (a bounce) or temporary (try again later). Small messages travel together:
 // the deliveries of the moment are gathered into one DeliverMany call (a batch leaves at once when a
 // call slot is free, so a lone delivery waits for nothing); large ones stream through Deliver.
 import { DeliveringMailboxStoreClient, MailboxStoreClient, RecipientKind, type DeliveryHeader, type DeliveryItem, type DeliveryItemReply, type RecipientResult } from '@mail/contracts';
-import { Batcher, channelReady, deadline, grpc, unary } from '@mail/platform';
+import { Batcher, channelReady, deadline, grpc, mailboxDeliveryResult, mailboxUnavailableResult, unary } from '@mail/platform';
 import type { SigningKey } from './dkim-signer.js';
 
 const CHUNK_BYTES = 256 * 1024;
@@ -14,13 +16,6 @@ const BATCH_BYTES = 3 * 1024 * 1024;
 const BATCH_ITEMS = 64;
 /** DeliverMany calls out at once; while they run, the next batch gathers. */
 const BATCH_CALLS = 4;
-
-/** gRPC codes that no retry will change. */
-const PERMANENT: ReadonlyMap<grpc.status, string> = new Map([
-  [grpc.status.NOT_FOUND, '550 5.1.1 mailbox unavailable'],
-  [grpc.status.RESOURCE_EXHAUSTED, '552 5.2.2 message too large for mailbox'],
-  [grpc.status.INVALID_ARGUMENT, '554 5.6.0 message refused by mailbox store'],
-]);
 
 export class LocalDelivery {
   private readonly client: MailboxStoreClient;
@@ -76,12 +71,9 @@ export class LocalDelivery {
     try {
       reply = message.length <= BATCH_ITEM_BYTES ? await this.batches.add({ header, data: Buffer.from(message.buffer, message.byteOffset, message.byteLength) }) : await this.stream(header, message);
     } catch (err) {
-      return { recipient, outcome: 'temporary', reply: `451 4.3.0 mailbox store unavailable: ${(err as Error).message}` };
+      return mailboxUnavailableResult(recipient, (err as Error).message);
     }
-    if (reply.code === grpc.status.OK) return { recipient, outcome: 'delivered', reply: `250 2.0.0 delivered as ${reply.uidl}${reply.duplicate ? ' (already stored)' : ''}`, handoff: 'mailbox' };
-    const permanent = PERMANENT.get(reply.code);
-    if (permanent) return { recipient, outcome: 'permanent', reply: `${permanent}: ${reply.details}`.trim() };
-    return { recipient, outcome: 'temporary', reply: `451 4.3.0 mailbox store unavailable: ${reply.details}` };
+    return mailboxDeliveryResult(recipient, reply);
   }
 
   /** One large message through the streaming Deliver; its answer, failure included, as a DeliverMany item reply. */

@@ -1,11 +1,13 @@
-// delivery-agent: takes delivery jobs from JetStream and delivers them. Wiring only.
-import { JOB_CONSUMERS, JOB_STREAMS, decodeJobBatch, STREAMS_USED, type DeliveryLane } from '@mail/contracts';
+// delivery-agent: takes the remote lane's delivery jobs from JetStream and delivers them (the local lane is
+// mailbox-store's own). Wiring only.
+import { JOB_CONSUMERS, JOB_STREAMS, decodeJobBatch, STREAMS_USED } from '@mail/contracts';
 import {
   routeConsoleTo,
   addressLookup,
   connectNats,
   createDnsLookup,
   createLogger,
+  exportDeliveryMetrics,
   awaitStreams,
   exitOnStartupError,
   grpcClientSetup,
@@ -14,6 +16,7 @@ import {
   onShutdown,
   packageVersion,
   probeJetStream,
+  ResultReporter,
   runConsumer,
   Spool,
   startObservability,
@@ -99,35 +102,26 @@ async function main(): Promise<void> {
   );
   const local = new LocalDelivery(config.mailboxStoreAddress, grpcClientSetup(grpcTls), config.deliverTimeoutMs);
   const signer = new DkimSigner((domain) => local.signingKey(domain));
-  const worker = new DeliveryWorker(nats, new Spool(nats), local, remote, events, signer);
-  // Two lanes, two consumers: local deliveries never wait behind remote ones.
-  const lanes: [DeliveryLane, number][] = [
-    ['local', config.localConcurrency],
-    ['remote', config.concurrency],
-  ];
-  const stops: ((graceMs?: number) => Promise<void>)[] = [];
-  for (const [lane, concurrency] of lanes) {
-    stops.push(
-      await runConsumer(nats, {
-        stream: JOB_STREAMS[lane],
-        durable: JOB_CONSUMERS[lane],
-        ackWaitMs: config.ackWaitMs,
-        concurrency,
-        logger,
-        // A message carries a batch of jobs: all of them are done (each reporting its result) before
-        // it is acknowledged, so a crash midway hands the whole batch to another replica.
-        handle: async (data) => {
-          await Promise.all(decodeJobBatch(data).map((job) => worker.handle(job, lane)));
-        },
-      }),
-    );
-  }
+  exportDeliveryMetrics();
+  const worker = new DeliveryWorker(new ResultReporter(nats), new Spool(nats), local, remote, events, signer);
+  const stopConsumer = await runConsumer(nats, {
+    stream: JOB_STREAMS.remote,
+    durable: JOB_CONSUMERS.remote,
+    ackWaitMs: config.ackWaitMs,
+    concurrency: config.concurrency,
+    logger,
+    // A message carries a batch of jobs: all of them are done (each reporting its result) before
+    // it is acknowledged, so a crash midway hands the whole batch to another replica.
+    handle: async (data) => {
+      await Promise.all(decodeJobBatch(data).map((job) => worker.handle(job)));
+    },
+  });
   const jetStream = probeJetStream(nats);
   const observability = await startObservability({
     service: 'delivery-agent',
     host: config.httpHost,
     port: config.httpPort,
-    // Remote delivery needs only NATS, but local delivery needs mailbox-store: both, to be ready.
+    // Jobs come through NATS; DKIM keys and the local domains' notices need mailbox-store: both, to be ready.
     ready: () => jetStream.healthy() && local.ready(),
     checks: { nats: () => jetStream.healthy(), 'mailbox-store': () => local.ready() },
     version: packageVersion(import.meta.url),
@@ -142,7 +136,7 @@ async function main(): Promise<void> {
   logger.info({ http: observability.port }, 'delivery-agent running');
   onShutdown(logger, async () => {
     clearInterval(reportTimer);
-    await Promise.all(stops.map((stop) => stop()));
+    await stopConsumer();
     await observability.close();
     local.close();
     await nats.nc.drain();

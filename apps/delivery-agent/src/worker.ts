@@ -1,24 +1,12 @@
-// One delivery job: read the message from the spool, deliver it (locally through mailbox-store, or to
-// the remote domain's servers), and report a result per recipient to queue-manager — always, whatever
-// happened, because queue-manager counts the job against its destination until the result comes.
-// Waiting is not done here: queue-manager sends a job only when its destination has room, and owns
-// every retry. The only wait left is for a connection slot to one MX host shared by several domains.
-import {
-  approximateBytes,
-  batchMessageId,
-  encodePayload,
-  MAX_BATCH_BYTES,
-  MAX_BATCH_ITEMS,
-  resultSubject,
-  RESULT_STREAM,
-  type AcceptedMessage,
-  type DeliveryJob,
-  type DeliveryLane,
-  type DeliveryResult,
-  type RecipientResult,
-} from '@mail/contracts';
+// One delivery job of the remote lane: read the message from the spool, deliver it (to the remote
+// domain's servers, or into mailbox-store when the domain turns out to be local), and report a result per
+// recipient to queue-manager — always, whatever happened, because queue-manager counts the job against
+// its destination until the result comes. Waiting is not done here: queue-manager sends a job only when
+// its destination has room, and owns every retry. The only wait left is for a connection slot to one MX
+// host shared by several domains.
+import type { AcceptedMessage, DeliveryJob, RecipientResult } from '@mail/contracts';
 import { encodeBinaryMime } from '@mail/mime';
-import { Batcher, type NatsContext, type Spool } from '@mail/platform';
+import type { ResultReporter, Spool } from '@mail/platform';
 import type { LocalDelivery } from './local-delivery.js';
 import type { RemoteDelivery } from './remote-delivery.js';
 import type { DeliveryEvents } from './events.js';
@@ -27,16 +15,8 @@ import type { DkimSigner } from './dkim-signer.js';
 const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 
 export class DeliveryWorker {
-  /** Results of the moment leave together, one broker message for many jobs. */
-  private readonly results = new Batcher((results: DeliveryResult[]) => this.publishResults(results), {
-    maxItems: MAX_BATCH_ITEMS,
-    maxCalls: 4,
-    maxBytes: MAX_BATCH_BYTES,
-    sizeOf: approximateBytes,
-  });
-
   constructor(
-    private readonly nats: NatsContext,
+    private readonly results: ResultReporter,
     private readonly spool: Spool,
     private readonly local: LocalDelivery,
     private readonly remote: RemoteDelivery,
@@ -45,21 +25,21 @@ export class DeliveryWorker {
     private readonly signer?: DkimSigner,
   ) {}
 
-  async handle(job: DeliveryJob, lane: DeliveryLane): Promise<void> {
+  async handle(job: DeliveryJob): Promise<void> {
     const domain = job.domain || domainOf(job.recipients[0]!);
     const spooled = await this.spool.readWithEnvelope(job.queueId);
     if (!spooled) {
       // Only queue-manager removes spooled bytes, once every destination is settled: a stale job, or a
       // lost spool. queue-manager tells which; it must hear of it either way.
       this.events.emit({ event: 'job-dropped', queueId: job.queueId, jobId: job.jobId });
-      await this.report({ queueId: job.queueId, jobId: job.jobId, results: [], spoolMissing: true });
+      await this.results.report({ queueId: job.queueId, jobId: job.jobId, results: [], spoolMissing: true });
       return;
     }
     const { message, envelope } = spooled;
     const started = performance.now();
     // The remote lane may carry mail for a local domain (a notice to a local sender): mailbox-store decides,
     // asked whether the domain's postmaster is one of its mailboxes.
-    const isLocal = lane === 'local' || (await this.local.hasLocalPostmaster(domain));
+    const isLocal = await this.local.hasLocalPostmaster(domain);
     let results: RecipientResult[];
     if (isLocal) {
       results = [];
@@ -70,7 +50,7 @@ export class DeliveryWorker {
       results = await this.deliverRemotely(job, domain, message, envelope);
     }
     const seconds = (performance.now() - started) / 1000;
-    await this.report({ queueId: job.queueId, jobId: job.jobId, results });
+    await this.results.report({ queueId: job.queueId, jobId: job.jobId, results });
     this.events.emit({ event: 'job-done', queueId: job.queueId, jobId: job.jobId, domain, results, seconds });
   }
 
@@ -97,15 +77,4 @@ export class DeliveryWorker {
     });
   }
 
-  private report(result: DeliveryResult): Promise<void> {
-    return this.results.add(result);
-  }
-
-  private async publishResults(results: DeliveryResult[]): Promise<void[]> {
-    await this.nats.js.publish(resultSubject(results[0]!.queueId), encodePayload({ results }), {
-      msgID: batchMessageId(results.map((result) => `${result.jobId}.result`)),
-      expect: { streamName: RESULT_STREAM },
-    });
-    return results.map(() => undefined);
-  }
 }

@@ -1,6 +1,6 @@
 // mailbox-store settings, from the environment. Defaults suit a single machine.
 import { z } from 'zod';
-import { durationSetting, gatherSettings, GRPC_TLS_SETTINGS, intSetting, LOG_SETTINGS, portSetting, httpListenerSettings, setting, settingGroup, sizeSetting } from '@mail/platform';
+import { durationSetting, gatherSettings, GRPC_TLS_SETTINGS, intSetting, LOG_SETTINGS, NATS_SETTINGS, NATS_URL_SETTING, portSetting, httpListenerSettings, setting, settingGroup, sizeSetting } from '@mail/platform';
 
 /** Failed-login throttling (AUTH_* variables): mailbox-store keeps the failure records for every edge. */
 export const AUTH_THROTTLE_SETTINGS = settingGroup('Failed-login throttling (mailbox-store, for every replica of smtp-ingress and pop3-access; `mailctl auth locks`/`unlock`)', {
@@ -32,6 +32,9 @@ export const MAILBOX_STORE_SETTINGS = settingGroup(
     mongoServerSelectionTimeoutMs: setting('MONGODB_SERVER_SELECTION_TIMEOUT_MS', durationSetting(10_000, 100), 'how long to look for a MongoDB server before an operation (and start-up) fails'),
     mongoSweepIntervalSeconds: setting('MONGODB_SWEEP_INTERVAL_SECONDS', intSetting(600, 0), 'how often abandoned message bodies (a crash mid-write) are looked for; 0 only at start-up'),
     maxMessageBytes: setting('MAX_MESSAGE_BYTES', sizeSetting(50 * 1024 * 1024, 1), 'largest message accepted through Deliver'),
+    natsUrl: NATS_URL_SETTING,
+    localConcurrency: setting('MAILBOX_LOCAL_CONCURRENCY', intSetting(16, 1), 'local delivery jobs (the local lane, from queue-manager) one process works on at once'),
+    ackWaitMs: setting('MAILBOX_LOCAL_ACK_WAIT_MS', durationSetting(60_000, 1000), 'a local delivery job not acknowledged within this time is handed to another replica (or taken again after a restart)'),
     maxLeaseSeconds: setting('MAILBOX_MAX_LEASE_SECONDS', intSetting(900, 1), 'a maildrop lease that is not renewed expires after this many seconds (a vanished POP3 session)'),
     deliveryRecordDays: setting(
       'MAILBOX_DELIVERY_RECORD_DAYS',
@@ -47,7 +50,7 @@ export const MAILBOX_STORE_SETTINGS = settingGroup(
 );
 
 /** Every group of settings mailbox-store reads, for the manifest. */
-export const MAILBOX_STORE_SETTING_GROUPS = [MAILBOX_STORE_SETTINGS, AUTH_THROTTLE_SETTINGS, GRPC_TLS_SETTINGS, LOG_SETTINGS];
+export const MAILBOX_STORE_SETTING_GROUPS = [MAILBOX_STORE_SETTINGS, AUTH_THROTTLE_SETTINGS, NATS_SETTINGS, GRPC_TLS_SETTINGS, LOG_SETTINGS];
 
 export type MailboxStoreConfig = ReturnType<typeof MAILBOX_STORE_SETTINGS.load> & {
   /** Failed-login throttling (AUTH_*): mailbox-store keeps the records for every edge service. */

@@ -1,16 +1,33 @@
-// mailbox-store: owns accounts and mailboxes, serves them over gRPC. Wiring only.
+// mailbox-store: owns accounts and mailboxes, serves them over gRPC, and takes the local lane's delivery
+// jobs from JetStream. Wiring only.
 import { MailboxStoreService, MailboxStoreServiceWithBulkReplies } from '@mail/contracts';
-import { authorizeCalls, createLogger, exitOnStartupError, loadGrpcTlsSettings, onShutdown, packageVersion, serverCredentials, startGrpcServer, startObservability, startupSettings, stopGrpcServer } from '@mail/platform';
+import {
+  authorizeCalls,
+  connectNats,
+  createLogger,
+  exitOnStartupError,
+  exportDeliveryMetrics,
+  loadGrpcTlsSettings,
+  loadNatsSettings,
+  onShutdown,
+  packageVersion,
+  serverCredentials,
+  startGrpcServer,
+  startObservability,
+  startupSettings,
+  stopGrpcServer,
+} from '@mail/platform';
 import { loadMailboxStoreConfig, type MailboxStoreConfig } from './config.js';
 import { MAILBOX_STORE_CALLERS } from './callers.js';
-import { createMailboxService } from './service.js';
+import { startLocalLane } from './local-lane.js';
+import { createMailboxes } from './service.js';
 import { EmbeddedStore } from './store/embedded-store.js';
 import { MongoStore, redactUri } from './store/mongo-store.js';
 import type { MailStore } from './store/types.js';
 
 const logger = createLogger('mailbox-store');
 // Every setting is checked before anything starts (a bad one: one line each on stderr, exit status 78).
-const { config, grpcTls } = startupSettings('mailbox-store', { config: () => loadMailboxStoreConfig(), grpcTls: () => loadGrpcTlsSettings() });
+const { config, nats: natsSettings } = startupSettings('mailbox-store', { config: () => loadMailboxStoreConfig(), grpcTls: () => loadGrpcTlsSettings(), nats: () => loadNatsSettings() });
 
 /** The backend chosen by MAIL_STORE. Headroom over the message limit leaves room for the trace headers. */
 function openStore(config: MailboxStoreConfig): Promise<MailStore> {
@@ -34,13 +51,23 @@ const storeLocation = (config: MailboxStoreConfig) =>
 
 async function main(): Promise<void> {
   const store = await openStore(config);
-  const service = createMailboxService(store, logger, config);
+  const mailboxes = createMailboxes(store, logger, config);
   const grpcTls = loadGrpcTlsSettings();
   const grpcServer = await startGrpcServer(`${config.grpcHost}:${config.grpcPort}`, (server) =>
     // FetchMessages' replies (many message bodies) are encoded with one copy of each body.
-    server.addService(MailboxStoreServiceWithBulkReplies, authorizeCalls(MailboxStoreService, service, MAILBOX_STORE_CALLERS, grpcTls.enabled && grpcTls.mutual)),
+    server.addService(MailboxStoreServiceWithBulkReplies, authorizeCalls(MailboxStoreService, mailboxes.service, MAILBOX_STORE_CALLERS, grpcTls.enabled && grpcTls.mutual)),
     serverCredentials(grpcTls),
   );
+  // The local lane: jobs from JetStream once its streams exist (queue-manager creates them). The gRPC
+  // service does not wait for it: POP3 and mailctl are served while the broker is away.
+  exportDeliveryMetrics();
+  const lane = startLocalLane(mailboxes, {
+    connect: () => connectNats(config.natsUrl, 'mailbox-store', logger, natsSettings),
+    concurrency: config.localConcurrency,
+    ackWaitMs: config.ackWaitMs,
+    logger,
+    onFatal: (err) => exitOnStartupError(logger, err),
+  });
   const storageAnswers = () =>
     Promise.race([
       store.listDomains().then(() => true, () => false),
@@ -50,13 +77,16 @@ async function main(): Promise<void> {
     service: 'mailbox-store',
     host: config.httpHost,
     port: config.httpPort,
-    // Ready when the backend answers a cheap query within 2 s (MongoDB reachable; embedded: always).
+    // Ready when the backend answers a cheap query within 2 s (MongoDB reachable; embedded: always). Not
+    // the broker: without it local jobs wait in their stream, but logins and POP3 must go on.
     ready: storageAnswers,
-    checks: { [`storage (${config.backend})`]: storageAnswers },
+    checks: { [`storage (${config.backend})`]: storageAnswers, nats: () => lane.healthy() },
     version: packageVersion(import.meta.url),
   });
   logger.info({ grpc: `${config.grpcHost}:${grpcServer.port}`, http: observability.port, backend: config.backend, ...storeLocation(config) }, 'mailbox-store listening');
   onShutdown(logger, async () => {
+    // The jobs in hand finish (or go back to the stream) before the store closes under them.
+    await lane.stop();
     await stopGrpcServer(grpcServer.server);
     await observability.close();
     await store.close();

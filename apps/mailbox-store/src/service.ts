@@ -6,6 +6,7 @@ import {
   RecipientKind,
   type DeliverChunk,
   type DeliveryHeader,
+  type DeliveryItemReply,
   type MailboxStoreServer,
 } from '@mail/contracts';
 import { grpc, RpcError, toServiceError } from '@mail/platform';
@@ -105,7 +106,18 @@ function requirePassword(password: string): string {
 
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+/** The gRPC service, and what the local lane (local-lane.ts) delivers through and reports on. */
+export interface Mailboxes {
+  service: MailboxStoreServer;
+  events: MailboxEvents;
+  deliverItem(header: DeliveryHeader | undefined, data: Uint8Array, caller: string): Promise<DeliveryItemReply>;
+}
+
 export function createMailboxService(store: MailStore, logger: Logger, options: ServiceOptions): MailboxStoreServer {
+  return createMailboxes(store, logger, options).service;
+}
+
+export function createMailboxes(store: MailStore, logger: Logger, options: ServiceOptions): Mailboxes {
   const events = new MailboxEvents(logger);
   const logins = createLoginChecks(store, events, options.authThrottle, options.now ?? Date.now);
 
@@ -162,7 +174,23 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
     return outcome;
   }
 
-  return {
+  /**
+   * One whole message into one recipient's mailbox, answered as a DeliverMany item (a status code, never a
+   * throw): DeliverMany's items, and the local lane's deliveries (local-lane.ts), which `caller` names.
+   */
+  async function deliverItem(header: DeliveryHeader | undefined, data: Uint8Array, caller: string): Promise<DeliveryItemReply> {
+    try {
+      if (!header) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'a DeliverMany item needs its header');
+      if (header.size > 0 && data.length !== header.size) throw new RpcError(grpc.status.ABORTED, `message data incomplete: ${data.length} of ${header.size} bytes`);
+      const outcome = await deliverTo(header, [data]);
+      return { code: grpc.status.OK, details: '', ...outcome };
+    } catch (err) {
+      const failure = failureOf(events, caller, err);
+      return { code: failure.code ?? grpc.status.UNKNOWN, details: failure.details ?? '', uidl: '', duplicate: false };
+    }
+  }
+
+  const service: MailboxStoreServer = {
     addDomain: unaryHandler(events, 'AddDomain', async (req) => {
       const domain = requireDomain(req.domain);
       const postmaster = req.postmaster ? postmasterAddress(req.postmaster, domain) : undefined;
@@ -277,19 +305,7 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
 
     deliverMany: unaryHandler(events, 'DeliverMany', async (req) => ({
       // Side by side: the store's group commit shares one directory sync among them.
-      replies: await Promise.all(
-        req.items.map(async ({ header, data }) => {
-          try {
-            if (!header) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'a DeliverMany item needs its header');
-            if (header.size > 0 && data.length !== header.size) throw new RpcError(grpc.status.ABORTED, `message data incomplete: ${data.length} of ${header.size} bytes`);
-            const outcome = await deliverTo(header, [data]);
-            return { code: grpc.status.OK, details: '', ...outcome };
-          } catch (err) {
-            const failure = failureOf(events, 'DeliverMany', err);
-            return { code: failure.code ?? grpc.status.UNKNOWN, details: failure.details ?? '', uidl: '', duplicate: false };
-          }
-        }),
-      ),
+      replies: await Promise.all(req.items.map(({ header, data }) => deliverItem(header, data, 'DeliverMany'))),
     })),
 
     openMaildrop: unaryHandler(events, 'OpenMaildrop', async (req) => {
@@ -366,4 +382,5 @@ export function createMailboxService(store: MailStore, logger: Logger, options: 
       return { deleted };
     }),
   };
+  return { service, events, deliverItem };
 }

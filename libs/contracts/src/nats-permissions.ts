@@ -20,8 +20,8 @@ export interface NatsPermissions {
   subscribe: string[];
 }
 
-/** The services that connect to NATS; pop3-access, mailbox-store and mailctl have no NATS user at all. */
-export const NATS_SERVICES = ['smtp-ingress', 'queue-manager', 'delivery-agent'] as const;
+/** The services that connect to NATS; pop3-access and mailctl have no NATS user at all. */
+export const NATS_SERVICES = ['smtp-ingress', 'queue-manager', 'delivery-agent', 'mailbox-store'] as const;
 export type NatsService = (typeof NATS_SERVICES)[number];
 
 /** The inbox prefix of a user: its requests' replies come here, and only it may subscribe here. */
@@ -84,15 +84,14 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
     ],
     subscribe: [`${natsInboxPrefix('queue-manager')}.>`],
   },
-  // Delivery: pulls jobs from its two consumers, reads the message bytes from the spool, publishes
+  // Remote delivery: pulls the remote lane's jobs, reads the message bytes from the spool, publishes
   // results, spools the TLS-RPT reports it sends, and shares destination back-off, MTA-STS policies and
   // TLS-RPT counts in buckets of its own.
   'delivery-agent': {
     publish: [
       `${API}.INFO`,
-      ...[SPOOL_STREAM, JOB_STREAMS.local, JOB_STREAMS.remote, RESULT_STREAM].map((s) => `${API}.STREAM.INFO.${s}`),
+      ...[SPOOL_STREAM, JOB_STREAMS.remote, RESULT_STREAM].map((s) => `${API}.STREAM.INFO.${s}`),
       ...readMessages(SPOOL_STREAM),
-      ...durableConsumer(JOB_STREAMS.local, JOB_CONSUMERS.local),
       ...durableConsumer(JOB_STREAMS.remote, JOB_CONSUMERS.remote),
       'mail.result.>',
       // The TLS-RPT reports it queues as mail (heads only: a report is small); it deletes nothing from the spool.
@@ -105,12 +104,25 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
     ],
     subscribe: [`${natsInboxPrefix('delivery-agent')}.>`],
   },
+  // Local delivery: pulls the local lane's jobs, reads the message bytes from the spool, publishes
+  // results. Nothing else: it writes no spool, no job, no bucket.
+  'mailbox-store': {
+    publish: [
+      `${API}.INFO`,
+      ...[SPOOL_STREAM, JOB_STREAMS.local, RESULT_STREAM].map((s) => `${API}.STREAM.INFO.${s}`),
+      ...readMessages(SPOOL_STREAM),
+      ...durableConsumer(JOB_STREAMS.local, JOB_CONSUMERS.local),
+      'mail.result.>',
+    ],
+    subscribe: [`${natsInboxPrefix('mailbox-store')}.>`],
+  },
 };
 
 /** The streams a service uses but does not create: it waits for them at start-up. */
 export const STREAMS_USED: Record<Exclude<NatsService, 'queue-manager'>, string[]> = {
   'smtp-ingress': [SPOOL_STREAM],
-  'delivery-agent': [SPOOL_STREAM, JOB_STREAMS.local, JOB_STREAMS.remote, RESULT_STREAM],
+  'delivery-agent': [SPOOL_STREAM, JOB_STREAMS.remote, RESULT_STREAM],
+  'mailbox-store': [SPOOL_STREAM, JOB_STREAMS.local, RESULT_STREAM],
 };
 
 /** The environment variable nats.conf reads a service's password from, in deploy/ (e.g. SMTP_INGRESS_NATS_PASSWORD). */

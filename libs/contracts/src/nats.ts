@@ -9,9 +9,9 @@
 //   delivery-agent --KV-->     delivery-backoff              (key: a failing domain, shared by the delivery-agents; TTL = the back-off)
 //   delivery-agent --KV-->     mta-sts-policies              (key: a recipient domain, its cached MTA-STS policy and the TXT id it came with)
 //   delivery-agent --KV-->     tls-reports                   (key: <day>.<policy domain>, the TLS-RPT session counts of that day; TTL a few days)
-//   queue-manager --publish--> mail.job.local.<queue id>     (stream MAIL_LOCAL_JOBS, consumer delivery-agent-local)
+//   queue-manager --publish--> mail.job.local.<queue id>     (stream MAIL_LOCAL_JOBS, consumer delivery-agent-local, taken by mailbox-store)
 //   queue-manager --publish--> mail.job.remote.<queue id>    (stream MAIL_REMOTE_JOBS, consumer delivery-agent-remote)
-//   delivery-agent --publish-> mail.result.<queue id>        (stream MAIL_RESULTS, consumer queue-manager-results)
+//   delivery-agent, mailbox-store --publish-> mail.result.<queue id>  (stream MAIL_RESULTS, consumer queue-manager-results)
 //
 // Jobs and results travel in batches: one broker message carries the jobs (or results) of one moment,
 // named by the queue id of its first item. Under load that is one publish, one delivery and one ack for
@@ -41,10 +41,15 @@ export const spoolChunkSubject = (queueId: string, n: number): string => `mail.s
 export const ACCEPTED_CONSUMER = 'queue-manager-spool';
 export const ACCEPTED_FILTER = 'mail.spool.*';
 
-/** Where a job is delivered: mailbox-store (local) or another SMTP server (remote). */
+/** Where a job is delivered: into mailbox-store, which takes these jobs itself (local), or to another SMTP server by delivery-agent (remote). */
 export type DeliveryLane = 'local' | 'remote';
 export const JOB_STREAMS: Record<DeliveryLane, string> = { local: 'MAIL_LOCAL_JOBS', remote: 'MAIL_REMOTE_JOBS' };
 export const jobSubject = (lane: DeliveryLane, queueId: string): string => `mail.job.${lane}.${queueId}`;
+/**
+ * The lanes' durable consumers. mailbox-store takes the local lane (it delivered through delivery-agent
+ * before); the consumer keeps its first name because a work-queue stream takes one consumer per subject,
+ * so a renamed one could not be created beside the old, and the jobs waiting in it would be stranded.
+ */
 export const JOB_CONSUMERS: Record<DeliveryLane, string> = { local: 'delivery-agent-local', remote: 'delivery-agent-remote' };
 
 export const RESULT_STREAM = 'MAIL_RESULTS';

@@ -18,3 +18,4 @@ export * from './events.js';
 export * from './dns.js';
 export * from './batcher.js';
 export * from './semaphore.js';
+export * from './delivery-results.js';

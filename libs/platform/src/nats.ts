@@ -14,7 +14,7 @@ import { Semaphore } from './semaphore.js';
 import { pino, type Logger } from 'pino';
 
 /** How to reach NATS besides its URL: credentials, TLS, replication. Everything off by default. */
-export const NATS_SETTINGS = settingGroup('NATS (smtp-ingress, queue-manager, delivery-agent)', {
+export const NATS_SETTINGS = settingGroup('NATS (smtp-ingress, queue-manager, delivery-agent, mailbox-store)', {
   user: setting('NATS_USER', z.string().default(''), 'user name, with `NATS_PASSWORD`; replies then come to the inbox `_INBOX.<user>.…`, the only subjects a service\'s user may subscribe to'),
   password: setting('NATS_PASSWORD', z.string().default(''), 'its password'),
   token: setting('NATS_TOKEN', z.string().default(''), 'a token, for token authentication'),

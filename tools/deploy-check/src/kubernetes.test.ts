@@ -19,7 +19,7 @@ import {
 } from './manifests.js';
 import { deployDir, kustomizeSkip, kustomizer, OVERLAYS, SERVICES, type OverlayName } from './repo.js';
 import { typeCheck, validateObject } from './schemas.js';
-import { NATS_SERVICES, natsAuthorizationConfig, natsPasswordVariable } from '@mail/contracts';
+import { JOB_CONSUMERS, JOB_STREAMS, NATS_SERVICES, natsAuthorizationConfig, natsPasswordVariable } from '@mail/contracts';
 
 const skip = kustomizeSkip;
 const byKind = (objects: K8sObject[], kind: string): K8sObject[] => objects.filter((o) => o.kind === kind);
@@ -73,6 +73,7 @@ const ARROWS: Record<OverlayName, string[]> = {
     'delivery-agent -> nats:4222',
     'delivery-agent -> mailbox-store:50051',
     'pop3-access -> mailbox-store:50051',
+    'mailbox-store -> nats:4222',
     'nats -> nats:6222',
   ],
   production: [],
@@ -273,9 +274,9 @@ for (const overlay of OVERLAYS) {
       if (overlay === 'production') {
         const scaled = find(objects(), 'ScaledObject', 'delivery-agent');
         assert.ok(scaled, 'ScaledObject/delivery-agent');
-        // One trigger per delivery lane (the job streams and consumers of libs/contracts nats.ts).
+        // Its lane's consumer (the remote one of libs/contracts nats.ts; mailbox-store takes the local lane).
         const lanes = (scaled.spec.triggers as { metadata: { stream: string; consumer: string } }[]).map((t) => `${t.metadata.stream}/${t.metadata.consumer}`);
-        assert.deepEqual(lanes.sort(), ['MAIL_LOCAL_JOBS/delivery-agent-local', 'MAIL_REMOTE_JOBS/delivery-agent-remote']);
+        assert.deepEqual(lanes, [`${JOB_STREAMS.remote}/${JOB_CONSUMERS.remote}`]);
         const trigger = scaled.spec.triggers[0];
         assert.equal(trigger.type, 'nats-jetstream');
         const [host, port] = (trigger.metadata.natsServerMonitoringEndpoint as string).split(':');

@@ -1,6 +1,7 @@
 // A full JetStream degrades and recovers by itself (issue: broker lifecycle, item 1). nats-server gets
-// a 20 MB file store; with delivery-agent stopped, 200 KB messages are sent until intake answers 451.
-// Once delivery-agent is back, every message that got a 250 reaches the mailbox and the queue drains
+// a 20 MB file store; with queue-manager stopped (nothing leaves the spool: mailbox-store, which takes
+// the local lane, gets no jobs), 200 KB messages are sent until intake answers 451.
+// Once queue-manager is back, every message that got a 250 reaches the mailbox and the queue drains
 // (results and queue state still have room: the spool has a budget of its own below the store's limit),
 // the store's space is given back (item 4), and new mail is accepted again.
 import { strict as assert } from 'node:assert';
@@ -34,7 +35,7 @@ describe('a full JetStream store', () => {
   });
 
   test('refuses with 451 when full, delivers every accepted message once room returns, then accepts again', async () => {
-    await system.kill('delivery-agent');
+    await system.kill('queue-manager');
     let accepted = 0;
     let refused = 0;
     for (let sent = 0; sent < 150; sent += 50) {
@@ -47,7 +48,7 @@ describe('a full JetStream store', () => {
       }
     }
     assert.ok(accepted > 0 && refused > 0, `the store filled up: ${accepted} accepted, ${refused} refused`);
-    await system.start('delivery-agent');
+    await system.start('queue-manager');
     assert.equal(await waitForMessageCount(system, USER, accepted, 120_000), accepted, 'every 250 was delivered');
     // The space is given back (nats-server 2.9 kept counting deleted spool messages against the store).
     const nats = await connectNats(system.natsUrl, 'broker-full-test', pino({ level: 'silent' }), loadNatsSettings(system.natsAuth.env('queue-manager')));

@@ -5,7 +5,7 @@
 //
 // Bounded for CI (CHAOS_SECONDS=60 of chaos, about 20 kills); `npm run chaos` runs the long version,
 // which also goes through an exhaustion cycle halfway (CHAOS_EXHAUST=1, the default from 180 s on): with
-// the spool's budget small (NATS_SPOOL_MAX_BYTES), delivery-agent is stopped until intake answers 451
+// the spool's budget small (NATS_SPOOL_MAX_BYTES), queue-manager is stopped (no job goes out) until intake answers 451
 // for a while, then started; intake must accept again by itself, and the end checks stay the same.
 // CHAOS_SEED repeats a run (the seed is printed).
 import { strict as assert } from 'node:assert';
@@ -42,6 +42,7 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
     system = await startSystemWithUsers(USERS, {
       env: {
         DELIVERY_ACK_WAIT_MS: '5000',
+        MAILBOX_LOCAL_ACK_WAIT_MS: '5000',
         QUEUE_ACK_WAIT_MS: '5000',
         POP3_LEASE_SECONDS: '30',
         ...(EXHAUST ? { NATS_SPOOL_MAX_BYTES: String(EXHAUST_SPOOL_BYTES) } : {}),
@@ -100,18 +101,21 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
         await sleep(500);
       }
     };
-    /** Fills the spool (nothing is delivered) until intake refuses for a while, then lets delivery drain it. */
+    /**
+     * Fills the spool (nothing leaves it: queue-manager, which hands out every job, is stopped) until intake
+     * refuses for a while, then lets delivery drain it.
+     */
     const exhaust = async () => {
       const started = Date.now();
       const refusedBefore = refused;
-      kills.push('delivery-agent (exhaustion)');
-      await system.kill('delivery-agent');
+      kills.push('queue-manager (exhaustion)');
+      await system.kill('queue-manager');
       const fullBy = Date.now() + 120_000;
       while (refused - refusedBefore < 40 && Date.now() < fullBy) await sleep(250);
       exhaustion.refusedWhileFull = refused - refusedBefore;
       const acceptedBefore = accepted.size;
       const restarted = Date.now();
-      await system.start('delivery-agent');
+      await system.start('queue-manager');
       while (accepted.size === acceptedBefore && Date.now() < restarted + 120_000) await sleep(250);
       if (accepted.size > acceptedBefore) exhaustion.acceptingAgainAfterMs = Date.now() - restarted;
       exhaustion.tookMs = Date.now() - started;
@@ -155,7 +159,7 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
       }
     };
     if (EXHAUST) {
-      console.log(`chaos: exhaustion cycle: ${exhaustion.refusedWhileFull} refusals with the spool full, accepting again ${exhaustion.acceptingAgainAfterMs} ms after delivery-agent came back`);
+      console.log(`chaos: exhaustion cycle: ${exhaustion.refusedWhileFull} refusals with the spool full, accepting again ${exhaustion.acceptingAgainAfterMs} ms after queue-manager came back`);
       if (exhaustion.acceptingAgainAfterMs < 0) await report();
       assert.ok(exhaustion.refusedWhileFull >= 40, `the spool filled up: ${exhaustion.refusedWhileFull} refusals while delivery was stopped`);
       assert.ok(exhaustion.acceptingAgainAfterMs >= 0, 'intake accepted mail again by itself once delivery resumed');

@@ -29,7 +29,7 @@ for (const store of ['embedded', 'mongo'] as const) describe(`a three-node JetSt
     system = await startSystemWithUsers(USERS, {
       natsCluster: true,
       store,
-      env: { DELIVERY_ACK_WAIT_MS: '5000', QUEUE_ACK_WAIT_MS: '5000' },
+      env: { DELIVERY_ACK_WAIT_MS: '5000', MAILBOX_LOCAL_ACK_WAIT_MS: '5000', QUEUE_ACK_WAIT_MS: '5000' },
       // As Kubernetes would: a service that exits by itself (a queue-manager whose lease lapsed) comes back.
       supervise: { report: (line) => console.log(`cluster: ${line}`) },
     });

@@ -87,7 +87,9 @@ describe('dashboards and alerts against a live Prometheus', { skip: prometheusMi
     assert.deepEqual(await firing('MailQueueStalled'), []);
     await system.services['delivery-agent'].stop();
     try {
-      await sendOverSmtp(system.smtpPort, { from: 'carol@remote.test', to: ALICE }, 'Subject: waits\r\n\r\nfor delivery-agent\r\n');
+      // Remote mail (the remote lane is delivery-agent's; mailbox-store takes local mail itself). Its host
+      // is down, so once delivery-agent is back the attempt ends deferred: an attempt that ended.
+      await sendOverSmtp(system.smtpPort, { from: ALICE, to: 'waits@down.test' }, 'Subject: waits\r\n\r\nfor delivery-agent\r\n');
       const [alert] = await eventually('MailQueueStalled firing', async () => ((await firing('MailQueueStalled')).length ? firing('MailQueueStalled') : undefined));
       assert.equal(alert!.labels.severity, 'critical');
       assert.match(alert!.annotations.summary!, /^Mail is not being delivered: 1 delivery jobs out, no attempt ended in 5 minutes$/);
@@ -95,7 +97,6 @@ describe('dashboards and alerts against a live Prometheus', { skip: prometheusMi
     } finally {
       await system.start('delivery-agent');
     }
-    await waitForMessageCount(system, ALICE, 1);
     await eventually('MailQueueStalled resolved', async () => ((await prometheus.alerts()).some((a) => a.labels.alertname === 'MailQueueStalled') ? undefined : true));
   });
 

@@ -87,7 +87,8 @@ describe('health, readiness and metrics of the running services', () => {
     }
     assert.match(scrapes.get('smtp-ingress')!, /^smtp_messages_accepted_total\{service="smtp-ingress"\} [1-9]/m);
     assert.match(scrapes.get('smtp-ingress')!, /^smtp_messages_rejected_total\{reason="unknown_recipient",service="smtp-ingress"\} 1$/m);
-    assert.match(scrapes.get('delivery-agent')!, /^deliveries_total\{outcome="delivered",domain="example.test",service="delivery-agent"\} 1$/m);
+    // Local mail: mailbox-store takes the local lane's jobs itself.
+    assert.match(scrapes.get('mailbox-store')!, /^deliveries_total\{outcome="delivered",domain="example.test",service="mailbox-store"\} 1$/m);
     assert.match(scrapes.get('pop3-access')!, /^pop3_logins_total\{result="success",service="pop3-access"\} [1-9]\d*$/m);
     assert.match(scrapes.get('queue-manager')!, /^queue_depth\{service="queue-manager"\} 0$/m);
   });

@@ -48,7 +48,7 @@ describe('operator commands', () => {
     const lines = output.trimEnd().split('\n');
     assert.match(lines[0]!, /^SERVICE +STATE +VERSION +PID +UPTIME +DEPENDENCIES$/);
     const rows = Object.fromEntries(lines.slice(1, 6).map((line) => [line.split(/ +/)[0], line]));
-    assert.match(rows['mailbox-store']!, /^mailbox-store +ready +0\.1\.0 +\d+ +\d+s +storage \(embedded\) ok$/);
+    assert.match(rows['mailbox-store']!, /^mailbox-store +ready +0\.1\.0 +\d+ +\d+s +storage \(embedded\) ok, nats ok$/);
     assert.match(rows['queue-manager']!, /^queue-manager +ready +0\.1\.0 +\d+ +\d+s +nats ok$/);
     assert.match(rows['delivery-agent']!, /^delivery-agent +ready .* nats ok, mailbox-store ok$/);
     assert.match(rows['smtp-ingress']!, /^smtp-ingress +ready .* nats ok, mailbox-store ok$/);

@@ -162,14 +162,15 @@ describe('gRPC mutual TLS and NATS credentials with TLS', () => {
     'delete a stream': (n) => n.jsm.streams.delete(JOB_STREAMS.local),
     'create a stream': (n) => n.jsm.streams.add({ name: 'ROGUE', subjects: ['rogue.>'] }),
     "pull from queue-manager's consumer": (n) => n.js.consumers.get(SPOOL_STREAM, ACCEPTED_CONSUMER).then((c) => c.next({ expires: 1000 })),
-    "pull delivery-agent's jobs": (n) => n.js.consumers.get(JOB_STREAMS.local, JOB_CONSUMERS.local).then((c) => c.next({ expires: 1000 })),
+    "pull the local lane's jobs": (n) => n.js.consumers.get(JOB_STREAMS.local, JOB_CONSUMERS.local).then((c) => c.next({ expires: 1000 })),
     'delete a consumer': (n) => n.jsm.consumers.delete(JOB_STREAMS.remote, JOB_CONSUMERS.remote),
     "acknowledge a spool head for queue-manager": (n) => n.nc.request(`$JS.ACK.${SPOOL_STREAM}.${ACCEPTED_CONSUMER}.1.1.1.1.0`, undefined, { timeout: 3000 }),
-    "acknowledge a job for delivery-agent": (n) => n.nc.request(`$JS.ACK.${JOB_STREAMS.local}.${JOB_CONSUMERS.local}.1.1.1.1.0`, undefined, { timeout: 3000 }),
+    'acknowledge a local job': (n) => n.nc.request(`$JS.ACK.${JOB_STREAMS.local}.${JOB_CONSUMERS.local}.1.1.1.1.0`, undefined, { timeout: 3000 }),
     'subscribe to mail.>': (n) => subscribeRefused(n, 'mail.>'),
     'subscribe to the queue bucket': (n) => subscribeRefused(n, `$KV.${QUEUE_BUCKET}.>`),
     "read queue-manager's replies": (n) => subscribeRefused(n, `${natsInboxPrefix('queue-manager')}.>`),
     "read delivery-agent's replies": (n) => subscribeRefused(n, `${natsInboxPrefix('delivery-agent')}.>`),
+    "read mailbox-store's replies": (n) => subscribeRefused(n, `${natsInboxPrefix('mailbox-store')}.>`),
     'read every reply': (n) => subscribeRefused(n, '_INBOX.>'),
   };
   /** A subscription nats-server refuses: rejects with the error it was closed with. */
@@ -182,20 +183,25 @@ describe('gRPC mutual TLS and NATS credentials with TLS', () => {
     'smtp-ingress': Object.keys(attempts).filter((a) => a !== 'write the spool'),
     // delivery-agent spools the TLS-RPT reports it sends (heads only). That gives it nothing it lacked:
     // it already delivers any message to any mailbox (mailbox-store Deliver) and to any remote server.
+    // The local lane is mailbox-store's: delivery-agent may not take its jobs.
     'delivery-agent': Object.keys(attempts).filter(
-      (a) => !['publish a delivery result', "pull delivery-agent's jobs", 'acknowledge a job for delivery-agent', "read delivery-agent's replies", 'write the spool'].includes(a) && !/read a spooled message/.test(a),
+      (a) => !['publish a delivery result', "read delivery-agent's replies", 'write the spool'].includes(a) && !/read a spooled message/.test(a),
     ),
     'queue-manager': [
       'publish a delivery result',
-      "pull delivery-agent's jobs",
+      "pull the local lane's jobs",
       'delete a consumer',
       'delete a stream',
       'create a stream',
-      'acknowledge a job for delivery-agent',
+      'acknowledge a local job',
       'subscribe to mail.>',
       "read delivery-agent's replies",
+      "read mailbox-store's replies",
       'read every reply',
     ],
+    'mailbox-store': Object.keys(attempts).filter(
+      (a) => !['publish a delivery result', "pull the local lane's jobs", 'acknowledge a local job', "read mailbox-store's replies"].includes(a) && !/read a spooled message/.test(a),
+    ),
   };
   for (const service of NATS_SERVICES) {
     test(`NATS refuses ${service}'s user everything outside its job (${refusals[service].length} calls)`, async () => {
@@ -216,8 +222,8 @@ describe('gRPC mutual TLS and NATS credentials with TLS', () => {
     });
   }
 
-  test('pop3-access, mailbox-store and mailctl have no NATS user at all: every name and password is refused', async () => {
-    for (const user of ['pop3-access', 'mailbox-store', 'mailctl', 'mail']) {
+  test('pop3-access and mailctl have no NATS user at all: every name and password is refused', async () => {
+    for (const user of ['pop3-access', 'mailctl', 'mail']) {
       for (const password of ['', 'none', system.natsAuth.passwords['smtp-ingress']]) {
         await assert.rejects(natsAs(user, password), /Authorization|auth/i, `${user}/${password}`);
       }

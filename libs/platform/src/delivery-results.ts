@@ -1,0 +1,101 @@
+// What every deliverer of jobs shares (delivery-agent for the remote lane, mailbox-store for the local
+// one): how a result goes back to queue-manager, how a mailbox-store answer becomes a recipient's result,
+// and the delivery metrics (deploy/observability/METRICS.md), whichever process delivered.
+import { Counter, Histogram } from 'prom-client';
+import {
+  approximateBytes,
+  batchMessageId,
+  encodePayload,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ITEMS,
+  resultSubject,
+  RESULT_STREAM,
+  type DeliveryItemReply,
+  type DeliveryResult,
+  type RecipientResult,
+} from '@mail/contracts';
+import { Batcher } from './batcher.js';
+import { grpc } from './grpc.js';
+import { registry } from './metrics.js';
+import type { NatsContext } from './nats.js';
+
+/**
+ * Results for queue-manager. Those of the moment leave together, one broker message for many jobs; a
+ * job's result is reported whatever happened, because queue-manager counts the job against its
+ * destination until it comes.
+ */
+export class ResultReporter {
+  private readonly results = new Batcher((results: DeliveryResult[]) => this.publish(results), {
+    maxItems: MAX_BATCH_ITEMS,
+    maxCalls: 4,
+    maxBytes: MAX_BATCH_BYTES,
+    sizeOf: approximateBytes,
+  });
+
+  constructor(private readonly nats: NatsContext) {}
+
+  /** Resolves once JetStream has the result. */
+  report(result: DeliveryResult): Promise<void> {
+    return this.results.add(result);
+  }
+
+  private async publish(results: DeliveryResult[]): Promise<void[]> {
+    await this.nats.js.publish(resultSubject(results[0]!.queueId), encodePayload({ results }), {
+      msgID: batchMessageId(results.map((result) => `${result.jobId}.result`)),
+      expect: { streamName: RESULT_STREAM },
+    });
+    return results.map(() => undefined);
+  }
+}
+
+/** Refusals of mailbox-store that no retry will change, by status code, as the SMTP reply reported. */
+const PERMANENT: ReadonlyMap<grpc.status, string> = new Map([
+  [grpc.status.NOT_FOUND, '550 5.1.1 mailbox unavailable'],
+  [grpc.status.RESOURCE_EXHAUSTED, '552 5.2.2 message too large for mailbox'],
+  [grpc.status.INVALID_ARGUMENT, '554 5.6.0 message refused by mailbox store'],
+]);
+
+/** One recipient's result from mailbox-store's answer to its delivery (a DeliverMany item reply). */
+export function mailboxDeliveryResult(recipient: string, reply: DeliveryItemReply): RecipientResult {
+  if (reply.code === grpc.status.OK) {
+    return { recipient, outcome: 'delivered', reply: `250 2.0.0 delivered as ${reply.uidl}${reply.duplicate ? ' (already stored)' : ''}`, handoff: 'mailbox' };
+  }
+  const permanent = PERMANENT.get(reply.code);
+  if (permanent) return { recipient, outcome: 'permanent', reply: `${permanent}: ${reply.details}`.trim() };
+  return mailboxUnavailableResult(recipient, reply.details);
+}
+
+/** A delivery that mailbox-store could not take now: tried again later. */
+export function mailboxUnavailableResult(recipient: string, reason: string): RecipientResult {
+  return { recipient, outcome: 'temporary', reply: `451 4.3.0 mailbox store unavailable: ${reason}` };
+}
+
+export const deliveryMetrics = {
+  deliveries: new Counter({
+    name: 'deliveries_total',
+    help: 'Delivery attempts by outcome (delivered, deferred, failed) and recipient domain',
+    labelNames: ['outcome', 'domain'],
+    registers: [],
+  }),
+  duration: new Histogram({
+    name: 'delivery_duration_seconds',
+    help: 'Time of one delivery attempt (one job)',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [],
+  }),
+};
+
+const OUTCOME_LABEL = { delivered: 'delivered', temporary: 'deferred', permanent: 'failed' } as const;
+
+/** Registers the delivery metrics (only the processes that deliver export them), at start-up. */
+export function exportDeliveryMetrics(): void {
+  if (registry.getSingleMetric('deliveries_total')) return;
+  registry.registerMetric(deliveryMetrics.deliveries);
+  registry.registerMetric(deliveryMetrics.duration);
+}
+
+/** Counts one finished job in the delivery metrics. */
+export function countDeliveryJob(domain: string, results: readonly RecipientResult[], seconds: number): void {
+  deliveryMetrics.duration.observe(seconds);
+  for (const result of results) deliveryMetrics.deliveries.inc({ outcome: OUTCOME_LABEL[result.outcome], domain });
+}
