@@ -187,15 +187,28 @@ export class Spool {
    */
   private async getMany(subjects: string[]): Promise<(StoredPart | null)[]> {
     if (subjects.length === 1) return [await this.get(subjects[0]!)];
-    const found = new Map<string, StoredPart>();
-    try {
-      for await (const stored of await this.nats.jsm.direct.getLastMessagesFor(SPOOL_STREAM, { multi_last: subjects })) {
-        found.set(stored.subject, { seq: stored.seq, data: stored.data, header: stored.header });
-      }
-    } catch {
-      // What came before the failure stays; the rest is read one by one below.
-    }
+    const found = await this.directBatch(subjects);
     return Promise.all(subjects.map((subject) => found.get(subject) ?? this.get(subject)));
+  }
+
+  /**
+   * What one batched direct get finds of `subjects`; after a failure, what came before it. Taken through
+   * the client's callback form, which unsubscribes at the end of the batch: its iterator form keeps each
+   * batch's reply subscription, and a timer, until a 5 s timeout fires (@nats-io/jetstream 3.x).
+   */
+  private directBatch(subjects: string[]): Promise<Map<string, StoredPart>> {
+    const found = new Map<string, StoredPart>();
+    return new Promise((resolve) => {
+      this.nats.jsm.direct
+        .getLastMessagesFor(SPOOL_STREAM, {
+          multi_last: subjects,
+          callback: (done, stored) => {
+            if (done) resolve(found);
+            else found.set(stored.subject, { seq: stored.seq, data: stored.data, header: stored.header });
+          },
+        })
+        .catch(() => resolve(found));
+    });
   }
 
   async exists(queueId: string): Promise<boolean> {

@@ -10,16 +10,23 @@ import { pino } from 'pino';
 import { AckPolicy } from '@nats-io/jetstream';
 import { SPOOL_STREAM, ACCEPTED_CONSUMER, ACCEPTED_FILTER, type AcceptedMessage } from '@mail/contracts';
 import { connectNats, ensureStreams, envelopeOf, probeJetStream, Spool } from '@mail/platform';
-import { startNatsServer } from '@mail/launcher';
+import { freePort, startNatsServer } from '@mail/launcher';
 import { temporaryDirectory } from '../temporary-directories.js';
 
 const require = createRequire(import.meta.url);
 
-async function withNats(run: (nats: Awaited<ReturnType<typeof connectNats>>) => Promise<void>) {
-  const server = await startNatsServer(await temporaryDirectory('nats-cost-'));
+async function withNats(run: (nats: Awaited<ReturnType<typeof connectNats>>, subscriptions: () => Promise<number>) => Promise<void>) {
+  const monitorPort = await freePort();
+  const server = await startNatsServer(await temporaryDirectory('nats-cost-'), { extraArgs: ['-m', String(monitorPort)] });
   const nats = await connectNats(server.url, 'test', pino({ level: 'silent' }));
+  // The server's count of this client's subscriptions (its monitoring endpoint), after a round trip.
+  const subscriptions = async () => {
+    await nats.nc.flush();
+    const connz = (await (await fetch(`http://127.0.0.1:${monitorPort}/connz`)).json()) as { connections: { name?: string; subscriptions: number }[] };
+    return connz.connections.find((c) => c.name === 'test')?.subscriptions ?? -1;
+  };
   try {
-    await run(nats);
+    await run(nats, subscriptions);
   } finally {
     await nats.nc.close();
     await server.stop();
@@ -81,8 +88,8 @@ test('removing a spooled message never makes the heads consumer skip a later one
   });
 });
 
-test('spool reads of one moment share one request: every head comes back with its envelope, a missing one as null, a chunked one whole', async () => {
-  await withNats(async (nats) => {
+test('spool reads of one moment share one request: every head comes back with its envelope, a missing one as null, a chunked one whole, and no subscription stays behind', async () => {
+  await withNats(async (nats, subscriptions) => {
     await ensureStreams(nats, 8 * 1024 * 1024);
     const writer = new Spool(nats);
     const queueIds = Array.from({ length: 12 }, (_, i) => `B${String(i).padStart(19, '0')}`);
@@ -90,6 +97,7 @@ test('spool reads of one moment share one request: every head comes back with it
     const big = new Uint8Array(2 * 1024 * 1024).fill(66); // chunked: its head comes in the batch, its chunks after
     await writer.put(spooledEnvelope('B9999999999999999999'), big);
     const reader = new Spool(nats);
+    const subscriptionsBefore = await subscriptions();
     const requestsBefore = nats.nc.stats().outMsgs;
     const [read, missing, chunked] = await Promise.all([
       Promise.all(queueIds.map((queueId) => reader.readWithEnvelope(queueId))),
@@ -105,6 +113,8 @@ test('spool reads of one moment share one request: every head comes back with it
     assert.ok(Buffer.from(big).equals(Buffer.from(chunked!.message)), 'a chunked message reads back whole');
     // One batched get for the 14 heads; the miss asked again on its own, directly and of the leader; the 4 chunks.
     assert.ok(requests <= 1 + 2 + 4, `${requests} requests for 14 reads`);
+    // The batch's reply subscription ends with the batch (the client's iterator form kept it for 5 s).
+    assert.equal(await subscriptions(), subscriptionsBefore, 'no reply subscription left once the reads are answered');
   });
 });
 
