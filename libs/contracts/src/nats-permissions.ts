@@ -13,7 +13,7 @@
 // client's inboxPrefix, set by libs/platform connectNats), and may subscribe to nothing else, so no
 // service reads another's replies (JetStream API answers, messages pulled from a consumer, KV watches).
 // No service answers NATS requests, so none has allow_responses.
-import { ACCEPTED_CONSUMER, DELIVERY_BACKOFF_BUCKET, MTA_STS_BUCKET, TLS_REPORT_BUCKET, JOB_CONSUMERS, JOB_STREAMS, LEADER_BUCKET, QUEUE_BUCKET, RESULT_CONSUMER, RESULT_STREAM, SPOOL_STREAM, STREAMS } from './nats.js';
+import { ACCEPTED_CONSUMER, DELIVERY_BACKOFF_BUCKET, MTA_STS_BUCKET, TLS_REPORT_BUCKET, JOB_CONSUMERS, JOB_STREAMS, LEADER_BUCKET, QUEUE_BUCKET, RESULT_CONSUMER, RESULT_STREAM, SPOOL_STREAM, STREAMS, type DeliveryLane } from './nats.js';
 
 export interface NatsPermissions {
   publish: string[];
@@ -56,6 +56,15 @@ const ownBucket = (bucket: string): string[] => [
   ...readMessages(kvStream(bucket)),
 ];
 
+/** What a lane's worker needs: pull that lane's jobs, read the message bytes from the spool, publish results. */
+const laneWorker = (lane: DeliveryLane): string[] => [
+  `${API}.INFO`,
+  ...[SPOOL_STREAM, JOB_STREAMS[lane], RESULT_STREAM].map((s) => `${API}.STREAM.INFO.${s}`),
+  ...readMessages(SPOOL_STREAM),
+  ...durableConsumer(JOB_STREAMS[lane], JOB_CONSUMERS[lane]),
+  'mail.result.>',
+];
+
 export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
   // Writes the spool (heads and chunks of accepted mail), and may see that the spool stream exists
   // (readiness). Reads no message, deletes none, publishes no job or result, sees no queue state.
@@ -89,11 +98,7 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
   // TLS-RPT counts in buckets of its own.
   'delivery-agent': {
     publish: [
-      `${API}.INFO`,
-      ...[SPOOL_STREAM, JOB_STREAMS.remote, RESULT_STREAM].map((s) => `${API}.STREAM.INFO.${s}`),
-      ...readMessages(SPOOL_STREAM),
-      ...durableConsumer(JOB_STREAMS.remote, JOB_CONSUMERS.remote),
-      'mail.result.>',
+      ...laneWorker('remote'),
       // The TLS-RPT reports it queues as mail (heads only: a report is small); it deletes nothing from the spool.
       'mail.spool.*',
       ...ownBucket(DELIVERY_BACKOFF_BUCKET),
@@ -107,13 +112,7 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
   // Local delivery: pulls the local lane's jobs, reads the message bytes from the spool, publishes
   // results. Nothing else: it writes no spool, no job, no bucket.
   'mailbox-store': {
-    publish: [
-      `${API}.INFO`,
-      ...[SPOOL_STREAM, JOB_STREAMS.local, RESULT_STREAM].map((s) => `${API}.STREAM.INFO.${s}`),
-      ...readMessages(SPOOL_STREAM),
-      ...durableConsumer(JOB_STREAMS.local, JOB_CONSUMERS.local),
-      'mail.result.>',
-    ],
+    publish: laneWorker('local'),
     subscribe: [`${natsInboxPrefix('mailbox-store')}.>`],
   },
 };
