@@ -9,6 +9,7 @@ export type Pop3Event =
   | { event: 'message-read'; mailbox: string; uidl: string }
   | { event: 'lease-renewal-failed'; mailbox: string; error: string }
   | { event: 'maildrop-release-failed'; client: string; error: string }
+  | { event: 'update-failed'; mailbox: string; deletions: number; error: string }
   | { event: 'session-failed'; client: string; error: string }
   | { event: 'tls-handshake-failed'; client: string; error: string }
   | { event: 'slow-reader-dropped'; client: string }
@@ -19,6 +20,8 @@ const CATALOGUE: EventCatalogue<Pop3Event> = {
   'message-read': { level: 'debug', message: 'message read' },
   'lease-renewal-failed': { level: 'warn', message: 'maildrop lease renewal failed' },
   'maildrop-release-failed': { level: 'warn', message: 'releasing maildrop failed' },
+  // The client was told -ERR at QUIT: the messages it deleted are still there and it will see them again.
+  'update-failed': { level: 'warn', message: 'QUIT: deleted messages not removed' },
   'session-failed': { level: 'error', message: 'session failed' },
   'tls-handshake-failed': { level: 'info', message: 'TLS handshake failed' },
   'slow-reader-dropped': { level: 'warn', message: 'client does not read its responses; connection dropped' },

@@ -94,7 +94,12 @@ export class MailboxStoreMaildrops implements Pop3Hooks {
       },
       close: async (deleteUidls: string[]) => {
         clearInterval(heartbeat);
-        await unary(client.closeMaildrop.bind(client), { mailbox, leaseId, deleteUidls }, timeoutMs);
+        try {
+          await unary(client.closeMaildrop.bind(client), { mailbox, leaseId, deleteUidls }, timeoutMs);
+        } catch (err) {
+          events.emit({ event: 'update-failed', mailbox, deletions: deleteUidls.length, error: (err as Error).message });
+          throw err;
+        }
       },
     };
   }

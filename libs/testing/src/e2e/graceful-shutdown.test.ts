@@ -1,7 +1,8 @@
 // Graceful shutdown on SIGTERM (a rolling update). smtp-ingress: idle sessions are told 421 at once, a
 // session in the middle of DATA finishes (its 250 holds: the message arrives) and then gets 421, new
 // connections get 421, and the process exits cleanly; no accepted message is lost. pop3-access: each
-// session is told -ERR [SYS/TEMP] (inside TLS after STLS), and one that never said QUIT deletes nothing.
+// session is told -ERR [SYS/TEMP] (inside TLS after STLS), and one that never said QUIT deletes nothing;
+// a QUIT that mailbox-store cannot carry out (it is away) is answered -ERR, deletes nothing, and is logged.
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { poplibFetch, RawClient } from '../clients.js';
@@ -72,5 +73,23 @@ describe('graceful shutdown of smtp-ingress and pop3-access', () => {
     assert.equal(await pop3.exited, 0, 'a clean exit');
     await system.start('pop3-access');
     assert.equal(await waitForMessageCount(system, 'drain@example.test', 1), 1);
+  });
+
+  test('QUIT while mailbox-store is away: -ERR, nothing deleted, and pop3-access logs why', async () => {
+    const client = await RawClient.connect(system.pop3Port);
+    assert.match(await client.reply(), /^\+OK/);
+    assert.match(await client.command('USER drain@example.test'), /^\+OK/);
+    assert.match(await client.command(`PASS ${PASSWORD}`), /^\+OK/);
+    assert.match(await client.command('DELE 1'), /^\+OK/);
+    await system.kill('mailbox-store');
+    assert.match(await client.command('QUIT'), /^-ERR Some deleted messages not removed/);
+    assert.equal(await client.waitClosed(), true);
+    const logged = system.services['pop3-access'].output().split('\n').find((line) => line.includes('"event":"update-failed"'));
+    assert.ok(logged, 'pop3-access logs the failed UPDATE');
+    assert.match(logged, /"mailbox":"drain@example.test".*"deletions":1/);
+    await system.start('mailbox-store');
+    // Counted by mailctl: the lease of the session that failed still holds the maildrop for POP3 until it lapses.
+    const stat = await system.mailctl(['mailbox', 'stat', 'drain@example.test']);
+    assert.match(stat.stdout, /^messages:\s+1$/m, 'the message is still there');
   });
 });
