@@ -9,6 +9,16 @@ import { poplibFetch, RawClient } from '../clients.js';
 import type { MailSystem } from '../mail-system.js';
 import { PASSWORD, startSystemWithUsers, waitForMessageCount } from './helpers.js';
 
+/** A POP3 session logged in as drain@example.test that has marked message 1 deleted (not yet QUIT). */
+async function loggedInWithFirstDeleted(port: number): Promise<RawClient> {
+  const client = await RawClient.connect(port);
+  assert.match(await client.reply(), /^\+OK/);
+  assert.match(await client.command('USER drain@example.test'), /^\+OK/);
+  assert.match(await client.command(`PASS ${PASSWORD}`), /^\+OK/);
+  assert.match(await client.command('DELE 1'), /^\+OK/);
+  return client;
+}
+
 describe('graceful shutdown of smtp-ingress and pop3-access', () => {
   let system: MailSystem;
   before(async () => {
@@ -53,11 +63,7 @@ describe('graceful shutdown of smtp-ingress and pop3-access', () => {
   });
 
   test('SIGTERM of pop3-access: sessions, plain or after STLS, get -ERR [SYS/TEMP]; a DELE without QUIT deletes nothing', async () => {
-    const plain = await RawClient.connect(system.pop3Port);
-    assert.match(await plain.reply(), /^\+OK/);
-    assert.match(await plain.command('USER drain@example.test'), /^\+OK/);
-    assert.match(await plain.command(`PASS ${PASSWORD}`), /^\+OK/);
-    assert.match(await plain.command('DELE 1'), /^\+OK/);
+    const plain = await loggedInWithFirstDeleted(system.pop3Port);
     const secure = await RawClient.connect(system.pop3Port);
     assert.match(await secure.reply(), /^\+OK/);
     assert.match(await secure.command('STLS'), /^\+OK/);
@@ -76,11 +82,7 @@ describe('graceful shutdown of smtp-ingress and pop3-access', () => {
   });
 
   test('QUIT while mailbox-store is away: -ERR, nothing deleted, and pop3-access logs why', async () => {
-    const client = await RawClient.connect(system.pop3Port);
-    assert.match(await client.reply(), /^\+OK/);
-    assert.match(await client.command('USER drain@example.test'), /^\+OK/);
-    assert.match(await client.command(`PASS ${PASSWORD}`), /^\+OK/);
-    assert.match(await client.command('DELE 1'), /^\+OK/);
+    const client = await loggedInWithFirstDeleted(system.pop3Port);
     await system.kill('mailbox-store');
     assert.match(await client.command('QUIT'), /^-ERR Some deleted messages not removed/);
     assert.equal(await client.waitClosed(), true);
