@@ -1,13 +1,11 @@
 // The events delivery-agent reports, in one catalogue. Each becomes one JSON log line that carries the
 // queue id, and where it counts something, a metric: names and labels are decided here once.
 import type { Logger } from 'pino';
-import { countDeliveryJob, EventLog, type EventCatalogue } from '@mail/platform';
-import type { RecipientResult } from '@mail/contracts';
+import { countDeliveryJob, DELIVERY_JOB_EVENT_LINES, EventLog, type DeliveryJobEvent, type EventCatalogue } from '@mail/platform';
 import type { ReportPostOutcome } from './mta-sts/report-sender.js';
 
 export type DeliveryEvent =
-  | { event: 'job-done'; queueId: string; jobId: string; domain: string; results: RecipientResult[]; seconds: number }
-  | { event: 'job-dropped'; queueId: string; jobId: string }
+  | DeliveryJobEvent
   | { event: 'remote-transaction'; queueId: string; host: string; port: number; outcomes: string[] }
   | { event: 'remote-host-failed'; queueId: string; host: string; port: number; reason: string }
   /** What MTA-STS or REQUIRETLS asked of a remote job (not logged when neither applies). */
@@ -18,8 +16,7 @@ export type DeliveryEvent =
   | { event: 'tlsrpt-post-abandoned'; domain: string; day: string; url: string; attempts: number; reason: string };
 
 const CATALOGUE: EventCatalogue<DeliveryEvent> = {
-  'job-done': { level: 'info', message: 'job done' },
-  'job-dropped': { level: 'warn', message: 'message bytes not in the spool; reported to queue-manager' },
+  ...DELIVERY_JOB_EVENT_LINES,
   'remote-transaction': { level: 'info', message: 'remote transaction done' },
   'remote-host-failed': { level: 'warn', message: 'remote host failed' },
   'transport-security': { level: 'info', message: 'transport security decided (MTA-STS, REQUIRETLS)' },

@@ -1,18 +1,15 @@
-// One delivery job of the remote lane: read the message from the spool, deliver it (to the remote
-// domain's servers, or into mailbox-store when the domain turns out to be local), and report a result per
-// recipient to queue-manager — always, whatever happened, because queue-manager counts the job against
-// its destination until the result comes. Waiting is not done here: queue-manager sends a job only when
-// its destination has room, and owns every retry. The only wait left is for a connection slot to one MX
-// host shared by several domains.
+// One delivery job of the remote lane (its course, spool read to reported result, is runDeliveryJob's in
+// @mail/platform): delivered to the remote domain's servers, or into mailbox-store when the domain turns
+// out to be local. Waiting is not done here: queue-manager sends a job only when its destination has
+// room, and owns every retry. The only wait left is for a connection slot to one MX host shared by
+// several domains.
 import type { AcceptedMessage, DeliveryJob, RecipientResult } from '@mail/contracts';
 import { encodeBinaryMime } from '@mail/mime';
-import type { ResultReporter, Spool } from '@mail/platform';
+import { runDeliveryJob, type ResultReporter, type Spool } from '@mail/platform';
 import type { LocalDelivery } from './local-delivery.js';
 import type { RemoteDelivery } from './remote-delivery.js';
 import type { DeliveryEvents } from './events.js';
 import type { DkimSigner } from './dkim-signer.js';
-
-const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 
 export class DeliveryWorker {
   constructor(
@@ -25,33 +22,17 @@ export class DeliveryWorker {
     private readonly signer?: DkimSigner,
   ) {}
 
-  async handle(job: DeliveryJob): Promise<void> {
-    const domain = job.domain || domainOf(job.recipients[0]!);
-    const spooled = await this.spool.readWithEnvelope(job.queueId);
-    if (!spooled) {
-      // Only queue-manager removes spooled bytes, once every destination is settled: a stale job, or a
-      // lost spool. queue-manager tells which; it must hear of it either way.
-      this.events.emit({ event: 'job-dropped', queueId: job.queueId, jobId: job.jobId });
-      await this.results.report({ queueId: job.queueId, jobId: job.jobId, results: [], spoolMissing: true });
-      return;
-    }
-    const { message, envelope } = spooled;
-    const started = performance.now();
-    // The remote lane may carry mail for a local domain (a notice to a local sender): mailbox-store decides,
-    // asked whether the domain's postmaster is one of its mailboxes.
-    const isLocal = await this.local.hasLocalPostmaster(domain);
-    let results: RecipientResult[];
-    if (isLocal) {
-      results = [];
+  handle(job: DeliveryJob): Promise<void> {
+    return runDeliveryJob(job, { spool: this.spool, results: this.results, events: this.events }, async ({ envelope, message }, domain) => {
+      // The remote lane may carry mail for a local domain (a notice to a local sender): mailbox-store
+      // decides, asked whether the domain's postmaster is one of its mailboxes.
+      if (!(await this.local.hasLocalPostmaster(domain))) return this.deliverRemotely(job, domain, message, envelope);
       // A mailbox is read as lines (POP3): a binary body is encoded for it.
       const stored = envelope.binaryMime ? encodeBinaryMime(message) : message;
+      const results: RecipientResult[] = [];
       for (const recipient of job.recipients) results.push(await this.local.deliver(job.queueId, job.sender, recipient, stored));
-    } else {
-      results = await this.deliverRemotely(job, domain, message, envelope);
-    }
-    const seconds = (performance.now() - started) / 1000;
-    await this.results.report({ queueId: job.queueId, jobId: job.jobId, results });
-    this.events.emit({ event: 'job-done', queueId: job.queueId, jobId: job.jobId, domain, results, seconds });
+      return results;
+    });
   }
 
   /** Signed first when an authenticated user of a domain with a key submitted it; a key out of reach is a temporary failure. */
@@ -76,5 +57,4 @@ export class DeliveryWorker {
       ...(dsn ? { dsn } : {}),
     });
   }
-
 }

@@ -7,10 +7,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeJobBatch, JOB_CONSUMERS, JOB_STREAMS, STREAMS_USED, type DeliveryJob, type RecipientResult } from '@mail/contracts';
 import { encodeBinaryMime } from '@mail/mime';
-import { awaitStreams, mailboxDeliveryResult, probeJetStream, ResultReporter, runConsumer, Spool, type JetStreamProbe, type Logger, type NatsContext } from '@mail/platform';
+import { awaitStreams, mailboxDeliveryResult, probeJetStream, ResultReporter, runConsumer, runDeliveryJob, Spool, type JetStreamProbe, type Logger, type NatsContext } from '@mail/platform';
 import type { Mailboxes } from './service.js';
-
-const domainOf = (address: string) => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 
 export class LocalLane {
   constructor(
@@ -19,26 +17,17 @@ export class LocalLane {
     private readonly results: ResultReporter,
   ) {}
 
-  async handle(job: DeliveryJob): Promise<void> {
-    const spooled = await this.spool.readWithEnvelope(job.queueId);
-    if (!spooled) {
-      // Only queue-manager removes spooled bytes, once every destination is settled: a stale job, or a
-      // lost spool. queue-manager tells which; it must hear of it either way.
-      this.mailboxes.events.emit({ event: 'job-dropped', queueId: job.queueId, jobId: job.jobId });
-      await this.results.report({ queueId: job.queueId, jobId: job.jobId, results: [], spoolMissing: true });
-      return;
-    }
-    const started = performance.now();
-    // A mailbox is read as lines (POP3): a binary body is encoded for it.
-    const message = spooled.envelope.binaryMime ? encodeBinaryMime(spooled.message) : spooled.message;
-    const results: RecipientResult[] = [];
-    for (const recipient of job.recipients) {
-      const header = { queueId: job.queueId, recipient, returnPath: job.sender, size: message.length };
-      results.push(mailboxDeliveryResult(recipient, await this.mailboxes.deliverItem(header, message, 'LocalLane')));
-    }
-    const seconds = (performance.now() - started) / 1000;
-    await this.results.report({ queueId: job.queueId, jobId: job.jobId, results });
-    this.mailboxes.events.emit({ event: 'job-done', queueId: job.queueId, jobId: job.jobId, domain: job.domain || domainOf(job.recipients[0]!), results, seconds });
+  handle(job: DeliveryJob): Promise<void> {
+    return runDeliveryJob(job, { spool: this.spool, results: this.results, events: this.mailboxes.events }, async ({ envelope, message }) => {
+      // A mailbox is read as lines (POP3): a binary body is encoded for it.
+      const stored = envelope.binaryMime ? encodeBinaryMime(message) : message;
+      const results: RecipientResult[] = [];
+      for (const recipient of job.recipients) {
+        const header = { queueId: job.queueId, recipient, returnPath: job.sender, size: stored.length };
+        results.push(mailboxDeliveryResult(recipient, await this.mailboxes.deliverItem(header, stored, 'LocalLane')));
+      }
+      return results;
+    });
   }
 
   /** Takes jobs until the returned function is called (it lets the jobs in hand finish, for a while). */

@@ -1,6 +1,7 @@
 // What every deliverer of jobs shares (delivery-agent for the remote lane, mailbox-store for the local
-// one): how a result goes back to queue-manager, how a mailbox-store answer becomes a recipient's result,
-// and the delivery metrics (deploy/observability/METRICS.md), whichever process delivered.
+// one): the course of one job (spool read, delivery, result), how a result goes back to queue-manager,
+// how a mailbox-store answer becomes a recipient's result, and the delivery metrics
+// (deploy/observability/METRICS.md), whichever process delivered.
 import { Counter, Histogram } from 'prom-client';
 import {
   approximateBytes,
@@ -10,7 +11,9 @@ import {
   MAX_BATCH_ITEMS,
   resultSubject,
   RESULT_STREAM,
+  type AcceptedMessage,
   type DeliveryItemReply,
+  type DeliveryJob,
   type DeliveryResult,
   type RecipientResult,
 } from '@mail/contracts';
@@ -18,6 +21,7 @@ import { Batcher } from './batcher.js';
 import { grpc } from './grpc.js';
 import { registry } from './metrics.js';
 import type { NatsContext } from './nats.js';
+import type { Spool } from './spool.js';
 
 /**
  * Results for queue-manager. Those of the moment leave together, one broker message for many jobs; a
@@ -46,6 +50,46 @@ export class ResultReporter {
     });
     return results.map(() => undefined);
   }
+}
+
+/** The two events of a job that both deliverers log (each in its own catalogue). */
+export type DeliveryJobEvent =
+  | { event: 'job-done'; queueId: string; jobId: string; domain: string; results: RecipientResult[]; seconds: number }
+  | { event: 'job-dropped'; queueId: string; jobId: string };
+
+/** Their log lines, for the deliverers' event catalogues. */
+export const DELIVERY_JOB_EVENT_LINES = {
+  'job-done': { level: 'info', message: 'job done' },
+  'job-dropped': { level: 'warn', message: 'message bytes not in the spool; reported to queue-manager' },
+} as const;
+
+/** The job's destination domain (jobs written before the field carry none: their first recipient's). */
+export const jobDomain = (job: DeliveryJob): string => job.domain || job.recipients[0]!.slice(job.recipients[0]!.lastIndexOf('@') + 1).toLowerCase();
+
+/**
+ * One job, start to end: its message read from the spool, delivered by `deliver`, and the result reported
+ * to queue-manager — always, whatever happened, because queue-manager counts the job against its
+ * destination until the result comes.
+ */
+export async function runDeliveryJob(
+  job: DeliveryJob,
+  via: { spool: Spool; results: ResultReporter; events: { emit(event: DeliveryJobEvent): void } },
+  deliver: (spooled: { envelope: AcceptedMessage; message: Uint8Array }, domain: string) => Promise<RecipientResult[]>,
+): Promise<void> {
+  const spooled = await via.spool.readWithEnvelope(job.queueId);
+  if (!spooled) {
+    // Only queue-manager removes spooled bytes, once every destination is settled: a stale job, or a
+    // lost spool. queue-manager tells which; it must hear of it either way.
+    via.events.emit({ event: 'job-dropped', queueId: job.queueId, jobId: job.jobId });
+    await via.results.report({ queueId: job.queueId, jobId: job.jobId, results: [], spoolMissing: true });
+    return;
+  }
+  const domain = jobDomain(job);
+  const started = performance.now();
+  const results = await deliver(spooled, domain);
+  const seconds = (performance.now() - started) / 1000;
+  await via.results.report({ queueId: job.queueId, jobId: job.jobId, results });
+  via.events.emit({ event: 'job-done', queueId: job.queueId, jobId: job.jobId, domain, results, seconds });
 }
 
 /** Refusals of mailbox-store that no retry will change, by status code, as the SMTP reply reported. */
