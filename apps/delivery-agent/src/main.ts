@@ -1,6 +1,6 @@
 // delivery-agent: takes the remote lane's delivery jobs from JetStream and delivers them (the local lane is
 // mailbox-store's own). Wiring only.
-import { JOB_CONSUMERS, JOB_STREAMS, decodeJobBatch, STREAMS_USED } from '@mail/contracts';
+import { JOB_CONSUMERS, JOB_STREAMS, STREAMS_USED } from '@mail/contracts';
 import {
   routeConsoleTo,
   addressLookup,
@@ -17,7 +17,7 @@ import {
   packageVersion,
   probeJetStream,
   ResultReporter,
-  runConsumer,
+  runJobConsumer,
   Spool,
   startObservability,
   startupSettings,
@@ -104,17 +104,13 @@ async function main(): Promise<void> {
   const signer = new DkimSigner((domain) => local.signingKey(domain));
   exportDeliveryMetrics();
   const worker = new DeliveryWorker(new ResultReporter(nats), new Spool(nats), local, remote, events, signer);
-  const stopConsumer = await runConsumer(nats, {
+  const stopConsumer = await runJobConsumer(nats, {
     stream: JOB_STREAMS.remote,
     durable: JOB_CONSUMERS.remote,
     ackWaitMs: config.ackWaitMs,
     concurrency: config.concurrency,
     logger,
-    // A message carries a batch of jobs: all of them are done (each reporting its result) before
-    // it is acknowledged, so a crash midway hands the whole batch to another replica.
-    handle: async (data) => {
-      await Promise.all(decodeJobBatch(data).map((job) => worker.handle(job)));
-    },
+    handleJob: (job) => worker.handle(job),
   });
   const jetStream = probeJetStream(nats);
   const observability = await startObservability({

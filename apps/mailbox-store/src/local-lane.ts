@@ -5,9 +5,9 @@
 // queue-manager counts the job against the lane until the result comes. Delivery is idempotent per
 // queue id and recipient, so a job handed out again (a crash before the ack) stores nothing twice.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeJobBatch, JOB_CONSUMERS, JOB_STREAMS, STREAMS_USED, type DeliveryJob, type RecipientResult } from '@mail/contracts';
+import { JOB_CONSUMERS, JOB_STREAMS, STREAMS_USED, type DeliveryJob, type RecipientResult } from '@mail/contracts';
 import { encodeBinaryMime } from '@mail/mime';
-import { awaitStreams, mailboxDeliveryResult, probeJetStream, ResultReporter, runConsumer, runDeliveryJob, Spool, type JetStreamProbe, type Logger, type NatsContext } from '@mail/platform';
+import { awaitStreams, mailboxDeliveryResult, probeJetStream, ResultReporter, runDeliveryJob, runJobConsumer, Spool, type JetStreamProbe, type Logger, type NatsContext } from '@mail/platform';
 import type { Mailboxes } from './service.js';
 
 export class LocalLane {
@@ -32,16 +32,7 @@ export class LocalLane {
 
   /** Takes jobs until the returned function is called (it lets the jobs in hand finish, for a while). */
   run(nats: NatsContext, options: { concurrency: number; ackWaitMs: number; logger: Logger }): Promise<(graceMs?: number) => Promise<void>> {
-    return runConsumer(nats, {
-      stream: JOB_STREAMS.local,
-      durable: JOB_CONSUMERS.local,
-      ...options,
-      // A message carries a batch of jobs: all of them are done (each reporting its result) before it is
-      // acknowledged, so a crash midway hands the whole batch out again.
-      handle: async (data) => {
-        await Promise.all(decodeJobBatch(data).map((job) => this.handle(job)));
-      },
-    });
+    return runJobConsumer(nats, { stream: JOB_STREAMS.local, durable: JOB_CONSUMERS.local, ...options, handleJob: (job) => this.handle(job) });
   }
 }
 

@@ -6,6 +6,7 @@ import { Counter, Histogram } from 'prom-client';
 import {
   approximateBytes,
   batchMessageId,
+  decodeJobBatch,
   encodePayload,
   MAX_BATCH_BYTES,
   MAX_BATCH_ITEMS,
@@ -20,7 +21,8 @@ import {
 import { Batcher } from './batcher.js';
 import { grpc } from './grpc.js';
 import { registry } from './metrics.js';
-import type { NatsContext } from './nats.js';
+import { runConsumer, type ConsumerOptions, type NatsContext } from './nats.js';
+import { Semaphore } from './semaphore.js';
 import type { Spool } from './spool.js';
 
 /**
@@ -90,6 +92,37 @@ export async function runDeliveryJob(
   const seconds = (performance.now() - started) / 1000;
   await via.results.report({ queueId: job.queueId, jobId: job.jobId, results });
   via.events.emit({ event: 'job-done', queueId: job.queueId, jobId: job.jobId, domain, results, seconds });
+}
+
+/**
+ * Takes a lane's jobs from JetStream and hands each to `handleJob` (runDeliveryJob). A broker message
+ * carries a batch of up to MAX_BATCH_ITEMS jobs; `concurrency` bounds the jobs in hand, not the messages:
+ * counting messages let a backlog's drain put 64 times as many deliveries in flight at once against the
+ * store or the Internet. A message is acknowledged once all its jobs are done, each having reported its
+ * result; a crash midway hands the whole batch out again (delivery is idempotent per queue id and
+ * recipient). Jobs waiting for a slot keep their message alive (runConsumer's heartbeat).
+ */
+export function runJobConsumer(
+  nats: NatsContext,
+  options: Omit<ConsumerOptions, 'handle' | 'filterSubject' | 'headersOnly'> & { handleJob: (job: DeliveryJob) => Promise<void> },
+): Promise<(graceMs?: number) => Promise<void>> {
+  const { handleJob, ...consumer } = options;
+  const jobSlots = new Semaphore(options.concurrency);
+  return runConsumer(nats, {
+    ...consumer,
+    handle: async (data) => {
+      await Promise.all(
+        decodeJobBatch(data).map(async (job) => {
+          const release = await jobSlots.acquire();
+          try {
+            await handleJob(job);
+          } finally {
+            release();
+          }
+        }),
+      );
+    },
+  });
 }
 
 /** Refusals of mailbox-store that no retry will change, by status code, as the SMTP reply reported. */

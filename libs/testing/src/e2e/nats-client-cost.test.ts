@@ -1,15 +1,15 @@
 // The NATS client as libs/platform sets it up, against a real nats-server: a successful request (a
 // JetStream publish ack) builds no error object, a failing one still rejects with one; the spool
 // keeps a message a consumer has not yet seen when an earlier one is removed; readiness follows a
-// JetStream round trip, not the connection.
+// JetStream round trip, not the connection; a lane's concurrency counts jobs, not the batches carrying them.
 import { strict as assert } from 'node:assert';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { AckPolicy } from '@nats-io/jetstream';
-import { SPOOL_STREAM, ACCEPTED_CONSUMER, ACCEPTED_FILTER, type AcceptedMessage } from '@mail/contracts';
-import { connectNats, ensureStreams, envelopeOf, probeJetStream, Spool } from '@mail/platform';
+import { SPOOL_STREAM, ACCEPTED_CONSUMER, ACCEPTED_FILTER, encodePayload, JOB_CONSUMERS, JOB_STREAMS, jobSubject, type AcceptedMessage, type DeliveryJob } from '@mail/contracts';
+import { connectNats, ensureStreams, envelopeOf, probeJetStream, runJobConsumer, Spool } from '@mail/platform';
 import { freePort, startNatsServer } from '@mail/launcher';
 import { temporaryDirectory } from '../temporary-directories.js';
 
@@ -142,4 +142,43 @@ test('readiness follows a timed JetStream round trip: a stalled server is not re
     await nats.nc.close();
     await server.stop();
   }
+});
+
+test("a lane's concurrency bounds the jobs in hand, not the broker messages that carry them in batches; every message is acknowledged once its jobs are done", async () => {
+  await withNats(async (nats) => {
+    await ensureStreams(nats, 1024 * 1024);
+    const job = (i: number): DeliveryJob => ({ queueId: `Q${i}`, jobId: `Q${i}.1`, sender: 's@x.test', recipients: ['r@y.test'], smtputf8: false, domain: 'y.test' });
+    // Three broker messages of 20 jobs each: with messages counted, 4 "slots" would let 60 jobs run at once.
+    for (let m = 0; m < 3; m++) await nats.js.publish(jobSubject('local', `B${m}`), encodePayload({ jobs: Array.from({ length: 20 }, (_, i) => job(m * 20 + i)) }));
+    let inHand = 0;
+    let most = 0;
+    const done = new Set<string>();
+    const stop = await runJobConsumer(nats, {
+      stream: JOB_STREAMS.local,
+      durable: JOB_CONSUMERS.local,
+      concurrency: 4,
+      ackWaitMs: 30_000,
+      logger: pino({ level: 'silent' }),
+      handleJob: async (j) => {
+        most = Math.max(most, ++inHand);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        inHand--;
+        done.add(j.jobId);
+      },
+    });
+    try {
+      for (let waited = 0; done.size < 60 && waited < 20_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(done.size, 60, 'every job handled');
+      assert.equal(most, 4, 'never more than 4 jobs in hand, though three messages of 20 were');
+      let info = await nats.jsm.consumers.info(JOB_STREAMS.local, JOB_CONSUMERS.local);
+      for (let waited = 0; info.num_ack_pending > 0 && waited < 5000; waited += 50) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        info = await nats.jsm.consumers.info(JOB_STREAMS.local, JOB_CONSUMERS.local);
+      }
+      assert.equal(info.num_ack_pending, 0, 'all three messages acknowledged');
+      assert.equal((await nats.jsm.streams.info(JOB_STREAMS.local)).state.messages, 0, 'the work queue is empty');
+    } finally {
+      await stop();
+    }
+  });
 });
