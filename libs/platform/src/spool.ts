@@ -21,6 +21,8 @@ export const ENVELOPE_HEADER = 'Mail-Envelope';
 /** Head payloads up to this size (bytes + envelope) go in one message; NATS's default max_payload is 1 MiB. */
 const INLINE_LIMIT = 768 * 1024;
 const CHUNK_BYTES = 512 * 1024;
+/** One attempt of a spool publish at most (see SpoolStream.publish). */
+const PUBLISH_ATTEMPT_MS = 3000;
 /** A writer with more than this handed to JetStream and not yet acknowledged asks its source to wait. */
 const BACKLOG_BYTES = 2 * CHUNK_BYTES;
 /** The chunks of chunked messages (`mail.spool.<queue id>.<n>`), not the heads. */
@@ -104,8 +106,26 @@ export class Spool {
     });
   }
 
+  /**
+   * Stores one part, asking again while the broker is silent, each attempt at most PUBLISH_ATTEMPT_MS, until
+   * `timeoutMs` has passed. A request sent to a node that then died is never answered; one attempt as long
+   * as the whole deadline kept every session writing then waiting that long (15 s without a 250 across a
+   * cluster's node kill). Sent again, the same message id is stored once (the duplicate window) and
+   * answered with the first one's sequence number. An answer that refuses (a full spool) is final.
+   */
   private async publish(subject: string, payload: Uint8Array, options: { msgID: string; headers?: MsgHdrs }): Promise<number> {
-    return (await this.nats.js.publish(subject, payload, { ...options, timeout: this.timeoutMs, expect: { streamName: SPOOL_STREAM } })).seq;
+    const until = Date.now() + this.timeoutMs;
+    for (;;) {
+      const started = Date.now();
+      const timeout = Math.max(1, Math.min(PUBLISH_ATTEMPT_MS, until - started));
+      try {
+        return (await this.nats.js.publish(subject, payload, { ...options, timeout, expect: { streamName: SPOOL_STREAM } })).seq;
+      } catch (err) {
+        if (err instanceof JetStreamApiError || Date.now() >= until) throw err;
+        // Refused at once (no responders while the stream elects a leader): not straight back.
+        if (Date.now() - started < 250) await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
   }
 
   /**

@@ -1,7 +1,8 @@
 // The NATS client as libs/platform sets it up, against a real nats-server: a successful request (a
 // JetStream publish ack) builds no error object, a failing one still rejects with one; the spool
 // keeps a message a consumer has not yet seen when an earlier one is removed; readiness follows a
-// JetStream round trip, not the connection; a lane's concurrency counts jobs, not the batches carrying them.
+// JetStream round trip, not the connection; a lane's concurrency counts jobs,
+// not the batches carrying them; a spool publish lost with a dying server is sent again, soon.
 import { strict as assert } from 'node:assert';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -181,4 +182,33 @@ test("a lane's concurrency bounds the jobs in hand, not the broker messages that
       await stop();
     }
   });
+});
+
+test('a spool publish lost with the server that held it is sent again after a short attempt, not after the whole deadline, and stored once', async () => {
+  const storeDir = await temporaryDirectory('nats-lost-');
+  let server = await startNatsServer(storeDir);
+  const nats = await connectNats(server.url, 'writer', pino({ level: 'silent' }));
+  const attempts: (number | undefined)[] = [];
+  const publish = nats.js.publish.bind(nats.js);
+  nats.js.publish = (subject, payload, options) => (attempts.push(options?.timeout), publish(subject, payload, options));
+  try {
+    await ensureStreams(nats, 1024 * 1024);
+    const spool = new Spool(nats, 60_000);
+    // The request reaches a stalled server's socket, and the server dies without answering it.
+    process.kill(server.process.child.pid!, 'SIGSTOP');
+    const put = spool.put(spooledEnvelope('LOST1'), new TextEncoder().encode('Subject: x\r\n\r\nbody\r\n'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    process.kill(server.process.child.pid!, 'SIGKILL');
+    await server.process.exited;
+    server = await startNatsServer(storeDir, { port: server.port });
+    const seqs = await put;
+    assert.ok(attempts.length >= 2, `sent again (${attempts.length} attempts)`);
+    assert.ok(attempts.every((timeout) => timeout !== undefined && timeout <= 3000), `every attempt short: ${attempts.join(', ')} ms`);
+    const stream = await nats.jsm.streams.info(SPOOL_STREAM);
+    assert.equal(stream.state.messages, 1, 'stored once');
+    assert.equal(seqs.at(-1), stream.state.last_seq);
+  } finally {
+    await nats.nc.close();
+    await server.stop();
+  }
 });
