@@ -101,7 +101,6 @@ export class Spool {
   writer(queueId: string, options: SpoolWriterOptions): SpoolWriter {
     return new SpoolWriter(queueId, options, {
       publish: (subject, payload, publishOptions) => this.publish(subject, payload, publishOptions),
-      queueHead: (publishHead, seqs) => this.queueHead(publishHead, seqs),
       dropLeftovers: (seqs) => this.dropLeftovers(queueId, seqs),
     });
   }
@@ -111,7 +110,10 @@ export class Spool {
    * `timeoutMs` has passed. A request sent to a node that then died is never answered; one attempt as long
    * as the whole deadline kept every session writing then waiting that long (15 s without a 250 across a
    * cluster's node kill). Sent again, the same message id is stored once (the duplicate window) and
-   * answered with the first one's sequence number. An answer that refuses (a full spool) is final.
+   * answered with the first one's sequence number, so an answer means durable either way: a head that
+   * went unanswered but was stored still gets its 250, not a 451 and a second copy. (A publish again,
+   * not a read: smtp-ingress may write the spool, never read it.) An answer that refuses (a full spool)
+   * is final.
    */
   private async publish(subject: string, payload: Uint8Array, options: { msgID: string; headers?: MsgHdrs }): Promise<number> {
     const until = Date.now() + this.timeoutMs;
@@ -129,44 +131,11 @@ export class Spool {
   }
 
   /**
-   * Publishes the head of a message whose chunks (if any) are stored, with their sequence numbers; returns
-   * every part's sequence number, the head's last.
-   */
-  private async queueHead(publishHead: () => Promise<number>, seqs: number[]): Promise<number[]> {
-    try {
-      return [...seqs, await publishHead()];
-    } catch (err) {
-      // A head publish that failed without an answer (the broker died or timed out mid-request) may
-      // have been stored all the same, and would then be delivered after a 451. Publish it again before
-      // answering: JetStream drops a repeat of the message id and answers with the first one's sequence
-      // number, so an answer means durable either way, and the client gets its 250. (A publish instead
-      // of a read: smtp-ingress may write the spool, never read it.)
-      const head = !(err instanceof JetStreamApiError) ? await this.publishAgain(publishHead) : undefined;
-      if (head !== undefined) return [...seqs, head];
-      throw err;
-    }
-  }
-
-  /**
    * The parts of a message that was not queued: the client is told 451 and sends again, so whatever got
    * stored is garbage. A writer without the right to delete (smtp-ingress) leaves them to the sweep.
    */
   private async dropLeftovers(queueId: string, seqs: number[]): Promise<void> {
     if (this.removesLeftovers && seqs.length > 0) await this.remove(queueId, seqs).catch(() => undefined);
-  }
-
-  /** The head's sequence number once a publish of it is answered, asking for a few seconds while the broker is away. */
-  private async publishAgain(publishHead: () => Promise<number>): Promise<number | undefined> {
-    const until = Date.now() + this.timeoutMs;
-    for (;;) {
-      try {
-        return await publishHead();
-      } catch (err) {
-        // An answer that refuses (the spool is full) is final; silence is asked again.
-        if (err instanceof JetStreamApiError || Date.now() > until) return undefined;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    }
   }
 
   /** The message's bytes, or null when it is not (or no longer) in the spool. */
@@ -319,7 +288,6 @@ export class Spool {
 /** What a writer does through its spool. */
 interface SpoolWriterIo {
   publish(subject: string, payload: Uint8Array, options: { msgID: string; headers?: MsgHdrs }): Promise<number>;
-  queueHead(publishHead: () => Promise<number>, chunkSeqs: number[]): Promise<number[]>;
   /** Deletes parts stored for a message that was not queued, where this writer may (else the sweep does). */
   dropLeftovers(seqs: number[]): Promise<void>;
 }
@@ -441,7 +409,7 @@ export class SpoolWriter {
     }
     this.pending = [];
     try {
-      return await this.io.queueHead(() => this.io.publish(spoolSubject(this.queueId), payload, { msgID: this.queueId, headers }), this.chunkSeqs);
+      return [...this.chunkSeqs, await this.io.publish(spoolSubject(this.queueId), payload, { msgID: this.queueId, headers })];
     } catch (err) {
       await this.io.dropLeftovers(this.chunkSeqs);
       throw err;
