@@ -77,6 +77,8 @@ export async function startMailSystem(options: MailSystemOptions): Promise<MailS
       ...options,
       nats,
       natsAuth,
+      // Each service's log in <dataDir>/logs, kept with the folder when a test fails (temporary-directories.ts).
+      logs: { dir: join(options.dataDir, 'logs'), maxBytes: 20 * 1024 * 1024, keep: 1 },
       env: {
         ...(natsCluster ? { NATS_STREAM_REPLICAS: String(natsCluster.size) } : {}),
         // The plain-text suites log in over POP3 without TLS; the TLS suites turn this off.
