@@ -16,6 +16,7 @@ export type QueueEvent =
   | { event: 'postmaster-action'; queueId: string; action: 'hold' | 'release' | 'retry' | 'delete' | 'delete-with-bounce' }
   | { event: 'job-lost'; queueId: string; jobId: string; timeoutMs: number }
   | { event: 'late-event-ignored'; queueId: string }
+  | { event: 'finished-message-deleted-again'; queueId: string }
   | { event: 'message-recovered'; queueId: string }
   | { event: 'entry-orphaned'; queueId: string; recipients: string[] }
   | { event: 'queue-error'; queueId: string; error: string }
@@ -33,6 +34,7 @@ const CATALOGUE: EventCatalogue<QueueEvent> = {
   'postmaster-action': { level: 'warn', message: 'queue changed by the postmaster' },
   'job-lost': { level: 'warn', message: 'no result for a delivery job in time; taken as a temporary failure' },
   'late-event-ignored': { level: 'info', message: 'accepted event for a message that already left the queue; ignored' },
+  'finished-message-deleted-again': { level: 'warn', message: 'a message that already left the queue was still in the spool (its removal was lost); removed again, not delivered again' },
   'message-recovered': { level: 'warn', message: 'spooled message had no queue entry (missed at takeover, or dropped while the spool was unreadable); planned now' },
   'entry-orphaned': { level: 'error', message: 'queue entry without message bytes in the spool; removed, recipients not delivered' },
   'queue-error': { level: 'error', message: 'queue step failed; will retry' },

@@ -59,7 +59,7 @@ interface StoredPart {
 export class Spool {
   /**
    * Deletions of the moment go out together (one socket write for many requests, their answers in one
-   * read): queue-manager removes a message per delivered mail. Each answers its own error, if any.
+   * read): the sweep's and a failed queueing's, which want answers. Each answers its own error, if any.
    */
   private readonly deletions = new Batcher(
     (seqs: number[]) =>
@@ -267,6 +267,20 @@ export class Spool {
       deleted += seqs.length;
     }
     return deleted;
+  }
+
+  /**
+   * Removes a message whose course is over, without waiting for answers: each part's delete goes as a
+   * plain publish to the stream's delete API. With no reply subject the server composes and sends no
+   * answer and the client keeps no request: 0.05 ms less CPU per mail in nats-server and queue-manager
+   * together, of 2.3 ms in all, at 1 KB × 16 (BENCHMARKS.md). Nothing would be done with an answer: a
+   * message left in the spool (a delete lost with a dropped connection) is found again by queue-manager,
+   * which remembers what it finished and deletes it again rather than delivering it twice (QueueCore).
+   * Without the parts' sequence numbers the head is looked up first, as remove() does.
+   */
+  async discard(queueId: string, seqs: number[]): Promise<void> {
+    if (seqs.length === 0) return this.remove(queueId);
+    for (const seq of seqs) this.nats.nc.publish(`$JS.API.STREAM.MSG.DELETE.${SPOOL_STREAM}`, JSON.stringify({ seq, no_erase: true }));
   }
 
   /**

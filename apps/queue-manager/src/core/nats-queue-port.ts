@@ -102,7 +102,7 @@ export class NatsQueuePort implements QueuePort {
   }
 
   deleteMessage(queueId: string, seqs: number[]): Promise<void> {
-    return this.spool.remove(queueId, seqs);
+    return this.spool.discard(queueId, seqs);
   }
 
   spoolHeads(): AsyncIterable<{ envelope: AcceptedMessage; seq: number }> {

@@ -427,3 +427,19 @@ test('the spool reconciliation plans a spooled message that has no entry (a take
   assert.equal(await s.core.reconcileSpool(), 0);
   assert.equal(queued(s, stranded.queueId), false);
 });
+
+test('a finished message whose spool removal was lost is removed again when found, not delivered twice', async () => {
+  const s = setup();
+  const id = await accept(s, ['x@remote.test']);
+  s.port.loseDeletes = 1;
+  await s.core.onResult(result(s.port.jobs[0]!.job.jobId, { 'x@remote.test': 'delivered' }));
+  assert.equal(queued(s, id), false);
+  assert.equal(s.port.messages.has(id), true, 'the removal was lost: the spool still holds it');
+  // Found again by the spool's read (and likewise by a redelivered head): removed, not planned.
+  assert.equal(await s.core.reconcileSpool(), 0);
+  assert.equal(s.port.messages.has(id), false, 'removed again');
+  s.port.loseDeletes = 1;
+  await s.core.onAccepted(s.port.envelopes.get(id)!, true);
+  assert.equal(queued(s, id), false);
+  assert.equal(s.port.jobs.filter((j) => j.job.queueId === id).length, 1, 'one job ever: not delivered twice');
+});

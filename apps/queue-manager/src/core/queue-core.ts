@@ -39,6 +39,11 @@ export interface CoreOptions {
 export const UNSTORED = 0;
 /** After a failed write of an entry, it is looked at again this much later. */
 const WRITE_RETRY_MS = 2000;
+/**
+ * Messages finished this long ago, at most, are remembered (queue id and spool parts, ~150 bytes each):
+ * minutes of mail at a busy site's rate, hours at a quiet one's.
+ */
+const FINISHED_REMEMBERED = 50_000;
 
 interface JobInFlight {
   queueId: string;
@@ -59,6 +64,13 @@ export class QueueCore {
   private readonly locks = new KeyedLock();
   /** Entries this process removed, with their last revision, until the removal comes back through the watch. */
   private readonly removed = new Map<string, number>();
+  /**
+   * Messages that left the queue, oldest first, with their spool parts. The spool's delete is not waited
+   * for (QueuePort.deleteMessage), so a message can outlive its course there; found again (its head
+   * redelivered, or read by reconcileSpool), it is deleted again instead of being planned a second time,
+   * which would deliver it twice.
+   */
+  private readonly finished = new Map<string, number[]>();
   /** Domains seen with local recipients, so that notices to them take the local lane too. */
   private readonly localDomains = new Set<string>();
   private active = false;
@@ -391,6 +403,12 @@ export class QueueCore {
     await this.locked(entry.queueId, async () => {
       const existing = this.entries.get(entry.queueId);
       if (!existing) {
+        const finishedParts = this.finished.get(entry.queueId);
+        if (finishedParts) {
+          await this.port.deleteMessage(entry.queueId, finishedParts);
+          this.events.emit({ event: 'finished-message-deleted-again', queueId: entry.queueId });
+          return;
+        }
         if (checkSpool && !(await this.port.messageExists(entry.queueId))) {
           this.events.emit({ event: 'late-event-ignored', queueId: entry.queueId });
           return;
@@ -689,6 +707,7 @@ export class QueueCore {
 
   /** The message leaves the queue: spool first, entry last (a crash in between finds the entry and finishes). */
   private async removeEntry(entry: QueueEntry, changes: DestinationChange[] = []): Promise<void> {
+    this.rememberFinished(entry);
     await this.port.deleteMessage(entry.queueId, entry.spoolSeqs).catch(() => undefined);
     const revision = this.entries.get(entry.queueId)?.revision ?? UNSTORED;
     if (revision !== UNSTORED) {
@@ -701,6 +720,12 @@ export class QueueCore {
     this.waiting.leaveAll(entry.queueId);
     this.emitChanges(entry.queueId, changes);
     this.events.emit({ event: 'message-removed', queueId: entry.queueId });
+  }
+
+  private rememberFinished(entry: QueueEntry): void {
+    this.finished.delete(entry.queueId); // re-inserted as the newest
+    this.finished.set(entry.queueId, entry.spoolSeqs);
+    if (this.finished.size > FINISHED_REMEMBERED) this.finished.delete(this.finished.keys().next().value!);
   }
 
   /** An entry whose message bytes are gone: it can never be delivered. Said loudly, then removed. */

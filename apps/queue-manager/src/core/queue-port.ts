@@ -22,7 +22,7 @@ export interface QueuePort {
   messageExists(queueId: string): Promise<boolean>;
   /** Queues a message of our own (a notice) the way smtp-ingress does: it comes back as an accepted event. */
   enqueueMessage(envelope: AcceptedMessage, message: Uint8Array): Promise<void>;
-  /** Removes the message's bytes: the spool parts `seqs` (looked up when empty). */
+  /** Removes the message's bytes: the spool parts `seqs` (looked up when empty). Resolves when asked, not when done: a lost removal leaves the message in the spool. */
   deleteMessage(queueId: string, seqs: number[]): Promise<void>;
   /** Every message in the spool now, oldest first: envelope and head sequence. */
   spoolHeads(): AsyncIterable<{ envelope: AcceptedMessage; seq: number }>;
@@ -105,7 +105,14 @@ export class MemoryQueuePort implements QueuePort {
     this.enqueued.push(structuredClone(envelope));
   }
 
+  /** Set to make the next removals get lost on the way (they resolve, and the message stays). */
+  loseDeletes = 0;
+
   async deleteMessage(queueId: string, _seqs: number[]): Promise<void> {
+    if (this.loseDeletes > 0) {
+      this.loseDeletes--;
+      return;
+    }
     this.messages.delete(queueId);
   }
 

@@ -1,6 +1,7 @@
 // The NATS client as libs/platform sets it up, against a real nats-server: a successful request (a
 // JetStream publish ack) builds no error object, a failing one still rejects with one; the spool
-// keeps a message a consumer has not yet seen when an earlier one is removed; readiness follows a
+// keeps a message a consumer has not yet seen when an earlier one is removed; a finished message is
+// discarded without answers; readiness follows a
 // JetStream round trip, not the connection; a lane's concurrency counts jobs,
 // not the batches carrying them; a spool publish lost with a dying server is sent again, soon.
 import { strict as assert } from 'node:assert';
@@ -116,6 +117,34 @@ test('spool reads of one moment share one request: every head comes back with it
     assert.ok(requests <= 1 + 2 + 4, `${requests} requests for 14 reads`);
     // The batch's reply subscription ends with the batch (the client's iterator form kept it for 5 s).
     assert.equal(await subscriptions(), subscriptionsBefore, 'no reply subscription left once the reads are answered');
+  });
+});
+
+test('a finished message is discarded without an answer per part: the spool empties, and the server sends nothing back for it', async () => {
+  await withNats(async (nats) => {
+    await ensureStreams(nats, 8 * 1024 * 1024);
+    const spool = new Spool(nats);
+    const parts = new Map<string, number[]>();
+    for (let i = 0; i < 20; i++) {
+      const queueId = `D${String(i).padStart(19, '0')}`;
+      parts.set(queueId, await spool.put(spooledEnvelope(queueId), new TextEncoder().encode(`body ${i}`)));
+    }
+    parts.set('D9999999999999999999', await spool.put(spooledEnvelope('D9999999999999999999'), new Uint8Array(2 * 1024 * 1024).fill(67))); // chunked
+    const answersBefore = nats.nc.stats().inMsgs;
+    for (const [queueId, seqs] of parts) await spool.discard(queueId, seqs);
+    // Deletes are handled after the server has read them: poll the stream until it is empty.
+    let reads = 0;
+    let left = -1;
+    for (const deadline = Date.now() + 10_000; left !== 0 && Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      reads++;
+      left = (await nats.jsm.streams.info(SPOOL_STREAM)).state.messages;
+    }
+    assert.equal(left, 0, 'every part of every message deleted');
+    assert.equal(nats.nc.stats().inMsgs - answersBefore, reads, 'no answers but those to the stream reads');
+    // Without the parts' sequence numbers the head is looked up first.
+    await spool.put(spooledEnvelope('D0000000000000000404'), new TextEncoder().encode('looked up'));
+    await spool.discard('D0000000000000000404', []);
+    assert.equal(await spool.exists('D0000000000000000404'), false);
   });
 });
 
