@@ -40,8 +40,8 @@ export const UNSTORED = 0;
 /** After a failed write of an entry, it is looked at again this much later. */
 const WRITE_RETRY_MS = 2000;
 /**
- * Messages finished this long ago, at most, are remembered (queue id and spool parts, ~150 bytes each):
- * minutes of mail at a busy site's rate, hours at a quiet one's.
+ * How many finished messages are remembered (queue id and spool parts, ~150 bytes each): minutes of mail
+ * at a busy site's rate, hours at a quiet one's. A successor starts with none.
  */
 const FINISHED_REMEMBERED = 50_000;
 

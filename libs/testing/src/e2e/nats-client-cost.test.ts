@@ -1,9 +1,9 @@
 // The NATS client as libs/platform sets it up, against a real nats-server: a successful request (a
 // JetStream publish ack) builds no error object, a failing one still rejects with one; the spool
 // keeps a message a consumer has not yet seen when an earlier one is removed; a finished message is
-// discarded without answers; readiness follows a
-// JetStream round trip, not the connection; a lane's concurrency counts jobs,
-// not the batches carrying them; a spool publish lost with a dying server is sent again, soon.
+// discarded without answers; readiness follows a JetStream round trip, not the connection; a lane's
+// concurrency counts jobs, not the batches carrying them; a spool publish lost with a dying server is
+// sent again, soon.
 import { strict as assert } from 'node:assert';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
