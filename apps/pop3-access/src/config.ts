@@ -48,7 +48,7 @@ export const POP3_ACCESS_SETTINGS = settingGroup('pop3-access', {
   ),
   maxAuthFailures: setting('POP3_MAX_AUTH_FAILURES', intSetting(3, 1), 'failed logins before the connection is closed'),
   leaseSeconds: setting('POP3_LEASE_SECONDS', intSetting(120, 30), 'how long a maildrop lock lives without renewal (renewed while the session is open)'),
-  backendTimeoutMs: setting('POP3_BACKEND_TIMEOUT_MS', durationSetting(15_000, 1), 'deadline of a call to mailbox-store'),
+  backendTimeoutMs: setting('POP3_BACKEND_TIMEOUT_MS', durationSetting(15_000, 1), 'deadline of a call to mailbox-store (a QUIT that removes messages gets one more for every hundred)'),
   readAheadBytes: setting(
     'POP3_READ_AHEAD_BYTES',
     sizeSetting(1024 * 1024, 0, 2 * 1024 * 1024),

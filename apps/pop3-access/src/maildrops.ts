@@ -17,6 +17,18 @@ import type { Maildrop, Pop3AuthOutcome, Pop3Hooks } from './protocol/session.js
  */
 const READ_AHEAD_WINDOW_BYTES = 4 * 1024 * 1024;
 
+/**
+ * A QUIT's deletions, one backend deadline per this many on top of the call's own. The store removes
+ * them in one call, at its own pace: FerretDB took over 15 s for 178 while deliveries wrote beside it
+ * (cluster-failover, CI). A passed deadline does not stop the store, which goes on removing them and
+ * releases the lease, so giving up early only turns a removal that happens into an -ERR the client
+ * cannot trust.
+ */
+const DELETIONS_PER_DEADLINE = 100;
+
+/** How long a QUIT waits for mailbox-store to remove `deletions` messages. */
+export const updateDeadlineMs = (timeoutMs: number, deletions: number): number => timeoutMs * (1 + Math.ceil(deletions / DELETIONS_PER_DEADLINE));
+
 /** pop3-access's session hooks as a client of mailbox-store (an adapter, not a service of its own). */
 export class MailboxStoreMaildrops implements Pop3Hooks {
   private readonly client: MailboxStoreClient;
@@ -95,7 +107,7 @@ export class MailboxStoreMaildrops implements Pop3Hooks {
       close: async (deleteUidls: string[]) => {
         clearInterval(heartbeat);
         try {
-          await unary(client.closeMaildrop.bind(client), { mailbox, leaseId, deleteUidls }, timeoutMs);
+          await unary(client.closeMaildrop.bind(client), { mailbox, leaseId, deleteUidls }, updateDeadlineMs(timeoutMs, deleteUidls.length));
         } catch (err) {
           events.emit({ event: 'update-failed', mailbox, deletions: deleteUidls.length, error: (err as Error).message });
           throw err;
