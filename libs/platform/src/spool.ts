@@ -21,7 +21,7 @@ export const ENVELOPE_HEADER = 'Mail-Envelope';
 /** Head payloads up to this size (bytes + envelope) go in one message; NATS's default max_payload is 1 MiB. */
 const INLINE_LIMIT = 768 * 1024;
 const CHUNK_BYTES = 512 * 1024;
-/** One attempt of a spool publish at most (see SpoolStream.publish). */
+/** One attempt of a spool publish at most (see Spool.publish). */
 const PUBLISH_ATTEMPT_MS = 3000;
 /** A writer with more than this handed to JetStream and not yet acknowledged asks its source to wait. */
 const BACKLOG_BYTES = 2 * CHUNK_BYTES;
