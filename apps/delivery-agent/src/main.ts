@@ -1,6 +1,6 @@
 // delivery-agent: takes the remote lane's delivery jobs from JetStream and delivers them (the local lane is
 // mailbox-store's own). Wiring only.
-import { JOB_CONSUMERS, JOB_STREAMS, STREAMS_USED } from '@mail/contracts';
+import { REMOTE_JOB_CONSUMER, REMOTE_JOB_STREAM, STREAMS_USED } from '@mail/contracts';
 import {
   routeConsoleTo,
   addressLookup,
@@ -105,8 +105,8 @@ async function main(): Promise<void> {
   exportDeliveryMetrics();
   const worker = new DeliveryWorker(new ResultReporter(nats), new Spool(nats), local, remote, events, signer);
   const stopConsumer = await runJobConsumer(nats, {
-    stream: JOB_STREAMS.remote,
-    durable: JOB_CONSUMERS.remote,
+    stream: REMOTE_JOB_STREAM,
+    durable: REMOTE_JOB_CONSUMER,
     ackWaitMs: config.ackWaitMs,
     concurrency: config.concurrency,
     logger,

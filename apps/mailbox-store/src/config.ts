@@ -34,7 +34,6 @@ export const MAILBOX_STORE_SETTINGS = settingGroup(
     maxMessageBytes: setting('MAX_MESSAGE_BYTES', sizeSetting(50 * 1024 * 1024, 1), 'largest message accepted through Deliver'),
     natsUrl: NATS_URL_SETTING,
     localConcurrency: setting('MAILBOX_LOCAL_CONCURRENCY', intSetting(16, 1), 'local delivery jobs (the local lane, from queue-manager) one process works on at once'),
-    ackWaitMs: setting('MAILBOX_LOCAL_ACK_WAIT_MS', durationSetting(60_000, 1000), 'a local delivery job not acknowledged within this time is handed to another replica (or taken again after a restart)'),
     maxLeaseSeconds: setting('MAILBOX_MAX_LEASE_SECONDS', intSetting(900, 1), 'a maildrop lease that is not renewed expires after this many seconds (a vanished POP3 session)'),
     deliveryRecordDays: setting(
       'MAILBOX_DELIVERY_RECORD_DAYS',

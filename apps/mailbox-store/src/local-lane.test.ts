@@ -1,13 +1,13 @@
 // The local lane over a real embedded store: a job's message read from the spool is delivered to each
-// recipient and one result reported per job, whatever happened (here the spool and the result stream are
-// stand-ins: the broker side is covered end to end in libs/testing's mail-path suites).
+// recipient and one result answered per job, whatever happened (here the spool is a stand-in: the
+// broker side, requests and answers, is covered end to end in libs/testing's local-lane suite).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AcceptedMessage, DeliveryResult } from '@mail/contracts';
-import type { ResultReporter, Spool } from '@mail/platform';
+import type { Spool } from '@mail/platform';
 import { LocalLane } from './local-lane.js';
 import { createMailboxes } from './service.js';
 import { quietLogger, THROTTLE } from './service.test-support.js';
@@ -16,22 +16,27 @@ import { EmbeddedStore } from './store/embedded-store.js';
 const envelope = (queueId: string): AcceptedMessage =>
   ({ queueId, sender: 'a@remote.test', recipients: ['alice@example.test'], localRecipients: ['alice@example.test'], size: 0, receivedAt: 0, smtputf8: false, eightBitMime: false, binaryMime: false, clientAddress: '', submittedBy: '', bounceOf: '', chunks: 0, chunkSeqs: [] }) as AcceptedMessage;
 
-test('local lane: each recipient delivered or refused, one result per job, a repeat stored once, a job without its message reported as such', async () => {
+test('local lane: each recipient delivered or refused, one result per job, a repeat stored once, a job without its message reported as such, one whose read failed deferred', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'local-lane-'));
   const store = await EmbeddedStore.open(dir, 1024 * 1024);
   try {
     await store.addDomain('example.test');
     await store.addAccount({ address: 'alice@example.test', passwordHash: 'x' });
-    const spooled = new Map([['Q1', Buffer.from('Subject: one\r\n\r\nbody\r\n')]]);
-    const spool = { readWithEnvelope: async (queueId: string) => (spooled.has(queueId) ? { envelope: envelope(queueId), message: spooled.get(queueId)! } : null) } as unknown as Spool;
-    const reported: DeliveryResult[] = [];
-    const results = { report: async (result: DeliveryResult) => void reported.push(result) } as unknown as ResultReporter;
-    const lane = new LocalLane(createMailboxes(store, quietLogger, { maxLeaseSeconds: 60, authThrottle: THROTTLE }), spool, results);
+    const spooled = new Map([
+      ['Q1', Buffer.from('Subject: one\r\n\r\nbody\r\n')],
+      ['Q2', Buffer.from('Subject: two\r\n\r\nbody\r\n')],
+    ]);
+    const spool = {
+      readWithEnvelope: async (queueId: string) => {
+        if (queueId === 'QX') throw new Error('no JetStream answer');
+        return spooled.has(queueId) ? { envelope: envelope(queueId), message: spooled.get(queueId)! } : null;
+      },
+    } as unknown as Spool;
+    const lane = new LocalLane(createMailboxes(store, quietLogger, { maxLeaseSeconds: 60, authThrottle: THROTTLE }), spool, 4);
 
     const job = { queueId: 'Q1', jobId: 'Q1.1', domain: 'example.test', sender: 'a@remote.test', recipients: ['alice@example.test', 'nobody@example.test'], smtputf8: false };
-    await lane.handle(job);
-    await lane.handle({ ...job, jobId: 'Q1.2', recipients: ['alice@example.test'] }); // handed out again
-    await lane.handle({ ...job, queueId: 'Q9', jobId: 'Q9.1' });
+    const reported: DeliveryResult[] = (await lane.deliverBatch([job])).results;
+    reported.push(...(await lane.deliverBatch([{ ...job, jobId: 'Q1.2', recipients: ['alice@example.test'] }, { ...job, queueId: 'Q9', jobId: 'Q9.1' }])).results); // Q1 sent again
 
     assert.equal(reported.length, 3, 'one result per job');
     const [first, again, missing] = reported;
@@ -41,6 +46,13 @@ test('local lane: each recipient delivered or refused, one result per job, a rep
     assert.equal(again!.results[0]!.outcome, 'delivered');
     assert.match(again!.results[0]!.reply!, /\(already stored\)$/);
     assert.deepEqual(missing, { queueId: 'Q9', jobId: 'Q9.1', results: [], spoolMissing: true });
+    assert.deepEqual(await lane.deliverBatch([{ ...job, queueId: 'Q2', jobId: 'Q2.1' }], Date.now() - 1), { results: [], expired: 1 }, 'a job whose sender stopped waiting is left undone (not stored: below)');
+    const [unreadable] = (await lane.deliverBatch([{ ...job, queueId: 'QX', jobId: 'QX.1' }])).results;
+    assert.deepEqual(
+      unreadable!.results.map((r) => [r.recipient, r.outcome, r.reply]),
+      job.recipients.map((recipient) => [recipient, 'temporary', '451 4.3.0 mailbox store unavailable: no JetStream answer']),
+      'a job that failed is answered as deferred for every recipient, not left to time out',
+    );
 
     const stored = await store.listMessages('alice@example.test');
     assert.equal(stored.length, 1, 'stored once');

@@ -58,13 +58,12 @@ async function main(): Promise<void> {
     server.addService(MailboxStoreServiceWithBulkReplies, authorizeCalls(MailboxStoreService, mailboxes.service, MAILBOX_STORE_CALLERS, grpcTls.enabled && grpcTls.mutual)),
     serverCredentials(grpcTls),
   );
-  // The local lane: jobs from JetStream once its streams exist (queue-manager creates them). The gRPC
+  // The local lane: jobs as NATS requests once the spool exists (queue-manager creates it). The gRPC
   // service does not wait for it: POP3 and mailctl are served while the broker is away.
   exportDeliveryMetrics();
   const lane = startLocalLane(mailboxes, {
     connect: () => connectNats(config.natsUrl, 'mailbox-store', logger, natsSettings),
     concurrency: config.localConcurrency,
-    ackWaitMs: config.ackWaitMs,
     logger,
     onFatal: (err) => exitOnStartupError(logger, err),
   });
@@ -85,7 +84,7 @@ async function main(): Promise<void> {
   });
   logger.info({ grpc: `${config.grpcHost}:${grpcServer.port}`, http: observability.port, backend: config.backend, ...storeLocation(config) }, 'mailbox-store listening');
   onShutdown(logger, async () => {
-    // The jobs in hand finish (or go back to the stream) before the store closes under them.
+    // The jobs in hand finish (queue-manager sends the unanswered again) before the store closes under them.
     await lane.stop();
     await stopGrpcServer(grpcServer.server);
     await observability.close();

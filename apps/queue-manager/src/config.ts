@@ -22,7 +22,7 @@ export const QUEUE_MANAGER_SETTINGS = settingGroup('queue-manager', {
     'back-off of local deliveries (mailbox-store unavailable, disk full); a minute at most, so mail flows again soon after our own store is back',
   ),
   jobTimeout: setting('QUEUE_JOB_TIMEOUT', durationSetting(15 * MINUTE, 1), 'a remote delivery job with no result by then is taken as lost and tried again'),
-  localJobTimeout: setting('QUEUE_LOCAL_JOB_TIMEOUT', durationSetting(2 * MINUTE, 1), 'the same for a local delivery job (a local repeat is harmless: delivery is idempotent)'),
+  localJobTimeout: setting('QUEUE_LOCAL_JOB_TIMEOUT', durationSetting(MINUTE, 1), 'the same for a local delivery job, sent to mailbox-store as a request (a repeat is harmless: delivery is idempotent); it is also how soon the jobs of a mailbox-store that died holding them go out again'),
   spoolReconcileMs: setting(
     'QUEUE_SPOOL_RECONCILE_MS',
     durationSetting(2 * MINUTE, 1000),

@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const nats = await connectNats(config.natsUrl, 'queue-manager', logger, natsSettings);
   await ensureStreams(nats, 1024 * 1024, logger);
   const spool = new Spool(nats);
-  const port = await NatsQueuePort.open(nats, spool);
+  const port = await NatsQueuePort.open(nats, spool, { jobTimeoutMs: config.localJobTimeout, logger });
   const events = new QueueEvents(logger);
   const core = new QueueCore(port, {
     policy: {
@@ -72,6 +72,8 @@ async function main(): Promise<void> {
     events,
     reportingMta: config.reportingMta,
   });
+  // Local jobs' results come with the answers to their requests; remote ones through MAIL_RESULTS (below).
+  port.receiveLocalResults((result) => core.onResult(result));
   const mirror = await port.mirror((queueId, revision, read) => void core.onStoredChange(queueId, revision, read));
   core.load(mirror.initial);
 
@@ -118,6 +120,7 @@ async function main(): Promise<void> {
         headersOnly: true,
         handle: (_data, info) => core.onAccepted(envelopeOf(info.headers), info.deliveryCount > 1, info.streamSequence),
       }),
+      // The remote lane's results.
       await runConsumer(nats, {
         ...common,
         stream: RESULT_STREAM,
@@ -151,6 +154,8 @@ async function main(): Promise<void> {
     clearInterval(reconciler);
     await stopGrpcServer(grpcServer.server);
     for (const stop of stops) await stop();
+    // Answers still to come are left to the successor, which sends those jobs again.
+    port.receiveLocalResults(async () => undefined);
     core.deactivate();
     await leadership.release();
     mirror.stop();

@@ -3,7 +3,7 @@
 // place these are written: the local run, the test kit and deploy/k8s/base/config/nats.conf all render
 // their nats-server `authorization` block from here (deploy-check compares the manifest with it).
 //
-// Who provisions: queue-manager creates and updates the four mail streams and its own buckets. It owns
+// Who provisions: queue-manager creates and updates the three mail streams and its own buckets. It owns
 // the queue and must already be able to delete from the spool, so these rights give it nothing it could
 // not already do to the mail; the Internet-facing smtp-ingress gets no JetStream management at all (a
 // stream update could shrink the spool's limits, which is a purge by another name), and delivery-agent
@@ -12,12 +12,30 @@
 // Replies: each user's requests get their answers on an inbox of its own, `_INBOX.<user>.…` (the
 // client's inboxPrefix, set by libs/platform connectNats), and may subscribe to nothing else, so no
 // service reads another's replies (JetStream API answers, messages pulled from a consumer, KV watches).
-// No service answers NATS requests, so none has allow_responses.
-import { ACCEPTED_CONSUMER, DELIVERY_BACKOFF_BUCKET, MTA_STS_BUCKET, TLS_REPORT_BUCKET, JOB_CONSUMERS, JOB_STREAMS, LEADER_BUCKET, QUEUE_BUCKET, RESULT_CONSUMER, RESULT_STREAM, SPOOL_STREAM, STREAMS, type DeliveryLane } from './nats.js';
+// One service answers requests: mailbox-store, the local lane's jobs. It has allow_responses, which lets
+// it publish once to the reply subject of each request it received, and to no other inbox, so it cannot
+// forge an answer to a JetStream request of queue-manager's.
+import {
+  ACCEPTED_CONSUMER,
+  DELIVERY_BACKOFF_BUCKET,
+  MTA_STS_BUCKET,
+  TLS_REPORT_BUCKET,
+  LEADER_BUCKET,
+  LOCAL_JOB_SUBJECT,
+  QUEUE_BUCKET,
+  REMOTE_JOB_CONSUMER,
+  REMOTE_JOB_STREAM,
+  RESULT_CONSUMER,
+  RESULT_STREAM,
+  SPOOL_STREAM,
+  STREAMS,
+} from './nats.js';
 
 export interface NatsPermissions {
   publish: string[];
   subscribe: string[];
+  /** May answer the requests it receives (one reply each), whatever their reply subjects. */
+  allowResponses?: boolean;
 }
 
 /** The services that connect to NATS; pop3-access and mailctl have no NATS user at all. */
@@ -56,14 +74,6 @@ const ownBucket = (bucket: string): string[] => [
   ...readMessages(kvStream(bucket)),
 ];
 
-/** What a lane's worker needs: pull that lane's jobs, read the message bytes from the spool, publish results. */
-const laneWorker = (lane: DeliveryLane): string[] => [
-  `${API}.INFO`,
-  ...[SPOOL_STREAM, JOB_STREAMS[lane], RESULT_STREAM].map((s) => `${API}.STREAM.INFO.${s}`),
-  ...readMessages(SPOOL_STREAM),
-  ...durableConsumer(JOB_STREAMS[lane], JOB_CONSUMERS[lane]),
-  'mail.result.>',
-];
 
 export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
   // Writes the spool (heads and chunks of accepted mail), and may see that the spool stream exists
@@ -73,8 +83,8 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
     subscribe: [`${natsInboxPrefix('smtp-ingress')}.>`],
   },
   // The queue: provisions the streams, reads the spool's heads (its consumer, and takeover's ordered
-  // reads), reads and deletes spooled messages, spools its own notices (bounces), publishes jobs,
-  // consumes results, and keeps its state and its leader lease in buckets of its own.
+  // reads), reads and deletes spooled messages, spools its own notices (bounces), publishes remote jobs
+  // and consumes their results, sends local jobs as requests (their results come to its inbox), and keeps its state and its leader lease in buckets of its own.
   'queue-manager': {
     publish: [
       `${API}.INFO`,
@@ -85,7 +95,8 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       `${API}.STREAM.MSG.DELETE.${SPOOL_STREAM}`,
       ...durableConsumer(SPOOL_STREAM, ACCEPTED_CONSUMER),
       ...orderedConsumers(SPOOL_STREAM),
-      'mail.job.>',
+      'mail.job.remote.>',
+      LOCAL_JOB_SUBJECT,
       ...durableConsumer(RESULT_STREAM, RESULT_CONSUMER),
       ...ownBucket(QUEUE_BUCKET),
       ...orderedConsumers(kvStream(QUEUE_BUCKET)),
@@ -98,7 +109,11 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
   // TLS-RPT counts in buckets of its own.
   'delivery-agent': {
     publish: [
-      ...laneWorker('remote'),
+      `${API}.INFO`,
+      ...[SPOOL_STREAM, REMOTE_JOB_STREAM, RESULT_STREAM].map((s) => `${API}.STREAM.INFO.${s}`),
+      ...readMessages(SPOOL_STREAM),
+      ...durableConsumer(REMOTE_JOB_STREAM, REMOTE_JOB_CONSUMER),
+      'mail.result.>',
       // The TLS-RPT reports it queues as mail (heads only: a report is small); it deletes nothing from the spool.
       'mail.spool.*',
       ...ownBucket(DELIVERY_BACKOFF_BUCKET),
@@ -109,19 +124,21 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
     ],
     subscribe: [`${natsInboxPrefix('delivery-agent')}.>`],
   },
-  // Local delivery: pulls the local lane's jobs, reads the message bytes from the spool, publishes
-  // results. Nothing else: it writes no spool, no job, no bucket.
+  // Local delivery: takes the local lane's jobs (requests of queue-manager's), reads the message bytes
+  // from the spool, and answers each request with its results. Nothing else: it writes no spool, no
+  // job, no bucket, and publishes to no stream.
   'mailbox-store': {
-    publish: laneWorker('local'),
-    subscribe: [`${natsInboxPrefix('mailbox-store')}.>`],
+    publish: [`${API}.INFO`, `${API}.STREAM.INFO.${SPOOL_STREAM}`, ...readMessages(SPOOL_STREAM)],
+    subscribe: [`${natsInboxPrefix('mailbox-store')}.>`, LOCAL_JOB_SUBJECT],
+    allowResponses: true,
   },
 };
 
 /** The streams a service uses but does not create: it waits for them at start-up. */
 export const STREAMS_USED: Record<Exclude<NatsService, 'queue-manager'>, string[]> = {
   'smtp-ingress': [SPOOL_STREAM],
-  'delivery-agent': [SPOOL_STREAM, JOB_STREAMS.remote, RESULT_STREAM],
-  'mailbox-store': [SPOOL_STREAM, JOB_STREAMS.local, RESULT_STREAM],
+  'delivery-agent': [SPOOL_STREAM, REMOTE_JOB_STREAM, RESULT_STREAM],
+  'mailbox-store': [SPOOL_STREAM],
 };
 
 /** The environment variable nats.conf reads a service's password from, in deploy/ (e.g. SMTP_INGRESS_NATS_PASSWORD). */
@@ -135,7 +152,7 @@ export const natsPasswordVariable = (service: NatsService): string => `${service
 export function natsAuthorizationConfig(password: (service: NatsService) => string): string {
   const allow = (kind: string, subjects: string[]) => [`        ${kind}: {`, '          allow: [', ...subjects.map((s) => `            ${JSON.stringify(s)}`), '          ]', '        }'];
   const users = NATS_SERVICES.map((service) => {
-    const { publish, subscribe } = NATS_PERMISSIONS[service];
+    const { publish, subscribe, allowResponses } = NATS_PERMISSIONS[service];
     return [
       '    {',
       `      user: ${JSON.stringify(service)}`,
@@ -143,6 +160,7 @@ export function natsAuthorizationConfig(password: (service: NatsService) => stri
       '      permissions: {',
       ...allow('publish', publish),
       ...allow('subscribe', subscribe),
+      ...(allowResponses ? ['        allow_responses: true'] : []),
       '      }',
       '    }',
     ].join('\n');

@@ -9,17 +9,27 @@
 //   delivery-agent --KV-->     delivery-backoff              (key: a failing domain, shared by the delivery-agents; TTL = the back-off)
 //   delivery-agent --KV-->     mta-sts-policies              (key: a recipient domain, its cached MTA-STS policy and the TXT id it came with)
 //   delivery-agent --KV-->     tls-reports                   (key: <day>.<policy domain>, the TLS-RPT session counts of that day; TTL a few days)
-//   queue-manager --publish--> mail.job.local.<queue id>     (stream MAIL_LOCAL_JOBS, consumer delivery-agent-local, taken by mailbox-store)
+//   queue-manager --request--> mail.job.local.deliver        (core NATS, queue group mailbox-store: the local lane;
+//                                                            the reply carries the jobs' results)
 //   queue-manager --publish--> mail.job.remote.<queue id>    (stream MAIL_REMOTE_JOBS, consumer delivery-agent-remote)
-//   delivery-agent, mailbox-store --publish-> mail.result.<queue id>  (stream MAIL_RESULTS, consumer queue-manager-results)
+//   delivery-agent --publish-> mail.result.<queue id>        (stream MAIL_RESULTS, consumer queue-manager-results)
 //
 // Jobs and results travel in batches: one broker message carries the jobs (or results) of one moment,
 // named by the queue id of its first item. Under load that is one publish, one delivery and one ack for
 // many messages instead of one each; alone, a batch of one leaves at once.
 //
-// queue-manager owns time and admission: it publishes a job only when the job's destination has room,
-// and keeps every wait (retry back-off, rate windows) in its own due-time index, never in a consumer.
-// Local and remote jobs are separate streams with separate consumers, so neither waits for the other.
+// queue-manager owns time and admission: it sends a job only when the job's destination has room, and
+// keeps every wait (retry back-off, rate windows) in its own due-time index, never in a consumer. The
+// lanes are apart, so neither waits for the other.
+//
+// Why the local lane is a request and not a stream: the durable record of a message is already its
+// spool head (first attempt) or its queue entry (later ones), and queue-manager takes a job without a
+// result within QUEUE_LOCAL_JOB_TIMEOUT as lost and sends it again, so a job stored in a stream was a
+// second copy of what is kept anyway; and a local delivery takes milliseconds, so waiting in a stream
+// bought nothing. A request and its reply cost the broker two messages and no stored write, where the
+// job and result streams cost a publish, its ack, a delivery and an ack for each, and two stored
+// writes. Remote jobs stay in a stream: a delivery-agent may work
+// on one for many minutes, and the stream's consumer is what KEDA scales delivery-agent on.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
@@ -43,14 +53,22 @@ export const ACCEPTED_FILTER = 'mail.spool.*';
 
 /** Where a job is delivered: into mailbox-store, which takes these jobs itself (local), or to another SMTP server by delivery-agent (remote). */
 export type DeliveryLane = 'local' | 'remote';
-export const JOB_STREAMS: Record<DeliveryLane, string> = { local: 'MAIL_LOCAL_JOBS', remote: 'MAIL_REMOTE_JOBS' };
-export const jobSubject = (lane: DeliveryLane, queueId: string): string => `mail.job.${lane}.${queueId}`;
+/** The remote lane's work queue, its subjects, and the delivery-agents' durable consumer of it. */
+export const REMOTE_JOB_STREAM = 'MAIL_REMOTE_JOBS';
+export const remoteJobSubject = (queueId: string): string => `mail.job.remote.${queueId}`;
+export const REMOTE_JOB_CONSUMER = 'delivery-agent-remote';
 /**
- * The lanes' durable consumers. mailbox-store takes the local lane (it delivered through delivery-agent
- * before); the consumer keeps its first name because a work-queue stream takes one consumer per subject,
- * so a renamed one could not be created beside the old, and the jobs waiting in it would be stranded.
+ * The local lane: a batch of jobs is a request to this subject, taken by one mailbox-store of the queue
+ * group, whose reply is the batch's results ({ results }).
  */
-export const JOB_CONSUMERS: Record<DeliveryLane, string> = { local: 'delivery-agent-local', remote: 'delivery-agent-remote' };
+export const LOCAL_JOB_SUBJECT = 'mail.job.local.deliver';
+export const LOCAL_JOB_QUEUE_GROUP = 'mailbox-store';
+/**
+ * A local request's header: the milliseconds its sender waits for the answer. A job not begun by then is
+ * left undone (the sender has taken it as lost and sends it again), so a slow store does not work
+ * through jobs that nobody waits for any more.
+ */
+export const LOCAL_JOB_WAIT_HEADER = 'Mail-Answer-Within-Ms';
 
 export const RESULT_STREAM = 'MAIL_RESULTS';
 export const resultSubject = (queueId: string): string => `mail.result.${queueId}`;
@@ -62,8 +80,7 @@ export const RESULT_CONSUMER = 'queue-manager-results';
  */
 export const STREAMS: readonly { name: string; subjects: readonly string[]; retention: 'workqueue' | 'limits' }[] = [
   { name: SPOOL_STREAM, subjects: ['mail.spool.>'], retention: 'limits' },
-  { name: JOB_STREAMS.local, subjects: ['mail.job.local.>'], retention: 'workqueue' },
-  { name: JOB_STREAMS.remote, subjects: ['mail.job.remote.>'], retention: 'workqueue' },
+  { name: REMOTE_JOB_STREAM, subjects: ['mail.job.remote.>'], retention: 'workqueue' },
   { name: RESULT_STREAM, subjects: ['mail.result.>'], retention: 'workqueue' },
 ];
 

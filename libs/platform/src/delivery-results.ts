@@ -1,5 +1,6 @@
 // What every deliverer of jobs shares (delivery-agent for the remote lane, mailbox-store for the local
-// one): the course of one job (spool read, delivery, result), how a result goes back to queue-manager,
+// one): the course of one job (spool read, delivery, result), how a remote job's result goes back to
+// queue-manager (a local one goes back in the answer to its request: mailbox-store's local-lane.ts),
 // how a mailbox-store answer becomes a recipient's result, and the delivery metrics
 // (deploy/observability/METRICS.md), whichever process delivered.
 import { Counter, Histogram } from 'prom-client';
@@ -75,7 +76,7 @@ export const jobDomain = (job: DeliveryJob): string => job.domain || job.recipie
  */
 export async function runDeliveryJob(
   job: DeliveryJob,
-  via: { spool: Spool; results: ResultReporter; events: { emit(event: DeliveryJobEvent): void } },
+  via: { spool: Spool; results: Pick<ResultReporter, 'report'>; events: { emit(event: DeliveryJobEvent): void } },
   deliver: (spooled: { envelope: AcceptedMessage; message: Uint8Array }, domain: string) => Promise<RecipientResult[]>,
 ): Promise<void> {
   const spooled = await via.spool.readWithEnvelope(job.queueId);
@@ -95,7 +96,7 @@ export async function runDeliveryJob(
 }
 
 /**
- * Takes a lane's jobs from JetStream and hands each to `handleJob` (runDeliveryJob). A broker message
+ * Takes the remote lane's jobs from JetStream and hands each to `handleJob` (runDeliveryJob). A broker message
  * carries a batch of up to MAX_BATCH_ITEMS jobs; `concurrency` bounds the jobs in hand, not the messages:
  * counting messages let a backlog's drain put 64 times as many deliveries in flight at once against the
  * store or the Internet. A message is acknowledged once all its jobs are done, each having reported its

@@ -19,7 +19,7 @@ import {
 } from './manifests.js';
 import { deployDir, kustomizeSkip, kustomizer, OVERLAYS, SERVICES, type OverlayName } from './repo.js';
 import { typeCheck, validateObject } from './schemas.js';
-import { JOB_CONSUMERS, JOB_STREAMS, NATS_SERVICES, natsAuthorizationConfig, natsPasswordVariable } from '@mail/contracts';
+import { REMOTE_JOB_CONSUMER, REMOTE_JOB_STREAM, NATS_SERVICES, natsAuthorizationConfig, natsPasswordVariable } from '@mail/contracts';
 
 const skip = kustomizeSkip;
 const byKind = (objects: K8sObject[], kind: string): K8sObject[] => objects.filter((o) => o.kind === kind);
@@ -276,7 +276,7 @@ for (const overlay of OVERLAYS) {
         assert.ok(scaled, 'ScaledObject/delivery-agent');
         // Its lane's consumer (the remote one of libs/contracts nats.ts; mailbox-store takes the local lane).
         const lanes = (scaled.spec.triggers as { metadata: { stream: string; consumer: string } }[]).map((t) => `${t.metadata.stream}/${t.metadata.consumer}`);
-        assert.deepEqual(lanes, [`${JOB_STREAMS.remote}/${JOB_CONSUMERS.remote}`]);
+        assert.deepEqual(lanes, [`${REMOTE_JOB_STREAM}/${REMOTE_JOB_CONSUMER}`]);
         const trigger = scaled.spec.triggers[0];
         assert.equal(trigger.type, 'nats-jetstream');
         const [host, port] = (trigger.metadata.natsServerMonitoringEndpoint as string).split(':');

@@ -18,8 +18,9 @@ export interface QueuePolicy {
   /** A remote job without a result after this long is taken as lost and tried again (a slow server may take minutes). */
   jobTimeoutMs: number;
   /**
-   * The same for a local job: delivery into our own store takes milliseconds, so a job lost with a
-   * broker crash is tried again soon; a repeat is harmless (local delivery is idempotent).
+   * The same for a local job: delivery into our own store takes milliseconds, so a job lost (its
+   * request or answer gone with a broker node, or the mailbox-store holding it dead) is tried again
+   * soon; a repeat is harmless (local delivery is idempotent).
    */
   localJobTimeoutMs: number;
 }

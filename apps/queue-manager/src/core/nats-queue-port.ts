@@ -1,28 +1,34 @@
-// QueuePort on JetStream: entries in the mail-queue KV bucket (compare-and-set by revision), message
-// bytes in the spool stream (libs/platform spool.ts), jobs on the lane's work-queue stream, the jobs of
-// one moment in one message (a batch) whose message id names its jobs (a repeat within the duplicate
-// window is dropped by the server).
+// QueuePort on NATS: entries in the mail-queue KV bucket (compare-and-set by revision), message bytes
+// in the spool stream (libs/platform spool.ts), and jobs, the jobs of one moment in one message (a
+// batch). Remote jobs go to their work-queue stream, the message id naming its jobs (a repeat within
+// the duplicate window is dropped by the server); local jobs are requests to mailbox-store, answered
+// with their results (why: libs/contracts nats.ts).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
 import {
-  JOB_STREAMS,
+  LOCAL_JOB_SUBJECT,
+  LOCAL_JOB_WAIT_HEADER,
   MAX_BATCH_BYTES,
   MAX_BATCH_ITEMS,
   QUEUE_BUCKET,
   approximateBytes,
   batchMessageId,
   decodePayload,
+  decodeResultBatch,
   encodePayload,
-  jobSubject,
+  REMOTE_JOB_STREAM,
+  remoteJobSubject,
   type AcceptedMessage,
   type DeliveryJob,
+  type DeliveryResult,
 } from '@mail/contracts';
-import { Batcher, type NatsContext, type Spool } from '@mail/platform';
+import { Batcher, isNoResponders, natsHeaders, type Logger, type NatsContext, type Spool } from '@mail/platform';
 import { QueueEntry, type Lane } from './entry.js';
 import type { QueuePort, StoredEntry } from './queue-port.js';
 
 /**
- * Job batches out at once per lane. Remote jobs go one per message: each is a whole SMTP session, and a
+ * Job batches out at once per lane (a local batch is out once sent: its answer is not waited for). Remote jobs go one per message: each is a whole SMTP session, and a
  * delivery-agent's concurrency setting counts messages, so a batch of remote jobs would run past it.
  */
 const JOB_BATCHES: Record<Lane, { maxItems: number; maxCalls: number }> = {
@@ -30,22 +36,42 @@ const JOB_BATCHES: Record<Lane, { maxItems: number; maxCalls: number }> = {
   remote: { maxItems: 1, maxCalls: 64 },
 };
 
+/** With no mailbox-store subscribed (one starting, or all restarting), a local batch is asked again this often until its time is up. */
+const NO_RESPONDER_RETRY_MS = 1000;
+
+export interface LocalLaneSettings {
+  /** A local batch unanswered this long is given up here; the core takes its jobs as lost at the same time (QUEUE_LOCAL_JOB_TIMEOUT). */
+  jobTimeoutMs: number;
+  logger: Logger;
+}
+
 export class NatsQueuePort implements QueuePort {
   private readonly jobBatches: Record<Lane, Batcher<DeliveryJob>>;
+  private localResults: (result: DeliveryResult) => Promise<void> = async () => undefined;
 
   private constructor(
     private readonly nats: NatsContext,
     readonly kv: KV,
     private readonly spool: Spool,
+    private readonly local: LocalLaneSettings,
   ) {
     const batcher = (lane: Lane) =>
-      new Batcher((jobs: DeliveryJob[]) => this.publishJobs(lane, jobs), { ...JOB_BATCHES[lane], maxBytes: MAX_BATCH_BYTES, sizeOf: approximateBytes });
+      new Batcher((jobs: DeliveryJob[]) => (lane === 'local' ? this.requestLocalJobs(jobs) : this.publishRemoteJobs(jobs)), {
+        ...JOB_BATCHES[lane],
+        maxBytes: MAX_BATCH_BYTES,
+        sizeOf: approximateBytes,
+      });
     this.jobBatches = { local: batcher('local'), remote: batcher('remote') };
   }
 
-  static async open(nats: NatsContext, spool: Spool): Promise<NatsQueuePort> {
+  static async open(nats: NatsContext, spool: Spool, local: LocalLaneSettings): Promise<NatsQueuePort> {
     const kv = await new Kvm(nats.js).create(QUEUE_BUCKET, { history: 1, storage: StorageType.File, replicas: nats.settings.streamReplicas });
-    return new NatsQueuePort(nats, kv, spool);
+    return new NatsQueuePort(nats, kv, spool, local);
+  }
+
+  /** Where the results of local jobs go as their answers come (the core's onResult); remote results come through their stream. */
+  receiveLocalResults(handler: (result: DeliveryResult) => Promise<void>): void {
+    this.localResults = handler;
   }
 
   async get(queueId: string): Promise<StoredEntry | undefined> {
@@ -81,12 +107,49 @@ export class NatsQueuePort implements QueuePort {
     return this.jobBatches[lane].add(job);
   }
 
-  private async publishJobs(lane: Lane, jobs: DeliveryJob[]): Promise<void[]> {
-    await this.nats.js.publish(jobSubject(lane, jobs[0]!.queueId), encodePayload({ jobs }), {
+  private async publishRemoteJobs(jobs: DeliveryJob[]): Promise<void[]> {
+    await this.nats.js.publish(remoteJobSubject(jobs[0]!.queueId), encodePayload({ jobs }), {
       msgID: batchMessageId(jobs.map((job) => job.jobId)),
-      expect: { streamName: JOB_STREAMS[lane] },
+      expect: { streamName: REMOTE_JOB_STREAM },
     });
     return jobs.map(() => undefined);
+  }
+
+  /**
+   * Sends a batch of local jobs and resolves at once: the jobs are out, and their results come with
+   * the answer, later. Waiting for it here would hold the core's lock on each entry through its
+   * delivery, and the result needs that lock.
+   */
+  private async requestLocalJobs(jobs: DeliveryJob[]): Promise<void[]> {
+    void this.awaitLocalAnswer(jobs, Date.now() + this.local.jobTimeoutMs);
+    return jobs.map(() => undefined);
+  }
+
+  private async awaitLocalAnswer(jobs: DeliveryJob[], deadline: number): Promise<void> {
+    const payload = encodePayload({ jobs });
+    for (;;) {
+      let results: DeliveryResult[];
+      try {
+        const waitMs = Math.max(1, deadline - Date.now());
+        const header = natsHeaders();
+        header.set(LOCAL_JOB_WAIT_HEADER, String(waitMs));
+        const answer = await this.nats.nc.request(LOCAL_JOB_SUBJECT, payload, { timeout: waitMs, headers: header });
+        results = decodeResultBatch(answer.data);
+      } catch (err) {
+        if (isNoResponders(err) && deadline - Date.now() > NO_RESPONDER_RETRY_MS) {
+          await sleep(NO_RESPONDER_RETRY_MS);
+          continue;
+        }
+        // Unanswered in time (the mailbox-store holding it died, say): the core takes the jobs as lost
+        // at their deadline and sends them again.
+        this.local.logger.warn({ jobs: jobs.length, first: jobs[0]!.jobId, err: err instanceof Error ? err.message : String(err) }, 'local jobs unanswered; they are sent again when their time is up');
+        return;
+      }
+      await Promise.all(results.map((result) => this.localResults(result))).catch((err: unknown) =>
+        this.local.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'settling local results failed; their jobs are sent again when their time is up'),
+      );
+      return;
+    }
   }
 
   readMessage(queueId: string): Promise<Uint8Array | null> {

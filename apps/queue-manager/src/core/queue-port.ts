@@ -1,5 +1,5 @@
 // What the queue core needs from the outside world, as one interface: the entries (compare-and-set
-// by revision), the spooled message bytes, and the job streams. nats-queue-port.ts implements it on
+// by revision), the spooled message bytes, and the lanes' jobs. nats-queue-port.ts implements it on
 // JetStream; MemoryQueuePort below is the fake the core's unit tests run on.
 import type { AcceptedMessage, DeliveryJob } from '@mail/contracts';
 import type { Lane, QueueEntry } from './entry.js';
@@ -16,7 +16,7 @@ export interface QueuePort {
   /** Writes the entry if its stored revision is still `revision`; the new revision, or undefined when it changed meanwhile. */
   replace(entry: QueueEntry, revision: number): Promise<number | undefined>;
   remove(queueId: string): Promise<void>;
-  /** Hands a job to delivery-agent; a repeat of the same job id is dropped by the stream. */
+  /** Hands a job to its lane (remote: delivery-agent, through a stream that drops a repeat of a job id; local: mailbox-store). Resolves once it is out, not delivered. */
   publishJob(lane: Lane, job: DeliveryJob): Promise<void>;
   readMessage(queueId: string): Promise<Uint8Array | null>;
   messageExists(queueId: string): Promise<boolean>;

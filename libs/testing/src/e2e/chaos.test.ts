@@ -42,7 +42,7 @@ describe('chaos: random kill -9 of services and nats-server under load, with fet
     system = await startSystemWithUsers(USERS, {
       env: {
         DELIVERY_ACK_WAIT_MS: '5000',
-        MAILBOX_LOCAL_ACK_WAIT_MS: '5000',
+        QUEUE_LOCAL_JOB_TIMEOUT: '5000',
         QUEUE_ACK_WAIT_MS: '5000',
         POP3_LEASE_SECONDS: '30',
         ...(EXHAUST ? { NATS_SPOOL_MAX_BYTES: String(EXHAUST_SPOOL_BYTES) } : {}),

@@ -29,7 +29,9 @@ for (const store of ['embedded', 'mongo'] as const) describe(`a three-node JetSt
     system = await startSystemWithUsers(USERS, {
       natsCluster: true,
       store,
-      env: { DELIVERY_ACK_WAIT_MS: '5000', MAILBOX_LOCAL_ACK_WAIT_MS: '5000', QUEUE_ACK_WAIT_MS: '5000' },
+      // A local job whose request or answer went with a killed node goes again after 20 s: long enough that
+      // FerretDB's slow deliveries under this load are not all sent twice.
+      env: { DELIVERY_ACK_WAIT_MS: '5000', QUEUE_LOCAL_JOB_TIMEOUT: '20000', QUEUE_ACK_WAIT_MS: '5000' },
       // As Kubernetes would: a service that exits by itself (a queue-manager whose lease lapsed) comes back.
       supervise: { report: (line) => console.log(`cluster: ${line}`) },
     });

@@ -42,7 +42,7 @@ describe('crash safety of the queue and the store', () => {
     system = await startSystemWithUsers([USER], {
       env: {
         DELIVERY_ACK_WAIT_MS: '5000',
-        MAILBOX_LOCAL_ACK_WAIT_MS: '5000',
+        QUEUE_LOCAL_JOB_TIMEOUT: '5000',
         QUEUE_ACK_WAIT_MS: '5000',
         SMTP_RELAY_NETWORKS: '127.0.0.1/32',
         DELIVERY_TRANSPORT_MAP: `down.test=127.0.0.1:${downPort}`,

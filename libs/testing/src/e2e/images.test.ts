@@ -61,7 +61,7 @@ const published: { smtp: number; pop3: number; http: Partial<Record<ServiceName,
 const HTTP_PORT_VARIABLES: Record<ServiceName, string> = { 'smtp-ingress': 'SMTP_HTTP_PORT', 'queue-manager': 'QUEUE_HTTP_PORT', 'delivery-agent': 'DELIVERY_HTTP_PORT', 'mailbox-store': 'MAILBOX_HTTP_PORT', 'pop3-access': 'POP3_HTTP_PORT' };
 const containerOf = (name: string) => `${RUN}-${name}`;
 /** What the test changes from deploy/'s settings: redelivery after a killed consumer in seconds, not a minute. */
-const TEST_SETTINGS = 'DELIVERY_ACK_WAIT_MS=5000 MAILBOX_LOCAL_ACK_WAIT_MS=5000 QUEUE_ACK_WAIT_MS=5000';
+const TEST_SETTINGS = 'DELIVERY_ACK_WAIT_MS=5000 QUEUE_LOCAL_JOB_TIMEOUT=5000 QUEUE_ACK_WAIT_MS=5000';
 /** How deploy/ runs every workload (as scripts/containers.sh does): uid 1000, read-only root, /tmp, no capabilities. */
 const LOCKED_DOWN = ['--user', '1000:1000', '--read-only', '--tmpfs', '/tmp:mode=1777', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'];
 let systemUp = false;

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { AckPolicy } from '@nats-io/jetstream';
-import { SPOOL_STREAM, ACCEPTED_CONSUMER, ACCEPTED_FILTER, encodePayload, JOB_CONSUMERS, JOB_STREAMS, jobSubject, type AcceptedMessage, type DeliveryJob } from '@mail/contracts';
+import { SPOOL_STREAM, ACCEPTED_CONSUMER, ACCEPTED_FILTER, encodePayload, REMOTE_JOB_CONSUMER, REMOTE_JOB_STREAM, remoteJobSubject, type AcceptedMessage, type DeliveryJob } from '@mail/contracts';
 import { connectNats, ensureStreams, envelopeOf, probeJetStream, runJobConsumer, Spool } from '@mail/platform';
 import { freePort, startNatsServer } from '@mail/launcher';
 import { temporaryDirectory } from '../temporary-directories.js';
@@ -179,13 +179,13 @@ test("a lane's concurrency bounds the jobs in hand, not the broker messages that
     await ensureStreams(nats, 1024 * 1024);
     const job = (i: number): DeliveryJob => ({ queueId: `Q${i}`, jobId: `Q${i}.1`, sender: 's@x.test', recipients: ['r@y.test'], smtputf8: false, domain: 'y.test' });
     // Three broker messages of 20 jobs each: with messages counted, 4 "slots" would let 60 jobs run at once.
-    for (let m = 0; m < 3; m++) await nats.js.publish(jobSubject('local', `B${m}`), encodePayload({ jobs: Array.from({ length: 20 }, (_, i) => job(m * 20 + i)) }));
+    for (let m = 0; m < 3; m++) await nats.js.publish(remoteJobSubject(`B${m}`), encodePayload({ jobs: Array.from({ length: 20 }, (_, i) => job(m * 20 + i)) }));
     let inHand = 0;
     let most = 0;
     const done = new Set<string>();
     const stop = await runJobConsumer(nats, {
-      stream: JOB_STREAMS.local,
-      durable: JOB_CONSUMERS.local,
+      stream: REMOTE_JOB_STREAM,
+      durable: REMOTE_JOB_CONSUMER,
       concurrency: 4,
       ackWaitMs: 30_000,
       logger: pino({ level: 'silent' }),
@@ -200,13 +200,13 @@ test("a lane's concurrency bounds the jobs in hand, not the broker messages that
       for (let waited = 0; done.size < 60 && waited < 20_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(done.size, 60, 'every job handled');
       assert.equal(most, 4, 'never more than 4 jobs in hand, though three messages of 20 were');
-      let info = await nats.jsm.consumers.info(JOB_STREAMS.local, JOB_CONSUMERS.local);
+      let info = await nats.jsm.consumers.info(REMOTE_JOB_STREAM, REMOTE_JOB_CONSUMER);
       for (let waited = 0; info.num_ack_pending > 0 && waited < 5000; waited += 50) {
         await new Promise((resolve) => setTimeout(resolve, 50));
-        info = await nats.jsm.consumers.info(JOB_STREAMS.local, JOB_CONSUMERS.local);
+        info = await nats.jsm.consumers.info(REMOTE_JOB_STREAM, REMOTE_JOB_CONSUMER);
       }
       assert.equal(info.num_ack_pending, 0, 'all three messages acknowledged');
-      assert.equal((await nats.jsm.streams.info(JOB_STREAMS.local)).state.messages, 0, 'the work queue is empty');
+      assert.equal((await nats.jsm.streams.info(REMOTE_JOB_STREAM)).state.messages, 0, 'the work queue is empty');
     } finally {
       await stop();
     }

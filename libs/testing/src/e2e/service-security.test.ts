@@ -12,9 +12,10 @@ import { pino } from 'pino';
 import {
   ACCEPTED_CONSUMER,
   encodePayload,
-  JOB_CONSUMERS,
-  JOB_STREAMS,
-  jobSubject,
+  LOCAL_JOB_SUBJECT,
+  REMOTE_JOB_CONSUMER,
+  REMOTE_JOB_STREAM,
+  remoteJobSubject,
   LEADER_BUCKET,
   NATS_SERVICES,
   natsInboxPrefix,
@@ -147,7 +148,11 @@ describe('gRPC mutual TLS and NATS credentials with TLS', () => {
   const violation = (err: unknown) => err instanceof Error && /permissions? violation/i.test(`${err.message} ${String(err.cause ?? '')}`);
   /** What one service's NATS user must never do: each call is refused by nats-server with a permissions error. */
   const attempts: Record<string, (n: NatsSession) => Promise<unknown>> = {
-    'publish a delivery job': (n) => n.js.publish(jobSubject('local', 'FORGED'), encodePayload({ queueId: 'FORGED', jobId: 'FORGED.1', sender: '', recipients: ['carol@example.test'] }), { timeout: 3000 }),
+    'publish a delivery job': (n) => n.js.publish(remoteJobSubject('FORGED'), encodePayload({ queueId: 'FORGED', jobId: 'FORGED.1', sender: '', recipients: ['carol@example.test'] }), { timeout: 3000 }),
+    'send a local delivery job': (n) => n.nc.request(LOCAL_JOB_SUBJECT, encodePayload({ jobs: [{ queueId: 'FORGED', jobId: 'FORGED.1', sender: '', recipients: ['carol@example.test'] }] }), { timeout: 3000 }),
+    "take the local lane's jobs": (n) => subscribeRefused(n, LOCAL_JOB_SUBJECT),
+    // An answer only goes to a request's reply subject (mailbox-store's allow_responses), never unasked.
+    "publish into queue-manager's inbox": (n) => n.nc.request(`${natsInboxPrefix('queue-manager')}.FORGED`, encodePayload({ results: [] }), { timeout: 3000 }),
     'publish a delivery result': (n) => n.js.publish(resultSubject('FORGED'), encodePayload({ queueId: 'FORGED', jobId: 'FORGED.1', results: [] }), { timeout: 3000 }),
     'write the spool': (n) => n.js.publish(spoolSubject('FORGED'), new Uint8Array(), { timeout: 3000 }),
     'see the queue bucket': (n) => n.kvm.open(QUEUE_BUCKET).then((kv) => kv.status()),
@@ -159,13 +164,13 @@ describe('gRPC mutual TLS and NATS credentials with TLS', () => {
     'delete a spooled message': (n) => n.jsm.streams.deleteMessage(SPOOL_STREAM, 1),
     'purge the spool': (n) => n.jsm.streams.purge(SPOOL_STREAM),
     'shrink the spool': (n) => n.jsm.streams.update(SPOOL_STREAM, { max_msgs: 1 }),
-    'delete a stream': (n) => n.jsm.streams.delete(JOB_STREAMS.local),
+    'delete a stream': (n) => n.jsm.streams.delete(REMOTE_JOB_STREAM),
     'create a stream': (n) => n.jsm.streams.add({ name: 'ROGUE', subjects: ['rogue.>'] }),
     "pull from queue-manager's consumer": (n) => n.js.consumers.get(SPOOL_STREAM, ACCEPTED_CONSUMER).then((c) => c.next({ expires: 1000 })),
-    "pull the local lane's jobs": (n) => n.js.consumers.get(JOB_STREAMS.local, JOB_CONSUMERS.local).then((c) => c.next({ expires: 1000 })),
-    'delete a consumer': (n) => n.jsm.consumers.delete(JOB_STREAMS.remote, JOB_CONSUMERS.remote),
+    "pull the remote lane's jobs": (n) => n.js.consumers.get(REMOTE_JOB_STREAM, REMOTE_JOB_CONSUMER).then((c) => c.next({ expires: 1000 })),
+    'delete a consumer': (n) => n.jsm.consumers.delete(REMOTE_JOB_STREAM, REMOTE_JOB_CONSUMER),
     "acknowledge a spool head for queue-manager": (n) => n.nc.request(`$JS.ACK.${SPOOL_STREAM}.${ACCEPTED_CONSUMER}.1.1.1.1.0`, undefined, { timeout: 3000 }),
-    'acknowledge a local job': (n) => n.nc.request(`$JS.ACK.${JOB_STREAMS.local}.${JOB_CONSUMERS.local}.1.1.1.1.0`, undefined, { timeout: 3000 }),
+    'acknowledge a remote job': (n) => n.nc.request(`$JS.ACK.${REMOTE_JOB_STREAM}.${REMOTE_JOB_CONSUMER}.1.1.1.1.0`, undefined, { timeout: 3000 }),
     'subscribe to mail.>': (n) => subscribeRefused(n, 'mail.>'),
     'subscribe to the queue bucket': (n) => subscribeRefused(n, `$KV.${QUEUE_BUCKET}.>`),
     "read queue-manager's replies": (n) => subscribeRefused(n, `${natsInboxPrefix('queue-manager')}.>`),
@@ -185,23 +190,24 @@ describe('gRPC mutual TLS and NATS credentials with TLS', () => {
     // it already delivers any message to any mailbox (mailbox-store Deliver) and to any remote server.
     // The local lane is mailbox-store's: delivery-agent may not take its jobs.
     'delivery-agent': Object.keys(attempts).filter(
-      (a) => !['publish a delivery result', "read delivery-agent's replies", 'write the spool'].includes(a) && !/read a spooled message/.test(a),
+      (a) => !['publish a delivery result', "pull the remote lane's jobs", 'acknowledge a remote job', "read delivery-agent's replies", 'write the spool'].includes(a) && !/read a spooled message/.test(a),
     ),
     'queue-manager': [
       'publish a delivery result',
-      "pull the local lane's jobs",
+      "pull the remote lane's jobs",
+      "take the local lane's jobs",
+      "publish into queue-manager's inbox",
       'delete a consumer',
       'delete a stream',
       'create a stream',
-      'acknowledge a local job',
+      'acknowledge a remote job',
       'subscribe to mail.>',
       "read delivery-agent's replies",
       "read mailbox-store's replies",
       'read every reply',
     ],
-    'mailbox-store': Object.keys(attempts).filter(
-      (a) => !['publish a delivery result', "pull the local lane's jobs", 'acknowledge a local job', "read mailbox-store's replies"].includes(a) && !/read a spooled message/.test(a),
-    ),
+    // It answers local jobs, but publishes nothing else: no result to the stream, nothing unasked into an inbox.
+    'mailbox-store': Object.keys(attempts).filter((a) => !["take the local lane's jobs", "read mailbox-store's replies"].includes(a) && !/read a spooled message/.test(a)),
   };
   for (const service of NATS_SERVICES) {
     test(`NATS refuses ${service}'s user everything outside its job (${refusals[service].length} calls)`, async () => {
