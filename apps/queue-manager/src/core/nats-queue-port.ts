@@ -28,8 +28,9 @@ import { QueueEntry, type Lane } from './entry.js';
 import type { QueuePort, StoredEntry } from './queue-port.js';
 
 /**
- * Job batches out at once per lane (a local batch is out once sent: its answer is not waited for). Remote jobs go one per message: each is a whole SMTP session, and a
- * delivery-agent's concurrency setting counts messages, so a batch of remote jobs would run past it.
+ * Job batches out at once per lane (a local batch is out once sent: its answer is not waited for).
+ * Remote jobs go one per message: each is a whole SMTP session, and a delivery-agent's concurrency
+ * setting counts messages, so a batch of remote jobs would run past it.
  */
 const JOB_BATCHES: Record<Lane, { maxItems: number; maxCalls: number }> = {
   local: { maxItems: MAX_BATCH_ITEMS, maxCalls: 4 },
