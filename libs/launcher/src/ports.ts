@@ -1,7 +1,8 @@
 // Free loopback ports for the servers a test starts. They are picked below the kernel's ephemeral
 // range (outgoing connections take ports from that range, so a port found free there can be taken by
 // a client socket before our server binds it), checked by binding, and never handed out twice by
-// one process.
+// one process. Not 10080 either: it is on the Fetch standard's list of "bad ports", and Node's fetch,
+// which the readiness checks use, refuses to connect to it.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -19,6 +20,10 @@ function ephemeralStart(): number {
 
 const RANGE_START = 10_000;
 const RANGE_END = ephemeralStart();
+/** Where freePort draws from: [start, end). */
+export const PORT_RANGE = { start: RANGE_START, end: RANGE_END } as const;
+/** The Fetch standard's bad ports within the range (https://fetch.spec.whatwg.org/#port-blocking). */
+export const FETCH_BLOCKED_PORTS: ReadonlySet<number> = new Set([10080]);
 
 /** Whether this process could listen on 127.0.0.1:port now. */
 export function canBind(port: number): Promise<boolean> {
@@ -32,7 +37,7 @@ export function canBind(port: number): Promise<boolean> {
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const port = RANGE_START + Math.floor(Math.random() * (RANGE_END - RANGE_START));
-    if (handedOut.has(port)) continue;
+    if (handedOut.has(port) || FETCH_BLOCKED_PORTS.has(port)) continue;
     if (await canBind(port)) {
       handedOut.add(port);
       return port;
