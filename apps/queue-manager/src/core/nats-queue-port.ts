@@ -28,7 +28,7 @@ import { QueueEntry, type Lane } from './entry.js';
 import type { QueuePort, StoredEntry } from './queue-port.js';
 
 /**
- * Job batches out at once per lane (a local batch is out once sent: its answer is not waited for).
+ * Job batches out at once per lane (a local batch is out until answered: requestLocalJobs).
  * Remote jobs go one per message: each is a whole SMTP session, and a delivery-agent's concurrency
  * setting counts messages, so a batch of remote jobs would run past it.
  */
@@ -36,6 +36,13 @@ const JOB_BATCHES: Record<Lane, { maxItems: number; maxCalls: number }> = {
   local: { maxItems: MAX_BATCH_ITEMS, maxCalls: 4 },
   remote: { maxItems: 1, maxCalls: 64 },
 };
+
+/**
+ * How long a local batch holds its place among those out (JOB_BATCHES) while its answer is awaited: an
+ * answer takes milliseconds, and a mailbox-store that died holding batches then stalls the lane this
+ * long, not for the whole job timeout.
+ */
+const LOCAL_BATCH_HOLD_MS = 1000;
 
 /** With no mailbox-store subscribed (one starting, or all restarting), a local batch is asked again this often until its time is up. */
 const NO_RESPONDER_RETRY_MS = 1000;
@@ -105,7 +112,12 @@ export class NatsQueuePort implements QueuePort {
   }
 
   publishJob(lane: Lane, job: DeliveryJob): Promise<void> {
-    return this.jobBatches[lane].add(job);
+    if (lane === 'remote') return this.jobBatches.remote.add(job);
+    // Out once handed to the local batcher: it is sent from there, and the core counts it until its
+    // result comes or its time runs out. Waiting for the answer here would hold the core's lock on the
+    // entry through the delivery, and settling the result needs that lock.
+    void this.jobBatches.local.add(job);
+    return Promise.resolve();
   }
 
   private async publishRemoteJobs(jobs: DeliveryJob[]): Promise<void[]> {
@@ -117,12 +129,13 @@ export class NatsQueuePort implements QueuePort {
   }
 
   /**
-   * Sends a batch of local jobs and resolves at once: the jobs are out, and their results come with
-   * the answer, later. Waiting for it here would hold the core's lock on each entry through its
-   * delivery, and the result needs that lock.
+   * Sends a batch of local jobs; resolves when it is answered (its results settled), or after
+   * LOCAL_BATCH_HOLD_MS at most, while the answer is still awaited. Until then the batch holds one of the
+   * lane's places (JOB_BATCHES), so under load the jobs of the moment gather into larger batches.
    */
   private async requestLocalJobs(jobs: DeliveryJob[]): Promise<void[]> {
-    void this.awaitLocalAnswer(jobs, Date.now() + this.local.jobTimeoutMs);
+    const answered = this.awaitLocalAnswer(jobs, Date.now() + this.local.jobTimeoutMs);
+    await Promise.race([answered, sleep(LOCAL_BATCH_HOLD_MS, undefined, { ref: false })]);
     return jobs.map(() => undefined);
   }
 
