@@ -1,8 +1,8 @@
 // The effects room of the queue: it holds the entries (a mirror of the mail-queue bucket), the
 // due-time index, admission control and the jobs in flight, and turns the pure decisions of
 // decisions.ts into writes and publishes — compare-and-set first, publish after, so a crash between
-// the two leaves a job recorded as in flight (published again on restart, dropped by the stream as a
-// repeat) rather than one sent but not recorded.
+// the two leaves a job recorded as in flight (published again on restart: the remote job stream drops
+// the repeat, and a local repeat stores nothing twice) rather than one sent but not recorded.
 //
 // Every replica keeps the mirror (the admin API reads it); only the active one (the leader, see
 // leadership.ts) takes events, keeps time and dispatches. Work on one entry is serialised by a lock
@@ -57,7 +57,7 @@ export class QueueCore {
   private readonly jobs = new Map<string, JobInFlight>();
   /** Due entries without admission yet, one line per destination; a reopened rate window lets the next go. */
   private readonly waiting = new WaitingLines((lane, domain) => void this.pumpDestination(lane, domain));
-  /** Jobs recorded in an entry but not yet accepted by the stream (publish failed): sent again by the clock. */
+  /** Jobs recorded in an entry but not yet out (a remote publish failed): sent again by the clock. */
   private readonly unpublished = new Map<string, { lane: Lane; job: DeliveryJob }>();
   /** Jobs whose publish is under way: another flush leaves them alone (no second publish of the same job). */
   private readonly publishing = new Set<string>();
@@ -164,8 +164,8 @@ export class QueueCore {
     for (const { entry } of this.entries.values()) {
       for (const d of entry.destinations) if (d.local) this.localDomains.add(domainOf(d.recipient));
       this.reconcileJobs(entry.queueId, entry);
-      // A predecessor may have recorded a job and died before publishing it: publish again (the
-      // stream drops the repeat when it did get out).
+      // A predecessor may have recorded a job and died before publishing it: publish again (when it
+      // did get out, the remote stream drops the repeat; a local one is delivered idempotently).
       for (const job of this.jobsOf(entry)) this.unpublished.set(job.job.jobId, job);
     }
     await this.flushUnpublished();
