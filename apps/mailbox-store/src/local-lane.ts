@@ -103,7 +103,13 @@ export class LocalLane {
     const waitMs = Number(request.headers?.get(LOCAL_JOB_WAIT_HEADER));
     const { results, expired } = await this.deliverBatch(jobs, waitMs > 0 ? Date.now() + waitMs : undefined);
     if (expired > 0) logger.warn({ jobs: jobs.length, expired, waitMs }, 'local jobs not begun before their sender stopped waiting: left undone (it sends them again)');
-    if (request.reply && expired < jobs.length) request.respond(encodePayload({ results }));
+    if (!request.reply || expired === jobs.length) return;
+    try {
+      request.respond(encodePayload({ results }));
+    } catch (err) {
+      // The connection closing under a stop that ran out of time: queue-manager sends these jobs again.
+      logger.warn({ err: err instanceof Error ? err.message : String(err), jobs: jobs.length }, 'local job results not sent');
+    }
   }
 }
 
