@@ -12,9 +12,9 @@
 // Replies: each user's requests get their answers on an inbox of its own, `_INBOX.<user>.…` (the
 // client's inboxPrefix, set by libs/platform connectNats), and may subscribe to nothing else, so no
 // service reads another's replies (JetStream API answers, messages pulled from a consumer, KV watches).
-// One service answers requests: mailbox-store, the local lane's jobs. It has allow_responses, which lets
-// it publish once to the reply subject of each request it received, and to no other inbox, so it cannot
-// forge an answer to a JetStream request of queue-manager's.
+// One service answers requests: mailbox-store, the local lane's jobs. Their answers go to a subject of
+// their own (LOCAL_RESULT_PREFIX in nats.ts says why), never to an inbox, so it cannot forge an answer to
+// a JetStream request of queue-manager's.
 import {
   ACCEPTED_CONSUMER,
   DELIVERY_BACKOFF_BUCKET,
@@ -22,6 +22,7 @@ import {
   TLS_REPORT_BUCKET,
   LEADER_BUCKET,
   LOCAL_JOB_SUBJECT,
+  LOCAL_RESULT_PREFIX,
   QUEUE_BUCKET,
   REMOTE_JOB_CONSUMER,
   REMOTE_JOB_STREAM,
@@ -34,8 +35,6 @@ import {
 export interface NatsPermissions {
   publish: string[];
   subscribe: string[];
-  /** May answer the requests it receives (one reply each), whatever their reply subjects. */
-  allowResponses?: boolean;
 }
 
 /** The services that connect to NATS; pop3-access and mailctl have no NATS user at all. */
@@ -102,7 +101,7 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       ...orderedConsumers(kvStream(QUEUE_BUCKET)),
       ...ownBucket(LEADER_BUCKET),
     ],
-    subscribe: [`${natsInboxPrefix('queue-manager')}.>`],
+    subscribe: [`${natsInboxPrefix('queue-manager')}.>`, `${LOCAL_RESULT_PREFIX}.>`],
   },
   // Remote delivery: pulls the remote lane's jobs, reads the message bytes from the spool, publishes
   // results, spools the TLS-RPT reports it sends, and shares destination back-off, MTA-STS policies and
@@ -126,11 +125,10 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
   },
   // Local delivery: takes the local lane's jobs (requests of queue-manager's), reads the message bytes
   // from the spool, and answers each request with its results. Nothing else: it writes no spool, no
-  // job, no bucket, and publishes to no stream.
+  // job, no bucket, and publishes to no stream and into no inbox.
   'mailbox-store': {
-    publish: [`${API}.INFO`, `${API}.STREAM.INFO.${SPOOL_STREAM}`, ...readMessages(SPOOL_STREAM)],
+    publish: [`${API}.INFO`, `${API}.STREAM.INFO.${SPOOL_STREAM}`, ...readMessages(SPOOL_STREAM), `${LOCAL_RESULT_PREFIX}.>`],
     subscribe: [`${natsInboxPrefix('mailbox-store')}.>`, LOCAL_JOB_SUBJECT],
-    allowResponses: true,
   },
 };
 
@@ -152,7 +150,7 @@ export const natsPasswordVariable = (service: NatsService): string => `${service
 export function natsAuthorizationConfig(password: (service: NatsService) => string): string {
   const allow = (kind: string, subjects: string[]) => [`        ${kind}: {`, '          allow: [', ...subjects.map((s) => `            ${JSON.stringify(s)}`), '          ]', '        }'];
   const users = NATS_SERVICES.map((service) => {
-    const { publish, subscribe, allowResponses } = NATS_PERMISSIONS[service];
+    const { publish, subscribe } = NATS_PERMISSIONS[service];
     return [
       '    {',
       `      user: ${JSON.stringify(service)}`,
@@ -160,7 +158,6 @@ export function natsAuthorizationConfig(password: (service: NatsService) => stri
       '      permissions: {',
       ...allow('publish', publish),
       ...allow('subscribe', subscribe),
-      ...(allowResponses ? ['        allow_responses: true'] : []),
       '      }',
       '    }',
     ].join('\n');

@@ -10,7 +10,7 @@
 //   delivery-agent --KV-->     mta-sts-policies              (key: a recipient domain, its cached MTA-STS policy and the TXT id it came with)
 //   delivery-agent --KV-->     tls-reports                   (key: <day>.<policy domain>, the TLS-RPT session counts of that day; TTL a few days)
 //   queue-manager --request--> mail.job.local.deliver        (core NATS, queue group mailbox-store: the local lane;
-//                                                            the reply carries the jobs' results)
+//   mailbox-store --reply-->   mail.job.local.result.<queue-manager>.<n>   the reply carries the jobs' results)
 //   queue-manager --publish--> mail.job.remote.<queue id>    (stream MAIL_REMOTE_JOBS, consumer delivery-agent-remote)
 //   delivery-agent --publish-> mail.result.<queue id>        (stream MAIL_RESULTS, consumer queue-manager-results)
 //
@@ -63,6 +63,13 @@ export const REMOTE_JOB_CONSUMER = 'delivery-agent-remote';
  */
 export const LOCAL_JOB_SUBJECT = 'mail.job.local.deliver';
 export const LOCAL_JOB_QUEUE_GROUP = 'mailbox-store';
+/**
+ * Where the answers go: a subject per queue-manager process under this prefix, not the process's inbox.
+ * An answer to an inbox would need nats-server's allow_responses, which the server that delivered the
+ * request keeps for that one connection: a mailbox-store that reconnected to another node (a node died)
+ * would be refused its answers. mailbox-store may publish here and nowhere near queue-manager's inbox.
+ */
+export const LOCAL_RESULT_PREFIX = 'mail.job.local.result';
 /**
  * A local request's header: the milliseconds its sender waits for the answer. A job not begun by then is
  * left undone (the sender has taken it as lost and sends it again), so a slow store does not work

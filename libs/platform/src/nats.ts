@@ -2,13 +2,10 @@
 // its consumer acknowledges it, so a crash between receipt and effect redelivers instead of losing.
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { connect, credsAuthenticator, nkeyAuthenticator, RequestError, TimeoutError, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, nkeyAuthenticator, TimeoutError, type MsgHdrs, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 /** A core NATS message (a request, say), for the services that answer one; headers for the ones that send one. */
 export type { Msg as NatsMsg } from '@nats-io/transport-node';
 export { headers as natsHeaders } from '@nats-io/transport-node';
-
-/** A request that failed at once because nobody subscribes to its subject (the server said so). */
-export const isNoResponders = (err: unknown): boolean => err instanceof RequestError && err.isNoResponders();
 import { z } from 'zod';
 import { boolSetting, intSetting, setting, settingGroup, sizeSetting } from './config.js';
 import { natsClientErrors } from './metrics.js';

@@ -3,12 +3,14 @@
 // batch). Remote jobs go to their work-queue stream, the message id naming its jobs (a repeat within
 // the duplicate window is dropped by the server); local jobs are requests to mailbox-store, answered
 // with their results (why: libs/contracts nats.ts).
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import { StorageType } from '@nats-io/jetstream';
 import {
   LOCAL_JOB_SUBJECT,
   LOCAL_JOB_WAIT_HEADER,
+  LOCAL_RESULT_PREFIX,
   MAX_BATCH_BYTES,
   MAX_BATCH_ITEMS,
   QUEUE_BUCKET,
@@ -23,7 +25,7 @@ import {
   type DeliveryJob,
   type DeliveryResult,
 } from '@mail/contracts';
-import { Batcher, isNoResponders, natsHeaders, type Logger, type NatsContext, type Spool } from '@mail/platform';
+import { Batcher, natsHeaders, type Logger, type NatsContext, type NatsMsg, type Spool } from '@mail/platform';
 import { QueueEntry, type Lane } from './entry.js';
 import type { QueuePort, StoredEntry } from './queue-port.js';
 
@@ -53,9 +55,16 @@ export interface LocalLaneSettings {
   logger: Logger;
 }
 
+/** How a local request ended: its answer, nobody to take it (the server said so), or no answer in time. */
+type LocalOutcome = NatsMsg | 'no-responders' | 'unanswered';
+
 export class NatsQueuePort implements QueuePort {
   private readonly jobBatches: Record<Lane, Batcher<DeliveryJob>>;
   private localResults: (result: DeliveryResult) => Promise<void> = async () => undefined;
+  /** This process's answer subjects: `<prefix>.<n>`, one per request (LOCAL_RESULT_PREFIX in contracts says why not the inbox). */
+  private readonly localReplyPrefix = `${LOCAL_RESULT_PREFIX}.${randomBytes(8).toString('hex')}`;
+  private readonly localWaiting = new Map<string, (outcome: LocalOutcome) => void>();
+  private localRequests = 0;
 
   private constructor(
     private readonly nats: NatsContext,
@@ -70,6 +79,14 @@ export class NatsQueuePort implements QueuePort {
         sizeOf: approximateBytes,
       });
     this.jobBatches = { local: batcher('local'), remote: batcher('remote') };
+    nats.nc.subscribe(`${this.localReplyPrefix}.*`, {
+      callback: (err, answer) => {
+        if (err) return;
+        // A status message with no payload is the server's "no responders" for a request nobody took.
+        const outcome = answer.headers?.code === 503 && answer.data.length === 0 ? 'no-responders' : answer;
+        this.localWaiting.get(answer.subject.slice(this.localReplyPrefix.length + 1))?.(outcome);
+      },
+    });
   }
 
   static async open(nats: NatsContext, spool: Spool, local: LocalLaneSettings): Promise<NatsQueuePort> {
@@ -139,21 +156,40 @@ export class NatsQueuePort implements QueuePort {
     return jobs.map(() => undefined);
   }
 
+  /** Sends one local request and waits for how it ends, `waitMs` at most. */
+  private askLocal(payload: Uint8Array, waitMs: number): Promise<LocalOutcome> {
+    const id = String(++this.localRequests);
+    return new Promise((resolve) => {
+      const end = (outcome: LocalOutcome) => {
+        clearTimeout(timer);
+        this.localWaiting.delete(id);
+        resolve(outcome);
+      };
+      const timer = setTimeout(() => end('unanswered'), waitMs);
+      this.localWaiting.set(id, end);
+      const header = natsHeaders();
+      header.set(LOCAL_JOB_WAIT_HEADER, String(waitMs));
+      try {
+        this.nats.nc.publish(LOCAL_JOB_SUBJECT, payload, { reply: `${this.localReplyPrefix}.${id}`, headers: header });
+      } catch {
+        end('unanswered'); // the connection closed or closing
+      }
+    });
+  }
+
   private async awaitLocalAnswer(jobs: DeliveryJob[], deadline: number): Promise<void> {
     const payload = encodePayload({ jobs });
     for (;;) {
+      const outcome = await this.askLocal(payload, Math.max(1, deadline - Date.now()));
+      if (outcome === 'no-responders' && deadline - Date.now() > NO_RESPONDER_RETRY_MS) {
+        await sleep(NO_RESPONDER_RETRY_MS);
+        continue;
+      }
       let results: DeliveryResult[];
       try {
-        const waitMs = Math.max(1, deadline - Date.now());
-        const header = natsHeaders();
-        header.set(LOCAL_JOB_WAIT_HEADER, String(waitMs));
-        const answer = await this.nats.nc.request(LOCAL_JOB_SUBJECT, payload, { timeout: waitMs, headers: header });
-        results = decodeResultBatch(answer.data);
+        if (typeof outcome === 'string') throw new Error(outcome);
+        results = decodeResultBatch(outcome.data);
       } catch (err) {
-        if (isNoResponders(err) && deadline - Date.now() > NO_RESPONDER_RETRY_MS) {
-          await sleep(NO_RESPONDER_RETRY_MS);
-          continue;
-        }
         // Unanswered in time (the mailbox-store holding it died, say): the core takes the jobs as lost
         // at their deadline and sends them again.
         this.local.logger.warn({ jobs: jobs.length, first: jobs[0]!.jobId, err: err instanceof Error ? err.message : String(err) }, 'local jobs unanswered; they are sent again when their time is up');

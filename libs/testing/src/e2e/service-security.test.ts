@@ -13,6 +13,7 @@ import {
   ACCEPTED_CONSUMER,
   encodePayload,
   LOCAL_JOB_SUBJECT,
+  LOCAL_RESULT_PREFIX,
   REMOTE_JOB_CONSUMER,
   REMOTE_JOB_STREAM,
   remoteJobSubject,
@@ -151,7 +152,9 @@ describe('gRPC mutual TLS and NATS credentials with TLS', () => {
     'publish a delivery job': (n) => n.js.publish(remoteJobSubject('FORGED'), encodePayload({ queueId: 'FORGED', jobId: 'FORGED.1', sender: '', recipients: ['carol@example.test'] }), { timeout: 3000 }),
     'send a local delivery job': (n) => n.nc.request(LOCAL_JOB_SUBJECT, encodePayload({ jobs: [{ queueId: 'FORGED', jobId: 'FORGED.1', sender: '', recipients: ['carol@example.test'] }] }), { timeout: 3000 }),
     "take the local lane's jobs": (n) => subscribeRefused(n, LOCAL_JOB_SUBJECT),
-    // An answer only goes to a request's reply subject (mailbox-store's allow_responses), never unasked.
+    'publish a local job result': (n) => n.nc.request(`${LOCAL_RESULT_PREFIX}.FORGED.1`, encodePayload({ results: [] }), { timeout: 3000 }),
+    "read local job results": (n) => subscribeRefused(n, `${LOCAL_RESULT_PREFIX}.>`),
+    // Nobody publishes into another's inbox, mailbox-store's answers included (they have a subject of their own).
     "publish into queue-manager's inbox": (n) => n.nc.request(`${natsInboxPrefix('queue-manager')}.FORGED`, encodePayload({ results: [] }), { timeout: 3000 }),
     'publish a delivery result': (n) => n.js.publish(resultSubject('FORGED'), encodePayload({ queueId: 'FORGED', jobId: 'FORGED.1', results: [] }), { timeout: 3000 }),
     'write the spool': (n) => n.js.publish(spoolSubject('FORGED'), new Uint8Array(), { timeout: 3000 }),
@@ -196,6 +199,7 @@ describe('gRPC mutual TLS and NATS credentials with TLS', () => {
       'publish a delivery result',
       "pull the remote lane's jobs",
       "take the local lane's jobs",
+      'publish a local job result',
       "publish into queue-manager's inbox",
       'delete a consumer',
       'delete a stream',
@@ -206,8 +210,8 @@ describe('gRPC mutual TLS and NATS credentials with TLS', () => {
       "read mailbox-store's replies",
       'read every reply',
     ],
-    // It answers local jobs, but publishes nothing else: no result to the stream, nothing unasked into an inbox.
-    'mailbox-store': Object.keys(attempts).filter((a) => !["take the local lane's jobs", "read mailbox-store's replies"].includes(a) && !/read a spooled message/.test(a)),
+    // It answers local jobs (their own subject), but publishes nothing else: no result to the stream, nothing into an inbox.
+    'mailbox-store': Object.keys(attempts).filter((a) => !["take the local lane's jobs", 'publish a local job result', "read mailbox-store's replies"].includes(a) && !/read a spooled message/.test(a)),
   };
   for (const service of NATS_SERVICES) {
     test(`NATS refuses ${service}'s user everything outside its job (${refusals[service].length} calls)`, async () => {
