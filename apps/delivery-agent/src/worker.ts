@@ -22,8 +22,8 @@ export class DeliveryWorker {
     private readonly signer?: DkimSigner,
   ) {}
 
-  handle(job: DeliveryJob): Promise<void> {
-    return runDeliveryJob(job, { spool: this.spool, results: this.results, events: this.events }, async ({ envelope, message }, domain) => {
+  async handle(job: DeliveryJob): Promise<void> {
+    await runDeliveryJob(job, { spool: this.spool, results: this.results, events: this.events }, async ({ envelope, message }, domain) => {
       // The remote lane may carry mail for a local domain (a notice to a local sender): mailbox-store
       // decides, asked whether the domain's postmaster is one of its mailboxes.
       if (!(await this.local.hasLocalPostmaster(domain))) return this.deliverRemotely(job, domain, message, envelope);

@@ -39,23 +39,21 @@ export class LocalLane {
 
   private async deliverInSlot(job: DeliveryJob, expiresAt: number): Promise<DeliveryResult | undefined> {
     const release = await this.slots.acquire();
-    let result: DeliveryResult | undefined;
     try {
       if (Date.now() >= expiresAt) return undefined;
-      await this.handle(job, async (reported) => void (result = reported));
+      return await this.handle(job);
     } catch (err) {
       // The spool unreadable (the broker away), say: tried again after the lane's retry delay, not
       // after the job timeout. A recipient already stored is a duplicate then, which stores nothing.
       const reason = err instanceof Error ? err.message : String(err);
-      result = { queueId: job.queueId, jobId: job.jobId, results: job.recipients.map((recipient) => mailboxUnavailableResult(recipient, reason)) };
+      return { queueId: job.queueId, jobId: job.jobId, results: job.recipients.map((recipient) => mailboxUnavailableResult(recipient, reason)) };
     } finally {
       release();
     }
-    return result;
   }
 
-  private handle(job: DeliveryJob, report: (result: DeliveryResult) => Promise<void>): Promise<void> {
-    return runDeliveryJob(job, { spool: this.spool, results: { report }, events: this.mailboxes.events }, async ({ envelope, message }) => {
+  private handle(job: DeliveryJob): Promise<DeliveryResult> {
+    return runDeliveryJob(job, { spool: this.spool, events: this.mailboxes.events }, async ({ envelope, message }) => {
       // A mailbox is read as lines (POP3): a binary body is encoded for it.
       const stored = envelope.binaryMime ? encodeBinaryMime(message) : message;
       const results: RecipientResult[] = [];

@@ -70,29 +70,33 @@ export const DELIVERY_JOB_EVENT_LINES = {
 export const jobDomain = (job: DeliveryJob): string => job.domain || job.recipients[0]!.slice(job.recipients[0]!.lastIndexOf('@') + 1).toLowerCase();
 
 /**
- * One job, start to end: its message read from the spool, delivered by `deliver`, and the result reported
- * to queue-manager — always, whatever happened, because queue-manager counts the job against its
- * destination until the result comes.
+ * One job, start to end: its message read from the spool, delivered by `deliver`, and its result, which
+ * queue-manager must get whatever happened, because it counts the job against its destination until the
+ * result comes: reported through `via.results` when given (the remote lane's stream), and returned (the
+ * local lane answers its request with it).
  */
 export async function runDeliveryJob(
   job: DeliveryJob,
-  via: { spool: Spool; results: Pick<ResultReporter, 'report'>; events: { emit(event: DeliveryJobEvent): void } },
+  via: { spool: Spool; results?: Pick<ResultReporter, 'report'>; events: { emit(event: DeliveryJobEvent): void } },
   deliver: (spooled: { envelope: AcceptedMessage; message: Uint8Array }, domain: string) => Promise<RecipientResult[]>,
-): Promise<void> {
+): Promise<DeliveryResult> {
   const spooled = await via.spool.readWithEnvelope(job.queueId);
   if (!spooled) {
     // Only queue-manager removes spooled bytes, once every destination is settled: a stale job, or a
     // lost spool. queue-manager tells which; it must hear of it either way.
     via.events.emit({ event: 'job-dropped', queueId: job.queueId, jobId: job.jobId });
-    await via.results.report({ queueId: job.queueId, jobId: job.jobId, results: [], spoolMissing: true });
-    return;
+    const dropped: DeliveryResult = { queueId: job.queueId, jobId: job.jobId, results: [], spoolMissing: true };
+    await via.results?.report(dropped);
+    return dropped;
   }
   const domain = jobDomain(job);
   const started = performance.now();
   const results = await deliver(spooled, domain);
   const seconds = (performance.now() - started) / 1000;
-  await via.results.report({ queueId: job.queueId, jobId: job.jobId, results });
+  const done: DeliveryResult = { queueId: job.queueId, jobId: job.jobId, results };
+  await via.results?.report(done);
   via.events.emit({ event: 'job-done', queueId: job.queueId, jobId: job.jobId, domain, results, seconds });
+  return done;
 }
 
 /**
