@@ -95,7 +95,7 @@ class Pop3LineProtocol implements LineProtocol<Pop3Response> {
   }
 
   after(response: Pop3Response): AfterReply {
-    return response.startTls ? 'start-tls' : response.close ? 'close' : 'continue';
+    return response.startTls ? 'start-tls' : response.quit ? 'hang-up' : response.close ? 'close' : 'continue';
   }
 
   tlsStarted(): void {

@@ -102,7 +102,7 @@ class SmtpLineProtocol implements LineProtocol<Reply> {
   }
 
   after(reply: Reply): AfterReply {
-    return reply.startTls ? 'start-tls' : reply.close ? 'close' : 'continue';
+    return reply.startTls ? 'start-tls' : reply.quit ? 'hang-up' : reply.close ? 'close' : 'continue';
   }
 
   tlsStarted(): void {

@@ -22,7 +22,8 @@ interface TestReply {
 /**
  * A protocol for the tests: "SLOW ms" answers after ms, "WAIT" when the test opens the gate, "DATA n"
  * reads n bytes (answered after them, as BDAT is), "BEGIN"/"COMMIT" a transaction, "BIG n" an n-byte
- * reply, "STREAM n" n pieces of 1 KiB, "STARTTLS" and "QUIT"; anything else is echoed "ok <line>".
+ * reply, "STREAM n" n pieces of 1 KiB, "STARTTLS", "QUIT" (the client ends) and "CLOSE" (the server ends);
+ * anything else is echoed "ok <line>".
  */
 class TestProtocol implements LineProtocol<TestReply> {
   readonly lines: string[] = [];
@@ -63,7 +64,8 @@ class TestProtocol implements LineProtocol<TestReply> {
       if (verb === 'BIG') return { text: 'x'.repeat(Number(argument)) + '\r\n' };
       if (verb === 'STREAM') return { text: pieces(Number(argument)) };
       if (verb === 'STARTTLS') return { text: 'go ahead', then: 'start-tls' };
-      if (verb === 'QUIT') return { text: 'bye', then: 'close' };
+      if (verb === 'QUIT') return { text: 'bye', then: 'hang-up' };
+      if (verb === 'CLOSE') return { text: 'closing', then: 'close' };
       return { text: `ok ${line}` };
     } finally {
       this.inFlight--;
@@ -205,6 +207,51 @@ test('pipelined commands are answered in the order they came, one at a time', as
   c.socket.destroy();
 });
 
+/** Counts the writes a socket hands to the kernel (a corked run of write() calls is one writev). */
+function countWrites(socket: Socket): { readonly count: number } {
+  const counter = { count: 0 };
+  for (const method of ['_write', '_writev'] as const) {
+    const original = (socket as unknown as Record<string, (...args: unknown[]) => unknown>)[method]!;
+    (socket as unknown as Record<string, unknown>)[method] = function (this: Socket, ...args: unknown[]) {
+      counter.count++;
+      return original.apply(this, args);
+    };
+  }
+  return counter;
+}
+
+test('the replies to a pipelined group go out in one write; a command sent alone is answered at once', async () => {
+  const { port, served } = await listener();
+  const c = await client(port);
+  await c.read(1);
+  const writes = countWrites(served[0]!.socket);
+  c.socket.write('NOOP 1\r\nSLOW 30\r\nNOOP 3\r\nDATA 2\r\n');
+  assert.deepEqual(await c.read(4), ['hello', 'ok NOOP 1', 'ok SLOW 30', 'ok NOOP 3']);
+  assert.equal(writes.count, 1, 'the three replies, and DATA\'s turn to read, in one write');
+  c.socket.write('ok');
+  assert.deepEqual(await c.read(5), ['hello', 'ok NOOP 1', 'ok SLOW 30', 'ok NOOP 3', 'got ok']);
+  c.socket.write('NOOP 5\r\n');
+  assert.deepEqual(await c.read(6), ['hello', 'ok NOOP 1', 'ok SLOW 30', 'ok NOOP 3', 'got ok', 'ok NOOP 5']);
+  c.socket.write('NOOP 6\r\nNOOP 7'); // the next line not complete: nothing is held back waiting for it
+  assert.deepEqual((await c.read(7)).slice(-1), ['ok NOOP 6']);
+  assert.equal(writes.count, 4);
+  c.socket.destroy();
+});
+
+test('a long pipelined group is answered whole, in writes of up to 64 KiB', async () => {
+  const { port, served } = await listener({ maxPendingInput: 1024 * 1024 });
+  const c = await client(port);
+  await c.read(1);
+  const writes = countWrites(served[0]!.socket);
+  const commands = Array.from({ length: 20_000 }, (_, i) => `NOOP ${i}`);
+  c.socket.write(commands.map((line) => `${line}\r\n`).join(''));
+  const replies = await c.read(20_001);
+  assert.deepEqual(replies.slice(1), commands.map((line) => `ok ${line}`));
+  const bytes = replies.slice(1).reduce((sum, line) => sum + line.length + 2, 0);
+  assert.ok(writes.count >= Math.ceil(bytes / (64 * 1024)) && writes.count <= 2 * Math.ceil(bytes / (64 * 1024)) + 2, `${writes.count} writes for ${bytes} bytes`);
+  c.socket.destroy();
+});
+
 test('data after a command is read as bytes, and the commands pipelined behind it as lines again', async () => {
   const { port } = await listener();
   const c = await client(port);
@@ -283,6 +330,33 @@ test('after the client FIN, what it sent before is answered, then our side close
   assert.equal(await until(() => c.closed), true);
   assert.deepEqual(c.lines(), ['hello', 'ok SLOW 50', 'ok NOOP']);
   assert.equal(await until(() => served[0]!.protocol.gone), true);
+});
+
+test('QUIT: the connection is let go once the reply has left; a close of the server\'s own waits for the client', async () => {
+  const { port, served } = await listener();
+  // Clients that never close their side: the server's FIN is not answered.
+  const quitter = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  const lingerer = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  const heard = await Promise.all(
+    [quitter, lingerer].map(async (socket, i) => {
+      socket.on('error', () => undefined);
+      await once(socket, 'connect');
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      await until(() => served.length === i + 1);
+      socket.write(i === 0 ? 'QUIT\r\nNOOP\r\n' : 'CLOSE\r\n');
+      await once(socket, 'end');
+      return received;
+    }),
+  );
+  assert.deepEqual(heard, ['hello\r\nbye\r\n', 'hello\r\nclosing\r\n']);
+  assert.equal(await until(() => served[0]!.protocol.gone, 5_000), true);
+  await tick(200);
+  assert.equal(served[1]!.protocol.gone, false, 'the server waits for the client it closed on');
+  lingerer.end();
+  assert.equal(await until(() => served[1]!.protocol.gone, 5_000), true);
+  assert.deepEqual(served[0]!.protocol.lines, ['QUIT'], 'nothing after QUIT is read');
+  quitter.destroy();
 });
 
 test('STARTTLS: what the client sent before the handshake is thrown away; the session goes on under TLS', async () => {

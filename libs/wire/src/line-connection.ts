@@ -8,8 +8,15 @@ import { LineReader } from './line-reader.js';
 import { upgradeToTls } from './accept.js';
 import type { TlsMaterial } from './tls.js';
 
-/** What the connection does once a reply is written. */
-export type AfterReply = 'continue' | 'start-tls' | 'close';
+/**
+ * What the connection does once a reply is written. 'close': the server ends the session, and the client
+ * may still be sending; our side closes and the client is given time to close its own, so that input of
+ * its arriving after our close does not turn into a reset that could cost it our last reply. 'hang-up':
+ * the client asked to end (QUIT) and will send nothing more; the connection is let go as soon as the
+ * reply has left, as RFC 5321 §4.1.1.10 and RFC 1939 §6 have the server do, without waiting for the
+ * client's FIN (a client that resets instead, as many do, then meets a closed socket, not a read error).
+ */
+export type AfterReply = 'continue' | 'start-tls' | 'close' | 'hang-up';
 
 /** A reply in wire form: written at once, or (a long one) in pieces written as fast as the client reads. */
 export type WireReply = string | Buffer | AsyncIterable<Uint8Array>;
@@ -105,6 +112,9 @@ export class LineConnection<Reply> implements DrainableConnection {
   private busy = false;
   private closed = false;
   private upgrading = false;
+  /** Replies of a pipelined group held back, to go out together, and their length. */
+  private heldReplies: (string | Buffer)[] = [];
+  private heldBytes = 0;
   /** The client sent FIN: answer what it sent, then close our side. */
   private peerEnded = false;
   /** Shutting down: the session is let go at its next point of rest. */
@@ -229,6 +239,7 @@ export class LineConnection<Reply> implements DrainableConnection {
       void this.sayLast(this.protocol.failed());
     } finally {
       this.busy = false;
+      this.releaseReplies(); // nothing waits for input with replies held back
     }
     if (this.socket.isPaused() && this.lines.buffered <= this.maxPendingInput && !this.upgrading) this.socket.resume();
     // What is left is the start of a command line: from now on the client has commandDeadlineMs to finish it
@@ -265,15 +276,22 @@ export class LineConnection<Reply> implements DrainableConnection {
   private async send(reply: Reply): Promise<void> {
     const wire = this.protocol.encode(reply);
     if (this.closed || !this.socket.writable) return;
+    const next = this.protocol.after(reply);
     if (typeof wire === 'string' || Buffer.isBuffer(wire)) {
-      this.socket.write(wire);
+      // RFC 2920 §3.2: the replies to a pipelined group go out as a unit, in one write and segment,
+      // not one each; held while the group's next command is already here, up to COALESCE_BYTES.
+      this.heldReplies.push(wire);
+      this.heldBytes += wire.length;
+      const more = next === 'continue' && !this.readingData && this.lines.holdsLine;
+      if (!more || this.heldBytes >= COALESCE_BYTES) this.releaseReplies();
     } else {
+      this.releaseReplies();
       await this.stream(wire);
       if (this.closed) return;
     }
-    const next = this.protocol.after(reply);
     if (next === 'start-tls') this.startTls();
     else if (next === 'close') this.close();
+    else if (next === 'hang-up') this.hangUp();
     else this.dropIfNotReading();
   }
 
@@ -298,6 +316,17 @@ export class LineConnection<Reply> implements DrainableConnection {
     }
   }
 
+  /** Writes the replies held back, as one buffer (one write, whatever their number). */
+  private releaseReplies(): void {
+    const held = this.heldReplies;
+    if (held.length === 0) return;
+    this.heldReplies = [];
+    this.heldBytes = 0;
+    if (held.length === 1) this.socket.write(held[0]!);
+    else if (held.every((reply) => typeof reply === 'string')) this.socket.write(held.join(''));
+    else this.socket.write(Buffer.concat(held.map((reply) => (typeof reply === 'string' ? Buffer.from(reply) : reply))));
+  }
+
   /** A client that lets our output pile up is dropped; true when it was. */
   private dropIfNotReading(): boolean {
     if (this.closed || this.socket.writableLength <= this.maxUnreadOutput) return false;
@@ -310,8 +339,19 @@ export class LineConnection<Reply> implements DrainableConnection {
   /** Closes our side after the last reply; a client that never closes its side is cut after a while. */
   private close(): void {
     if (this.closed) return;
+    this.releaseReplies();
     this.closed = true;
     this.socket.end();
+    this.socket.setTimeout(LINGER_MS, () => this.socket.destroy());
+  }
+
+  /** Closes the connection once the last reply has been handed to the kernel (which still delivers it). */
+  private hangUp(): void {
+    if (this.closed) return;
+    this.releaseReplies();
+    this.closed = true;
+    this.socket.end(() => this.socket.destroy());
+    // A client that reads nothing keeps our reply (and the FIN behind it) from leaving; not for ever.
     this.socket.setTimeout(LINGER_MS, () => this.socket.destroy());
   }
 

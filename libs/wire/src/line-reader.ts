@@ -31,6 +31,11 @@ export class LineReader {
     return this.pending.length > 0 || this.discarding;
   }
 
+  /** A complete line is held: the next command is already here (RFC 2920 pipelining). */
+  get holdsLine(): boolean {
+    return this.pending.indexOf(0x0a) >= 0;
+  }
+
   /** The next line (without CRLF or LF; UTF-8), `tooLong` for a dropped one, or undefined for "need more". */
   next(): LineResult | undefined {
     const lf = this.pending.indexOf(0x0a);

@@ -16,6 +16,8 @@ export interface Pop3Response {
   /** Content of a multi-line response, unstuffed; the server adds byte-stuffing and the terminator. */
   body?: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   close?: boolean;
+  /** The answer to QUIT: the client sends nothing more, so the connection is let go as soon as it has left. */
+  quit?: boolean;
 }
 
 export interface MaildropMessage {
@@ -233,12 +235,12 @@ export class Pop3Session {
         await this.maildrop.close(uidls);
       } catch {
         this.state = 'Closed';
-        return err('Some deleted messages not removed', true);
+        return { ...err('Some deleted messages not removed', true), quit: true };
       }
       this.maildrop = undefined;
     }
     this.state = 'Closed';
-    return { ok: true, text: `${this.serverName} POP3 server signing off`, close: true };
+    return { ok: true, text: `${this.serverName} POP3 server signing off`, close: true, quit: true };
   }
 
   /** The connection ended without QUIT: release the lock, delete nothing (RFC 1939 §6). */

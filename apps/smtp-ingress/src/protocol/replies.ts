@@ -9,6 +9,8 @@ export interface Reply {
   lines: string[];
   /** Close the connection after sending this reply. */
   close?: boolean;
+  /** The reply to QUIT: the client sends nothing more, so the connection is let go as soon as it has left. */
+  quit?: boolean;
   /** Negotiate TLS right after sending this reply (STARTTLS). */
   startTls?: boolean;
   /** For a refused message or recipient: why, as counted in smtp_messages_rejected_total. */
@@ -37,7 +39,7 @@ export const Replies = {
   recipientOk: () => reply(250, '2.1.5', 'Recipient OK'),
   queued: (queueId: string) => reply(250, '2.0.0', `OK: queued as ${queueId}`),
   reset: () => reply(250, '2.0.0', 'Reset OK'),
-  bye: () => ({ ...reply(221, '2.0.0', 'Bye'), close: true }),
+  bye: () => ({ ...reply(221, '2.0.0', 'Bye'), close: true, quit: true }),
   help: () =>
     reply(214, '2.0.0', 'Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP', 'See RFC 5321 for details'),
   cannotVerify: () => reply(252, '2.5.0', 'Cannot VRFY user, but will accept message and attempt delivery'),
