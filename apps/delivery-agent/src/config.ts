@@ -33,6 +33,16 @@ export const DELIVERY_AGENT_SETTINGS = settingGroup('delivery-agent', {
   timeoutDataTermMs: setting('DELIVERY_TIMEOUT_DATA_TERM_MS', ms(600_000), 'the reply to the end of DATA'),
   maxConnectionsPerHost: setting('DELIVERY_MAX_CONNECTIONS_PER_HOST', intSetting(20, 1), 'connections at once to one MX host (which several domains may share), per process'),
   sharedLimits: setting('DELIVERY_SHARED_LIMITS', boolSetting(true), 'the back-off of a failing domain holds for all delivery-agent replicas (JetStream KV); `false`: per process'),
+  ledgerClaimMs: setting(
+    'DELIVERY_LEDGER_CLAIM',
+    durationSetting(120_000, 1000),
+    'how long a remote attempt\'s claim on its recipients outlives its last renewal (renewed every third of it while the attempt runs): after a delivery-agent dies mid-attempt, its recipients wait this long before another attempt takes them over',
+  ),
+  ledgerKeepMs: setting(
+    'DELIVERY_LEDGER_KEEP',
+    durationSetting(2 * 24 * 3_600_000, 60_000),
+    'how long the delivery ledger remembers that a remote server answered a recipient for good, so that the message handed out again (a queue-manager takeover, a redelivered batch) is not sent twice; longer than any message stays queued after such a repeat',
+  ),
   destinationBackoffMs: setting('DELIVERY_DESTINATION_BACKOFF_MS', durationSetting(60_000, 0), 'how long a destination that failed at the connection level is left alone'),
 
   dnsServers: setting('DNS_SERVERS', parsedSetting('', parseDnsServers), 'DNS servers of MX, MTA-STS and TLS-RPT lookups and of MX host addresses (`127.0.0.1:5353,[::1]:53`); empty = the system\'s resolver'),

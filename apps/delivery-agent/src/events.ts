@@ -8,6 +8,10 @@ export type DeliveryEvent =
   | DeliveryJobEvent
   | { event: 'remote-transaction'; queueId: string; host: string; port: number; outcomes: string[] }
   | { event: 'remote-host-failed'; queueId: string; host: string; port: number; reason: string }
+  /** A remote job named recipients the ledger says an earlier attempt answered for good, or another attempt is delivering now. */
+  | { event: 'delivery-repeat-avoided'; queueId: string; jobId: string; answered: string[]; busy: string[] }
+  /** The ledger could not record what a remote server answered: a later repeat of the message may reach it again. */
+  | { event: 'delivery-ledger-unwritten'; queueId: string; reason: string }
   /** What MTA-STS or REQUIRETLS asked of a remote job (not logged when neither applies). */
   | { event: 'transport-security'; queueId: string; domain: string; policy: string; refusal?: string }
   /** A TLS-RPT report post to an https: rua (RFC 8460 §5.3): taken, failed (tried again at `nextAttemptAt`), or given up. */
@@ -19,6 +23,8 @@ const CATALOGUE: EventCatalogue<DeliveryEvent> = {
   ...DELIVERY_JOB_EVENT_LINES,
   'remote-transaction': { level: 'info', message: 'remote transaction done' },
   'remote-host-failed': { level: 'warn', message: 'remote host failed' },
+  'delivery-repeat-avoided': { level: 'info', message: 'recipients of a repeated job not sent to again (delivery ledger)' },
+  'delivery-ledger-unwritten': { level: 'warn', message: 'remote delivery not recorded in the delivery ledger' },
   'transport-security': { level: 'info', message: 'transport security decided (MTA-STS, REQUIRETLS)' },
   'tlsrpt-posted': { level: 'info', message: 'TLS-RPT report posted' },
   'tlsrpt-post-failed': { level: 'warn', message: 'TLS-RPT report post failed; will be tried again' },

@@ -37,6 +37,7 @@ import { readFileSync } from 'node:fs';
 import { SharedDomainBackoff } from './shared-limits.js';
 import { Throttle } from './throttle.js';
 import { DeliveryWorker } from './worker.js';
+import { DeliveryLedger } from './ledger.js';
 
 const logger = createLogger('delivery-agent');
 // mailauth (DKIM, SPF, DMARC) may print: its lines become ours, JSON like every other.
@@ -103,7 +104,9 @@ async function main(): Promise<void> {
   const local = new LocalDelivery(config.mailboxStoreAddress, grpcClientSetup(grpcTls), config.deliverTimeoutMs);
   const signer = new DkimSigner((domain) => local.signingKey(domain));
   exportDeliveryMetrics();
-  const worker = new DeliveryWorker(new ResultReporter(nats), new Spool(nats), local, remote, events, signer);
+  // Which recipients remote servers have answered for good: a repeated job sends nothing twice.
+  const ledger = await DeliveryLedger.open(nats, { claimMs: config.ledgerClaimMs, keepMs: config.ledgerKeepMs });
+  const worker = new DeliveryWorker(new ResultReporter(nats), new Spool(nats), local, remote, ledger, events, signer);
   const stopConsumer = await runJobConsumer(nats, {
     stream: REMOTE_JOB_STREAM,
     durable: REMOTE_JOB_CONSUMER,

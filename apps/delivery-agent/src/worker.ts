@@ -10,6 +10,7 @@ import type { LocalDelivery } from './local-delivery.js';
 import type { RemoteDelivery } from './remote-delivery.js';
 import type { DeliveryEvents } from './events.js';
 import type { DkimSigner } from './dkim-signer.js';
+import type { DeliveryLedger, LedgerClaim } from './ledger.js';
 
 export class DeliveryWorker {
   constructor(
@@ -17,6 +18,7 @@ export class DeliveryWorker {
     private readonly spool: Spool,
     private readonly local: LocalDelivery,
     private readonly remote: RemoteDelivery,
+    private readonly ledger: Pick<DeliveryLedger, 'claim'>,
     private readonly events: DeliveryEvents,
     /** Signs what authenticated users of a local domain submitted, before it leaves (remote deliveries only). */
     private readonly signer?: DkimSigner,
@@ -35,8 +37,35 @@ export class DeliveryWorker {
     });
   }
 
-  /** Signed first when an authenticated user of a domain with a key submitted it; a key out of reach is a temporary failure. */
+  /**
+   * Through the ledger: a recipient a remote server already answered for good is not sent to again, and
+   * one that another attempt is delivering right now is left to it.
+   */
   private async deliverRemotely(job: DeliveryJob, domain: string, message: Uint8Array, envelope: AcceptedMessage): Promise<RecipientResult[]> {
+    let claim: LedgerClaim;
+    try {
+      claim = await this.ledger.claim(job.queueId, job.jobId, job.recipients);
+    } catch (err) {
+      // Unknown whether an earlier attempt got through: not sent now, rather than perhaps twice.
+      const reply = `451 4.3.0 delivery ledger not reachable: ${(err as Error).message}`;
+      return job.recipients.map((recipient) => ({ recipient, outcome: 'temporary', reply }));
+    }
+    const repeated = [...claim.answered, ...claim.busy];
+    if (repeated.length > 0) {
+      this.events.emit({ event: 'delivery-repeat-avoided', queueId: job.queueId, jobId: job.jobId, answered: claim.answered.map((r) => r.recipient), busy: claim.busy.map((r) => r.recipient) });
+    }
+    let sent: RecipientResult[] = [];
+    try {
+      if (claim.mine.length > 0) sent = await this.send({ ...job, recipients: claim.mine }, domain, message, envelope);
+    } finally {
+      await claim.finish(sent).catch((err: unknown) => this.events.emit({ event: 'delivery-ledger-unwritten', queueId: job.queueId, reason: (err as Error).message }));
+    }
+    const byRecipient = new Map([...repeated, ...sent].map((result) => [result.recipient, result]));
+    return job.recipients.map((recipient) => byRecipient.get(recipient) ?? { recipient, outcome: 'temporary', reply: '451 4.3.0 no result for this recipient' });
+  }
+
+  /** Signed first when an authenticated user of a domain with a key submitted it; a key out of reach is a temporary failure. */
+  private async send(job: DeliveryJob, domain: string, message: Uint8Array, envelope: AcceptedMessage): Promise<RecipientResult[]> {
     let outgoing: Uint8Array;
     try {
       outgoing = this.signer ? await this.signer.sign(message, envelope.submittedBy, { binaryMime: envelope.binaryMime, smtputf8: envelope.smtputf8 }) : message;

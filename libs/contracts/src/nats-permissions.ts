@@ -18,6 +18,7 @@
 import {
   ACCEPTED_CONSUMER,
   DELIVERY_BACKOFF_BUCKET,
+  DELIVERY_LEDGER_BUCKET,
   MTA_STS_BUCKET,
   TLS_REPORT_BUCKET,
   LEADER_BUCKET,
@@ -104,8 +105,8 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
     subscribe: [`${natsInboxPrefix('queue-manager')}.>`, `${LOCAL_RESULT_PREFIX}.>`],
   },
   // Remote delivery: pulls the remote lane's jobs, reads the message bytes from the spool, publishes
-  // results, spools the TLS-RPT reports it sends, and shares destination back-off, MTA-STS policies and
-  // TLS-RPT counts in buckets of its own.
+  // results, spools the TLS-RPT reports it sends, and shares destination back-off, its ledger of remote
+  // deliveries, MTA-STS policies and TLS-RPT counts in buckets of its own.
   'delivery-agent': {
     publish: [
       `${API}.INFO`,
@@ -116,6 +117,7 @@ export const NATS_PERMISSIONS: Record<NatsService, NatsPermissions> = {
       // The TLS-RPT reports it queues as mail (heads only: a report is small); it deletes nothing from the spool.
       'mail.spool.*',
       ...ownBucket(DELIVERY_BACKOFF_BUCKET),
+      ...ownBucket(DELIVERY_LEDGER_BUCKET),
       ...ownBucket(MTA_STS_BUCKET),
       ...ownBucket(TLS_REPORT_BUCKET),
       // Listing the days kept (mailctl tlsrpt show) reads the bucket's keys through an ordered consumer.

@@ -38,6 +38,12 @@ export const QUEUE_BUCKET = 'mail-queue';
 export const LEADER_BUCKET = 'queue-leader';
 /** delivery-agent's shared back-off of failing destinations (DELIVERY_SHARED_LIMITS): a key per domain, TTL = the back-off. */
 export const DELIVERY_BACKOFF_BUCKET = 'delivery-backoff';
+/**
+ * delivery-agent's ledger of remote deliveries: a key per queue id and recipient, claimed during an
+ * attempt and kept once a remote server answered for good, so that a message handed out again (a
+ * queue-manager's takeover, a batch of jobs redelivered) reaches nobody twice. TTL: DELIVERY_LEDGER_KEEP.
+ */
+export const DELIVERY_LEDGER_BUCKET = 'delivery-ledger';
 /** delivery-agent's MTA-STS policy cache (RFC 8461 §5.1), shared by the replicas and kept over restarts: a key per recipient domain. */
 export const MTA_STS_BUCKET = 'mta-sts-policies';
 /** delivery-agent's TLS-RPT data (RFC 8460): a key per day and policy domain, the sessions counted by every replica. */
