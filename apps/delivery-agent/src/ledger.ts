@@ -82,11 +82,17 @@ export class DeliveryLedger {
     const answered: RecipientResult[] = [];
     const busy: RecipientResult[] = [];
     const mine = new Map<string, number>(); // recipient -> revision of our claim
-    for (const recipient of recipients) {
-      const verdict = await this.claimOne(ledgerKey(queueId, recipient), jobId);
-      if (verdict.kind === 'answered') answered.push({ ...verdict.result, recipient });
-      else if (verdict.kind === 'busy') busy.push({ recipient, outcome: 'temporary', reply: '451 4.4.0 being delivered by another attempt; its result settles this recipient' });
-      else mine.set(recipient, verdict.revision);
+    try {
+      for (const recipient of recipients) {
+        const verdict = await this.claimOne(ledgerKey(queueId, recipient), jobId);
+        if (verdict.kind === 'answered') answered.push({ ...verdict.result, recipient });
+        else if (verdict.kind === 'busy') busy.push({ recipient, outcome: 'temporary', reply: '451 4.4.0 being delivered by another attempt; its result settles this recipient' });
+        else mine.set(recipient, verdict.revision);
+      }
+    } catch (err) {
+      // The attempt does not go: the claims made so far are given back rather than left to lapse.
+      await Promise.all([...mine].map(([recipient, revision]) => this.kv.delete(ledgerKey(queueId, recipient), { previousSeq: revision }).catch(() => undefined)));
+      throw err;
     }
     let renewing = Promise.resolve();
     const renewal = mine.size > 0 ? setInterval(() => (renewing = renewing.then(() => this.renew(queueId, jobId, mine))), this.claimMs / 3) : undefined;

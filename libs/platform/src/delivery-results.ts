@@ -105,7 +105,7 @@ export async function runDeliveryJob(
  * counting messages let a backlog's drain put 64 times as many deliveries in flight at once against the
  * store or the Internet. A message is acknowledged once all its jobs are done, each having reported its
  * result; a crash midway hands the whole batch out again (delivery is idempotent per queue id and
- * recipient). Jobs waiting for a slot keep their message alive (runConsumer's heartbeat).
+ * recipient: mailbox-store's delivery record, delivery-agent's ledger for remote servers). Jobs waiting for a slot keep their message alive (runConsumer's heartbeat).
  */
 export function runJobConsumer(
   nats: NatsContext,

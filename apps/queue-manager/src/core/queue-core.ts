@@ -12,7 +12,8 @@
 // must be remembered (a deferral, a partial delivery, an operator's change), and only then is the entry
 // written to the bucket. Most mail is delivered at once and never costs a bucket write. A successor
 // finds such messages again by reading the spool's heads (activate) and sends them out afresh; delivery
-// is idempotent, so a job the predecessor had out does no harm.
+// is idempotent (mailbox-store's delivery record; delivery-agent's ledger, which also defers a repeat
+// while the predecessor's remote attempt still runs), so a job the predecessor had out does no harm.
 import type { AcceptedMessage, DeliveryJob, DeliveryResult } from '@mail/contracts';
 import { KeyedLock } from '@mail/platform';
 import { buildNotice, redactedNotice, refusedForRequireTls, type Notice } from '../bounces.js';
