@@ -25,6 +25,8 @@ export async function startPostfix(settings = []) {
     /** The virtual maildirs' folder: <maildirBase>/bench is bench@bench.test's (for a Dovecot beside it). */
     maildirBase: join(postfix.maildirPath('bench'), '..'),
     delivered: () => (existsSync(arrived) ? readdirSync(arrived).length : 0),
+    /** The last lines of its maillog: why it stopped delivering, if it did. */
+    logTail: () => postfix.log().trimEnd().split('\n').slice(-5).join('\n'),
     stop: () => postfix.stop(),
   };
 }

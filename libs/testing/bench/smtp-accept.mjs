@@ -42,6 +42,9 @@ const LOADS =
   loadsArgument === 'matrix' ? MATRIX : loadsArgument ? ALL_LOADS.filter((_, i) => loadsArgument.split(',').map(Number).includes(i + 1)) : ALL_LOADS;
 const describe = (load) => `${load.messages} × ${load.bytes >= 1024 ? `${load.bytes / 1024} KB` : `${load.bytes} B`} × ${load.sessions} conn, ${load.many ? 'many' : 'one'} per conn`;
 
+/** No delivery for this long after the load: the server has stalled. */
+const STALL_MS = 120_000;
+
 async function run(target, load) {
   const before = target.delivered();
   const broker0 = await target.brokerMessages?.();
@@ -56,9 +59,20 @@ async function run(target, load) {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu1 = cpuTicks();
   if (code !== 0) throw new Error(`${target.name}: smtp-source exited ${code}: ${stderr}`);
-  // Let what is still in flight through before the next run (not timed).
-  const deadline = Date.now() + 600_000;
-  while (target.delivered() - before < load.messages && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  // Let what is still in flight through before the next run (not timed). A server that stops delivering
+  // (Postfix's postlogd has died of its watchdog, leaving its queue still) ends the bench with its own
+  // words, rather than every later run measuring a broken instance.
+  let seen = target.delivered() - before;
+  let progressAt = Date.now();
+  while (seen < load.messages) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = target.delivered() - before;
+    if (now > seen) [seen, progressAt] = [now, Date.now()];
+    else if (Date.now() - progressAt > STALL_MS) {
+      const log = target.logTail?.() ?? '';
+      throw new Error(`${target.name}: ${seen} of ${load.messages} messages delivered, none for ${STALL_MS / 1000} s; run the bench again${log ? `\n${log}` : ''}`);
+    }
+  }
   spawnSync('sync');
   // Ours: broker messages per mail, in and out, counted to the last delivery (a count, free of the noise of time).
   const broker1 = await target.brokerMessages?.();
